@@ -1,0 +1,363 @@
+/*
+ * qemu-pml bare-metal test library: console, verdicts, exceptions, exit.
+ */
+#include "libtest.h"
+
+#define DEBUGCON_PORT	0xe9
+#define DEBUG_EXIT_PORT	0xf4
+
+volatile struct ex_record ex_last = { .vector = -1 };
+static unsigned int n_passed, n_failed;
+
+/* ---- memory and strings ------------------------------------------------ */
+
+void *memset(void *s, int c, size_t n)
+{
+	u8 *p = s;
+	while (n--)
+		*p++ = (u8)c;
+	return s;
+}
+
+void *memcpy(void *d, const void *s, size_t n)
+{
+	u8 *dp = d;
+	const u8 *sp = s;
+	while (n--)
+		*dp++ = *sp++;
+	return d;
+}
+
+int memcmp(const void *a, const void *b, size_t n)
+{
+	const u8 *pa = a, *pb = b;
+	for (; n; n--, pa++, pb++)
+		if (*pa != *pb)
+			return *pa - *pb;
+	return 0;
+}
+
+size_t strlen(const char *s)
+{
+	size_t n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+int strcmp(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return (u8)*a - (u8)*b;
+}
+
+/* ---- formatting: %d %i %u %x %X %p %s %c %%, flags 0 - #, width, l/ll/z */
+
+struct outbuf {
+	char *buf;
+	size_t size, len;
+};
+
+static void put(struct outbuf *o, char c)
+{
+	if (o->len + 1 < o->size)
+		o->buf[o->len] = c;
+	o->len++;
+}
+
+static void put_num(struct outbuf *o, u64 v, unsigned base, bool neg,
+		    int width, bool zero, bool left, bool upper)
+{
+	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+	char tmp[24];
+	int n = 0, pad;
+
+	do {
+		tmp[n++] = digits[v % base];
+		v /= base;
+	} while (v);
+	if (neg)
+		tmp[n++] = '-';
+	pad = width > n ? width - n : 0;
+	if (!left && zero && neg) {
+		put(o, '-');
+		n--;
+	}
+	while (!left && pad-- > 0)
+		put(o, zero ? '0' : ' ');
+	while (n)
+		put(o, tmp[--n]);
+	while (left && pad-- > 0)
+		put(o, ' ');
+}
+
+int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	struct outbuf o = { buf, size, 0 };
+
+	for (; *fmt; fmt++) {
+		bool zero = false, left = false, alt = false;
+		int width = 0, lng = 0;
+		u64 u;
+
+		if (*fmt != '%') {
+			put(&o, *fmt);
+			continue;
+		}
+		fmt++;
+		for (;; fmt++) {
+			if (*fmt == '0')
+				zero = true;
+			else if (*fmt == '-')
+				left = true;
+			else if (*fmt == '#')
+				alt = true;
+			else
+				break;
+		}
+		while (*fmt >= '0' && *fmt <= '9')
+			width = width * 10 + (*fmt++ - '0');
+		while (*fmt == 'l' || *fmt == 'z') {
+			lng++;
+			fmt++;
+		}
+		switch (*fmt) {
+		case 'd':
+		case 'i': {
+			long long s = lng ? va_arg(ap, long long) : va_arg(ap, int);
+			put_num(&o, s < 0 ? -(u64)s : (u64)s, 10, s < 0, width, zero, left, false);
+			break;
+		}
+		case 'u':
+		case 'x':
+		case 'X':
+			u = lng ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned int);
+			if (alt && *fmt != 'u') {
+				put(&o, '0');
+				put(&o, 'x');
+			}
+			put_num(&o, u, *fmt == 'u' ? 10 : 16, false, width, zero, left, *fmt == 'X');
+			break;
+		case 'p':
+			put(&o, '0');
+			put(&o, 'x');
+			put_num(&o, (u64)(uintptr_t)va_arg(ap, void *), 16, false, width, zero, left, false);
+			break;
+		case 's': {
+			const char *s = va_arg(ap, const char *);
+			int n;
+			if (!s)
+				s = "(null)";
+			n = (int)strlen(s);
+			while (!left && width-- > n)
+				put(&o, ' ');
+			while (*s)
+				put(&o, *s++);
+			while (left && width-- > n)
+				put(&o, ' ');
+			break;
+		}
+		case 'c':
+			put(&o, (char)va_arg(ap, int));
+			break;
+		case '%':
+			put(&o, '%');
+			break;
+		case '\0':
+			fmt--;
+			break;
+		default:
+			put(&o, '%');
+			put(&o, *fmt);
+			break;
+		}
+	}
+	if (size)
+		buf[o.len < size ? o.len : size - 1] = '\0';
+	return (int)o.len;
+}
+
+int snprintf(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+static void console_write(const char *s)
+{
+	while (*s)
+		outb(DEBUGCON_PORT, (u8)*s++);
+}
+
+static void vprint_line(const char *prefix, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	console_write(prefix);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	console_write(line);
+	console_write("\n");
+}
+
+void printf(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	console_write(line);
+}
+
+bool report(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprint_line(ok ? "PASS: " : "FAIL: ", fmt, ap);
+	va_end(ap);
+	if (ok)
+		n_passed++;
+	else
+		n_failed++;
+	return ok;
+}
+
+void info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprint_line("INFO: ", fmt, ap);
+	va_end(ap);
+}
+
+/* isa-debug-exit makes QEMU exit with (value << 1) | 1: 1 = all passed. */
+void test_exit(void)
+{
+	char line[64];
+
+	snprintf(line, sizeof(line), "END: %u %u\n", n_passed, n_failed);
+	console_write(line);
+	outl(DEBUG_EXIT_PORT, n_failed ? 1 : 0);
+	for (;;)
+		asm volatile("cli; hlt");
+}
+
+void test_abort(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprint_line("FAIL: aborted: ", fmt, ap);
+	va_end(ap);
+	n_failed++;
+	test_exit();
+}
+
+/* ---- exceptions -------------------------------------------------------- */
+
+struct ex_frame {
+	u64 r15, r14, r13, r12, r11, r10, r9, r8;
+	u64 rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	u64 vector, error_code;
+	u64 rip, cs, rflags, rsp, ss;
+};
+
+struct ex_fixup {
+	u64 insn, resume;
+};
+extern const struct ex_fixup __ex_table_start[], __ex_table_end[];
+extern const u8 exception_stubs[];
+
+struct idt_entry {
+	u16 offset0, selector;
+	u8 ist, type_attr;
+	u16 offset1;
+	u32 offset2, reserved;
+} __attribute__((packed));
+
+static struct idt_entry idt[256] __attribute__((aligned(16)));
+
+void handle_exception(struct ex_frame *f);
+void handle_exception(struct ex_frame *f)
+{
+	const struct ex_fixup *e;
+
+	for (e = __ex_table_start; e < __ex_table_end; e++) {
+		if (e->insn == f->rip) {
+			ex_last.vector = (int)f->vector;
+			ex_last.error_code = f->error_code;
+			ex_last.rip = f->rip;
+			f->rip = e->resume;
+			return;
+		}
+	}
+	test_abort("unexpected exception %u (error code %#llx) at rip %#llx",
+		   (unsigned)f->vector, (unsigned long long)f->error_code,
+		   (unsigned long long)f->rip);
+}
+
+static void idt_setup(void)
+{
+	struct {
+		u16 limit;
+		u64 base;
+	} __attribute__((packed)) desc = { sizeof(idt) - 1, (u64)(uintptr_t)idt };
+	int v;
+
+	for (v = 0; v < 32; v++) {
+		u64 a = (u64)(uintptr_t)(exception_stubs + 16 * v);
+		idt[v] = (struct idt_entry) {
+			.offset0 = (u16)a, .selector = 0x08, .type_attr = 0x8e,
+			.offset1 = (u16)(a >> 16), .offset2 = (u32)(a >> 32),
+		};
+	}
+	asm volatile("lidt %0" :: "m"(desc));
+}
+
+/* ---- safe accessors ---------------------------------------------------- */
+
+int rdmsr_safe(u32 index, u64 *value)
+{
+	u32 lo = 0, hi = 0;
+
+	ex_clear();
+	asm volatile("1: rdmsr\n2:\n\t" EX_FIXUP("1b", "2b")
+		     : "+a"(lo), "+d"(hi) : "c"(index) : "memory");
+	*value = lo | ((u64)hi << 32);
+	return ex_last.vector;
+}
+
+int wrmsr_safe(u32 index, u64 value)
+{
+	ex_clear();
+	asm volatile("1: wrmsr\n2:\n\t" EX_FIXUP("1b", "2b")
+		     :: "a"((u32)value), "d"((u32)(value >> 32)), "c"(index) : "memory");
+	return ex_last.vector;
+}
+
+int write_cr4_safe(u64 value)
+{
+	ex_clear();
+	asm volatile("1: mov %0, %%cr4\n2:\n\t" EX_FIXUP("1b", "2b")
+		     :: "r"(value) : "memory");
+	return ex_last.vector;
+}
+
+/* ---- entry from boot.S ------------------------------------------------- */
+
+void boot_main(void);
+void boot_main(void)
+{
+	idt_setup();
+	test_main();
+	test_exit();
+}

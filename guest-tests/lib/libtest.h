@@ -1,0 +1,111 @@
+/*
+ * qemu-pml bare-metal test library.
+ *
+ * Output protocol (read by guest-tests/runner.py), one line each on the
+ * debug console (port 0xe9):
+ *   PASS: <assertion>
+ *   FAIL: <assertion>
+ *   INFO: <text>
+ *   END: <passed> <failed>
+ * then the guest writes to isa-debug-exit (port 0xf4).
+ */
+#ifndef LIBTEST_H
+#define LIBTEST_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint8_t u8;
+typedef uint16_t u16;
+typedef uint32_t u32;
+typedef uint64_t u64;
+
+/* Provided by each test guest. */
+void test_main(void);
+
+/* Output and verdicts. */
+int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
+int snprintf(char *buf, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+bool report(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void __attribute__((noreturn)) test_abort(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+void __attribute__((noreturn)) test_exit(void);
+
+void *memset(void *s, int c, size_t n);
+void *memcpy(void *d, const void *s, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+size_t strlen(const char *s);
+int strcmp(const char *a, const char *b);
+
+/*
+ * Expected exceptions.  An instruction placed with EX_FIXUP(insn, resume)
+ * that faults resumes at `resume`; the vector and error code are recorded.
+ * Any other exception aborts the test with its vector and RIP.
+ */
+#define EX_FIXUP(insn, resume) \
+	".pushsection .ex_table, \"a\"\n\t.quad " insn ", " resume "\n\t.popsection\n\t"
+
+struct ex_record {
+	int vector;		/* -1: none since ex_clear() */
+	u64 error_code;
+	u64 rip;
+};
+extern volatile struct ex_record ex_last;
+
+static inline void ex_clear(void)
+{
+	ex_last.vector = -1;
+	ex_last.error_code = 0;
+	ex_last.rip = 0;
+}
+
+#define NO_EXCEPTION	-1
+#define DE_VECTOR	0
+#define UD_VECTOR	6
+#define GP_VECTOR	13
+#define PF_VECTOR	14
+
+/* Port I/O and control registers. */
+static inline void outb(u16 port, u8 v) { asm volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
+static inline void outl(u16 port, u32 v) { asm volatile("outl %0, %1" :: "a"(v), "Nd"(port)); }
+static inline u8 inb(u16 port) { u8 v; asm volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+
+static inline u64 read_cr0(void) { u64 v; asm volatile("mov %%cr0, %0" : "=r"(v)); return v; }
+static inline u64 read_cr3(void) { u64 v; asm volatile("mov %%cr3, %0" : "=r"(v)); return v; }
+static inline u64 read_cr4(void) { u64 v; asm volatile("mov %%cr4, %0" : "=r"(v)); return v; }
+
+struct cpuid_regs { u32 a, b, c, d; };
+static inline struct cpuid_regs cpuid_count(u32 leaf, u32 sub)
+{
+	struct cpuid_regs r;
+	asm volatile("cpuid" : "=a"(r.a), "=b"(r.b), "=c"(r.c), "=d"(r.d)
+		     : "a"(leaf), "c"(sub));
+	return r;
+}
+static inline struct cpuid_regs cpuid(u32 leaf) { return cpuid_count(leaf, 0); }
+
+/* Each returns the vector of the exception it raised, or NO_EXCEPTION. */
+int rdmsr_safe(u32 index, u64 *value);
+int wrmsr_safe(u32 index, u64 value);
+int write_cr4_safe(u64 value);
+
+static inline u64 rdmsr(u32 index)
+{
+	u32 lo, hi;
+	asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(index));
+	return lo | ((u64)hi << 32);
+}
+
+#define CPUID_1_ECX_VMX		(1u << 5)
+#define CR4_VMXE		(1ull << 13)
+#define MSR_EFER		0xc0000080
+#define EFER_LMA		(1ull << 10)
+#define MSR_IA32_FEATURE_CONTROL 0x3a
+#define MSR_IA32_VMX_BASIC	0x480
+
+#endif

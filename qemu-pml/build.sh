@@ -1,0 +1,204 @@
+#!/bin/bash
+# Obtain, patch and build the qemu-pml emulator.
+#
+#   qemu-pml/build.sh [fetch|prepare|configure|build|qtests|all]   (default: all)
+#
+# 1. fetch:     Debian's `qemu` source package, version pinned in
+#               upstream.conf, downloaded once into $QEMU_PML_CACHE/dl.
+# 2. prepare:   unpack it once into $QEMU_PML_CACHE/src (dpkg-source
+#               verifies checksums), check the upstream version, then make
+#               the working tree $QEMU_PML_BUILD/qemu-src: a hard-linked copy
+#               of the pristine tree, our overlay (overlay.list: symlinks to
+#               this repository, so edits need no re-prepare) and our patch
+#               series (patches/series).  A patch that does not apply stops
+#               here, naming itself.
+# 3. configure: x86_64-softmmu only, through ccache.
+# 4. build:     qemu-system-x86_64 (and the firmware directory for -L).
+# 5. qtests:    the upstream qtests the suite runs.
+#
+# Environment: QEMU_PML_CACHE (default ~/.cache/qemu-pml),
+#              QEMU_PML_BUILD (default <repo>/_build).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(dirname "$HERE")
+. "$HERE/upstream.conf"
+CACHE=${QEMU_PML_CACHE:-$HOME/.cache/qemu-pml}
+BUILD=${QEMU_PML_BUILD:-$REPO/_build}
+UPVER=${QEMU_DEB_VERSION#*:}          # 10.0.13+ds-0+deb13u1
+UPVER=${UPVER%%-*}                    # 10.0.13+ds
+PRISTINE=$CACHE/src/qemu-$UPVER
+TREE=$BUILD/qemu-src
+OBJ=$BUILD/qemu
+FW=$OBJ/qemu-bundle/usr/local/share/qemu
+
+QTESTS=(qmp-cmd-test qmp-test test-hmp test-x86-cpuid-compat q35-test)
+
+say() { printf 'qemu-pml: %s\n' "$*" >&2; }
+die() { printf 'qemu-pml: error: %s\n' "$*" >&2; exit 1; }
+
+do_fetch() {
+	local dsc=$CACHE/dl/${QEMU_DEB_SOURCE}_${QEMU_DEB_VERSION#*:}.dsc
+	[ -f "$dsc" ] && return 0
+	"$HERE/deps.sh"
+	mkdir -p "$CACHE/dl"
+	say "downloading $QEMU_DEB_SOURCE=$QEMU_DEB_VERSION ($QEMU_DEB_SUITE)"
+	(cd "$CACHE/dl" && apt-get source -q --download-only \
+		"$QEMU_DEB_SOURCE=$QEMU_DEB_VERSION" 2>&1 | grep -v '^W: Download is performed unsandboxed') ||
+		die "apt-get source $QEMU_DEB_SOURCE=$QEMU_DEB_VERSION failed: is the deb-src entry for $QEMU_DEB_SUITE there (qemu-pml/deps.sh), and does the archive still carry this version (see upstream.conf)?"
+	[ -f "$dsc" ] || die "download finished but $dsc is missing"
+}
+
+do_unpack() {
+	[ -f "$PRISTINE/.qemu-pml-pristine" ] && return 0
+	do_fetch
+	local dsc=$CACHE/dl/${QEMU_DEB_SOURCE}_${QEMU_DEB_VERSION#*:}.dsc
+	say "unpacking $(basename "$dsc")"
+	rm -rf "$PRISTINE" "$PRISTINE.tmp"
+	mkdir -p "$CACHE/src"
+	dpkg-source -q -x "$dsc" "$PRISTINE.tmp" >/dev/null || die "dpkg-source -x $dsc failed"
+	local v
+	v=$(cat "$PRISTINE.tmp/VERSION")
+	case "$v" in
+	"$QEMU_UPSTREAM_SERIES".*) ;;
+	*) rm -rf "$PRISTINE.tmp"
+	   die "upstream VERSION is $v, the patch series is written for $QEMU_UPSTREAM_SERIES.x" ;;
+	esac
+	echo "$QEMU_DEB_VERSION" > "$PRISTINE.tmp/.qemu-pml-pristine"
+	mv "$PRISTINE.tmp" "$PRISTINE"
+}
+
+# Everything that decides the content of the prepared tree.
+tree_stamp() {
+	{
+		echo "$QEMU_DEB_VERSION" "$REPO"
+		cat "$HERE/overlay.list" "$HERE/patches/series"
+		sed -e 's/#.*//' -e '/^$/d' "$HERE/patches/series" |
+			while read -r p; do cat "$HERE/patches/$p"; done
+	} | sha256sum | cut -d' ' -f1
+}
+
+do_prepare() {
+	do_unpack
+	local stamp
+	stamp=$(tree_stamp)
+	if [ -f "$TREE/.qemu-pml-stamp" ] && [ "$(cat "$TREE/.qemu-pml-stamp")" = "$stamp" ]; then
+		return 0
+	fi
+	say "preparing $TREE"
+	rm -rf "$TREE"
+	mkdir -p "$BUILD"
+	# Hard links: cheap, and unchanged files keep their mtime, so ninja
+	# rebuilds only what the overlay and patches touch.  patch(1) writes
+	# a new file, so the pristine copy is never modified through a link.
+	cp -al "$PRISTINE" "$TREE"
+	rm -f "$TREE/.qemu-pml-pristine"
+
+	local src dst
+	while read -r src dst; do
+		case "$src" in ''|'#'*) continue ;; esac
+		[ -e "$REPO/$src" ] || die "overlay.list: $src does not exist"
+		[ ! -e "$TREE/$dst" ] || die "overlay.list: $dst already exists upstream"
+		ln -s "$REPO/$src" "$TREE/$dst"
+	done < "$HERE/overlay.list"
+
+	local p n=0
+	while read -r p; do
+		p=${p%%#*}; p=${p// /}
+		[ -n "$p" ] || continue
+		n=$((n + 1))
+		[ -f "$HERE/patches/$p" ] || die "patches/series names $p, which does not exist"
+		if ! patch -d "$TREE" -p1 -s -N --dry-run -i "$HERE/patches/$p" >/dev/null 2>&1; then
+			patch -d "$TREE" -p1 -N --dry-run -i "$HERE/patches/$p" >&2 || true
+			die "patch $p does not apply to QEMU $QEMU_DEB_VERSION: rebase qemu-pml/patches/$p"
+		fi
+		patch -d "$TREE" -p1 -s -N --no-backup-if-mismatch -i "$HERE/patches/$p" ||
+			die "patch $p failed"
+	done < "$HERE/patches/series"
+	say "applied $n patches"
+	echo "$stamp" > "$TREE/.qemu-pml-stamp"
+}
+
+CONFIGURE_ARGS=(
+	--target-list=x86_64-softmmu
+	--without-default-features
+	--enable-tcg --enable-pixman --enable-slirp --enable-fdt=system
+	--disable-docs --disable-install-blobs --disable-download
+	--disable-werror
+	--cc=/usr/lib/ccache/gcc
+	--python=/usr/bin/python3
+)
+
+do_configure() {
+	do_prepare
+	local want
+	want=$(printf '%s\n' "${CONFIGURE_ARGS[@]}" "$(cat "$TREE/.qemu-pml-stamp")" | sha256sum | cut -d' ' -f1)
+	if [ -f "$OBJ/build.ninja" ] && [ "$(cat "$OBJ/.qemu-pml-configured" 2>/dev/null)" = "$want" ]; then
+		return 0
+	fi
+	if [ -f "$OBJ/build.ninja" ] && [ "$(cut -c1-64 "$OBJ/.qemu-pml-args" 2>/dev/null)" = \
+		"$(printf '%s\n' "${CONFIGURE_ARGS[@]}" | sha256sum | cut -c1-64)" ]; then
+		# Same options, new tree content: meson regenerates by itself.
+		echo "$want" > "$OBJ/.qemu-pml-configured"
+		return 0
+	fi
+	say "configuring in $OBJ"
+	rm -rf "$OBJ"
+	mkdir -p "$OBJ"
+	(cd "$OBJ" && "$TREE/configure" "${CONFIGURE_ARGS[@]}" > configure.log 2>&1) || {
+		tail -n 30 "$OBJ/configure.log" >&2
+		die "configure failed (full log: $OBJ/configure.log)"
+	}
+	printf '%s\n' "${CONFIGURE_ARGS[@]}" | sha256sum | cut -c1-64 > "$OBJ/.qemu-pml-args"
+	echo "$want" > "$OBJ/.qemu-pml-configured"
+}
+
+ccache_env() {
+	# Share cache hits between clones at different paths.
+	export CCACHE_BASEDIR=$REPO CCACHE_NOHASHDIR=1
+	export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
+	export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+}
+
+do_firmware() {
+	# Debian strips firmware from the source; take it from the binary
+	# packages seabios, ipxe-qemu and qemu-system-data, and put it where a
+	# QEMU run from its build directory looks first (qemu-bundle), so
+	# neither our runners nor upstream's qtests need -L.
+	mkdir -p "$FW"
+	local d f
+	for d in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
+		[ -d "$d" ] || die "firmware directory $d missing: run qemu-pml/deps.sh"
+		for f in "$d"/*; do
+			[ -e "$FW/$(basename "$f")" ] || ln -s "$f" "$FW/$(basename "$f")"
+		done
+	done
+	[ -e "$FW/bios-256k.bin" ] || die "no bios-256k.bin in $FW"
+}
+
+do_build() {
+	"$HERE/deps.sh"
+	do_configure
+	ccache_env
+	say "building qemu-system-x86_64"
+	ninja -C "$OBJ" qemu-system-x86_64 "$@" >"$OBJ/ninja.log" 2>&1 || {
+		grep -E -B2 -A12 'error:|FAILED' "$OBJ/ninja.log" | head -n 80 >&2
+		die "build failed (full log: $OBJ/ninja.log)"
+	}
+	do_firmware
+	ln -sf "$OBJ/qemu-system-x86_64" "$BUILD/qemu-system-x86_64"
+}
+
+do_qtests() {
+	do_build "${QTESTS[@]/#/tests/qtest/}"
+}
+
+case "${1:-all}" in
+fetch) do_fetch ;;
+prepare) do_prepare ;;
+configure) do_configure ;;
+build|all) do_build ;;
+qtests) do_qtests ;;
+path) echo "$BUILD/qemu-system-x86_64" ;;
+*) die "unknown step '$1' (fetch|prepare|configure|build|qtests|path)" ;;
+esac

@@ -1,0 +1,63 @@
+#!/bin/bash
+# Install what a fresh Debian 12 machine lacks to build and test qemu-pml.
+#
+# Idempotent: when every package is already present it only checks and
+# returns.  Needs root (apt-get) the first time.
+#
+#  - Debian 12's meson is 1.0.1; QEMU 10.0 wants >= 1.5: take meson from
+#    bookworm-backports.
+#  - QEMU's source comes from trixie's `qemu` source package: add a deb-src
+#    entry for trixie (source only: no trixie binaries get installed).
+set -euo pipefail
+
+PKGS=(
+	build-essential ccache pkg-config ninja-build python3-venv flex bison
+	libglib2.0-dev zlib1g-dev libpixman-1-dev libfdt-dev libslirp-dev
+	dpkg-dev xz-utils cpio gzip
+	seabios ipxe-qemu qemu-system-data
+)
+BACKPORTS_PKGS=(meson)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+meson_ok=0
+if command -v meson >/dev/null 2>&1; then
+	v=$(meson --version)
+	[ "$(printf '%s\n1.5.0\n' "$v" | sort -V | head -n1)" = 1.5.0 ] && meson_ok=1
+fi
+src_ok=0
+grep -rqs 'trixie' /etc/apt/sources.list.d/qemu-pml-src.sources && src_ok=1
+
+if [ ${#missing[@]} -eq 0 ] && [ $meson_ok = 1 ] && [ $src_ok = 1 ]; then
+	exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: need root to install: ${missing[*]} meson>=1.5 trixie deb-src" >&2
+	exit 1
+fi
+
+cat > /etc/apt/sources.list.d/qemu-pml-src.sources <<'SRC'
+# Added by qemu-pml/deps.sh: upstream QEMU source (trixie) and meson >= 1.5
+# (bookworm-backports).  Nothing is installed from trixie.
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${PKGS[@]}"
+apt-get install -y -q --no-install-recommends -t bookworm-backports "${BACKPORTS_PKGS[@]}"
+meson --version

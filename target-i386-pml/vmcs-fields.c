@@ -1,0 +1,101 @@
+/*
+ * qemu-pml: VMCS field table and VMREAD/VMWRITE access rules.
+ */
+#include "pml-common.h"
+#include "vmcs-fields.h"
+
+const struct vmcs_field_info vmcs_fields[VMCS_NR_FIELDS] = {
+#define VMCS_INFO(n, enc, r) \
+    [VMCS_ID_##n] = { .name = #n, .encoding = enc, .req = VMCS_REQ_##r },
+    VMCS_FIELD_LIST(VMCS_INFO)
+#undef VMCS_INFO
+};
+
+/* The field id of an even encoding, or -1; the compiler builds the search. */
+static int vmcs_id_of(uint32_t even_encoding)
+{
+    switch (even_encoding) {
+#define VMCS_CASE(name, enc, r) case enc: return VMCS_ID_##name;
+    VMCS_FIELD_LIST(VMCS_CASE)
+#undef VMCS_CASE
+    default:
+        return -1;
+    }
+}
+
+int vmcs_field_lookup(uint32_t encoding)
+{
+    if (encoding & VMCS_ENC_RESERVED) {
+        return -1;
+    }
+    /* Only 64-bit fields have a high half (access type 1). */
+    if ((encoding & VMCS_ENC_HIGH) && VMCS_ENC_WIDTH(encoding) != VMCS_WIDTH_64) {
+        return -1;
+    }
+    return vmcs_id_of(encoding & ~VMCS_ENC_HIGH);
+}
+
+unsigned vmcs_access_width(uint32_t encoding, bool long_mode)
+{
+    if (encoding & VMCS_ENC_HIGH) {
+        return 4;
+    }
+    switch (VMCS_ENC_WIDTH(encoding)) {
+    case VMCS_WIDTH_16:
+        return 2;
+    case VMCS_WIDTH_32:
+        return 4;
+    case VMCS_WIDTH_64:
+        return 8;
+    default:
+        return long_mode ? 8 : 4;
+    }
+}
+
+static uint64_t vmcs_field_mask(uint32_t encoding)
+{
+    switch (VMCS_ENC_WIDTH(encoding)) {
+    case VMCS_WIDTH_16:
+        return 0xffff;
+    case VMCS_WIDTH_32:
+        return 0xffffffff;
+    default:
+        return ~0ull;
+    }
+}
+
+uint64_t vmcs_read(const struct vmcs_store *vmcs, uint32_t encoding)
+{
+    uint64_t v = vmcs->f[vmcs_field_lookup(encoding)];
+
+    if (encoding & VMCS_ENC_HIGH) {
+        return v >> 32;
+    }
+    return v & vmcs_field_mask(encoding);
+}
+
+void vmcs_write(struct vmcs_store *vmcs, uint32_t encoding, uint64_t value)
+{
+    uint64_t *slot = &vmcs->f[vmcs_field_lookup(encoding)];
+
+    if (encoding & VMCS_ENC_HIGH) {
+        *slot = (uint32_t)*slot | ((uint64_t)(uint32_t)value << 32);
+    } else {
+        *slot = value & vmcs_field_mask(encoding);
+    }
+}
+
+uint64_t vmcs_enum_msr(bool (*has_req)(enum vmcs_req req, void *opaque), void *opaque)
+{
+    unsigned max_index = 0;
+    int i;
+
+    for (i = 0; i < VMCS_NR_FIELDS; i++) {
+        unsigned idx = VMCS_ENC_INDEX(vmcs_fields[i].encoding);
+
+        if (idx > max_index && has_req((enum vmcs_req)vmcs_fields[i].req, opaque)) {
+            max_index = idx;
+        }
+    }
+    return (uint64_t)max_index << 1;
+}
