@@ -1,0 +1,3 @@
+#!/bin/sh
+# Stands in for an emulator that crashes: dies of SIGSEGV.
+kill -SEGV $$
