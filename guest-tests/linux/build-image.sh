@@ -31,7 +31,7 @@ fetch() {
 }
 
 # The versioned kernel package that linux-image-amd64 points to.
-kpkg=$(ls "$DEBS"/linux-image-[0-9]*.deb 2>/dev/null | head -n1 | xargs -r -n1 basename | cut -d_ -f1)
+kpkg=$( (ls "$DEBS"/linux-image-[0-9]*.deb 2>/dev/null || true) | head -n1 | xargs -r -n1 basename | cut -d_ -f1)
 if [ -z "$kpkg" ]; then
 	kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
 	[ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 (apt-get update?)"
