@@ -183,9 +183,11 @@ def main():
 
     if args.guest_dir:
         for name, timeout, extra in parse_manifest(args.manifest):
+            # "name=elf" runs guest <elf>.elf under another name and arguments.
+            name, _, elf = name.partition("=")
             if only and name not in only:
                 continue
-            kernel = os.path.join(args.guest_dir, name + ".elf")
+            kernel = os.path.join(args.guest_dir, (elf or name) + ".elf")
             if not os.path.exists(kernel):
                 r = Result(name, "guest")
                 r.broken("guest %s is not built" % kernel)

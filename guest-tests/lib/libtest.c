@@ -361,3 +361,27 @@ void boot_main(void)
 	test_main();
 	test_exit();
 }
+
+/* ---- VMX outcomes (lib/vmx.h) ------------------------------------------ */
+
+const char *vmx_outcome_name(int r);
+const char *vmx_outcome_name(int r)
+{
+	static const char *const exc[32] = {
+		[0] = "#DE", [6] = "#UD", [13] = "#GP", [14] = "#PF", [12] = "#SS",
+	};
+
+	switch (r) {
+	case 0:
+		return "VMsucceed";
+	case 1:
+		return "VMfailInvalid";
+	case 2:
+		return "VMfailValid";
+	case 3:
+		return "bad flags";
+	}
+	if ((r & 0x100) && (r & 0xff) < 32 && exc[r & 0xff])
+		return exc[r & 0xff];
+	return "other exception";
+}

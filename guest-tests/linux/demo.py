@@ -152,8 +152,9 @@ def main():
         print("  cpus          %s" % guest.get("cpus", "?"))
         print("  model name    %s" % guest.get("model", "?"))
         print("  vmx flag      %s" % guest.get("vmx", "?"))
-        if guest.get("vmx-flags"):
-            print("  vmx flags     %s" % guest["vmx-flags"])
+        if guest.get("vmx") == "yes":
+            print("  vmx flags     %s" % (guest.get("vmx-flags") or "(none: Linux lists EPT, VPID, "
+                                                            "unrestricted guest... only when offered)"))
         print("\nQEMU (QMP):")
         print("  vCPUs         %d (%s)" % (len(cpus), ", ".join(
             "cpu%d thread %d" % (c["cpu-index"], c["thread-id"]) for c in cpus)))
@@ -169,8 +170,14 @@ def main():
                 line = "   "
             line += " " + c
         print(line)
-        print("  on the running vCPU: CPUID.1:ECX.VMX %s, %d vmx-* controls"
-              % ("on" if has_vmx else "off", len(live_on)))
+        print("  on the running vCPU: CPUID.1:ECX.VMX %s, %d vmx-* controls offered%s"
+              % ("on" if has_vmx else "off", len(live_on), ":" if live_on else ""))
+        if live_on:
+            print("    " + " ".join(live_on))
+        missing = [c for c in model_on if c not in live_on]
+        if has_vmx and missing:
+            print("  not emulated yet, filtered out by TCG: %d of the model's %d controls"
+                  % (len(missing), len(model_on)))
         warnings = [l.strip() for l in open(stderr_path, errors="replace")
                     if "vmx" in l and "support" in l]
         if not has_vmx:

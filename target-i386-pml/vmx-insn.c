@@ -1,0 +1,409 @@
+/*
+ * qemu-pml: the VMX instructions (Intel SDM Vol. 3C, chapter 31.3).
+ *
+ * Each helper follows the instruction's "Operation" section: the #UD and
+ * #GP checks, then VMsucceed / VMfailInvalid / VMfailValid(n).  Register
+ * and memory operands are decoded by the translator (vmx-translate.c.inc)
+ * and arrive as a linear address plus an operand-info word.
+ */
+#include "qemu/osdep.h"
+#include "qemu/error-report.h"
+#include "qemu/log.h"
+#include "cpu.h"
+#include "exec/cpu_ldst.h"
+#include "exec/helper-proto.h"
+#include "tcg/helper-tcg.h"
+#include "vmx.h"
+#include "vmx-internal.h"
+#include "pml/trace.h"
+
+/* ---- results (31.2) ---------------------------------------------------- */
+
+static void vmx_set_flags(CPUX86State *env, uint32_t set)
+{
+    /* CF, PF, AF, ZF, SF and OF are all written; CC_OP_EFLAGS is live. */
+    env->cc_src = set;
+    env->eflags &= ~(CC_C | CC_P | CC_A | CC_Z | CC_S | CC_O);
+}
+
+static void vmsucceed(CPUX86State *env)
+{
+    vmx_set_flags(env, 0);
+}
+
+static void vmfail_invalid(CPUX86State *env)
+{
+    vmx_set_flags(env, CC_C);
+}
+
+static void vmfail_valid(CPUX86State *env, enum vmx_insn_error err)
+{
+    vmx_set_flags(env, CC_Z);
+    env->vmx.vmcs.f[VMCS_ID_VM_INSTRUCTION_ERROR] = err;
+}
+
+/* VMfail(n): VMfailValid if there is a current VMCS, else VMfailInvalid. */
+static void vmfail(CPUX86State *env, enum vmx_insn_error err)
+{
+    if (env->vmx.current_vmcs != VMCS_PTR_INVALID) {
+        vmfail_valid(env, err);
+    } else {
+        vmfail_invalid(env);
+    }
+}
+
+/* ---- common checks ----------------------------------------------------- */
+
+static bool in_compat_mode(CPUX86State *env)
+{
+    return (env->hflags & HF_LMA_MASK) && !(env->hflags & HF_CS64_MASK);
+}
+
+static bool in_64bit_mode(CPUX86State *env)
+{
+    return env->hflags & HF_CS64_MASK;
+}
+
+/*
+ * The checks every VMX instruction but VMXON starts with: #UD outside VMX
+ * operation, in real-address or virtual-8086 mode and in compatibility
+ * mode; #GP(0) above CPL 0.
+ */
+static void vmx_insn_check(CPUX86State *env, uintptr_t ra)
+{
+    if (!env->vmx.vmxon || !(env->cr[0] & CR0_PE_MASK) ||
+        (env->eflags & VM_MASK) || in_compat_mode(env)) {
+        raise_exception_ra(env, EXCP06_ILLOP, ra);
+    }
+    /* VMX non-root operation: these instructions cause VM exits (issue #3). */
+    if (env->hflags & HF_CPL_MASK) {
+        raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+    }
+}
+
+static bool vmx_bad_phys_addr(CPUX86State *env, uint64_t addr)
+{
+    X86CPU *cpu = env_archcpu(env);
+
+    return (addr & 0xfff) || (addr >> cpu->phys_bits);
+}
+
+static uint64_t vmx_read_m64(CPUX86State *env, target_ulong a0, uintptr_t ra)
+{
+    return cpu_ldq_data_ra(env, a0, ra);
+}
+
+/* ---- the VMCS region in memory ----------------------------------------- */
+
+static uint32_t vmcs_region_revision(CPUX86State *env, uint64_t addr)
+{
+    return x86_ldl_phys(env_cpu(env), addr + VMCS_OFF_REVISION);
+}
+
+/* Write the cached current VMCS back to its region (VMCLEAR, VMPTRLD, VMXOFF). */
+static void vmcs_flush(CPUX86State *env)
+{
+    CPUState *cs = env_cpu(env);
+    uint64_t base = env->vmx.current_vmcs;
+    int i;
+
+    if (base == VMCS_PTR_INVALID) {
+        return;
+    }
+    x86_stl_phys(cs, base + VMCS_OFF_LAUNCH, env->vmx.launch_state);
+    for (i = 0; i < VMCS_NR_FIELDS; i++) {
+        x86_stq_phys(cs, base + VMCS_OFF_FIELDS + 8 * i, env->vmx.vmcs.f[i]);
+    }
+}
+
+static void vmcs_load(CPUX86State *env, uint64_t base)
+{
+    CPUState *cs = env_cpu(env);
+    int i;
+
+    env->vmx.launch_state =
+        x86_ldl_phys(cs, base + VMCS_OFF_LAUNCH) == VMCS_LAUNCH_LAUNCHED ?
+        VMCS_LAUNCH_LAUNCHED : VMCS_LAUNCH_CLEAR;
+    for (i = 0; i < VMCS_NR_FIELDS; i++) {
+        env->vmx.vmcs.f[i] = x86_ldq_phys(cs, base + VMCS_OFF_FIELDS + 8 * i);
+    }
+}
+
+/* ---- VMXON / VMXOFF ---------------------------------------------------- */
+
+static bool vmx_cr_supported(CPUX86State *env)
+{
+    return vmx_cr_fixed_ok(env->cr[0], vmx_cap_msr(env, MSR_IA32_VMX_CR0_FIXED0),
+                           vmx_cap_msr(env, MSR_IA32_VMX_CR0_FIXED1)) &&
+           vmx_cr_fixed_ok(env->cr[4], vmx_cap_msr(env, MSR_IA32_VMX_CR4_FIXED0),
+                           vmx_cap_msr(env, MSR_IA32_VMX_CR4_FIXED1));
+}
+
+void helper_vmx_vmxon(CPUX86State *env, target_ulong a0)
+{
+    uintptr_t ra = GETPC();
+    uint64_t fc = env->msr_ia32_feature_control;
+    uint64_t addr;
+    uint32_t rev;
+
+    if (!(env->cr[0] & CR0_PE_MASK) || !(env->cr[4] & CR4_VMXE_MASK) ||
+        (env->eflags & VM_MASK) || in_compat_mode(env)) {
+        raise_exception_ra(env, EXCP06_ILLOP, ra);
+    }
+    if (env->vmx.vmxon) {
+        /* Non-root: VM exit (issue #3). */
+        if (env->hflags & HF_CPL_MASK) {
+            raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+        }
+        vmfail(env, VMXERR_VMXON_IN_ROOT);
+        return;
+    }
+    if ((env->hflags & HF_CPL_MASK) || !vmx_cr_supported(env) ||
+        !(fc & FEATURE_CONTROL_LOCKED) ||
+        !(fc & FEATURE_CONTROL_VMXON_ENABLED_OUTSIDE_SMX)) {
+        raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+    }
+    addr = vmx_read_m64(env, a0, ra);
+    if (vmx_bad_phys_addr(env, addr)) {
+        vmfail_invalid(env);
+        return;
+    }
+    rev = vmcs_region_revision(env, addr);
+    if (rev != VMX_VMCS_REVISION) {     /* also rejects bit 31 (shadow) */
+        vmfail_invalid(env);
+        return;
+    }
+    env->vmx.vmxon = true;
+    env->vmx.non_root = false;
+    env->vmx.vmxon_ptr = addr;
+    env->vmx.current_vmcs = VMCS_PTR_INVALID;
+    trace_vmx_vmxon(env_cpu(env)->cpu_index, addr);
+    vmsucceed(env);
+}
+
+void helper_vmx_vmxoff(CPUX86State *env)
+{
+    vmx_insn_check(env, GETPC());
+    vmcs_flush(env);
+    env->vmx.vmxon = false;
+    trace_vmx_vmxoff(env_cpu(env)->cpu_index);
+    vmsucceed(env);
+}
+
+/* ---- VMCLEAR / VMPTRLD / VMPTRST --------------------------------------- */
+
+void helper_vmx_vmclear(CPUX86State *env, target_ulong a0)
+{
+    uintptr_t ra = GETPC();
+    uint64_t addr;
+
+    vmx_insn_check(env, ra);
+    addr = vmx_read_m64(env, a0, ra);
+    if (vmx_bad_phys_addr(env, addr)) {
+        vmfail(env, VMXERR_VMCLEAR_INVALID_ADDR);
+        return;
+    }
+    if (addr == env->vmx.vmxon_ptr) {
+        vmfail(env, VMXERR_VMCLEAR_VMXON_PTR);
+        return;
+    }
+    if (addr == env->vmx.current_vmcs) {
+        env->vmx.launch_state = VMCS_LAUNCH_CLEAR;
+        vmcs_flush(env);
+        env->vmx.current_vmcs = VMCS_PTR_INVALID;
+    } else {
+        x86_stl_phys(env_cpu(env), addr + VMCS_OFF_LAUNCH, VMCS_LAUNCH_CLEAR);
+    }
+    trace_vmx_vmclear(env_cpu(env)->cpu_index, addr);
+    vmsucceed(env);
+}
+
+void helper_vmx_vmptrld(CPUX86State *env, target_ulong a0)
+{
+    uintptr_t ra = GETPC();
+    uint64_t addr;
+
+    vmx_insn_check(env, ra);
+    addr = vmx_read_m64(env, a0, ra);
+    if (vmx_bad_phys_addr(env, addr)) {
+        vmfail(env, VMXERR_VMPTRLD_INVALID_ADDR);
+        return;
+    }
+    if (addr == env->vmx.vmxon_ptr) {
+        vmfail(env, VMXERR_VMPTRLD_VMXON_PTR);
+        return;
+    }
+    /* Bit 31 (shadow-VMCS indicator) is refused: no VMCS shadowing. */
+    if (vmcs_region_revision(env, addr) != VMX_VMCS_REVISION) {
+        vmfail(env, VMXERR_VMPTRLD_BAD_REVISION);
+        return;
+    }
+    if (addr != env->vmx.current_vmcs) {
+        vmcs_flush(env);
+        vmcs_load(env, addr);
+        env->vmx.current_vmcs = addr;
+    }
+    trace_vmx_vmptrld(env_cpu(env)->cpu_index, addr);
+    vmsucceed(env);
+}
+
+void helper_vmx_vmptrst(CPUX86State *env, target_ulong a0)
+{
+    uintptr_t ra = GETPC();
+
+    vmx_insn_check(env, ra);
+    cpu_stq_data_ra(env, a0, env->vmx.current_vmcs, ra);
+    vmsucceed(env);
+}
+
+/* ---- VMREAD / VMWRITE -------------------------------------------------- */
+
+/*
+ * The operand-info word the translator passes (vmx-translate.c.inc):
+ * bits 3:0 the register operand (field encoding), bits 7:4 the r/m
+ * register, bit 8 set if r/m is a register.
+ */
+#define VMX_OPINFO_REG(i)       ((i) & 0xf)
+#define VMX_OPINFO_RM(i)        (((i) >> 4) & 0xf)
+#define VMX_OPINFO_RM_IS_REG    0x100
+
+/*
+ * Find the field a VMREAD/VMWRITE names, or fail with error 12.  In 64-bit
+ * mode the encoding register is 64 bits wide; bits 63:32 must be clear.
+ */
+static int vmx_field_operand(CPUX86State *env, uint32_t info)
+{
+    uint64_t enc = env->regs[VMX_OPINFO_REG(info)];
+    int id;
+
+    if (!in_64bit_mode(env)) {
+        enc = (uint32_t)enc;
+    }
+    id = enc >> 32 ? -1 : vmcs_field_lookup((uint32_t)enc);
+    if (id < 0 || !vmx_cpu_has_field(env, id)) {
+        vmfail_valid(env, VMXERR_UNSUPPORTED_COMPONENT);
+        return -1;
+    }
+    return id;
+}
+
+void helper_vmx_vmread(CPUX86State *env, target_ulong a0, uint32_t info)
+{
+    uintptr_t ra = GETPC();
+    bool long_op = in_64bit_mode(env);
+    uint32_t enc;
+    uint64_t val;
+
+    vmx_insn_check(env, ra);
+    if (env->vmx.current_vmcs == VMCS_PTR_INVALID) {
+        vmfail_invalid(env);
+        return;
+    }
+    if (vmx_field_operand(env, info) < 0) {
+        return;
+    }
+    enc = (uint32_t)env->regs[VMX_OPINFO_REG(info)];
+    val = vmcs_read(&env->vmx.vmcs, enc);
+    if (info & VMX_OPINFO_RM_IS_REG) {
+        env->regs[VMX_OPINFO_RM(info)] = long_op ? val : (uint32_t)val;
+    } else if (long_op) {
+        cpu_stq_data_ra(env, a0, val, ra);
+    } else {
+        cpu_stl_data_ra(env, a0, (uint32_t)val, ra);
+    }
+    vmsucceed(env);
+}
+
+void helper_vmx_vmwrite(CPUX86State *env, target_ulong a0, uint32_t info)
+{
+    uintptr_t ra = GETPC();
+    bool long_op = in_64bit_mode(env);
+    uint32_t enc;
+    uint64_t val;
+
+    vmx_insn_check(env, ra);
+    /* The source operand is read before the VMCS checks (it may fault). */
+    if (info & VMX_OPINFO_RM_IS_REG) {
+        val = env->regs[VMX_OPINFO_RM(info)];
+    } else if (long_op) {
+        val = cpu_ldq_data_ra(env, a0, ra);
+    } else {
+        val = cpu_ldl_data_ra(env, a0, ra);
+    }
+    if (!long_op) {
+        val = (uint32_t)val;
+    }
+    if (env->vmx.current_vmcs == VMCS_PTR_INVALID) {
+        vmfail_invalid(env);
+        return;
+    }
+    if (vmx_field_operand(env, info) < 0) {
+        return;
+    }
+    enc = (uint32_t)env->regs[VMX_OPINFO_REG(info)];
+    if (vmcs_is_exit_info(enc) &&
+        !(vmx_cap_msr(env, MSR_IA32_VMX_MISC) & MSR_VMX_MISC_VMWRITE_VMEXIT)) {
+        vmfail_valid(env, VMXERR_VMWRITE_READ_ONLY);
+        return;
+    }
+    vmcs_write(&env->vmx.vmcs, enc, val);
+    vmsucceed(env);
+}
+
+/* ---- VMCALL, VMLAUNCH, VMRESUME ---------------------------------------- */
+
+void helper_vmx_vmcall(CPUX86State *env)
+{
+    vmx_insn_check(env, GETPC());
+    /* No dual-monitor treatment of SMIs: VMfail(VMCALL in root). */
+    vmfail(env, VMXERR_VMCALL_IN_ROOT);
+}
+
+void helper_vmx_vmlaunch(CPUX86State *env, uint32_t resume)
+{
+    uintptr_t ra = GETPC();
+
+    vmx_insn_check(env, ra);
+    if (env->vmx.current_vmcs == VMCS_PTR_INVALID) {
+        vmfail_invalid(env);
+        return;
+    }
+    if (env->hflags & HF_INHIBIT_IRQ_MASK) {
+        /* 31.3: blocking by MOV SS is checked first (error 26). */
+        vmfail_valid(env, VMXERR_ENTRY_MOV_SS_BLOCKING);
+        return;
+    }
+    if (!resume && env->vmx.launch_state != VMCS_LAUNCH_CLEAR) {
+        vmfail_valid(env, VMXERR_VMLAUNCH_NONCLEAR);
+        return;
+    }
+    if (resume && env->vmx.launch_state != VMCS_LAUNCH_LAUNCHED) {
+        vmfail_valid(env, VMXERR_VMRESUME_NONLAUNCHED);
+        return;
+    }
+    /*
+     * The checks on controls and host state (27.2), guest state (27.3)
+     * and the entry itself are not implemented yet: say so, and fail the
+     * way a CPU does for a control it cannot honour.
+     */
+    warn_report_once("qemu-pml: VM entry (VMLAUNCH/VMRESUME) is not "
+                     "implemented yet; failing it with VM-instruction error 7");
+    qemu_log_mask(LOG_UNIMP, "qemu-pml: VM entry is not implemented\n");
+    vmfail_valid(env, VMXERR_ENTRY_INVALID_CONTROL);
+}
+
+/* ---- constraints of VMX operation -------------------------------------- */
+
+void vmx_check_cr_write(CPUX86State *env, int reg, target_ulong val, uintptr_t ra)
+{
+    uint32_t fixed0, fixed1;
+
+    if (!env->vmx.vmxon || (reg != 0 && reg != 4)) {
+        return;
+    }
+    fixed0 = reg == 0 ? MSR_IA32_VMX_CR0_FIXED0 : MSR_IA32_VMX_CR4_FIXED0;
+    fixed1 = reg == 0 ? MSR_IA32_VMX_CR0_FIXED1 : MSR_IA32_VMX_CR4_FIXED1;
+    if (!vmx_cr_fixed_ok(val, vmx_cap_msr(env, fixed0), vmx_cap_msr(env, fixed1))) {
+        raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+    }
+}
