@@ -7,7 +7,6 @@
  * and arrive as a linear address plus an operand-info word.
  */
 #include "qemu/osdep.h"
-#include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "cpu.h"
 #include "exec/cpu_ldst.h"
@@ -36,7 +35,7 @@ static void vmfail_invalid(CPUX86State *env)
     vmx_set_flags(env, CC_C);
 }
 
-static void vmfail_valid(CPUX86State *env, enum vmx_insn_error err)
+void vmx_fail_valid(CPUX86State *env, enum vmx_insn_error err)
 {
     vmx_set_flags(env, CC_Z);
     env->vmx.vmcs.f[VMCS_ID_VM_INSTRUCTION_ERROR] = err;
@@ -46,7 +45,7 @@ static void vmfail_valid(CPUX86State *env, enum vmx_insn_error err)
 static void vmfail(CPUX86State *env, enum vmx_insn_error err)
 {
     if (env->vmx.current_vmcs != VMCS_PTR_INVALID) {
-        vmfail_valid(env, err);
+        vmx_fail_valid(env, err);
     } else {
         vmfail_invalid(env);
     }
@@ -69,13 +68,16 @@ static bool in_64bit_mode(CPUX86State *env)
  * operation, in real-address or virtual-8086 mode and in compatibility
  * mode; #GP(0) above CPL 0.
  */
-static void vmx_insn_check(CPUX86State *env, uintptr_t ra)
+static void vmx_insn_check(CPUX86State *env, uint32_t exit_reason, uintptr_t ra)
 {
     if (!env->vmx.vmxon || !(env->cr[0] & CR0_PE_MASK) ||
         (env->eflags & VM_MASK) || in_compat_mode(env)) {
         raise_exception_ra(env, EXCP06_ILLOP, ra);
     }
-    /* VMX non-root operation: these instructions cause VM exits (issue #3). */
+    /* 26.1.2: in VMX non-root operation they exit unconditionally. */
+    if (env->vmx.non_root) {
+        vmx_vmexit(env, exit_reason, 0, ra);
+    }
     if (env->hflags & HF_CPL_MASK) {
         raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
     }
@@ -151,7 +153,9 @@ void helper_vmx_vmxon(CPUX86State *env, target_ulong a0)
         raise_exception_ra(env, EXCP06_ILLOP, ra);
     }
     if (env->vmx.vmxon) {
-        /* Non-root: VM exit (issue #3). */
+        if (env->vmx.non_root) {
+            vmx_vmexit(env, VMX_EXIT_VMXON, 0, ra);
+        }
         if (env->hflags & HF_CPL_MASK) {
             raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
         }
@@ -183,7 +187,7 @@ void helper_vmx_vmxon(CPUX86State *env, target_ulong a0)
 
 void helper_vmx_vmxoff(CPUX86State *env)
 {
-    vmx_insn_check(env, GETPC());
+    vmx_insn_check(env, VMX_EXIT_VMXOFF, GETPC());
     vmcs_flush(env);
     env->vmx.vmxon = false;
     trace_vmx_vmxoff(env_cpu(env)->cpu_index);
@@ -197,7 +201,7 @@ void helper_vmx_vmclear(CPUX86State *env, target_ulong a0)
     uintptr_t ra = GETPC();
     uint64_t addr;
 
-    vmx_insn_check(env, ra);
+    vmx_insn_check(env, VMX_EXIT_VMCLEAR, ra);
     addr = vmx_read_m64(env, a0, ra);
     if (vmx_bad_phys_addr(env, addr)) {
         vmfail(env, VMXERR_VMCLEAR_INVALID_ADDR);
@@ -223,7 +227,7 @@ void helper_vmx_vmptrld(CPUX86State *env, target_ulong a0)
     uintptr_t ra = GETPC();
     uint64_t addr;
 
-    vmx_insn_check(env, ra);
+    vmx_insn_check(env, VMX_EXIT_VMPTRLD, ra);
     addr = vmx_read_m64(env, a0, ra);
     if (vmx_bad_phys_addr(env, addr)) {
         vmfail(env, VMXERR_VMPTRLD_INVALID_ADDR);
@@ -251,7 +255,7 @@ void helper_vmx_vmptrst(CPUX86State *env, target_ulong a0)
 {
     uintptr_t ra = GETPC();
 
-    vmx_insn_check(env, ra);
+    vmx_insn_check(env, VMX_EXIT_VMPTRST, ra);
     cpu_stq_data_ra(env, a0, env->vmx.current_vmcs, ra);
     vmsucceed(env);
 }
@@ -281,7 +285,7 @@ static int vmx_field_operand(CPUX86State *env, uint32_t info)
     }
     id = enc >> 32 ? -1 : vmcs_field_lookup((uint32_t)enc);
     if (id < 0 || !vmx_cpu_has_field(env, id)) {
-        vmfail_valid(env, VMXERR_UNSUPPORTED_COMPONENT);
+        vmx_fail_valid(env, VMXERR_UNSUPPORTED_COMPONENT);
         return -1;
     }
     return id;
@@ -294,7 +298,7 @@ void helper_vmx_vmread(CPUX86State *env, target_ulong a0, uint32_t info)
     uint32_t enc;
     uint64_t val;
 
-    vmx_insn_check(env, ra);
+    vmx_insn_check(env, VMX_EXIT_VMREAD, ra);
     if (env->vmx.current_vmcs == VMCS_PTR_INVALID) {
         vmfail_invalid(env);
         return;
@@ -321,7 +325,7 @@ void helper_vmx_vmwrite(CPUX86State *env, target_ulong a0, uint32_t info)
     uint32_t enc;
     uint64_t val;
 
-    vmx_insn_check(env, ra);
+    vmx_insn_check(env, VMX_EXIT_VMWRITE, ra);
     /* The source operand is read before the VMCS checks (it may fault). */
     if (info & VMX_OPINFO_RM_IS_REG) {
         val = env->regs[VMX_OPINFO_RM(info)];
@@ -343,7 +347,7 @@ void helper_vmx_vmwrite(CPUX86State *env, target_ulong a0, uint32_t info)
     enc = (uint32_t)env->regs[VMX_OPINFO_REG(info)];
     if (vmcs_is_exit_info(enc) &&
         !(vmx_cap_msr(env, MSR_IA32_VMX_MISC) & MSR_VMX_MISC_VMWRITE_VMEXIT)) {
-        vmfail_valid(env, VMXERR_VMWRITE_READ_ONLY);
+        vmx_fail_valid(env, VMXERR_VMWRITE_READ_ONLY);
         return;
     }
     vmcs_write(&env->vmx.vmcs, enc, val);
@@ -354,7 +358,7 @@ void helper_vmx_vmwrite(CPUX86State *env, target_ulong a0, uint32_t info)
 
 void helper_vmx_vmcall(CPUX86State *env)
 {
-    vmx_insn_check(env, GETPC());
+    vmx_insn_check(env, VMX_EXIT_VMCALL, GETPC());
     /* No dual-monitor treatment of SMIs: VMfail(VMCALL in root). */
     vmfail(env, VMXERR_VMCALL_IN_ROOT);
 }
@@ -363,47 +367,119 @@ void helper_vmx_vmlaunch(CPUX86State *env, uint32_t resume)
 {
     uintptr_t ra = GETPC();
 
-    vmx_insn_check(env, ra);
+    vmx_insn_check(env, resume ? VMX_EXIT_VMRESUME : VMX_EXIT_VMLAUNCH, ra);
     if (env->vmx.current_vmcs == VMCS_PTR_INVALID) {
         vmfail_invalid(env);
         return;
     }
     if (env->hflags & HF_INHIBIT_IRQ_MASK) {
         /* 31.3: blocking by MOV SS is checked first (error 26). */
-        vmfail_valid(env, VMXERR_ENTRY_MOV_SS_BLOCKING);
+        vmx_fail_valid(env, VMXERR_ENTRY_MOV_SS_BLOCKING);
         return;
     }
     if (!resume && env->vmx.launch_state != VMCS_LAUNCH_CLEAR) {
-        vmfail_valid(env, VMXERR_VMLAUNCH_NONCLEAR);
+        vmx_fail_valid(env, VMXERR_VMLAUNCH_NONCLEAR);
         return;
     }
     if (resume && env->vmx.launch_state != VMCS_LAUNCH_LAUNCHED) {
-        vmfail_valid(env, VMXERR_VMRESUME_NONLAUNCHED);
+        vmx_fail_valid(env, VMXERR_VMRESUME_NONLAUNCHED);
         return;
     }
-    /*
-     * The checks on controls and host state (27.2), guest state (27.3)
-     * and the entry itself are not implemented yet: say so, and fail the
-     * way a CPU does for a control it cannot honour.
-     */
-    warn_report_once("qemu-pml: VM entry (VMLAUNCH/VMRESUME) is not "
-                     "implemented yet; failing it with VM-instruction error 7");
-    qemu_log_mask(LOG_UNIMP, "qemu-pml: VM entry is not implemented\n");
-    vmfail_valid(env, VMXERR_ENTRY_INVALID_CONTROL);
+    vmx_vm_entry(env, resume, ra);
 }
 
-/* ---- constraints of VMX operation -------------------------------------- */
+/* ---- control registers in VMX operation -------------------------------- */
 
-void vmx_check_cr_write(CPUX86State *env, int reg, target_ulong val, uintptr_t ra)
+/* The general register the intercepted instruction names (translator info). */
+static int intercept_gpr(CPUX86State *env)
+{
+    uint32_t info = env->vmx.intercept_info;
+
+    return (info & 7) | ((info >> 8) & 1) << 3;     /* modrm.rm | REX.B */
+}
+
+/* 28.2.1, Table 28-3: exit qualification for a MOV to/from CR. */
+static G_NORETURN void cr_access_exit(CPUX86State *env, int cr, int access, uintptr_t ra)
+{
+    vmx_vmexit(env, VMX_EXIT_CR_ACCESS,
+               cr | (access << 4) | (intercept_gpr(env) << 8), ra);
+}
+
+/*
+ * MOV to CR0/CR3/CR4/CR8.  Root operation: the FIXED0/FIXED1 rules
+ * (24.8), #GP(0) otherwise.  Non-root operation: exit where 26.1.3 says
+ * so; else bits owned by the host (set in the guest/host mask) keep their
+ * value.  Returns the value to write.
+ */
+target_ulong vmx_cr_write(CPUX86State *env, int reg, target_ulong val, uintptr_t ra)
 {
     uint32_t fixed0, fixed1;
+    uint64_t mask, shadow;
+    int i, n;
 
-    if (!env->vmx.vmxon || (reg != 0 && reg != 4)) {
-        return;
+    if (!env->vmx.vmxon) {
+        return val;
     }
-    fixed0 = reg == 0 ? MSR_IA32_VMX_CR0_FIXED0 : MSR_IA32_VMX_CR4_FIXED0;
-    fixed1 = reg == 0 ? MSR_IA32_VMX_CR0_FIXED1 : MSR_IA32_VMX_CR4_FIXED1;
-    if (!vmx_cr_fixed_ok(val, vmx_cap_msr(env, fixed0), vmx_cap_msr(env, fixed1))) {
-        raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+    if (!env->vmx.non_root) {
+        if (reg != 0 && reg != 4) {
+            return val;
+        }
+        fixed0 = reg == 0 ? MSR_IA32_VMX_CR0_FIXED0 : MSR_IA32_VMX_CR4_FIXED0;
+        fixed1 = reg == 0 ? MSR_IA32_VMX_CR0_FIXED1 : MSR_IA32_VMX_CR4_FIXED1;
+        if (!vmx_cr_fixed_ok(val, vmx_cap_msr(env, fixed0), vmx_cap_msr(env, fixed1))) {
+            raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+        }
+        return val;
     }
+    switch (reg) {
+    case 0:
+    case 4:
+        mask = reg == 0 ? VMCS(env, CR0_GUEST_HOST_MASK) : VMCS(env, CR4_GUEST_HOST_MASK);
+        shadow = reg == 0 ? VMCS(env, CR0_READ_SHADOW) : VMCS(env, CR4_READ_SHADOW);
+        if ((val ^ shadow) & mask) {
+            cr_access_exit(env, reg, 0, ra);
+        }
+        return (val & ~mask) | (env->cr[reg] & mask);
+    case 3:
+        if (!(VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_CR3_LOAD_EXITING)) {
+            return val;
+        }
+        n = VMCS(env, CR3_TARGET_COUNT);
+        for (i = 0; i < n && i < 4; i++) {
+            if (env->vmx.vmcs.f[VMCS_ID_CR3_TARGET_VALUE0 + i] == val) {
+                return val;
+            }
+        }
+        cr_access_exit(env, 3, 0, ra);
+    case 8:
+        if (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_CR8_LOAD_EXITING) {
+            cr_access_exit(env, 8, 0, ra);
+        }
+        return val;
+    }
+    return val;
+}
+
+/* MOV from CR in non-root: CR3/CR8-store exiting; CR0/CR4 read shadows. */
+target_ulong helper_vmx_read_cr(CPUX86State *env, uint32_t reg)
+{
+    uintptr_t ra = GETPC();
+    uint64_t mask, shadow;
+
+    if (!env->vmx.non_root) {
+        return env->cr[reg];
+    }
+    switch (reg) {
+    case 0:
+    case 4:
+        mask = reg == 0 ? VMCS(env, CR0_GUEST_HOST_MASK) : VMCS(env, CR4_GUEST_HOST_MASK);
+        shadow = reg == 0 ? VMCS(env, CR0_READ_SHADOW) : VMCS(env, CR4_READ_SHADOW);
+        return (env->cr[reg] & ~mask) | (shadow & mask);
+    case 3:
+        if (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_CR3_STORE_EXITING) {
+            cr_access_exit(env, 3, 1, ra);
+        }
+        return env->cr[3];
+    }
+    return env->cr[reg];
 }

@@ -19,6 +19,8 @@
 #define VMCS_OFF_ABORT          4
 #define VMCS_OFF_LAUNCH         8
 #define VMCS_OFF_FIELDS         16
+
+#define VMX_MSR_IA32_DEBUGCTL   0x1d9   /* not among upstream cpu.h MSRs */
 QEMU_BUILD_BUG_ON(VMCS_OFF_FIELDS + 8 * VMCS_NR_FIELDS > VMX_REGION_SIZE);
 
 /* VM-instruction error numbers (SDM Vol. 3C 31.4). */
@@ -41,8 +43,134 @@ enum vmx_insn_error {
     VMXERR_INVALID_INVEPT_INVVPID = 28,
 };
 
+/* Basic exit reasons (SDM Vol. 3D, Appendix C). */
+enum vmx_exit_reason {
+    VMX_EXIT_EXCEPTION_NMI = 0,
+    VMX_EXIT_EXTERNAL_INTERRUPT = 1,
+    VMX_EXIT_TRIPLE_FAULT = 2,
+    VMX_EXIT_INIT = 3,
+    VMX_EXIT_SIPI = 4,
+    VMX_EXIT_INTERRUPT_WINDOW = 7,
+    VMX_EXIT_NMI_WINDOW = 8,
+    VMX_EXIT_TASK_SWITCH = 9,
+    VMX_EXIT_CPUID = 10,
+    VMX_EXIT_GETSEC = 11,
+    VMX_EXIT_HLT = 12,
+    VMX_EXIT_INVD = 13,
+    VMX_EXIT_INVLPG = 14,
+    VMX_EXIT_RDPMC = 15,
+    VMX_EXIT_RDTSC = 16,
+    VMX_EXIT_RSM = 17,
+    VMX_EXIT_VMCALL = 18,
+    VMX_EXIT_VMCLEAR = 19,
+    VMX_EXIT_VMLAUNCH = 20,
+    VMX_EXIT_VMPTRLD = 21,
+    VMX_EXIT_VMPTRST = 22,
+    VMX_EXIT_VMREAD = 23,
+    VMX_EXIT_VMRESUME = 24,
+    VMX_EXIT_VMWRITE = 25,
+    VMX_EXIT_VMXOFF = 26,
+    VMX_EXIT_VMXON = 27,
+    VMX_EXIT_CR_ACCESS = 28,
+    VMX_EXIT_DR_ACCESS = 29,
+    VMX_EXIT_IO = 30,
+    VMX_EXIT_RDMSR = 31,
+    VMX_EXIT_WRMSR = 32,
+    VMX_EXIT_INVALID_GUEST_STATE = 33,
+    VMX_EXIT_MSR_LOADING = 34,
+    VMX_EXIT_MWAIT = 36,
+    VMX_EXIT_MONITOR_TRAP = 37,
+    VMX_EXIT_MONITOR = 39,
+    VMX_EXIT_PAUSE = 40,
+    VMX_EXIT_MCE_DURING_ENTRY = 41,
+    VMX_EXIT_TPR_BELOW_THRESHOLD = 43,
+    VMX_EXIT_APIC_ACCESS = 44,
+    VMX_EXIT_GDTR_IDTR = 46,
+    VMX_EXIT_LDTR_TR = 47,
+    VMX_EXIT_EPT_VIOLATION = 48,
+    VMX_EXIT_EPT_MISCONFIG = 49,
+    VMX_EXIT_INVEPT = 50,
+    VMX_EXIT_RDTSCP = 51,
+    VMX_EXIT_PREEMPTION_TIMER = 52,
+    VMX_EXIT_INVVPID = 53,
+    VMX_EXIT_WBINVD = 54,
+    VMX_EXIT_XSETBV = 55,
+    VMX_EXIT_RDRAND = 57,
+    VMX_EXIT_INVPCID = 58,
+    VMX_EXIT_RDSEED = 61,
+    VMX_EXIT_PML_FULL = 62,
+    VMX_EXIT_XSAVES = 63,
+    VMX_EXIT_XRSTORS = 64,
+};
+
+#define VMX_EXIT_REASON_ENTRY_FAILURE   (1u << 31)
+
+/* Interruption-information format (24.8.3, 24.9.2). */
+#define VMX_INTR_INFO_VALID             (1u << 31)
+#define VMX_INTR_INFO_DELIVER_CODE      (1u << 11)
+#define VMX_INTR_INFO_NMI_UNBLOCKING    (1u << 12)
+#define VMX_INTR_TYPE_EXT_INTR          (0u << 8)
+#define VMX_INTR_TYPE_NMI               (2u << 8)
+#define VMX_INTR_TYPE_HW_EXCEPTION      (3u << 8)
+#define VMX_INTR_TYPE_SW_INTR           (4u << 8)
+#define VMX_INTR_TYPE_PRIV_SW_EXCEPTION (5u << 8)
+#define VMX_INTR_TYPE_SW_EXCEPTION      (6u << 8)
+#define VMX_INTR_TYPE_OTHER             (7u << 8)
+#define VMX_INTR_TYPE_MASK              (7u << 8)
+
+/* Guest interruptibility state (24.4.2). */
+#define VMX_INTERRUPTIBILITY_STI        (1u << 0)
+#define VMX_INTERRUPTIBILITY_MOV_SS     (1u << 1)
+#define VMX_INTERRUPTIBILITY_SMI        (1u << 2)
+#define VMX_INTERRUPTIBILITY_NMI        (1u << 3)
+
+/* Guest activity state (24.4.2). */
+#define VMX_ACTIVITY_ACTIVE             0
+#define VMX_ACTIVITY_HLT                1
+#define VMX_ACTIVITY_SHUTDOWN           2
+#define VMX_ACTIVITY_WAIT_SIPI          3
+
+/* Shorthands for the cached current VMCS. */
+#define VMCS(env, name)     ((env)->vmx.vmcs.f[VMCS_ID_##name])
+
+/*
+ * Segment access rights: the VMCS format (24.4.1: type 3:0, S 4, DPL 6:5,
+ * P 7, AVL 12, L 13, D/B 14, G 15, unusable 16) against QEMU's descriptor
+ * flags (the high dword of a descriptor, bits 8..23).
+ */
+#define VMX_AR_UNUSABLE     (1u << 16)
+
+static inline uint32_t vmx_ar_to_flags(uint32_t ar)
+{
+    uint32_t flags = ((ar & 0xff) << 8) | ((ar & 0xf000) << 8);
+
+    return (ar & VMX_AR_UNUSABLE) ? flags & ~DESC_P_MASK : flags;
+}
+
+static inline uint32_t vmx_flags_to_ar(uint32_t flags)
+{
+    uint32_t ar = ((flags >> 8) & 0xff) | ((flags >> 8) & 0xf000);
+
+    return (flags & DESC_P_MASK) ? ar : ar | VMX_AR_UNUSABLE;
+}
+
 /* The control-field capability of this vCPU, as its MSRs report it. */
 uint64_t vmx_cap_msr(CPUX86State *env, uint32_t index);
 bool vmx_cpu_has_field(CPUX86State *env, int field_id);
+
+/* vmx-entry.c */
+void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra);
+bool vmx_canonical(CPUX86State *env, uint64_t addr);
+
+/* vmx-insn.c */
+void vmx_fail_valid(CPUX86State *env, enum vmx_insn_error err);
+
+/* vmx-exit.c */
+G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
+                           uintptr_t ra);
+G_NORETURN void vmx_entry_failure(CPUX86State *env, uint32_t reason, uint64_t qual,
+                                  uintptr_t ra);
+void vmx_load_host_state(CPUX86State *env);
+bool vmx_load_msr(CPUX86State *env, uint32_t index, uint64_t val);
 
 #endif

@@ -13,10 +13,11 @@
 #include "vmx-internal.h"
 
 /*
- * What TCG can offer per feature word.  VMX operation and the VMX
- * instructions are implemented; VM entry is not yet (issue #3), so no
- * optional VM-execution, VM-exit or VM-entry control is offered: the
- * capability MSRs report the default1 settings only.
+ * What TCG can offer per feature word: the VMX controls this emulation
+ * implements (VM entry, the exits of vmx-exit.c, CR accesses, I/O and MSR
+ * bitmaps, EFER/PAT switching).  A default1 control listed here may be 0
+ * in the TRUE capability MSRs.  Not yet: EPT, VPID, unrestricted guest,
+ * PML, APIC virtualization, interrupt/NMI windows, MTF, preemption timer.
  */
 uint64_t vmx_tcg_supported_features(FeatureWord w)
 {
@@ -26,7 +27,25 @@ uint64_t vmx_tcg_supported_features(FeatureWord w)
     case FEAT_VMX_BASIC:
         return MSR_VMX_BASIC_INS_OUTS | MSR_VMX_BASIC_TRUE_CTLS;
     case FEAT_VMX_MISC:
-        return MSR_VMX_MISC_VMWRITE_VMEXIT;
+        return MSR_VMX_MISC_VMWRITE_VMEXIT | MSR_VMX_MISC_STORE_LMA |
+               MSR_VMX_MISC_ACTIVITY_HLT;
+    case FEAT_VMX_PINBASED_CTLS:
+        return VMX_PIN_BASED_EXT_INTR_MASK | VMX_PIN_BASED_NMI_EXITING;
+    case FEAT_VMX_PROCBASED_CTLS:
+        return VMX_CPU_BASED_USE_TSC_OFFSETING | VMX_CPU_BASED_HLT_EXITING |
+               VMX_CPU_BASED_MWAIT_EXITING | VMX_CPU_BASED_RDPMC_EXITING |
+               VMX_CPU_BASED_RDTSC_EXITING | VMX_CPU_BASED_CR3_LOAD_EXITING |
+               VMX_CPU_BASED_CR3_STORE_EXITING | VMX_CPU_BASED_UNCOND_IO_EXITING |
+               VMX_CPU_BASED_USE_IO_BITMAPS | VMX_CPU_BASED_USE_MSR_BITMAPS |
+               VMX_CPU_BASED_MONITOR_EXITING | VMX_CPU_BASED_PAUSE_EXITING;
+    case FEAT_VMX_EXIT_CTLS:
+        return VMX_VM_EXIT_SAVE_DEBUG_CONTROLS | VMX_VM_EXIT_HOST_ADDR_SPACE_SIZE |
+               VMX_VM_EXIT_ACK_INTR_ON_EXIT | VMX_VM_EXIT_SAVE_IA32_PAT |
+               VMX_VM_EXIT_LOAD_IA32_PAT | VMX_VM_EXIT_SAVE_IA32_EFER |
+               VMX_VM_EXIT_LOAD_IA32_EFER;
+    case FEAT_VMX_ENTRY_CTLS:
+        return VMX_VM_ENTRY_LOAD_DEBUG_CONTROLS | VMX_VM_ENTRY_IA32E_MODE |
+               VMX_VM_ENTRY_LOAD_IA32_PAT | VMX_VM_ENTRY_LOAD_IA32_EFER;
     default:
         return 0;
     }

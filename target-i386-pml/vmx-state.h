@@ -22,6 +22,17 @@ typedef struct VMXState {
     uint64_t vmxon_ptr;         /* physical address of the VMXON region */
     uint64_t current_vmcs;      /* current-VMCS pointer, or VMCS_PTR_INVALID */
     struct vmcs_store vmcs;     /* the current VMCS, cached */
+
+    /* Filled while a VM exit is being prepared (vmx-exit.c). */
+    uint32_t exit_insn_len;     /* length of the current instruction (TB data) */
+    uint32_t intercept_info;    /* operand info the translator left (modrm...) */
+    uint32_t pending_reason;    /* exit to deliver at EXCP_VMEXIT */
+    uint64_t pending_qual;
+    uint32_t pending_intr_info;
+    uint32_t pending_intr_err;
+    uint32_t pending_insn_info;
+    uint32_t idt_vectoring;     /* event being delivered (27.2.4), or 0 */
+    uint32_t idt_vectoring_err;
 } VMXState;
 
 #endif

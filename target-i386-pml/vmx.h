@@ -18,7 +18,37 @@ uint64_t vmx_tcg_supported_features(FeatureWord w);
 bool vmx_rdmsr(CPUX86State *env, uint32_t index, uint64_t *val, uintptr_t ra);
 bool vmx_wrmsr(CPUX86State *env, uint32_t index, uint64_t val, uintptr_t ra);
 
-/* MOV to CR0/CR4 in VMX operation: #GP(0) unless FIXED0/FIXED1 allow it. */
-void vmx_check_cr_write(CPUX86State *env, int reg, target_ulong val, uintptr_t ra);
+/*
+ * MOV to CRn in VMX operation: #GP(0) in root operation unless FIXED0/
+ * FIXED1 allow the value; a VM exit or the guest/host-mask merge in
+ * non-root operation.  Returns the value to write.
+ */
+target_ulong vmx_cr_write(CPUX86State *env, int reg, target_ulong val, uintptr_t ra);
+
+/*
+ * VMX non-root operation (patch 0009).  TCG's SVM intercept points call
+ * these instead of their SVM bodies while env->vmx.non_root is set.
+ */
+static inline bool vmx_non_root(CPUX86State *env)
+{
+    return env->vmx.non_root;
+}
+void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
+                         uintptr_t ra);
+void vmx_check_io(CPUX86State *env, uint32_t port, uint32_t svm_param,
+                  uintptr_t ra);
+void vmx_do_exit(CPUX86State *env);
+void vmx_event_delivery(CPUX86State *env, int intno, int is_int, int error_code,
+                        int is_hw, int rm);
+void vmx_event_delivered(CPUX86State *env);
+
+/* x86_cpu_pending_interrupt: external-interrupt exiting ignores RFLAGS.IF. */
+static inline bool vmx_intr_exits_regardless_of_if(CPUX86State *env)
+{
+    return env->vmx.non_root &&
+           (env->vmx.vmcs.f[VMCS_ID_PIN_BASED_VM_EXEC_CONTROL] &
+            VMX_PIN_BASED_EXT_INTR_MASK) &&
+           !(env->hflags & HF_INHIBIT_IRQ_MASK);
+}
 
 #endif

@@ -1,0 +1,588 @@
+/*
+ * qemu-pml: VM exits (Intel SDM Vol. 3C, chapters 26 and 28).
+ *
+ * TCG already asks "would this intercept?" at every point SVM needs
+ * (cpu_svm_check_intercept_param and friends, emitted while HF_GUEST_MASK
+ * is set).  In VMX non-root operation those questions come here
+ * (qemu-pml/patches/0009) and are answered with the VMX controls.  An exit
+ * is recorded in env->vmx and delivered at EXCP_VMEXIT by vmx_do_exit(),
+ * outside of any helper, exactly where SVM delivers #VMEXIT.
+ */
+#include "qemu/osdep.h"
+#include "qemu/log.h"
+#include "cpu.h"
+#include "exec/cpu_ldst.h"
+#include "exec/exec-all.h"
+#include "exec/cputlb.h"
+#include "system/runstate.h"
+#include "tcg/helper-tcg.h"
+#include "hw/i386/apic.h"
+#include "vmx.h"
+#include "vmx-internal.h"
+#include "pml/trace.h"
+
+/* ---- MSRs named by the MSR-load/store lists (27.4, 28.4, 28.6) ---------- */
+
+bool vmx_load_msr(CPUX86State *env, uint32_t index, uint64_t val)
+{
+    switch (index) {
+    case MSR_EFER:
+        if (val & ~(MSR_EFER_SCE | MSR_EFER_LME | MSR_EFER_LMA | MSR_EFER_NXE)) {
+            return false;
+        }
+        cpu_load_efer(env, val);
+        return true;
+    case MSR_STAR:
+        env->star = val;
+        return true;
+    case MSR_LSTAR:
+        env->lstar = val;
+        return vmx_canonical(env, val);
+    case MSR_CSTAR:
+        env->cstar = val;
+        return vmx_canonical(env, val);
+    case MSR_FMASK:
+        env->fmask = val;
+        return true;
+    case MSR_KERNELGSBASE:
+        env->kernelgsbase = val;
+        return vmx_canonical(env, val);
+    case MSR_IA32_SYSENTER_CS:
+        env->sysenter_cs = val & 0xffff;
+        return true;
+    case MSR_IA32_SYSENTER_ESP:
+        env->sysenter_esp = val;
+        return true;
+    case MSR_IA32_SYSENTER_EIP:
+        env->sysenter_eip = val;
+        return true;
+    case MSR_PAT:
+        env->pat = val;
+        return true;
+    case MSR_TSC_AUX:
+        env->tsc_aux = val;
+        return true;
+    case VMX_MSR_IA32_DEBUGCTL:
+        return !(val & ~0x3ull);        /* TCG keeps no LBR state */
+    }
+    /* FS/GS base, x2APIC and SMM MSRs may not be loaded (27.4); others are
+     * not implemented by the list loader yet. */
+    qemu_log_mask(LOG_UNIMP, "qemu-pml: MSR-load list entry 0x%x refused\n", index);
+    return false;
+}
+
+static bool vmx_store_msr(CPUX86State *env, uint32_t index, uint64_t *val)
+{
+    switch (index) {
+    case MSR_EFER:
+        *val = env->efer;
+        return true;
+    case MSR_STAR:
+        *val = env->star;
+        return true;
+    case MSR_LSTAR:
+        *val = env->lstar;
+        return true;
+    case MSR_CSTAR:
+        *val = env->cstar;
+        return true;
+    case MSR_FMASK:
+        *val = env->fmask;
+        return true;
+    case MSR_KERNELGSBASE:
+        *val = env->kernelgsbase;
+        return true;
+    case MSR_IA32_SYSENTER_CS:
+        *val = env->sysenter_cs;
+        return true;
+    case MSR_IA32_SYSENTER_ESP:
+        *val = env->sysenter_esp;
+        return true;
+    case MSR_IA32_SYSENTER_EIP:
+        *val = env->sysenter_eip;
+        return true;
+    case MSR_PAT:
+        *val = env->pat;
+        return true;
+    case MSR_TSC_AUX:
+        *val = env->tsc_aux;
+        return true;
+    case MSR_IA32_TSC:
+        *val = cpu_get_tsc(env) + env->tsc_offset;
+        return true;
+    case VMX_MSR_IA32_DEBUGCTL:
+        *val = 0;
+        return true;
+    }
+    return false;
+}
+
+/* 28.6: VM-exit MSR-load failures are VMX aborts. */
+static G_NORETURN void vmx_abort(CPUX86State *env, uint32_t indicator)
+{
+    CPUState *cs = env_cpu(env);
+
+    if (env->vmx.current_vmcs != VMCS_PTR_INVALID) {
+        x86_stl_phys(cs, env->vmx.current_vmcs + VMCS_OFF_ABORT, indicator);
+    }
+    qemu_log_mask(LOG_GUEST_ERROR, "qemu-pml: VMX abort %u: shutdown\n", indicator);
+    /* The processor enters a shutdown-like state: reset, like a triple fault. */
+    qemu_system_reset_request(SHUTDOWN_CAUSE_GUEST_RESET);
+    cs->exception_index = EXCP_HLT;
+    cs->halted = 1;
+    cpu_loop_exit(cs);
+}
+
+/* ---- 28.3: saving guest state ------------------------------------------ */
+
+static void save_guest_seg(CPUX86State *env, const SegmentCache *sc, int sel_id,
+                           int base_id, int limit_id, int ar_id)
+{
+    env->vmx.vmcs.f[sel_id] = sc->selector;
+    env->vmx.vmcs.f[base_id] = sc->base;
+    env->vmx.vmcs.f[limit_id] = sc->limit;
+    env->vmx.vmcs.f[ar_id] = vmx_flags_to_ar(sc->flags);
+}
+
+#define SAVE_GUEST_SEG(env, sc, NAME) \
+    save_guest_seg(env, sc, VMCS_ID_GUEST_##NAME##_SELECTOR, VMCS_ID_GUEST_##NAME##_BASE, \
+                   VMCS_ID_GUEST_##NAME##_LIMIT, VMCS_ID_GUEST_##NAME##_AR_BYTES)
+
+static void save_guest_state(CPUX86State *env)
+{
+    uint32_t exit = VMCS(env, VM_EXIT_CONTROLS);
+    uint32_t intr = 0;
+
+    VMCS(env, GUEST_CR0) = env->cr[0];
+    VMCS(env, GUEST_CR3) = env->cr[3];
+    VMCS(env, GUEST_CR4) = env->cr[4];
+    if (exit & VMX_VM_EXIT_SAVE_DEBUG_CONTROLS) {
+        VMCS(env, GUEST_DR7) = env->dr[7];
+    }
+    VMCS(env, GUEST_RSP) = env->regs[R_ESP];
+    VMCS(env, GUEST_RIP) = env->eip;
+    VMCS(env, GUEST_RFLAGS) = cpu_compute_eflags(env);
+
+    SAVE_GUEST_SEG(env, &env->segs[R_ES], ES);
+    SAVE_GUEST_SEG(env, &env->segs[R_CS], CS);
+    SAVE_GUEST_SEG(env, &env->segs[R_SS], SS);
+    SAVE_GUEST_SEG(env, &env->segs[R_DS], DS);
+    SAVE_GUEST_SEG(env, &env->segs[R_FS], FS);
+    SAVE_GUEST_SEG(env, &env->segs[R_GS], GS);
+    SAVE_GUEST_SEG(env, &env->ldt, LDTR);
+    SAVE_GUEST_SEG(env, &env->tr, TR);
+    /* A code segment is never unusable; CS keeps its AR as loaded. */
+    VMCS(env, GUEST_CS_AR_BYTES) &= ~VMX_AR_UNUSABLE;
+    VMCS(env, GUEST_GDTR_BASE) = env->gdt.base;
+    VMCS(env, GUEST_GDTR_LIMIT) = env->gdt.limit;
+    VMCS(env, GUEST_IDTR_BASE) = env->idt.base;
+    VMCS(env, GUEST_IDTR_LIMIT) = env->idt.limit;
+
+    VMCS(env, GUEST_SYSENTER_CS) = env->sysenter_cs;
+    VMCS(env, GUEST_SYSENTER_ESP) = env->sysenter_esp;
+    VMCS(env, GUEST_SYSENTER_EIP) = env->sysenter_eip;
+    if (exit & VMX_VM_EXIT_SAVE_IA32_PAT) {
+        VMCS(env, GUEST_IA32_PAT) = env->pat;
+    }
+    if (exit & VMX_VM_EXIT_SAVE_IA32_EFER) {
+        VMCS(env, GUEST_IA32_EFER) = env->efer;
+    }
+    /* A.6: IA32_VMX_MISC[5] - exits store EFER.LMA in "IA-32e mode guest". */
+    if (vmx_cap_msr(env, MSR_IA32_VMX_MISC) & MSR_VMX_MISC_STORE_LMA) {
+        VMCS(env, VM_ENTRY_CONTROLS) = (VMCS(env, VM_ENTRY_CONTROLS) &
+                                        ~VMX_VM_ENTRY_IA32E_MODE) |
+            ((env->efer & MSR_EFER_LMA) ? VMX_VM_ENTRY_IA32E_MODE : 0);
+    }
+
+    if (env->hflags & HF_INHIBIT_IRQ_MASK) {
+        intr |= VMX_INTERRUPTIBILITY_STI;
+    }
+    if (env->hflags2 & HF2_NMI_MASK) {
+        intr |= VMX_INTERRUPTIBILITY_NMI;
+    }
+    VMCS(env, GUEST_INTERRUPTIBILITY_INFO) = intr;
+    VMCS(env, GUEST_ACTIVITY_STATE) = env_cpu(env)->halted ? VMX_ACTIVITY_HLT :
+                                      VMX_ACTIVITY_ACTIVE;
+    VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) = 0;
+}
+
+/* ---- 28.5: loading host state ------------------------------------------ */
+
+void vmx_load_host_state(CPUX86State *env)
+{
+    uint32_t exit = VMCS(env, VM_EXIT_CONTROLS);
+    bool host64 = exit & VMX_VM_EXIT_HOST_ADDR_SPACE_SIZE;
+    uint32_t data_flags = DESC_P_MASK | DESC_S_MASK | DESC_W_MASK | DESC_A_MASK |
+                          DESC_G_MASK | DESC_B_MASK;
+    uint64_t efer = env->efer;
+    CPUState *cs = env_cpu(env);
+    static const struct {
+        X86Seg seg;
+        int sel_id;
+    } data_segs[] = {
+        { R_ES, VMCS_ID_HOST_ES_SELECTOR }, { R_SS, VMCS_ID_HOST_SS_SELECTOR },
+        { R_DS, VMCS_ID_HOST_DS_SELECTOR }, { R_FS, VMCS_ID_HOST_FS_SELECTOR },
+        { R_GS, VMCS_ID_HOST_GS_SELECTOR },
+    };
+    int i;
+
+    env->vmx.non_root = false;
+    env->hflags &= ~HF_GUEST_MASK;
+    env->tsc_offset = 0;
+
+    if (exit & VMX_VM_EXIT_LOAD_IA32_EFER) {
+        efer = VMCS(env, HOST_IA32_EFER);
+    } else if (host64) {
+        efer |= MSR_EFER_LMA | MSR_EFER_LME;
+    } else {
+        efer &= ~(MSR_EFER_LMA | MSR_EFER_LME);
+    }
+    cpu_load_efer(env, efer);
+    /* 28.5.1: CR0 bits 28:19, 17, 15:6 and ET keep their values. */
+    env->cr[0] = (VMCS(env, HOST_CR0) & ~0x1ffaffc0ull & ~CR0_PG_MASK) |
+                 (env->cr[0] & 0x1ffaffc0ull);
+    cpu_x86_update_cr4(env, VMCS(env, HOST_CR4));
+    cpu_x86_update_cr0(env, (VMCS(env, HOST_CR0) & ~0x1ffaffc0ull) |
+                            (env->cr[0] & 0x1ffaffc0ull));
+    cpu_x86_update_cr3(env, VMCS(env, HOST_CR3));
+    cpu_load_efer(env, efer);
+    cpu_x86_update_dr7(env, 0x400);
+    env->sysenter_cs = VMCS(env, HOST_IA32_SYSENTER_CS);
+    env->sysenter_esp = VMCS(env, HOST_IA32_SYSENTER_ESP);
+    env->sysenter_eip = VMCS(env, HOST_IA32_SYSENTER_EIP);
+    if (exit & VMX_VM_EXIT_LOAD_IA32_PAT) {
+        env->pat = VMCS(env, HOST_IA32_PAT);
+    }
+
+    /* 28.5.2: segments, flat and present, or unusable when null. */
+    cpu_x86_load_seg_cache(env, R_CS, VMCS(env, HOST_CS_SELECTOR), 0, 0xffffffff,
+                           DESC_P_MASK | DESC_S_MASK | DESC_CS_MASK | DESC_R_MASK |
+                           DESC_A_MASK | DESC_G_MASK |
+                           (host64 ? DESC_L_MASK : DESC_B_MASK));
+    for (i = 0; i < ARRAY_SIZE(data_segs); i++) {
+        uint16_t sel = env->vmx.vmcs.f[data_segs[i].sel_id];
+        uint64_t base = data_segs[i].seg == R_FS ? VMCS(env, HOST_FS_BASE) :
+                        data_segs[i].seg == R_GS ? VMCS(env, HOST_GS_BASE) : 0;
+        bool usable = sel || data_segs[i].seg == R_SS;
+
+        cpu_x86_load_seg_cache(env, data_segs[i].seg, sel, base,
+                               usable ? 0xffffffff : 0,
+                               usable || data_segs[i].seg == R_SS ? data_flags : 0);
+    }
+    env->tr.selector = VMCS(env, HOST_TR_SELECTOR);
+    env->tr.base = VMCS(env, HOST_TR_BASE);
+    env->tr.limit = 0x67;
+    env->tr.flags = DESC_P_MASK | (11 << DESC_TYPE_SHIFT);
+    env->ldt.selector = 0;
+    env->ldt.base = 0;
+    env->ldt.limit = 0;
+    env->ldt.flags = 0;
+    env->gdt.base = VMCS(env, HOST_GDTR_BASE);
+    env->gdt.limit = 0xffff;
+    env->idt.base = VMCS(env, HOST_IDTR_BASE);
+    env->idt.limit = 0xffff;
+
+    env->regs[R_ESP] = VMCS(env, HOST_RSP);
+    env->eip = VMCS(env, HOST_RIP);
+    env->eflags = 0;
+    cpu_load_eflags(env, 2, ~0);
+    env->hflags &= ~HF_INHIBIT_IRQ_MASK;
+    cs->halted = 0;
+    tlb_flush(cs);
+
+    /* 28.6: the VM-exit MSR-load list. */
+    for (i = 0; i < VMCS(env, VM_EXIT_MSR_LOAD_COUNT); i++) {
+        uint64_t a = VMCS(env, VM_EXIT_MSR_LOAD_ADDR) + 16 * i;
+        if (x86_ldl_phys(cs, a + 4) ||
+            !vmx_load_msr(env, x86_ldl_phys(cs, a), x86_ldq_phys(cs, a + 8))) {
+            vmx_abort(env, 4);          /* "failure loading MSRs" */
+        }
+    }
+}
+
+/* A VM-entry failure (27.8): host state is loaded, guest state is not saved. */
+G_NORETURN void vmx_entry_failure(CPUX86State *env, uint32_t reason, uint64_t qual,
+                                  uintptr_t ra)
+{
+    CPUState *cs = env_cpu(env);
+
+    if (ra) {
+        cpu_restore_state(cs, ra);
+    }
+    VMCS(env, VM_EXIT_REASON) = reason | VMX_EXIT_REASON_ENTRY_FAILURE;
+    VMCS(env, EXIT_QUALIFICATION) = qual;
+    VMCS(env, VM_EXIT_INTR_INFO) = 0;
+    VMCS(env, IDT_VECTORING_INFO_FIELD) = 0;
+    trace_vmx_vmexit(cs->cpu_index, reason | VMX_EXIT_REASON_ENTRY_FAILURE, qual, env->eip);
+    vmx_load_host_state(env);
+    cpu_loop_exit(cs);
+}
+
+/* ---- delivering an exit ------------------------------------------------ */
+
+/*
+ * Record an exit and leave the helper; vmx_do_exit() completes it from
+ * x86_cpu_do_interrupt (EXCP_VMEXIT), like SVM's do_vmexit.
+ */
+G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
+                           uintptr_t ra)
+{
+    CPUState *cs = env_cpu(env);
+
+    if (ra) {
+        cpu_restore_state(cs, ra);
+    } else {
+        env->vmx.exit_insn_len = 0;
+    }
+    env->vmx.pending_reason = reason;
+    env->vmx.pending_qual = qual;
+    cs->exception_index = EXCP_VMEXIT;
+    cpu_loop_exit(cs);
+}
+
+void vmx_do_exit(CPUX86State *env)
+{
+    CPUState *cs = env_cpu(env);
+    uint32_t reason = env->vmx.pending_reason;
+    int i;
+
+    VMCS(env, VM_EXIT_REASON) = reason;
+    VMCS(env, EXIT_QUALIFICATION) = env->vmx.pending_qual;
+    VMCS(env, VM_EXIT_INTR_INFO) = env->vmx.pending_intr_info;
+    VMCS(env, VM_EXIT_INTR_ERROR_CODE) = env->vmx.pending_intr_err;
+    VMCS(env, VM_EXIT_INSTRUCTION_LEN) = env->vmx.exit_insn_len;
+    VMCS(env, VMX_INSTRUCTION_INFO) = env->vmx.pending_insn_info;
+    VMCS(env, IDT_VECTORING_INFO_FIELD) = env->vmx.idt_vectoring;
+    VMCS(env, IDT_VECTORING_ERROR_CODE) = env->vmx.idt_vectoring_err;
+    env->vmx.pending_intr_info = 0;
+    env->vmx.pending_intr_err = 0;
+    env->vmx.pending_insn_info = 0;
+    env->vmx.idt_vectoring = 0;
+    trace_vmx_vmexit(cs->cpu_index, reason, env->vmx.pending_qual, env->eip);
+
+    save_guest_state(env);
+    /* 28.4: the VM-exit MSR-store list. */
+    for (i = 0; i < VMCS(env, VM_EXIT_MSR_STORE_COUNT); i++) {
+        uint64_t a = VMCS(env, VM_EXIT_MSR_STORE_ADDR) + 16 * i;
+        uint64_t val;
+
+        if (x86_ldl_phys(cs, a + 4) || !vmx_store_msr(env, x86_ldl_phys(cs, a), &val)) {
+            vmx_abort(env, 2);          /* "failure saving guest MSRs" */
+        }
+        x86_stq_phys(cs, a + 8, val);
+    }
+    vmx_load_host_state(env);
+}
+
+/* ---- which events exit (chapter 26) ------------------------------------ */
+
+static uint32_t proc_ctls(CPUX86State *env)
+{
+    return VMCS(env, CPU_BASED_VM_EXEC_CONTROL);
+}
+
+static uint32_t proc2_ctls(CPUX86State *env)
+{
+    return (proc_ctls(env) & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) ?
+           VMCS(env, SECONDARY_VM_EXEC_CONTROL) : 0;
+}
+
+/* 26.1.3: RDMSR/WRMSR and the MSR bitmaps. */
+static bool msr_exits(CPUX86State *env, uint32_t index, bool write)
+{
+    uint64_t base = VMCS(env, MSR_BITMAP) + (write ? 2048 : 0);
+
+    if (!(proc_ctls(env) & VMX_CPU_BASED_USE_MSR_BITMAPS)) {
+        return true;
+    }
+    if (index <= 0x1fff) {
+        /* low MSRs: offset 0 (read) / 2048 (write) */
+    } else if (index >= 0xc0000000 && index <= 0xc0001fff) {
+        base += 1024;
+        index -= 0xc0000000;
+    } else {
+        return true;
+    }
+    return x86_ldub_phys(env_cpu(env), base + index / 8) & (1 << (index % 8));
+}
+
+/* 26.1.3: I/O instructions, unconditional or through the I/O bitmaps. */
+static bool io_exits(CPUX86State *env, uint32_t port, int size)
+{
+    CPUState *cs = env_cpu(env);
+    int i;
+
+    if (!(proc_ctls(env) & VMX_CPU_BASED_USE_IO_BITMAPS)) {
+        return proc_ctls(env) & VMX_CPU_BASED_UNCOND_IO_EXITING;
+    }
+    for (i = 0; i < size; i++) {
+        uint32_t p = (port + i) & 0xffff;
+        uint64_t bitmap = p < 0x8000 ? VMCS(env, IO_BITMAP_A) : VMCS(env, IO_BITMAP_B);
+
+        if (port + i > 0xffff ||
+            (x86_ldub_phys(cs, bitmap + (p & 0x7fff) / 8) & (1 << (p % 8)))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* In VMX non-root operation TCG's SVM intercept points land here. */
+void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
+                         uintptr_t ra)
+{
+    uint32_t proc = proc_ctls(env);
+
+    switch (type) {
+    case SVM_EXIT_CPUID:
+        vmx_vmexit(env, VMX_EXIT_CPUID, 0, ra);
+    case SVM_EXIT_HLT:
+        if (proc & VMX_CPU_BASED_HLT_EXITING) {
+            vmx_vmexit(env, VMX_EXIT_HLT, 0, ra);
+        }
+        return;
+    case SVM_EXIT_INVD:
+        vmx_vmexit(env, VMX_EXIT_INVD, 0, ra);
+    case SVM_EXIT_RDTSC:
+        if (proc & VMX_CPU_BASED_RDTSC_EXITING) {
+            vmx_vmexit(env, VMX_EXIT_RDTSC, 0, ra);
+        }
+        return;
+    case SVM_EXIT_RDTSCP:
+        if (proc & VMX_CPU_BASED_RDTSC_EXITING) {
+            vmx_vmexit(env, VMX_EXIT_RDTSCP, 0, ra);
+        }
+        return;
+    case SVM_EXIT_RDPMC:
+        if (proc & VMX_CPU_BASED_RDPMC_EXITING) {
+            vmx_vmexit(env, VMX_EXIT_RDPMC, 0, ra);
+        }
+        return;
+    case SVM_EXIT_MSR:
+        if (msr_exits(env, (uint32_t)env->regs[R_ECX], param)) {
+            vmx_vmexit(env, param ? VMX_EXIT_WRMSR : VMX_EXIT_RDMSR, 0, ra);
+        }
+        return;
+    case SVM_EXIT_MWAIT:
+        if (proc & VMX_CPU_BASED_MWAIT_EXITING) {
+            vmx_vmexit(env, VMX_EXIT_MWAIT, 0, ra);
+        }
+        return;
+    case SVM_EXIT_MONITOR:
+        if (proc & VMX_CPU_BASED_MONITOR_EXITING) {
+            vmx_vmexit(env, VMX_EXIT_MONITOR, 0, ra);
+        }
+        return;
+    case SVM_EXIT_PAUSE:
+        if (proc & VMX_CPU_BASED_PAUSE_EXITING) {
+            vmx_vmexit(env, VMX_EXIT_PAUSE, 0, ra);
+        }
+        return;
+    case SVM_EXIT_WBINVD:
+        if (proc2_ctls(env) & VMX_SECONDARY_EXEC_WBINVD_EXITING) {
+            vmx_vmexit(env, VMX_EXIT_WBINVD, 0, ra);
+        }
+        return;
+    case SVM_EXIT_XSETBV:
+        vmx_vmexit(env, VMX_EXIT_XSETBV, 0, ra);
+    case SVM_EXIT_SHUTDOWN:
+        vmx_vmexit(env, VMX_EXIT_TRIPLE_FAULT, 0, ra);
+    case SVM_EXIT_EXCP_BASE ... SVM_EXIT_EXCP_BASE + 31: {
+        int vector = type - SVM_EXIT_EXCP_BASE;
+        bool exits = VMCS(env, EXCEPTION_BITMAP) & (1u << vector);
+
+        if (vector == EXCP0E_PAGE) {
+            /* 25.2: #PF consults the error-code mask and match too. */
+            bool match = (param & VMCS(env, PAGE_FAULT_ERROR_CODE_MASK)) ==
+                         VMCS(env, PAGE_FAULT_ERROR_CODE_MATCH);
+            exits = exits == match;
+        }
+        if (!exits) {
+            return;
+        }
+        env->vmx.pending_intr_info = VMX_INTR_INFO_VALID | vector |
+            (vector == EXCP02_NMI ? VMX_INTR_TYPE_NMI : VMX_INTR_TYPE_HW_EXCEPTION);
+        if (vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 ||
+            vector == 21) {
+            env->vmx.pending_intr_info |= VMX_INTR_INFO_DELIVER_CODE;
+            env->vmx.pending_intr_err = param;
+        }
+        vmx_vmexit(env, VMX_EXIT_EXCEPTION_NMI,
+                   vector == EXCP0E_PAGE ? env->cr[2] : 0, ra);
+    }
+    case SVM_EXIT_INTR:
+        if (VMCS(env, PIN_BASED_VM_EXEC_CONTROL) & VMX_PIN_BASED_EXT_INTR_MASK) {
+            if (VMCS(env, VM_EXIT_CONTROLS) & VMX_VM_EXIT_ACK_INTR_ON_EXIT) {
+                int vector = cpu_get_pic_interrupt(env);
+
+                env_cpu(env)->interrupt_request &= ~(CPU_INTERRUPT_HARD |
+                                                     CPU_INTERRUPT_VIRQ);
+                env->vmx.pending_intr_info = VMX_INTR_INFO_VALID |
+                                             VMX_INTR_TYPE_EXT_INTR | (vector & 0xff);
+            }
+            vmx_vmexit(env, VMX_EXIT_EXTERNAL_INTERRUPT, 0, ra);
+        }
+        return;
+    case SVM_EXIT_NMI:
+        if (VMCS(env, PIN_BASED_VM_EXEC_CONTROL) & VMX_PIN_BASED_NMI_EXITING) {
+            env_cpu(env)->interrupt_request &= ~CPU_INTERRUPT_NMI;
+            env->vmx.pending_intr_info = VMX_INTR_INFO_VALID | VMX_INTR_TYPE_NMI | 2;
+            vmx_vmexit(env, VMX_EXIT_EXCEPTION_NMI, 0, ra);
+        }
+        return;
+    case SVM_EXIT_ERR:
+        /* An SVM consistency failure has no VMX counterpart: #GP(0). */
+        raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+    default:
+        /* Not a VMX exit condition (or one not emulated yet). */
+        return;
+    }
+}
+
+/* 26.1.3 / 28.2.1: I/O instruction exit qualification. */
+void vmx_check_io(CPUX86State *env, uint32_t port, uint32_t svm_param,
+                  uintptr_t ra)
+{
+    int size = (svm_param >> SVM_IOIO_SIZE_SHIFT) & 7;   /* 1, 2 or 4 */
+    uint64_t qual;
+
+    size = size == 4 ? 4 : size == 2 ? 2 : 1;
+    if (!io_exits(env, port, size)) {
+        return;
+    }
+    qual = (size - 1) | ((svm_param & SVM_IOIO_TYPE_MASK) ? 8 : 0) |
+           ((svm_param & SVM_IOIO_STR_MASK) ? 16 : 0) |
+           ((svm_param & SVM_IOIO_REP_MASK) ? 32 : 0) |
+           ((uint64_t)port << 16);
+    vmx_vmexit(env, VMX_EXIT_IO, qual, ra);
+}
+
+/*
+ * 28.2.4: an event is being delivered through the guest IDT.  If a VM
+ * exit interrupts the delivery, the IDT-vectoring information says which.
+ */
+void vmx_event_delivery(CPUX86State *env, int intno, int is_int, int error_code,
+                        int is_hw, int rm)
+{
+    uint32_t info = VMX_INTR_INFO_VALID | (intno & 0xff);
+
+    if (is_hw) {
+        info |= intno == EXCP02_NMI ? VMX_INTR_TYPE_NMI : VMX_INTR_TYPE_EXT_INTR;
+    } else if (is_int) {
+        info |= (intno == EXCP03_INT3 || intno == EXCP04_INTO) ?
+                VMX_INTR_TYPE_SW_EXCEPTION : VMX_INTR_TYPE_SW_INTR;
+    } else {
+        info |= VMX_INTR_TYPE_HW_EXCEPTION;
+        if (!rm && (intno == 8 || (intno >= 10 && intno <= 14) || intno == 17 ||
+                    intno == 21)) {
+            info |= VMX_INTR_INFO_DELIVER_CODE;
+            env->vmx.idt_vectoring_err = error_code;
+        }
+    }
+    env->vmx.idt_vectoring = info;
+}
+
+void vmx_event_delivered(CPUX86State *env)
+{
+    env->vmx.idt_vectoring = 0;
+}
