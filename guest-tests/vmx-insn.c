@@ -186,6 +186,7 @@ static void test_current_vmcs(void)
 	expect_error(vmxon(PA(vmxon_region)), 15, "VMXON in VMX root operation");
 	expect_error(vmcall(), 1, "VMCALL in VMX root operation");
 	expect_error(vmresume(), 5, "VMRESUME with a clear VMCS");
+	expect_error(vmlaunch(), 7, "VMLAUNCH with all controls 0");
 	vmptrst_op(&v);
 	report(v == PA(vmcs1), "failed instructions leave the current VMCS alone");
 }

@@ -104,8 +104,9 @@ static bool check_event_injection(CPUX86State *env)
 
 static bool msr_area_ok(CPUX86State *env, uint64_t addr, uint32_t count)
 {
-    return !(addr & 0xf) && vmx_phys_ok(env, addr) &&
-           vmx_phys_ok(env, addr + (uint64_t)count * 16 - 1);
+    /* 27.2.1.2/3: checked only when the list is not empty. */
+    return !count || (!(addr & 0xf) && vmx_phys_ok(env, addr) &&
+                      vmx_phys_ok(env, addr + (uint64_t)count * 16 - 1));
 }
 
 static bool check_controls(CPUX86State *env)

@@ -337,6 +337,8 @@ G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
     env->vmx.pending_reason = reason;
     env->vmx.pending_qual = qual;
     cs->exception_index = EXCP_VMEXIT;
+    /* An exit during event delivery ends that delivery (no double fault). */
+    env->old_exception = -1;
     cpu_loop_exit(cs);
 }
 

@@ -20,8 +20,10 @@
 
 static void vmx_set_flags(CPUX86State *env, uint32_t set)
 {
-    /* CF, PF, AF, ZF, SF and OF are all written; CC_OP_EFLAGS is live. */
+    /* CF, PF, AF, ZF, SF and OF are all written (the translator assumes
+     * the helper leaves CC_OP_EFLAGS). */
     env->cc_src = set;
+    env->cc_op = CC_OP_EFLAGS;
     env->eflags &= ~(CC_C | CC_P | CC_A | CC_Z | CC_S | CC_O);
 }
 

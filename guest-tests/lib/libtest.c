@@ -305,6 +305,44 @@ void handle_exception(struct ex_frame *f)
 		   (unsigned long long)f->rip);
 }
 
+/*
+ * The GDT the tests run with: the boot stub's flat code and data segments
+ * plus a 64-bit TSS (VMX host state needs a usable TR).
+ */
+struct tss64 {
+	u32 reserved0;
+	u64 rsp[3];
+	u64 reserved1;
+	u64 ist[7];
+	u64 reserved2;
+	u16 reserved3, iomap_base;
+} __attribute__((packed));
+
+static struct tss64 tss __attribute__((aligned(16)));
+static u64 gdt[8] __attribute__((aligned(16))) = {
+	0,
+	0x00af9b000000ffffull,		/* 0x08: 64-bit code, DPL 0 */
+	0x00cf93000000ffffull,		/* 0x10: data, DPL 0 */
+	0x00cf9b000000ffffull,		/* 0x18: 32-bit code, DPL 0 */
+	0, 0,				/* 0x20: 64-bit TSS (two slots) */
+};
+
+static void gdt_setup(void)
+{
+	u64 base = (u64)(uintptr_t)&tss, limit = sizeof(tss) - 1;
+	struct {
+		u16 limit;
+		u64 base;
+	} __attribute__((packed)) desc = { sizeof(gdt) - 1, (u64)(uintptr_t)gdt };
+
+	tss.iomap_base = sizeof(tss);
+	gdt[4] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
+		 (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
+	gdt[5] = base >> 32;
+	asm volatile("lgdt %0" :: "m"(desc));
+	asm volatile("ltr %w0" :: "r"(TSS_SELECTOR));
+}
+
 static void idt_setup(void)
 {
 	struct {
@@ -357,6 +395,7 @@ int write_cr4_safe(u64 value)
 void boot_main(void);
 void boot_main(void)
 {
+	gdt_setup();
 	idt_setup();
 	test_main();
 	test_exit();

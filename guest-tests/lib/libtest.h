@@ -101,6 +101,10 @@ static inline u64 rdmsr(u32 index)
 	return lo | ((u64)hi << 32);
 }
 
+#define CODE_SELECTOR		0x08
+#define DATA_SELECTOR		0x10
+#define TSS_SELECTOR		0x20
+
 #define CPUID_1_ECX_VMX		(1u << 5)
 #define CR4_VMXE		(1ull << 13)
 #define MSR_EFER		0xc0000080

@@ -42,17 +42,130 @@
 #define MSR_IA32_VMX_TRUE_ENTRY_CTLS	0x490
 #define MSR_IA32_VMX_VMFUNC		0x491
 
-/* A few VMCS field encodings (SDM Vol. 3D App. B). */
+/* VMCS field encodings used by the tests (SDM Vol. 3D App. B). */
 #define VMCS_GUEST_ES_SELECTOR		0x0800
+#define VMCS_GUEST_CS_SELECTOR		0x0802
+#define VMCS_GUEST_SS_SELECTOR		0x0804
+#define VMCS_GUEST_DS_SELECTOR		0x0806
+#define VMCS_GUEST_FS_SELECTOR		0x0808
+#define VMCS_GUEST_GS_SELECTOR		0x080a
+#define VMCS_GUEST_LDTR_SELECTOR	0x080c
+#define VMCS_GUEST_TR_SELECTOR		0x080e
 #define VMCS_GUEST_PML_INDEX		0x0812
+#define VMCS_HOST_ES_SELECTOR		0x0c00
+#define VMCS_HOST_CS_SELECTOR		0x0c02
+#define VMCS_HOST_SS_SELECTOR		0x0c04
+#define VMCS_HOST_DS_SELECTOR		0x0c06
+#define VMCS_HOST_FS_SELECTOR		0x0c08
+#define VMCS_HOST_GS_SELECTOR		0x0c0a
+#define VMCS_HOST_TR_SELECTOR		0x0c0c
+#define VMCS_IO_BITMAP_A		0x2000
+#define VMCS_IO_BITMAP_B		0x2002
+#define VMCS_MSR_BITMAP			0x2004
+#define VMCS_EXIT_MSR_STORE_ADDR	0x2006
+#define VMCS_EXIT_MSR_LOAD_ADDR		0x2008
+#define VMCS_ENTRY_MSR_LOAD_ADDR	0x200a
+#define VMCS_TSC_OFFSET			0x2010
 #define VMCS_EPT_POINTER		0x201a
 #define VMCS_LINK_POINTER		0x2800
+#define VMCS_GUEST_IA32_PAT		0x2804
+#define VMCS_GUEST_IA32_EFER		0x2806
+#define VMCS_HOST_IA32_PAT		0x2c00
+#define VMCS_HOST_IA32_EFER		0x2c02
 #define VMCS_PIN_BASED_CONTROLS		0x4000
+#define VMCS_PROC_BASED_CONTROLS	0x4002
+#define VMCS_EXCEPTION_BITMAP		0x4004
+#define VMCS_PF_ERROR_CODE_MASK		0x4006
+#define VMCS_PF_ERROR_CODE_MATCH	0x4008
+#define VMCS_CR3_TARGET_COUNT		0x400a
+#define VMCS_EXIT_CONTROLS		0x400c
+#define VMCS_EXIT_MSR_STORE_COUNT	0x400e
+#define VMCS_EXIT_MSR_LOAD_COUNT	0x4010
+#define VMCS_ENTRY_CONTROLS		0x4012
+#define VMCS_ENTRY_MSR_LOAD_COUNT	0x4014
+#define VMCS_ENTRY_INTR_INFO		0x4016
+#define VMCS_ENTRY_EXCEPTION_ERROR_CODE	0x4018
+#define VMCS_ENTRY_INSTRUCTION_LEN	0x401a
 #define VMCS_VM_INSTRUCTION_ERROR	0x4400
 #define VMCS_EXIT_REASON		0x4402
+#define VMCS_EXIT_INTR_INFO		0x4404
+#define VMCS_EXIT_INTR_ERROR_CODE	0x4406
+#define VMCS_IDT_VECTORING_INFO		0x4408
+#define VMCS_EXIT_INSTRUCTION_LEN	0x440c
+#define VMCS_GUEST_ES_LIMIT		0x4800
+#define VMCS_GUEST_ES_AR		0x4814
+#define VMCS_GUEST_INTERRUPTIBILITY	0x4824
+#define VMCS_GUEST_ACTIVITY_STATE	0x4826
+#define VMCS_GUEST_SYSENTER_CS		0x482a
+#define VMCS_HOST_SYSENTER_CS		0x4c00
+#define VMCS_CR0_GUEST_HOST_MASK	0x6000
+#define VMCS_CR4_GUEST_HOST_MASK	0x6002
+#define VMCS_CR0_READ_SHADOW		0x6004
+#define VMCS_CR4_READ_SHADOW		0x6006
+#define VMCS_CR3_TARGET_VALUE0		0x6008
 #define VMCS_EXIT_QUALIFICATION		0x6400
+#define VMCS_GUEST_CR0			0x6800
+#define VMCS_GUEST_CR3			0x6802
+#define VMCS_GUEST_CR4			0x6804
+#define VMCS_GUEST_ES_BASE		0x6806
+#define VMCS_GUEST_LDTR_BASE		0x6812
+#define VMCS_GUEST_TR_BASE		0x6814
+#define VMCS_GUEST_GDTR_BASE		0x6816
+#define VMCS_GUEST_IDTR_BASE		0x6818
+#define VMCS_GUEST_DR7			0x681a
+#define VMCS_GUEST_RSP			0x681c
 #define VMCS_GUEST_RIP			0x681e
+#define VMCS_GUEST_RFLAGS		0x6820
+#define VMCS_GUEST_SYSENTER_ESP		0x6824
+#define VMCS_GUEST_SYSENTER_EIP		0x6826
+#define VMCS_HOST_CR0			0x6c00
+#define VMCS_HOST_CR3			0x6c02
+#define VMCS_HOST_CR4			0x6c04
+#define VMCS_HOST_FS_BASE		0x6c06
+#define VMCS_HOST_GS_BASE		0x6c08
+#define VMCS_HOST_TR_BASE		0x6c0a
+#define VMCS_HOST_GDTR_BASE		0x6c0c
+#define VMCS_HOST_IDTR_BASE		0x6c0e
+#define VMCS_HOST_SYSENTER_ESP		0x6c10
+#define VMCS_HOST_SYSENTER_EIP		0x6c12
+#define VMCS_HOST_RSP			0x6c14
 #define VMCS_HOST_RIP			0x6c16
+/* Offsets from an ES field to the same field of another segment. */
+#define VMCS_SEG_STEP			2
+
+/* Controls (SDM Vol. 3C 24.6-24.8). */
+#define PIN_EXT_INTR_EXITING		(1u << 0)
+#define PIN_NMI_EXITING			(1u << 3)
+#define PROC_TSC_OFFSETTING		(1u << 3)
+#define PROC_HLT_EXITING		(1u << 7)
+#define PROC_RDTSC_EXITING		(1u << 12)
+#define PROC_CR3_LOAD_EXITING		(1u << 15)
+#define PROC_CR3_STORE_EXITING		(1u << 16)
+#define PROC_UNCOND_IO_EXITING		(1u << 24)
+#define PROC_USE_IO_BITMAPS		(1u << 25)
+#define PROC_USE_MSR_BITMAPS		(1u << 28)
+#define EXIT_HOST_ADDR_SPACE_SIZE	(1u << 9)
+#define EXIT_SAVE_EFER			(1u << 20)
+#define EXIT_LOAD_EFER			(1u << 21)
+#define ENTRY_IA32E_MODE		(1u << 9)
+#define ENTRY_LOAD_EFER			(1u << 15)
+
+/* Exit reasons (SDM Vol. 3D App. C). */
+#define EXIT_REASON_EXCEPTION_NMI	0
+#define EXIT_REASON_TRIPLE_FAULT	2
+#define EXIT_REASON_CPUID		10
+#define EXIT_REASON_HLT			12
+#define EXIT_REASON_RDTSC		16
+#define EXIT_REASON_VMCALL		18
+#define EXIT_REASON_VMPTRST		22
+#define EXIT_REASON_VMREAD		23
+#define EXIT_REASON_CR_ACCESS		28
+#define EXIT_REASON_IO			30
+#define EXIT_REASON_RDMSR		31
+#define EXIT_REASON_WRMSR		32
+#define EXIT_REASON_INVALID_GUEST_STATE	33
+#define EXIT_REASON_MSR_LOADING		34
+#define EXIT_REASON_ENTRY_FAILURE	(1u << 31)
 
 static inline int vmx_outcome(u64 rflags)
 {
@@ -165,5 +278,36 @@ static inline u64 vmx_insn_error(void)
 
 	return vmread(VMCS_VM_INSTRUCTION_ERROR, &e) == VMX_OK ? e : 0;
 }
+
+/* ---- a minimal hypervisor (lib/vmx-hv.c) ------------------------------- */
+
+/* VMX capability MSR pair check: @want within allowed-1, plus every must-1. */
+u32 vmx_ctls(u32 cap_msr, u32 true_cap_msr, u32 want);
+
+/* CR0.NE, CR4.VMXE, VMXON: aborts the test if VMX operation is refused. */
+void vmx_on(void);
+void vmx_off(void);
+u32 vmx_revision(void);
+
+/*
+ * Make @vmcs current and fill it for a 64-bit guest at @rip on the stack
+ * ending at @rsp, sharing the host's paging, GDT and IDT; controls hold
+ * the must-1 settings plus "IA-32e mode guest" and a 64-bit host.
+ */
+void vmx_setup_vmcs(void *vmcs, void (*rip)(void), void *rsp);
+
+/* VMREAD/VMWRITE that abort the test on failure. */
+u64 vmcs_get(u64 enc);
+void vmcs_set(u64 enc, u64 val);
+
+/*
+ * Enter the guest (VMLAUNCH if @launch, else VMRESUME) and return after
+ * the next VM exit: VMX_OK, or VMX_FAIL_INVALID / VMX_FAIL_VALID if the
+ * instruction failed (no VM entry happened).
+ */
+int vmx_enter(int launch);
+
+/* After an exit: resume the guest at the next instruction. */
+void vmx_skip_instruction(void);
 
 #endif

@@ -1,0 +1,158 @@
+/*
+ * A minimal hypervisor for the VMX test guests (see lib/vmx.h).
+ */
+#include "libtest.h"
+#include "vmx.h"
+
+static u8 vmxon_region[4096] __attribute__((aligned(4096)));
+
+u32 vmx_revision(void)
+{
+	return (u32)rdmsr(MSR_IA32_VMX_BASIC) & 0x7fffffff;
+}
+
+u32 vmx_ctls(u32 cap_msr, u32 true_cap_msr, u32 want)
+{
+	bool use_true = rdmsr(MSR_IA32_VMX_BASIC) & (1ull << 55);
+	u64 cap = rdmsr(use_true ? true_cap_msr : cap_msr);
+	u32 must1 = (u32)cap, may1 = (u32)(cap >> 32);
+
+	if (want & ~may1)
+		test_abort("control bits %#x not offered by MSR %#x (allowed-1 %#x)",
+			   want & ~may1, use_true ? true_cap_msr : cap_msr, may1);
+	return want | must1;
+}
+
+void vmx_on(void)
+{
+	int r;
+
+	asm volatile("mov %0, %%cr0" :: "r"(read_cr0() | (1ull << 5)));
+	if (write_cr4_safe(read_cr4() | CR4_VMXE) != NO_EXCEPTION)
+		test_abort("cannot set CR4.VMXE");
+	*(u32 *)vmxon_region = vmx_revision();
+	r = vmxon((u64)(uintptr_t)vmxon_region);
+	if (r != VMX_OK)
+		test_abort("VMXON: %s", vmx_outcome_name(r));
+}
+
+void vmx_off(void)
+{
+	vmxoff();
+	write_cr4_safe(read_cr4() & ~CR4_VMXE);
+}
+
+u64 vmcs_get(u64 enc)
+{
+	u64 v = 0;
+	int r = vmread(enc, &v);
+
+	if (r != VMX_OK)
+		test_abort("VMREAD %#llx: %s", (unsigned long long)enc, vmx_outcome_name(r));
+	return v;
+}
+
+void vmcs_set(u64 enc, u64 val)
+{
+	int r = vmwrite(enc, val);
+
+	if (r != VMX_OK)
+		test_abort("VMWRITE %#llx: %s (error %llu)", (unsigned long long)enc,
+			   vmx_outcome_name(r), (unsigned long long)vmx_insn_error());
+}
+
+struct dtr {
+	u16 limit;
+	u64 base;
+} __attribute__((packed));
+
+void vmx_setup_vmcs(void *vmcs, void (*rip)(void), void *rsp)
+{
+	struct dtr gdtr, idtr;
+	u64 pa = (u64)(uintptr_t)vmcs, tr_base;
+	u64 *gdt;
+	u16 tr;
+	int i, r;
+
+	asm volatile("sgdt %0; sidt %1; str %2" : "=m"(gdtr), "=m"(idtr), "=r"(tr));
+	gdt = (u64 *)(uintptr_t)gdtr.base;
+	tr_base = ((gdt[tr / 8] >> 16) & 0xffffff) | ((gdt[tr / 8] >> 32) & 0xff000000) |
+		  (gdt[tr / 8 + 1] << 32);
+
+	*(u32 *)vmcs = vmx_revision();
+	if ((r = vmclear(pa)) != VMX_OK || (r = vmptrld(pa)) != VMX_OK)
+		test_abort("VMCLEAR/VMPTRLD: %s", vmx_outcome_name(r));
+
+	vmcs_set(VMCS_PIN_BASED_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_PINBASED_CTLS, MSR_IA32_VMX_TRUE_PINBASED_CTLS, 0));
+	vmcs_set(VMCS_PROC_BASED_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS, 0));
+	vmcs_set(VMCS_EXIT_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_EXIT_CTLS, MSR_IA32_VMX_TRUE_EXIT_CTLS,
+			  EXIT_HOST_ADDR_SPACE_SIZE));
+	vmcs_set(VMCS_ENTRY_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_ENTRY_CTLS, MSR_IA32_VMX_TRUE_ENTRY_CTLS,
+			  ENTRY_IA32E_MODE));
+	vmcs_set(VMCS_EXCEPTION_BITMAP, 0);
+	vmcs_set(VMCS_CR3_TARGET_COUNT, 0);
+	vmcs_set(VMCS_LINK_POINTER, ~0ull);
+
+	/* Host state: the current one. */
+	vmcs_set(VMCS_HOST_CR0, read_cr0());
+	vmcs_set(VMCS_HOST_CR3, read_cr3());
+	vmcs_set(VMCS_HOST_CR4, read_cr4());
+	vmcs_set(VMCS_HOST_CS_SELECTOR, CODE_SELECTOR);
+	vmcs_set(VMCS_HOST_SS_SELECTOR, DATA_SELECTOR);
+	vmcs_set(VMCS_HOST_DS_SELECTOR, DATA_SELECTOR);
+	vmcs_set(VMCS_HOST_ES_SELECTOR, DATA_SELECTOR);
+	vmcs_set(VMCS_HOST_FS_SELECTOR, DATA_SELECTOR);
+	vmcs_set(VMCS_HOST_GS_SELECTOR, DATA_SELECTOR);
+	vmcs_set(VMCS_HOST_TR_SELECTOR, tr);
+	vmcs_set(VMCS_HOST_TR_BASE, tr_base);
+	vmcs_set(VMCS_HOST_GDTR_BASE, gdtr.base);
+	vmcs_set(VMCS_HOST_IDTR_BASE, idtr.base);
+	vmcs_set(VMCS_HOST_FS_BASE, 0);
+	vmcs_set(VMCS_HOST_GS_BASE, 0);
+	vmcs_set(VMCS_HOST_SYSENTER_CS, 0);
+	vmcs_set(VMCS_HOST_SYSENTER_ESP, 0);
+	vmcs_set(VMCS_HOST_SYSENTER_EIP, 0);
+
+	/* Guest state: 64-bit, flat, same paging and descriptor tables. */
+	vmcs_set(VMCS_GUEST_CR0, read_cr0());
+	vmcs_set(VMCS_GUEST_CR3, read_cr3());
+	vmcs_set(VMCS_GUEST_CR4, read_cr4());
+	vmcs_set(VMCS_GUEST_DR7, 0x400);
+	for (i = 0; i < 6; i++) {
+		bool cs = i == 1;
+		vmcs_set(VMCS_GUEST_ES_SELECTOR + i * VMCS_SEG_STEP, cs ? CODE_SELECTOR : DATA_SELECTOR);
+		vmcs_set(VMCS_GUEST_ES_BASE + i * VMCS_SEG_STEP, 0);
+		vmcs_set(VMCS_GUEST_ES_LIMIT + i * VMCS_SEG_STEP, 0xffffffff);
+		vmcs_set(VMCS_GUEST_ES_AR + i * VMCS_SEG_STEP, cs ? 0xa09b : 0xc093);
+	}
+	vmcs_set(VMCS_GUEST_LDTR_SELECTOR, 0);
+	vmcs_set(VMCS_GUEST_LDTR_BASE, 0);
+	vmcs_set(VMCS_GUEST_ES_LIMIT + 6 * VMCS_SEG_STEP, 0);
+	vmcs_set(VMCS_GUEST_ES_AR + 6 * VMCS_SEG_STEP, 0x10000);	/* unusable */
+	vmcs_set(VMCS_GUEST_TR_SELECTOR, tr);
+	vmcs_set(VMCS_GUEST_TR_BASE, tr_base);
+	vmcs_set(VMCS_GUEST_ES_LIMIT + 7 * VMCS_SEG_STEP, 0x67);
+	vmcs_set(VMCS_GUEST_ES_AR + 7 * VMCS_SEG_STEP, 0x8b);		/* busy 64-bit TSS */
+	vmcs_set(VMCS_GUEST_GDTR_BASE, gdtr.base);
+	vmcs_set(VMCS_GUEST_ES_LIMIT + 8 * VMCS_SEG_STEP, gdtr.limit);
+	vmcs_set(VMCS_GUEST_IDTR_BASE, idtr.base);
+	vmcs_set(VMCS_GUEST_ES_LIMIT + 9 * VMCS_SEG_STEP, idtr.limit);
+	vmcs_set(VMCS_GUEST_SYSENTER_CS, 0);
+	vmcs_set(VMCS_GUEST_SYSENTER_ESP, 0);
+	vmcs_set(VMCS_GUEST_SYSENTER_EIP, 0);
+	vmcs_set(VMCS_GUEST_RSP, (u64)(uintptr_t)rsp);
+	vmcs_set(VMCS_GUEST_RIP, (u64)(uintptr_t)rip);
+	vmcs_set(VMCS_GUEST_RFLAGS, 2);
+	vmcs_set(VMCS_GUEST_INTERRUPTIBILITY, 0);
+	vmcs_set(VMCS_GUEST_ACTIVITY_STATE, 0);
+	vmcs_set(VMCS_ENTRY_INTR_INFO, 0);
+}
+
+void vmx_skip_instruction(void)
+{
+	vmcs_set(VMCS_GUEST_RIP, vmcs_get(VMCS_GUEST_RIP) + vmcs_get(VMCS_EXIT_INSTRUCTION_LEN));
+}
