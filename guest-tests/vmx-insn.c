@@ -231,9 +231,25 @@ static void test_vmread_vmwrite(void)
 	expect_error(vmwrite(VMCS_GUEST_RIP | 0x1000, 0), 12, "VMWRITE with encoding bit 12 set");
 	expect_error(vmwrite(VMCS_GUEST_ES_SELECTOR | 1, 0), 12,
 		     "VMWRITE to the 'high half' of a 16-bit field");
-	expect_error(vmread(VMCS_EPT_POINTER, &v), 12, "VMREAD of EPTP on a CPU without EPT");
-	expect_error(vmread(VMCS_GUEST_PML_INDEX, &v), 12,
-		     "VMREAD of the PML index on a CPU without PML");
+	/* Fields exist only where the capability MSRs offer their feature. */
+	{
+		u64 proc = 0, proc2 = 0;
+
+		rdmsr_safe(MSR_IA32_VMX_PROCBASED_CTLS, &proc);
+		if (proc >> 63)
+			rdmsr_safe(MSR_IA32_VMX_PROCBASED_CTLS2, &proc2);
+		if (proc2 & (1ull << (32 + 1)))
+			expect(vmread(VMCS_EPT_POINTER, &v), VMX_OK, "VMREAD of EPTP on a CPU with EPT");
+		else
+			expect_error(vmread(VMCS_EPT_POINTER, &v), 12,
+				     "VMREAD of EPTP on a CPU without EPT");
+		if (proc2 & (1ull << (32 + 17)))
+			expect(vmread(VMCS_GUEST_PML_INDEX, &v), VMX_OK,
+			       "VMREAD of the PML index on a CPU with PML");
+		else
+			expect_error(vmread(VMCS_GUEST_PML_INDEX, &v), 12,
+				     "VMREAD of the PML index on a CPU without PML");
+	}
 
 	if (misc & (1ull << 29)) {
 		expect(vmwrite(VMCS_EXIT_QUALIFICATION, 7), VMX_OK,

@@ -139,6 +139,21 @@ static bool check_controls(CPUX86State *env)
         ((VMCS(env, MSR_BITMAP) & 0xfff) || !vmx_phys_ok(env, VMCS(env, MSR_BITMAP)))) {
         return false;
     }
+    if (!(proc & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS)) {
+        proc2 = 0;
+    }
+    if ((proc2 & VMX_SECONDARY_EXEC_ENABLE_VPID) && !VMCS(env, VIRTUAL_PROCESSOR_ID)) {
+        return false;
+    }
+    if ((proc2 & VMX_SECONDARY_EXEC_ENABLE_EPT) &&
+        !vmx_eptp_valid(env, VMCS(env, EPT_POINTER))) {
+        return false;
+    }
+    if ((proc2 & VMX_SECONDARY_EXEC_ENABLE_PML) &&
+        (!(proc2 & VMX_SECONDARY_EXEC_ENABLE_EPT) ||
+         (VMCS(env, PML_ADDRESS) & 0xfff) || !vmx_phys_ok(env, VMCS(env, PML_ADDRESS)))) {
+        return false;
+    }
     if (!(pin & VMX_PIN_BASED_NMI_EXITING) && (pin & VMX_PIN_BASED_VIRTUAL_NMIS)) {
         return false;
     }
@@ -615,6 +630,10 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
     load_guest_state(env);
     env->vmx.non_root = true;
     env->hflags |= HF_GUEST_MASK;
+    if (vmx_ept_enabled(env)) {
+        /* EPT is TCG's stage 2: MMU_NESTED_IDX fills go to vmx-ept.c. */
+        env->hflags2 |= HF2_NPT_MASK;
+    }
     env->tsc_offset = (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_USE_TSC_OFFSETING) ?
                       VMCS(env, TSC_OFFSET) : 0;
     env->vmx.idt_vectoring = 0;

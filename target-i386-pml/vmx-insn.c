@@ -390,6 +390,64 @@ void helper_vmx_vmlaunch(CPUX86State *env, uint32_t resume)
     vmx_vm_entry(env, resume, ra);
 }
 
+/* ---- INVEPT / INVVPID (31.3) ------------------------------------------- */
+
+void helper_vmx_invept(CPUX86State *env, target_ulong a0, uint32_t reg)
+{
+    uintptr_t ra = GETPC();
+    uint64_t cap = env->features[FEAT_VMX_EPT_VPID_CAPS];
+    uint64_t type, eptp;
+
+    if (!(cap & MSR_VMX_EPT_INVEPT)) {
+        raise_exception_ra(env, EXCP06_ILLOP, ra);
+    }
+    vmx_insn_check(env, VMX_EXIT_INVEPT, ra);
+    type = in_64bit_mode(env) ? env->regs[reg] : (uint32_t)env->regs[reg];
+    if (!((type == 1 && (cap & MSR_VMX_EPT_INVEPT_SINGLE_CONTEXT)) ||
+          (type == 2 && (cap & MSR_VMX_EPT_INVEPT_ALL_CONTEXT)))) {
+        vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
+        return;
+    }
+    eptp = cpu_ldq_data_ra(env, a0, ra);
+    cpu_ldq_data_ra(env, a0 + 8, ra);           /* the whole descriptor is read */
+    if (type == 1 && !vmx_eptp_valid(env, eptp)) {
+        vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
+        return;
+    }
+    /* Guest mappings are not tagged by EPTP here: invalidate them all. */
+    vmx_invalidate_guest_tlb(env);
+    vmsucceed(env);
+}
+
+void helper_vmx_invvpid(CPUX86State *env, target_ulong a0, uint32_t reg)
+{
+    uintptr_t ra = GETPC();
+    uint64_t cap = env->features[FEAT_VMX_EPT_VPID_CAPS];
+    uint64_t type, desc_lo, gla;
+    uint16_t vpid;
+
+    if (!(cap & MSR_VMX_EPT_INVVPID)) {
+        raise_exception_ra(env, EXCP06_ILLOP, ra);
+    }
+    vmx_insn_check(env, VMX_EXIT_INVVPID, ra);
+    type = in_64bit_mode(env) ? env->regs[reg] : (uint32_t)env->regs[reg];
+    if (type > 3 || !(cap & (MSR_VMX_EPT_INVVPID_SINGLE_ADDR << type))) {
+        vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
+        return;
+    }
+    desc_lo = cpu_ldq_data_ra(env, a0, ra);
+    gla = cpu_ldq_data_ra(env, a0 + 8, ra);
+    vpid = desc_lo;
+    if ((desc_lo >> 16) || (type != 2 && vpid == 0) ||
+        (type == 0 && !vmx_canonical(env, gla))) {
+        vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
+        return;
+    }
+    /* VPIDs do not tag TCG's TLB: invalidating more is architecturally fine. */
+    vmx_invalidate_guest_tlb(env);
+    vmsucceed(env);
+}
+
 /* ---- control registers in VMX operation -------------------------------- */
 
 /* The general register the intercepted instruction names (translator info). */

@@ -162,6 +162,15 @@ bool vmx_cpu_has_field(CPUX86State *env, int field_id);
 void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra);
 bool vmx_canonical(CPUX86State *env, uint64_t addr);
 
+/* vmx-ept.c */
+enum ept_fault_kind {
+    EPT_FAULT_VIOLATION = 0,
+    EPT_FAULT_MISCONFIG = 1,
+    EPT_FAULT_PML_FULL = 2,
+};
+bool vmx_eptp_valid(CPUX86State *env, uint64_t eptp);
+void vmx_invalidate_guest_tlb(CPUX86State *env);
+
 /* vmx-insn.c */
 void vmx_fail_valid(CPUX86State *env, enum vmx_insn_error err);
 

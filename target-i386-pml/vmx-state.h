@@ -33,6 +33,15 @@ typedef struct VMXState {
     uint32_t pending_insn_info;
     uint32_t idt_vectoring;     /* event being delivered (27.2.4), or 0 */
     uint32_t idt_vectoring_err;
+
+    /* Why the last EPT translation failed (vmx-ept.c). */
+    uint8_t ept_fault;          /* enum ept_fault_kind */
+    uint8_t ept_fault_perms;    /* R/W/X the walk allowed, bits 2:0 */
+    uint8_t ept_fault_access;   /* 1 read, 2 write, 4 fetch */
+
+    /* Stock PML statistics (vmx-ept.c), per vCPU. */
+    uint64_t pml_entries;       /* GPAs written to PML logs */
+    uint64_t pml_full_exits;    /* VM exits for reason 62 */
 } VMXState;
 
 #endif

@@ -51,4 +51,15 @@ static inline bool vmx_intr_exits_regardless_of_if(CPUX86State *env)
            !(env->hflags & HF_INHIBIT_IRQ_MASK);
 }
 
+/*
+ * EPT as TCG's stage 2 (patch 0010): fill an MMU_NESTED_IDX entry for
+ * guest-physical @gpa, or record why not and return false; the failure
+ * then reaches vmx_ept_exit() from x86_cpu_tlb_fill.
+ */
+bool vmx_ept_enabled(CPUX86State *env);
+bool vmx_ept_translate(CPUX86State *env, uint64_t gpa, MMUAccessType access,
+                       hwaddr *hpa, int *prot, int *page_size);
+G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
+                             uint64_t gla, uintptr_t ra);
+
 #endif

@@ -156,3 +156,70 @@ void vmx_skip_instruction(void)
 {
 	vmcs_set(VMCS_GUEST_RIP, vmcs_get(VMCS_GUEST_RIP) + vmcs_get(VMCS_EXIT_INSTRUCTION_LEN));
 }
+
+/* ---- EPT ------------------------------------------------------------------ */
+
+static u64 ept_pml4[512] __attribute__((aligned(4096)));
+static u64 ept_pdpt[512] __attribute__((aligned(4096)));
+static u64 ept_pd[512] __attribute__((aligned(4096)));
+static u64 ept_pt[4][512] __attribute__((aligned(4096)));
+
+u64 ept_build_identity(bool ad)
+{
+	int i, j;
+
+	memset(ept_pml4, 0, sizeof(ept_pml4));
+	memset(ept_pdpt, 0, sizeof(ept_pdpt));
+	ept_pml4[0] = (u64)(uintptr_t)ept_pdpt | EPT_RWX;
+	ept_pdpt[0] = (u64)(uintptr_t)ept_pd | EPT_RWX;
+	for (i = 0; i < 512; i++) {
+		if (i < 4) {
+			for (j = 0; j < 512; j++)
+				ept_pt[i][j] = (((u64)i << 21) + ((u64)j << 12)) | EPT_MT_WB | EPT_RWX;
+			ept_pd[i] = (u64)(uintptr_t)ept_pt[i] | EPT_RWX;
+		} else {
+			ept_pd[i] = ((u64)i << 21) | (1ull << 7) | EPT_MT_WB | EPT_RWX;
+		}
+	}
+	return (u64)(uintptr_t)ept_pml4 | 6 | (3 << 3) | (ad ? 1 << 6 : 0);
+}
+
+u64 *ept_pte(u64 gpa)
+{
+	if (gpa >= (8ull << 20))
+		test_abort("ept_pte: %#llx is not mapped with 4 KiB pages",
+			   (unsigned long long)gpa);
+	return &ept_pt[gpa >> 21][(gpa >> 12) & 511];
+}
+
+static int vmx_invalidate(bool vpid, u64 type, const u64 desc[2])
+{
+	u64 fl = 0;
+
+	ex_clear();
+	if (vpid)
+		asm volatile(VMX_PRESET_FLAGS "1: invvpid %[d], %[t]\n2:\n\t"
+			     "pushfq; popq %[fl]\n\t" EX_FIXUP("1b", "2b")
+			     : [fl] "=r"(fl) : [d] "m"(*(const u64 (*)[2])desc), [t] "r"(type)
+			     : "memory", "cc");
+	else
+		asm volatile(VMX_PRESET_FLAGS "1: invept %[d], %[t]\n2:\n\t"
+			     "pushfq; popq %[fl]\n\t" EX_FIXUP("1b", "2b")
+			     : [fl] "=r"(fl) : [d] "m"(*(const u64 (*)[2])desc), [t] "r"(type)
+			     : "memory", "cc");
+	return vmx_result(fl);
+}
+
+int invept(u64 type, u64 eptp)
+{
+	u64 desc[2] = { eptp, 0 };
+
+	return vmx_invalidate(false, type, desc);
+}
+
+int invvpid(u64 type, u16 vpid, u64 gla)
+{
+	u64 desc[2] = { vpid, gla };
+
+	return vmx_invalidate(true, type, desc);
+}

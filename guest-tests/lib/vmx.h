@@ -307,7 +307,47 @@ void vmcs_set(u64 enc, u64 val);
  */
 int vmx_enter(int launch);
 
+/* The guest's general registers while the host runs (lib/vmx-enter.S). */
+struct vmx_guest_regs {
+	u64 rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15;
+};
+extern struct vmx_guest_regs vmx_guest_regs;
+
 /* After an exit: resume the guest at the next instruction. */
 void vmx_skip_instruction(void);
+
+/*
+ * An identity EPT for guest-physical 0..1 GiB: 4 KiB pages below 8 MiB
+ * (where the test image lives, so tests can change single pages), 2 MiB
+ * pages above.  Returns the EPTP (write-back, 4 levels, A/D if @ad).
+ */
+u64 ept_build_identity(bool ad);
+/* The 4 KiB EPT leaf entry for @gpa (below 8 MiB). */
+u64 *ept_pte(u64 gpa);
+
+#define EPT_R		(1ull << 0)
+#define EPT_W		(1ull << 1)
+#define EPT_X		(1ull << 2)
+#define EPT_RWX		(EPT_R | EPT_W | EPT_X)
+#define EPT_MT_WB	(6ull << 3)
+#define EPT_A		(1ull << 8)
+#define EPT_D		(1ull << 9)
+
+#define PROC_ACTIVATE_SECONDARY		(1u << 31)
+#define PROC2_ENABLE_EPT		(1u << 1)
+#define PROC2_ENABLE_VPID		(1u << 5)
+#define PROC2_ENABLE_PML		(1u << 17)
+#define VMCS_VPID			0x0000
+#define VMCS_PML_ADDRESS		0x200e
+#define VMCS_GUEST_PHYSICAL_ADDRESS	0x2400
+#define VMCS_SECONDARY_CONTROLS		0x401e
+#define VMCS_GUEST_LINEAR_ADDRESS	0x640a
+#define EXIT_REASON_EPT_VIOLATION	48
+#define EXIT_REASON_EPT_MISCONFIG	49
+#define EXIT_REASON_PML_FULL		62
+
+/* INVEPT / INVVPID with a descriptor; results as for the other wrappers. */
+int invept(u64 type, u64 eptp);
+int invvpid(u64 type, u16 vpid, u64 gla);
 
 #endif

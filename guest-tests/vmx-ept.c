@@ -1,0 +1,314 @@
+/*
+ * EPT, EPT accessed/dirty flags and stock PML (SDM Vol. 3C 29.3, 29.3.6),
+ * INVEPT and INVVPID (31.3), with a guest that shares the host's page
+ * tables through an identity EPT.
+ * Run with a -cpu model that has VMX with EPT (e.g. Skylake-Server,+vmx).
+ */
+#include "libtest.h"
+#include "vmx.h"
+
+static u8 vmcs[4096] __attribute__((aligned(4096)));
+static u8 guest_stack[8192] __attribute__((aligned(4096)));
+static u64 pml_log[512] __attribute__((aligned(4096)));
+/* Pages the guest touches, one per page. */
+static u8 pages[8][4096] __attribute__((aligned(4096)));
+#define GUEST_STACK_TOP ((void *)(guest_stack + sizeof(guest_stack)))
+
+extern u8 boot_pd[];
+static u64 eptp;
+
+static u64 pa(const void *p)
+{
+	return (u64)(uintptr_t)p;
+}
+
+/* ---- guest: a script of operations, one per VMCALL ---------------------- */
+
+enum op { OP_READ, OP_WRITE, OP_EXEC, OP_STOP };
+static volatile struct {
+	enum op op;
+	u64 addr;
+	u64 value;
+} cmd;
+
+static void __attribute__((noreturn, used)) guest_main(void)
+{
+	for (;;) {
+		switch (cmd.op) {
+		case OP_READ:
+			cmd.value = *(volatile u64 *)(uintptr_t)cmd.addr;
+			break;
+		case OP_WRITE:
+			*(volatile u64 *)(uintptr_t)cmd.addr = cmd.value;
+			break;
+		case OP_EXEC:
+			((void (*)(void))(uintptr_t)cmd.addr)();
+			break;
+		case OP_STOP:
+			break;
+		}
+		asm volatile("vmcall" ::: "memory");
+	}
+}
+
+static int launched;
+
+/* Run one guest operation; returns the exit reason. */
+static u32 guest_do(enum op op, const void *addr, u64 value)
+{
+	int r;
+	u32 reason;
+
+	cmd.op = op;
+	cmd.addr = pa(addr);
+	cmd.value = value;
+	r = vmx_enter(!launched);
+	if (r != VMX_OK)
+		test_abort("VM entry failed: %s (error %llu)", vmx_outcome_name(r),
+			   (unsigned long long)vmx_insn_error());
+	launched = 1;
+	reason = vmcs_get(VMCS_EXIT_REASON);
+	if (reason == EXIT_REASON_VMCALL) {
+		vmx_skip_instruction();
+	} else if (reason != EXIT_REASON_PML_FULL) {
+		/* The operation faulted: start the guest loop again. */
+		vmcs_set(VMCS_GUEST_RIP, pa((void *)guest_main));
+		vmcs_set(VMCS_GUEST_RSP, pa(GUEST_STACK_TOP));
+	}
+	return reason;
+}
+
+static void setup(bool ad, u32 proc2)
+{
+	vmx_setup_vmcs(vmcs, guest_main, GUEST_STACK_TOP);
+	launched = 0;
+	eptp = ept_build_identity(ad);
+	vmcs_set(VMCS_PROC_BASED_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
+			  PROC_ACTIVATE_SECONDARY));
+	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | proc2);
+	vmcs_set(VMCS_EPT_POINTER, eptp);
+	if (proc2 & PROC2_ENABLE_VPID)
+		vmcs_set(VMCS_VPID, 1);
+	invept(2, 0);
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static void test_entry_checks(void)
+{
+	int r;
+
+	setup(false, 0);
+	vmcs_set(VMCS_EPT_POINTER, eptp + (1 << 3));		/* 5-level walk */
+	r = vmx_enter(1);
+	report(r == VMX_FAIL_VALID && vmx_insn_error() == 7,
+	       "EPTP with a 5-level walk is refused: VMfailValid(7)");
+	vmcs_set(VMCS_EPT_POINTER, (eptp & ~7ull) | 5);		/* memory type 5 */
+	r = vmx_enter(1);
+	report(r == VMX_FAIL_VALID && vmx_insn_error() == 7,
+	       "EPTP with memory type 5 is refused: VMfailValid(7)");
+	vmcs_set(VMCS_EPT_POINTER, eptp);
+	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_PML);
+	r = vmx_enter(1);
+	report(r == VMX_FAIL_VALID && vmx_insn_error() == 7,
+	       "enable PML without enable EPT: VMfailValid(7)");
+	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID);
+	vmcs_set(VMCS_VPID, 0);
+	r = vmx_enter(1);
+	report(r == VMX_FAIL_VALID && vmx_insn_error() == 7,
+	       "enable VPID with VPID 0: VMfailValid(7)");
+}
+
+static void test_translation(void)
+{
+	u32 reason;
+	u64 q;
+
+	setup(false, PROC2_ENABLE_VPID);
+	pages[0][8] = 0x5a;
+	reason = guest_do(OP_READ, &pages[0][8], 0);
+	report(reason == EXIT_REASON_VMCALL && cmd.value == 0x5a,
+	       "the guest reads through an identity EPT (%u, %#llx)", reason,
+	       (unsigned long long)cmd.value);
+
+	/* Not present: read violation with the exact GPA and linear address. */
+	*ept_pte(pa(pages[1])) = 0;
+	invept(2, 0);
+	reason = guest_do(OP_READ, &pages[1][0x48], 0);
+	q = vmcs_get(VMCS_EXIT_QUALIFICATION);
+	report(reason == EXIT_REASON_EPT_VIOLATION, "read of a not-present page: EPT violation (%u)",
+	       reason);
+	report(q == (0x1 | 0x80 | 0x100), "qualification: read, no permissions, linear address "
+	       "valid, final translation (%#llx)", (unsigned long long)q);
+	report(vmcs_get(VMCS_GUEST_PHYSICAL_ADDRESS) == pa(&pages[1][0x48]) &&
+	       vmcs_get(VMCS_GUEST_LINEAR_ADDRESS) == pa(&pages[1][0x48]),
+	       "guest-physical and linear address fields name the byte accessed");
+
+	/* Read-only: the write violates; the qualification shows R. */
+	*ept_pte(pa(pages[1])) = pa(pages[1]) | EPT_MT_WB | EPT_R;
+	invept(2, 0);
+	reason = guest_do(OP_WRITE, &pages[1][0], 1);
+	q = vmcs_get(VMCS_EXIT_QUALIFICATION);
+	report(reason == EXIT_REASON_EPT_VIOLATION && q == (0x2 | 0x8 | 0x80 | 0x100),
+	       "write to a read-only page: violation, qualification write + R (%u, %#llx)",
+	       reason, (unsigned long long)q);
+
+	/* Execute from a page without X: fetch violation. */
+	pages[2][0] = 0xc3;					/* ret */
+	*ept_pte(pa(pages[2])) = pa(pages[2]) | EPT_MT_WB | EPT_R | EPT_W;
+	invept(2, 0);
+	reason = guest_do(OP_EXEC, pages[2], 0);
+	q = vmcs_get(VMCS_EXIT_QUALIFICATION);
+	report(reason == EXIT_REASON_EPT_VIOLATION && (q & 7) == 4 && ((q >> 3) & 7) == 3,
+	       "fetch from a non-executable page: violation, fetch, RW (%u, %#llx)",
+	       reason, (unsigned long long)q);
+	*ept_pte(pa(pages[2])) |= EPT_X;
+	invept(2, 0);
+	reason = guest_do(OP_EXEC, pages[2], 0);
+	report(reason == EXIT_REASON_VMCALL, "after adding X and INVEPT the fetch succeeds");
+
+	/* Misconfigurations: memory type 7 in a leaf, a reserved bit in a non-leaf. */
+	*ept_pte(pa(pages[3])) = pa(pages[3]) | (7ull << 3) | EPT_RWX;
+	invept(2, 0);
+	reason = guest_do(OP_READ, pages[3], 0);
+	report(reason == EXIT_REASON_EPT_MISCONFIG &&
+	       vmcs_get(VMCS_GUEST_PHYSICAL_ADDRESS) == pa(pages[3]),
+	       "leaf with memory type 7: EPT misconfiguration at its GPA (%u)", reason);
+	*ept_pte(pa(pages[3])) = pa(pages[3]) | (2ull << 0);	/* write-only */
+	invept(2, 0);
+	reason = guest_do(OP_READ, pages[3], 0);
+	report(reason == EXIT_REASON_EPT_MISCONFIG, "write-only leaf: EPT misconfiguration (%u)",
+	       reason);
+	*ept_pte(pa(pages[3])) = pa(pages[3]) | EPT_MT_WB | EPT_RWX;
+	{
+		u64 *pd_entry = (u64 *)(uintptr_t)(*(u64 *)(uintptr_t)((eptp & ~0xfffull)) & ~0xfffull);
+		u64 saved = pd_entry[0];
+
+		pd_entry[0] |= 1ull << 3;			/* reserved in a PDPTE */
+		invept(2, 0);
+		reason = guest_do(OP_READ, pages[3], 0);
+		report(reason == EXIT_REASON_EPT_MISCONFIG,
+		       "reserved bit 3 in a non-leaf entry: EPT misconfiguration (%u)", reason);
+		pd_entry[0] = saved;
+		invept(2, 0);
+	}
+	reason = guest_do(OP_READ, pages[3], 0);
+	report(reason == EXIT_REASON_VMCALL, "after repair the guest runs on");
+}
+
+static void test_accessed_dirty(void)
+{
+	u32 reason;
+	u64 e;
+
+	setup(true, 0);
+	*ept_pte(pa(pages[4])) &= ~(EPT_A | EPT_D);
+	*ept_pte(pa(pages[5])) &= ~(EPT_A | EPT_D);
+	*ept_pte(pa(boot_pd)) &= ~(EPT_A | EPT_D);
+	invept(2, 0);
+	reason = guest_do(OP_READ, pages[4], 0);
+	e = *ept_pte(pa(pages[4]));
+	report(reason == EXIT_REASON_VMCALL && (e & EPT_A) && !(e & EPT_D),
+	       "a guest read sets the EPT accessed flag only (%#llx)", (unsigned long long)e);
+	reason = guest_do(OP_WRITE, pages[5], 7);
+	e = *ept_pte(pa(pages[5]));
+	report(reason == EXIT_REASON_VMCALL && (e & EPT_A) && (e & EPT_D),
+	       "a guest write sets accessed and dirty (%#llx)", (unsigned long long)e);
+	/* A write to a page first read: the clean page had no writable TLB entry. */
+	reason = guest_do(OP_WRITE, pages[4], 9);
+	e = *ept_pte(pa(pages[4]));
+	report(reason == EXIT_REASON_VMCALL && (e & EPT_D) && *(u64 *)pages[4] == 9,
+	       "writing a page after reading it sets dirty then (%#llx)", (unsigned long long)e);
+	e = *ept_pte(pa(boot_pd));
+	report((e & EPT_A) && (e & EPT_D),
+	       "the guest page walk marks its page-directory page dirty (A/D on: walks are writes) (%#llx)",
+	       (unsigned long long)e);
+}
+
+static int logged(u64 gpa, u16 index_after)
+{
+	int i, n = 0;
+
+	for (i = 511; i > (int)(s16)index_after; i--)
+		n += pml_log[i] == gpa;
+	return n;
+}
+
+static void test_pml(void)
+{
+	u32 reason;
+	u16 idx;
+	int i, bad;
+
+	setup(true, PROC2_ENABLE_PML);
+	memset(pml_log, 0, sizeof(pml_log));
+	vmcs_set(VMCS_PML_ADDRESS, pa(pml_log));
+	vmcs_set(VMCS_GUEST_PML_INDEX, 511);
+	/* Run once so that stack, page tables and command block are dirty. */
+	guest_do(OP_READ, pages[0], 0);
+	for (i = 0; i < 3; i++)
+		*ept_pte(pa(pages[5 + i])) &= ~(EPT_A | EPT_D);
+	invept(2, 0);
+	vmcs_set(VMCS_GUEST_PML_INDEX, 511);
+	memset(pml_log, 0, sizeof(pml_log));
+
+	for (i = 0; i < 3; i++)
+		guest_do(OP_WRITE, &pages[5 + i][16 * i], i);
+	guest_do(OP_WRITE, &pages[5][8], 1);		/* already dirty: not logged again */
+	idx = vmcs_get(VMCS_GUEST_PML_INDEX);
+	report(logged(pa(pages[5]), idx) == 1 && logged(pa(pages[6]), idx) == 1 &&
+	       logged(pa(pages[7]), idx) == 1,
+	       "each page dirtied by the guest is logged once, 4 KiB aligned");
+	report(idx == 511 - 3, "the PML index went down by one per entry (%u)", idx);
+	for (i = 511, bad = 0; i > (int)(s16)idx; i--)
+		bad += pml_log[i] & 0xfff ? 1 : 0;
+	report(!bad, "log entries are page addresses");
+
+	/* PML full: index out of 0..511 -> VM exit before the write. */
+	*ept_pte(pa(pages[6])) &= ~(EPT_A | EPT_D);
+	invept(2, 0);
+	*(u64 *)pages[6] = 0x1111;
+	vmcs_set(VMCS_GUEST_PML_INDEX, 0xffff);
+	reason = guest_do(OP_WRITE, pages[6], 0x2222);
+	report(reason == EXIT_REASON_PML_FULL, "write to a clean page with a full log: exit 62 (%u)",
+	       reason);
+	report(*(u64 *)pages[6] == 0x1111 && !(*ept_pte(pa(pages[6])) & EPT_D),
+	       "the write did not happen and the page is still clean");
+	vmcs_set(VMCS_GUEST_PML_INDEX, 0);
+	reason = guest_do(OP_STOP, 0, 0);		/* resumes the interrupted write */
+	idx = vmcs_get(VMCS_GUEST_PML_INDEX);
+	report(reason == EXIT_REASON_VMCALL && *(u64 *)pages[6] == 0x2222 &&
+	       pml_log[0] == pa(pages[6]) && idx == 0xffff,
+	       "after the host drains the log the write completes into entry 0; index wraps to 0xFFFF (%#x)",
+	       idx);
+}
+
+static void test_invalidation(void)
+{
+	report(invept(2, 0) == VMX_OK, "INVEPT all-context");
+	report(invept(1, eptp) == VMX_OK, "INVEPT single-context with a valid EPTP");
+	report(invept(1, eptp | (7ull << 3)) == VMX_FAIL_VALID && vmx_insn_error() == 28,
+	       "INVEPT single-context with an invalid EPTP: VMfailValid(28)");
+	report(invept(3, 0) == VMX_FAIL_VALID && vmx_insn_error() == 28,
+	       "INVEPT type 3: VMfailValid(28)");
+	report(invvpid(2, 0, 0) == VMX_OK, "INVVPID all-context");
+	report(invvpid(0, 1, 0x1000) == VMX_OK, "INVVPID individual address");
+	report(invvpid(1, 0, 0) == VMX_FAIL_VALID && vmx_insn_error() == 28,
+	       "INVVPID single-context with VPID 0: VMfailValid(28)");
+	report(invvpid(0, 1, 0x0000800000000000ull) == VMX_FAIL_VALID && vmx_insn_error() == 28,
+	       "INVVPID individual address, non-canonical: VMfailValid(28)");
+	report(invvpid(4, 1, 0) == VMX_FAIL_VALID && vmx_insn_error() == 28,
+	       "INVVPID type 4: VMfailValid(28)");
+}
+
+void test_main(void)
+{
+	vmx_on();
+	test_entry_checks();
+	test_translation();
+	test_accessed_dirty();
+	test_pml();
+	test_invalidation();
+	vmx_off();
+}

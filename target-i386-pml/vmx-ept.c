@@ -1,0 +1,283 @@
+/*
+ * qemu-pml: EPT translation, EPT accessed/dirty flags and stock PML
+ * (Intel SDM Vol. 3C 29.3; PML: 29.3.6; INVEPT: 31.3).
+ *
+ * EPT is TCG's second translation stage.  A VM entry with "enable EPT"
+ * sets HF2_NPT_MASK, so QEMU's stage-1 walker reaches guest paging
+ * structures and the final guest-physical address through the
+ * MMU_NESTED_IDX TLB, whose fills land in vmx_ept_translate() (patch
+ * 0010).  A page whose EPT dirty flag is clear never gets PAGE_WRITE in
+ * that TLB, so its first write walks again, sets the flag and is logged:
+ * no 0->1 transition is missed.
+ */
+#include "qemu/osdep.h"
+#include "qemu/log.h"
+#include "cpu.h"
+#include "exec/cpu_ldst.h"
+#include "exec/exec-all.h"
+#include "exec/cputlb.h"
+#include "exec/page-protection.h"
+#include "tcg/helper-tcg.h"
+#include "vmx.h"
+#include "vmx-internal.h"
+#include "pml/trace.h"
+
+/* EPT entry bits (29.3.2). */
+#define EPT_R           (1ull << 0)
+#define EPT_W           (1ull << 1)
+#define EPT_X           (1ull << 2)
+#define EPT_RWX         (EPT_R | EPT_W | EPT_X)
+#define EPT_MT_SHIFT    3
+#define EPT_IPAT        (1ull << 6)
+#define EPT_PS          (1ull << 7)
+#define EPT_A           (1ull << 8)
+#define EPT_D           (1ull << 9)
+#define EPT_ADDR_MASK   0x000ffffffffff000ull
+
+/* EPTP (24.6.11). */
+#define EPTP_MT_MASK    0x7ull
+#define EPTP_WALK_SHIFT 3
+#define EPTP_AD         (1ull << 6)
+
+bool vmx_ept_enabled(CPUX86State *env)
+{
+    return env->vmx.non_root &&
+           (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) &&
+           (VMCS(env, SECONDARY_VM_EXEC_CONTROL) & VMX_SECONDARY_EXEC_ENABLE_EPT);
+}
+
+static bool pml_enabled(CPUX86State *env)
+{
+    return (VMCS(env, SECONDARY_VM_EXEC_CONTROL) & VMX_SECONDARY_EXEC_ENABLE_PML) &&
+           (VMCS(env, EPT_POINTER) & EPTP_AD);
+}
+
+/* 27.2.1.1: an EPTP the capability MSR allows. */
+bool vmx_eptp_valid(CPUX86State *env, uint64_t eptp)
+{
+    uint64_t cap = env->features[FEAT_VMX_EPT_VPID_CAPS];
+    uint64_t mt = eptp & EPTP_MT_MASK;
+
+    if (!((mt == 0 && (cap & MSR_VMX_EPT_UC)) || (mt == 6 && (cap & MSR_VMX_EPT_WB)))) {
+        return false;
+    }
+    if (((eptp >> EPTP_WALK_SHIFT) & 7) != 3) {         /* 4-level walks only */
+        return false;
+    }
+    if ((eptp & EPTP_AD) && !(cap & MSR_VMX_EPT_AD_BITS)) {
+        return false;
+    }
+    if ((eptp & 0xf80) || (eptp >> env_archcpu(env)->phys_bits)) {
+        return false;                                   /* bits 11:7, > width */
+    }
+    return true;
+}
+
+/* ---- host memory access for the walk ------------------------------------ */
+
+static uint64_t ept_load(CPUX86State *env, hwaddr addr)
+{
+    return x86_ldq_phys(env_cpu(env), addr);
+}
+
+/*
+ * Set @bits in the EPT entry at @addr if its value is still @old; false
+ * if another vCPU changed it first (the walk then restarts).
+ */
+static bool ept_set_bits(CPUX86State *env, hwaddr addr, uint64_t old, uint64_t bits)
+{
+    void *host;
+    int flags;
+
+    if (!(bits & ~old)) {
+        return true;
+    }
+    flags = probe_access_full_mmu(env, addr, 0, MMU_DATA_STORE, MMU_PHYS_IDX,
+                                  &host, NULL);
+    if (!(flags & TLB_INVALID_MASK) && host) {
+        /* A and D are in the low 32 bits: a 32-bit cmpxchg suffices. */
+        uint32_t o = cpu_to_le32((uint32_t)old), n = cpu_to_le32((uint32_t)(old | bits));
+        return qatomic_cmpxchg((uint32_t *)host, o, n) == o;
+    }
+    /* Not RAM: best effort, like QEMU's own walker does for MMIO. */
+    x86_stq_phys(env_cpu(env), addr, old | bits);
+    return true;
+}
+
+/* ---- stock PML (29.3.6) --------------------------------------------------- */
+
+/*
+ * Log the guest-physical page @gpa whose EPT dirty flag is about to go
+ * from 0 to 1.  Returns false if the log is full: the caller reports a
+ * PML-full VM exit before the access happens.
+ */
+static bool pml_log(CPUX86State *env, uint64_t gpa)
+{
+    uint16_t index = VMCS(env, GUEST_PML_INDEX);
+
+    if (index > 511) {
+        return false;
+    }
+    x86_stq_phys(env_cpu(env), VMCS(env, PML_ADDRESS) + 8 * index, gpa & ~0xfffull);
+    VMCS(env, GUEST_PML_INDEX) = (uint16_t)(index - 1);
+    env->vmx.pml_entries++;
+    trace_vmx_pml_log(env_cpu(env)->cpu_index, gpa & ~0xfffull, index);
+    return true;
+}
+
+/* ---- the walk --------------------------------------------------------- */
+
+/* 29.3.3.1: is this present entry a misconfiguration? */
+static bool ept_misconfigured(CPUX86State *env, uint64_t e, int level, bool leaf)
+{
+    uint64_t cap = env->features[FEAT_VMX_EPT_VPID_CAPS];
+    uint64_t perms = e & EPT_RWX;
+    uint64_t rsvd = ~EPT_ADDR_MASK & 0x000ffffffffff000ull;
+
+    if (perms == EPT_W || perms == (EPT_W | EPT_X)) {
+        return true;                        /* write without read */
+    }
+    if (perms == EPT_X && !(cap & MSR_VMX_EPT_EXECONLY)) {
+        return true;
+    }
+    rsvd |= ~0ull << env_archcpu(env)->phys_bits & 0x000fffffffffffffull;
+    if (e & rsvd) {
+        return true;
+    }
+    if (leaf) {
+        uint64_t mt = (e >> EPT_MT_SHIFT) & 7;
+        if (mt == 2 || mt == 3 || mt == 7) {
+            return true;                    /* reserved memory types */
+        }
+        if (level == 3 && (e & 0x3ffff000ull)) {
+            return true;                    /* 1 GiB page: bits 29:12 */
+        }
+        if (level == 2 && (e & 0x1ff000ull)) {
+            return true;                    /* 2 MiB page: bits 20:12 */
+        }
+    } else if (e & 0xf8) {
+        return true;                        /* non-leaf: bits 7:3 reserved */
+    }
+    return false;
+}
+
+static bool ept_fault(CPUX86State *env, enum ept_fault_kind kind, uint64_t perms,
+                      MMUAccessType access)
+{
+    env->vmx.ept_fault = kind;
+    env->vmx.ept_fault_perms = perms & EPT_RWX;
+    env->vmx.ept_fault_access = access == MMU_DATA_STORE ? 2 :
+                                access == MMU_INST_FETCH ? 4 : 1;
+    return false;
+}
+
+bool vmx_ept_translate(CPUX86State *env, uint64_t gpa, MMUAccessType access,
+                       hwaddr *hpa, int *prot, int *page_size)
+{
+    uint64_t eptp = VMCS(env, EPT_POINTER);
+    uint64_t cap = env->features[FEAT_VMX_EPT_VPID_CAPS];
+    bool ad = eptp & EPTP_AD;
+    uint64_t table, e, perms;
+    hwaddr e_addr;
+    int level;
+
+restart:
+    table = eptp & EPT_ADDR_MASK;
+    perms = EPT_RWX;
+    for (level = 4; ; level--) {
+        bool leaf;
+
+        e_addr = table + (((gpa >> (12 + 9 * (level - 1))) & 0x1ff) << 3);
+        e = ept_load(env, e_addr);
+        if (!(e & EPT_RWX)) {
+            return ept_fault(env, EPT_FAULT_VIOLATION, perms & 0, access);
+        }
+        leaf = level == 1 || ((e & EPT_PS) &&
+               ((level == 2 && (cap & MSR_VMX_EPT_2MB)) ||
+                (level == 3 && (cap & MSR_VMX_EPT_1GB))));
+        if (level == 4 && (e & EPT_PS)) {
+            return ept_fault(env, EPT_FAULT_MISCONFIG, 0, access);
+        }
+        if ((e & EPT_PS) && !leaf) {
+            return ept_fault(env, EPT_FAULT_MISCONFIG, 0, access);
+        }
+        if (ept_misconfigured(env, e, level, leaf)) {
+            return ept_fault(env, EPT_FAULT_MISCONFIG, 0, access);
+        }
+        perms &= e;
+        if (ad && !ept_set_bits(env, e_addr, e, EPT_A)) {
+            goto restart;
+        }
+        if (leaf) {
+            break;
+        }
+        table = e & EPT_ADDR_MASK;
+    }
+
+    /* 29.3.3.2: the access must be allowed by every level. */
+    if ((access == MMU_DATA_LOAD && !(perms & EPT_R)) ||
+        (access == MMU_DATA_STORE && !(perms & EPT_W)) ||
+        (access == MMU_INST_FETCH && !(perms & EPT_X))) {
+        return ept_fault(env, EPT_FAULT_VIOLATION, perms, access);
+    }
+
+    *prot = ((perms & EPT_R) ? PAGE_READ : 0) | ((perms & EPT_W) ? PAGE_WRITE : 0) |
+            ((perms & EPT_X) ? PAGE_EXEC : 0);
+    if (ad) {
+        if (access == MMU_DATA_STORE) {
+            if (!(e & EPT_D)) {
+                if (pml_enabled(env) && !pml_log(env, gpa)) {
+                    return ept_fault(env, EPT_FAULT_PML_FULL, perms, access);
+                }
+                if (!ept_set_bits(env, e_addr, e | EPT_A, EPT_D)) {
+                    goto restart;
+                }
+            }
+        } else if (!(e & EPT_D)) {
+            /* Clean page: no write permission in the TLB until it is dirtied. */
+            *prot &= ~PAGE_WRITE;
+        }
+    }
+    *page_size = 1 << (12 + 9 * (level - 1));
+    *hpa = (e & EPT_ADDR_MASK & ~((uint64_t)*page_size - 1)) | (gpa & (*page_size - 1));
+    return true;
+}
+
+/*
+ * A stage-2 (EPT) failure reached x86_cpu_tlb_fill: report it as the VM
+ * exit the walk recorded.  @walk is true if the access was to a guest
+ * paging-structure entry, @gpa the guest-physical address, @gla the
+ * linear address being translated.
+ */
+G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
+                             uint64_t gla, uintptr_t ra)
+{
+    uint64_t qual;
+
+    VMCS(env, GUEST_PHYSICAL_ADDRESS) = gpa;
+    switch (env->vmx.ept_fault) {
+    case EPT_FAULT_MISCONFIG:
+        vmx_vmexit(env, VMX_EXIT_EPT_MISCONFIG, 0, ra);
+    case EPT_FAULT_PML_FULL:
+        env->vmx.pml_full_exits++;
+        trace_vmx_pml_full(env_cpu(env)->cpu_index, gpa);
+        vmx_vmexit(env, VMX_EXIT_PML_FULL, 0, ra);
+    default:
+        /* 28.2.1, Table 28-7. */
+        qual = env->vmx.ept_fault_access | ((uint64_t)env->vmx.ept_fault_perms << 3) |
+               (1ull << 7) | (walk ? 0 : 1ull << 8);
+        if (walk && (VMCS(env, EPT_POINTER) & EPTP_AD)) {
+            qual |= 2;          /* paging-structure accesses count as writes */
+        }
+        VMCS(env, GUEST_LINEAR_ADDRESS) = gla;
+        vmx_vmexit(env, VMX_EXIT_EPT_VIOLATION, qual, ra);
+    }
+}
+
+/* ---- INVEPT / INVVPID (31.3) -------------------------------------------- */
+
+void vmx_invalidate_guest_tlb(CPUX86State *env)
+{
+    /* Combined guest-linear entries embed EPT permissions: drop them all. */
+    tlb_flush(env_cpu(env));
+}
