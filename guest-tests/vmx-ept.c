@@ -302,6 +302,54 @@ static void test_invalidation(void)
 	       "INVVPID type 4: VMfailValid(28)");
 }
 
+/* 16-bit real-mode code: mov $0x1234, %ax; vmcall; hlt */
+static const u8 real_mode_code[] __attribute__((aligned(16))) = {
+	0xb8, 0x34, 0x12, 0x0f, 0x01, 0xc1, 0xf4,
+};
+
+static void test_unrestricted_guest(void)
+{
+	u64 proc2_cap = rdmsr(MSR_IA32_VMX_PROCBASED_CTLS2);
+	u64 base = pa(pages[0]);
+	int r, i;
+
+	report(proc2_cap & (1ull << (32 + 7)), "unrestricted guest is offered");
+	memcpy(pages[0], real_mode_code, sizeof(real_mode_code));
+	setup(false, 0);
+	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | (1u << 7));
+	vmcs_set(VMCS_ENTRY_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_ENTRY_CTLS, MSR_IA32_VMX_TRUE_ENTRY_CTLS, 0));
+	vmcs_set(VMCS_GUEST_CR0, 0x30);			/* NE | ET: real mode */
+	vmcs_set(VMCS_GUEST_CR4, 0x2000);		/* VMXE only */
+	for (i = 0; i < 6; i++) {
+		vmcs_set(VMCS_GUEST_ES_SELECTOR + i * VMCS_SEG_STEP, 0);
+		vmcs_set(VMCS_GUEST_ES_BASE + i * VMCS_SEG_STEP, i == 1 ? base : 0);
+		vmcs_set(VMCS_GUEST_ES_LIMIT + i * VMCS_SEG_STEP, 0xffff);
+		vmcs_set(VMCS_GUEST_ES_AR + i * VMCS_SEG_STEP, i == 1 ? 0x9b : 0x93);
+	}
+	vmcs_set(VMCS_GUEST_RIP, 0);
+	vmcs_set(VMCS_GUEST_RSP, 0x1000);
+	vmcs_set(VMCS_GUEST_ES_AR + 7 * VMCS_SEG_STEP, 0x8b);	/* TR: busy 32-bit TSS */
+	vmx_guest_regs.rax = 0;
+	r = vmx_enter(1);
+	report(r == VMX_OK && vmcs_get(VMCS_EXIT_REASON) == EXIT_REASON_VMCALL,
+	       "an unrestricted guest runs real-mode code to VMCALL (%s, reason %#llx)",
+	       vmx_outcome_name(r), (unsigned long long)vmcs_get(VMCS_EXIT_REASON));
+	report((vmx_guest_regs.rax & 0xffff) == 0x1234 && vmcs_get(VMCS_GUEST_RIP) == 3 &&
+	       !(vmcs_get(VMCS_GUEST_CR0) & 1),
+	       "real-mode state: AX=0x1234, IP at the VMCALL, CR0.PE=0 (%#llx)",
+	       (unsigned long long)vmx_guest_regs.rax);
+
+	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT);
+	launched = 0;
+	vmclear(pa(vmcs));
+	vmptrld(pa(vmcs));
+	r = vmx_enter(1);
+	report(r == VMX_OK && vmcs_get(VMCS_EXIT_REASON) ==
+	       (EXIT_REASON_ENTRY_FAILURE | EXIT_REASON_INVALID_GUEST_STATE),
+	       "the same real-mode guest without unrestricted guest: entry failure 33");
+}
+
 void test_main(void)
 {
 	vmx_on();
@@ -310,5 +358,6 @@ void test_main(void)
 	test_accessed_dirty();
 	test_pml();
 	test_invalidation();
+	test_unrestricted_guest();
 	vmx_off();
 }

@@ -149,6 +149,10 @@ static bool check_controls(CPUX86State *env)
         !vmx_eptp_valid(env, VMCS(env, EPT_POINTER))) {
         return false;
     }
+    if ((proc2 & VMX_SECONDARY_EXEC_UNRESTRICTED_GUEST) &&
+        !(proc2 & VMX_SECONDARY_EXEC_ENABLE_EPT)) {
+        return false;
+    }
     if ((proc2 & VMX_SECONDARY_EXEC_ENABLE_PML) &&
         (!(proc2 & VMX_SECONDARY_EXEC_ENABLE_EPT) ||
          (VMCS(env, PML_ADDRESS) & 0xfff) || !vmx_phys_ok(env, VMCS(env, PML_ADDRESS)))) {
@@ -275,8 +279,9 @@ static bool limit_granularity_ok(uint32_t limit, uint32_t ar)
     return true;
 }
 
-static bool check_guest_segments(CPUX86State *env, bool ia32e)
+static bool check_guest_segments(CPUX86State *env, bool ia32e, bool unrestricted)
 {
+    bool pe = VMCS(env, GUEST_CR0) & CR0_PE_MASK;
     uint32_t cs_ar = VMCS(env, GUEST_CS_AR_BYTES);
     uint32_t ss_ar = VMCS(env, GUEST_SS_AR_BYTES);
     uint32_t tr_ar = VMCS(env, GUEST_TR_AR_BYTES);
@@ -311,21 +316,31 @@ static bool check_guest_segments(CPUX86State *env, bool ia32e)
          !vmx_canonical(env, VMCS(env, GUEST_LDTR_BASE)))) {
         return false;
     }
-    /* CS: accessed code segment, S = 1, P = 1, not unusable. */
+    /* CS: accessed code segment (or, unrestricted, accessed RW data), S, P. */
     if ((cs_ar & VMX_AR_UNUSABLE) || !(cs_type == 9 || cs_type == 11 ||
-                                        cs_type == 13 || cs_type == 15) ||
+                                        cs_type == 13 || cs_type == 15 ||
+                                        (unrestricted && cs_type == 3)) ||
         !(cs_ar & 0x10) || !(cs_ar & 0x80)) {
         return false;
     }
+    if (cs_type == 3 && ((cs_ar >> 5) & 3)) {
+        return false;                       /* type 3: DPL 0 */
+    }
+    if (unrestricted && !pe && ((ss_ar >> 5) & 3)) {
+        return false;                       /* real mode: SS.DPL 0 */
+    }
     /* DPL rules: non-conforming CS.DPL = SS.DPL; conforming CS.DPL <= SS.DPL. */
-    if ((cs_type == 9 || cs_type == 11) && ((cs_ar >> 5) & 3) != ((ss_ar >> 5) & 3)) {
+    if ((cs_type == 9 || cs_type == 11) && pe &&
+        ((cs_ar >> 5) & 3) != ((ss_ar >> 5) & 3)) {
         return false;
     }
-    if ((cs_type == 13 || cs_type == 15) && ((cs_ar >> 5) & 3) > ((ss_ar >> 5) & 3)) {
+    if ((cs_type == 13 || cs_type == 15) && pe &&
+        ((cs_ar >> 5) & 3) > ((ss_ar >> 5) & 3)) {
         return false;
     }
-    /* SS.RPL = CS.RPL; SS usable: type 3 or 7. */
-    if ((VMCS(env, GUEST_SS_SELECTOR) & 3) != (VMCS(env, GUEST_CS_SELECTOR) & 3)) {
+    /* SS.RPL = CS.RPL (not checked for an unrestricted guest). */
+    if (!unrestricted &&
+        (VMCS(env, GUEST_SS_SELECTOR) & 3) != (VMCS(env, GUEST_CS_SELECTOR) & 3)) {
         return false;
     }
     if (!(ss_ar & VMX_AR_UNUSABLE) && (ss_ar & 0xf) != 3 && (ss_ar & 0xf) != 7) {
@@ -370,16 +385,18 @@ static bool check_guest_state(CPUX86State *env)
     uint32_t activity = VMCS(env, GUEST_ACTIVITY_STATE);
     uint32_t inj = VMCS(env, VM_ENTRY_INTR_INFO_FIELD);
     uint64_t link = VMCS(env, VMCS_LINK_POINTER);
+    bool unrestricted = vmx_unrestricted_guest(env);
 
     /* 27.3.1.1: control registers, debug registers and MSRs. */
-    if (!vmx_cr_fixed_ok(cr0, vmx_cap_msr(env, MSR_IA32_VMX_CR0_FIXED0),
+    if (!vmx_cr_fixed_ok(cr0, vmx_cap_msr(env, MSR_IA32_VMX_CR0_FIXED0) &
+                              ~(unrestricted ? CR0_PE_MASK | CR0_PG_MASK : 0),
                          vmx_cap_msr(env, MSR_IA32_VMX_CR0_FIXED1)) ||
         !vmx_cr_fixed_ok(cr4, vmx_cap_msr(env, MSR_IA32_VMX_CR4_FIXED0),
                          vmx_cap_msr(env, MSR_IA32_VMX_CR4_FIXED1))) {
         return false;
     }
     if ((cr0 & CR0_PG_MASK) && !(cr0 & CR0_PE_MASK)) {
-        return false;
+        return false;                       /* PG without PE, even unrestricted */
     }
     if (ia32e ? !((cr0 & CR0_PG_MASK) && (cr4 & CR4_PAE_MASK)) : (cr4 & CR4_PCIDE_MASK)) {
         return false;
@@ -407,7 +424,7 @@ static bool check_guest_state(CPUX86State *env)
     }
 
     /* 27.3.1.2: segment registers. */
-    if (!check_guest_segments(env, ia32e)) {
+    if (!check_guest_segments(env, ia32e, unrestricted)) {
         return false;
     }
 
@@ -646,6 +663,10 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
         vmx_entry_failure(env, VMX_EXIT_MSR_LOADING, failed_msr, 0);
     }
     env->vmx.launch_state = VMCS_LAUNCH_LAUNCHED;
+    if (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_VIRTUAL_INTR_PENDING) {
+        /* Checked between translation blocks, like an interrupt request. */
+        qatomic_or(&cs->interrupt_request, CPU_INTERRUPT_VIRQ);
+    }
     if (VMCS(env, GUEST_ACTIVITY_STATE) == VMX_ACTIVITY_HLT &&
         !(VMCS(env, VM_ENTRY_INTR_INFO_FIELD) & VMX_INTR_INFO_VALID)) {
         cs->halted = 1;

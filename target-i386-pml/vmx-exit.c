@@ -229,6 +229,7 @@ void vmx_load_host_state(CPUX86State *env)
     env->vmx.non_root = false;
     env->hflags &= ~HF_GUEST_MASK;
     env->hflags2 &= ~HF2_NPT_MASK;
+    cpu_reset_interrupt(cs, CPU_INTERRUPT_VIRQ);      /* interrupt window */
     env->tsc_offset = 0;
 
     if (exit & VMX_VM_EXIT_LOAD_IA32_EFER) {
@@ -379,6 +380,15 @@ void vmx_do_exit(CPUX86State *env)
 
 /* ---- which events exit (chapter 26) ------------------------------------ */
 
+/* The general register the intercepted instruction names (translator info). */
+int vmx_intercept_gpr(CPUX86State *env)
+{
+    uint32_t info = env->vmx.intercept_info;
+
+    return (info & 7) | ((info >> 8) & 1) << 3;     /* modrm.rm | REX.B */
+}
+#define intercept_gpr vmx_intercept_gpr
+
 static uint32_t proc_ctls(CPUX86State *env)
 {
     return VMCS(env, CPU_BASED_VM_EXEC_CONTROL);
@@ -488,6 +498,27 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
         return;
     case SVM_EXIT_XSETBV:
         vmx_vmexit(env, VMX_EXIT_XSETBV, 0, ra);
+    case SVM_EXIT_INVLPG:
+        if (proc & VMX_CPU_BASED_INVLPG_EXITING) {
+            vmx_vmexit(env, VMX_EXIT_INVLPG, env->vmx.intercept_addr, ra);
+        }
+        return;
+    case SVM_EXIT_READ_CR0 + 8:
+        if (proc & VMX_CPU_BASED_CR8_STORE_EXITING) {
+            vmx_vmexit(env, VMX_EXIT_CR_ACCESS, 8 | (1 << 4) | (intercept_gpr(env) << 8), ra);
+        }
+        return;
+    case SVM_EXIT_READ_DR0 ... SVM_EXIT_READ_DR0 + 7:
+    case SVM_EXIT_WRITE_DR0 ... SVM_EXIT_WRITE_DR0 + 7:
+        /* 28.2.1 Table 28-4: DR number, direction (1 = MOV from DR), GPR. */
+        if (proc & VMX_CPU_BASED_MOV_DR_EXITING) {
+            bool read = type < SVM_EXIT_WRITE_DR0;
+            int dr = type - (read ? SVM_EXIT_READ_DR0 : SVM_EXIT_WRITE_DR0);
+
+            vmx_vmexit(env, VMX_EXIT_DR_ACCESS,
+                       dr | (read ? 1 << 4 : 0) | (intercept_gpr(env) << 8), ra);
+        }
+        return;
     case SVM_EXIT_SHUTDOWN:
         vmx_vmexit(env, VMX_EXIT_TRIPLE_FAULT, 0, ra);
     case SVM_EXIT_EXCP_BASE ... SVM_EXIT_EXCP_BASE + 31: {
@@ -524,6 +555,11 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
                                              VMX_INTR_TYPE_EXT_INTR | (vector & 0xff);
             }
             vmx_vmexit(env, VMX_EXIT_EXTERNAL_INTERRUPT, 0, ra);
+        }
+        return;
+    case SVM_EXIT_VINTR:
+        if (vmx_intr_window_open(env)) {
+            vmx_vmexit(env, VMX_EXIT_INTERRUPT_WINDOW, 0, ra);
         }
         return;
     case SVM_EXIT_NMI:

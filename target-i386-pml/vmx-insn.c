@@ -360,6 +360,10 @@ void helper_vmx_vmwrite(CPUX86State *env, target_ulong a0, uint32_t info)
 
 void helper_vmx_vmcall(CPUX86State *env)
 {
+    /* 31.3 VMCALL: the VM exit comes before the mode checks. */
+    if (env->vmx.non_root) {
+        vmx_vmexit(env, VMX_EXIT_VMCALL, 0, GETPC());
+    }
     vmx_insn_check(env, VMX_EXIT_VMCALL, GETPC());
     /* No dual-monitor treatment of SMIs: VMfail(VMCALL in root). */
     vmfail(env, VMXERR_VMCALL_IN_ROOT);
@@ -450,19 +454,12 @@ void helper_vmx_invvpid(CPUX86State *env, target_ulong a0, uint32_t reg)
 
 /* ---- control registers in VMX operation -------------------------------- */
 
-/* The general register the intercepted instruction names (translator info). */
-static int intercept_gpr(CPUX86State *env)
-{
-    uint32_t info = env->vmx.intercept_info;
-
-    return (info & 7) | ((info >> 8) & 1) << 3;     /* modrm.rm | REX.B */
-}
 
 /* 28.2.1, Table 28-3: exit qualification for a MOV to/from CR. */
 static G_NORETURN void cr_access_exit(CPUX86State *env, int cr, int access, uintptr_t ra)
 {
     vmx_vmexit(env, VMX_EXIT_CR_ACCESS,
-               cr | (access << 4) | (intercept_gpr(env) << 8), ra);
+               cr | (access << 4) | (vmx_intercept_gpr(env) << 8), ra);
 }
 
 /*
@@ -499,7 +496,17 @@ target_ulong vmx_cr_write(CPUX86State *env, int reg, target_ulong val, uintptr_t
         if ((val ^ shadow) & mask) {
             cr_access_exit(env, reg, 0, ra);
         }
-        return (val & ~mask) | (env->cr[reg] & mask);
+        val = (val & ~mask) | (env->cr[reg] & mask);
+        /* 25.3: guest-owned bits obey FIXED0/1, but for PE/PG when unrestricted. */
+        fixed0 = reg == 0 ? MSR_IA32_VMX_CR0_FIXED0 : MSR_IA32_VMX_CR4_FIXED0;
+        fixed1 = reg == 0 ? MSR_IA32_VMX_CR0_FIXED1 : MSR_IA32_VMX_CR4_FIXED1;
+        if (!vmx_cr_fixed_ok(val, vmx_cap_msr(env, fixed0) &
+                             ~(reg == 0 && vmx_unrestricted_guest(env) ?
+                               CR0_PE_MASK | CR0_PG_MASK : 0),
+                             vmx_cap_msr(env, fixed1))) {
+            raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+        }
+        return val;
     case 3:
         if (!(VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_CR3_LOAD_EXITING)) {
             return val;

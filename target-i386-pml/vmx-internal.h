@@ -158,6 +158,12 @@ static inline uint32_t vmx_flags_to_ar(uint32_t flags)
 uint64_t vmx_cap_msr(CPUX86State *env, uint32_t index);
 bool vmx_cpu_has_field(CPUX86State *env, int field_id);
 
+static inline bool vmx_unrestricted_guest(CPUX86State *env)
+{
+    return (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) &&
+           (VMCS(env, SECONDARY_VM_EXEC_CONTROL) & VMX_SECONDARY_EXEC_UNRESTRICTED_GUEST);
+}
+
 /* vmx-entry.c */
 void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra);
 bool vmx_canonical(CPUX86State *env, uint64_t addr);
@@ -181,5 +187,6 @@ G_NORETURN void vmx_entry_failure(CPUX86State *env, uint32_t reason, uint64_t qu
                                   uintptr_t ra);
 void vmx_load_host_state(CPUX86State *env);
 bool vmx_load_msr(CPUX86State *env, uint32_t index, uint64_t val);
+int vmx_intercept_gpr(CPUX86State *env);
 
 #endif

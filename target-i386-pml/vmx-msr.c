@@ -17,8 +17,8 @@
  * implements (VM entry, the exits of vmx-exit.c, CR accesses, I/O and MSR
  * bitmaps, EFER/PAT switching, EPT with A/D flags, stock PML, VPID).  A
  * default1 control listed here may be 0 in the TRUE capability MSRs.  Not
- * yet: unrestricted guest, APIC virtualization, interrupt/NMI windows,
- * MTF, preemption timer.
+ * yet: APIC virtualization, NMI window, MTF, preemption timer, VMCS
+ * shadowing, VM functions.
  */
 uint64_t vmx_tcg_supported_features(FeatureWord w)
 {
@@ -33,15 +33,18 @@ uint64_t vmx_tcg_supported_features(FeatureWord w)
     case FEAT_VMX_PINBASED_CTLS:
         return VMX_PIN_BASED_EXT_INTR_MASK | VMX_PIN_BASED_NMI_EXITING;
     case FEAT_VMX_PROCBASED_CTLS:
-        return VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS | VMX_CPU_BASED_USE_TSC_OFFSETING | VMX_CPU_BASED_HLT_EXITING |
+        return VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS | VMX_CPU_BASED_USE_TSC_OFFSETING |
+               VMX_CPU_BASED_VIRTUAL_INTR_PENDING | VMX_CPU_BASED_HLT_EXITING |
                VMX_CPU_BASED_MWAIT_EXITING | VMX_CPU_BASED_RDPMC_EXITING |
                VMX_CPU_BASED_RDTSC_EXITING | VMX_CPU_BASED_CR3_LOAD_EXITING |
+               VMX_CPU_BASED_INVLPG_EXITING | VMX_CPU_BASED_CR8_LOAD_EXITING |
+               VMX_CPU_BASED_CR8_STORE_EXITING | VMX_CPU_BASED_MOV_DR_EXITING |
                VMX_CPU_BASED_CR3_STORE_EXITING | VMX_CPU_BASED_UNCOND_IO_EXITING |
                VMX_CPU_BASED_USE_IO_BITMAPS | VMX_CPU_BASED_USE_MSR_BITMAPS |
                VMX_CPU_BASED_MONITOR_EXITING | VMX_CPU_BASED_PAUSE_EXITING;
     case FEAT_VMX_SECONDARY_CTLS:
         return VMX_SECONDARY_EXEC_ENABLE_EPT | VMX_SECONDARY_EXEC_ENABLE_VPID |
-               VMX_SECONDARY_EXEC_ENABLE_PML;
+               VMX_SECONDARY_EXEC_UNRESTRICTED_GUEST | VMX_SECONDARY_EXEC_ENABLE_PML;
     case FEAT_VMX_EPT_VPID_CAPS:
         return MSR_VMX_EPT_EXECONLY | MSR_VMX_EPT_PAGE_WALK_LENGTH_4 |
                MSR_VMX_EPT_UC | MSR_VMX_EPT_WB | MSR_VMX_EPT_2MB | MSR_VMX_EPT_1GB |

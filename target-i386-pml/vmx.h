@@ -62,4 +62,13 @@ bool vmx_ept_translate(CPUX86State *env, uint64_t gpa, MMUAccessType access,
 G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
                              uint64_t gla, uintptr_t ra);
 
+/* Interrupt-window exiting (26.2 / 26.7.5): RFLAGS.IF = 1, no STI/MOV SS blocking. */
+static inline bool vmx_intr_window_open(CPUX86State *env)
+{
+    return env->vmx.non_root &&
+           (env->vmx.vmcs.f[VMCS_ID_CPU_BASED_VM_EXEC_CONTROL] &
+            VMX_CPU_BASED_VIRTUAL_INTR_PENDING) &&
+           (env->eflags & IF_MASK) && !(env->hflags & HF_INHIBIT_IRQ_MASK);
+}
+
 #endif

@@ -56,7 +56,14 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,sbin,dev,proc,sys,tmp,etc}
 cp "$ROOT/bin/busybox" "$stage/bin/busybox"
-for a in sh mount cat grep sed head tr poweroff sleep echo uname; do
+# KVM, so the guest kernel can try VT-x on the emulated CPU.
+kver=$(cat "$OUT/kernel-version")
+mkdir -p "$stage/lib/modules"
+for m in virt/lib/irqbypass.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-intel.ko; do
+	cp "$ROOT/lib/modules/$kver/kernel/$m" "$stage/lib/modules/" ||
+		die "kernel module $m missing from $kpkg"
+done
+for a in sh mount cat grep sed head tr poweroff sleep echo uname insmod dmesg ls; do
 	ln -s busybox "$stage/bin/$a"
 done
 install -m 0755 "$HERE/init" "$stage/init"

@@ -155,6 +155,12 @@ def main():
         if guest.get("vmx") == "yes":
             print("  vmx flags     %s" % (guest.get("vmx-flags") or "(none: Linux lists EPT, VPID, "
                                                             "unrestricted guest... only when offered)"))
+            print("  kvm_intel     %s%s" % (guest.get("kvm_intel", "?"), "".join(
+                " %s=%s" % (k[len("kvm_intel."):], v) for k, v in sorted(guest.items())
+                if k.startswith("kvm_intel."))))
+            for k, v in guest.items():
+                if k == "insmod-failed":
+                    print("  insmod failed: %s" % v)
         print("\nQEMU (QMP):")
         print("  vCPUs         %d (%s)" % (len(cpus), ", ".join(
             "cpu%d thread %d" % (c["cpu-index"], c["thread-id"]) for c in cpus)))

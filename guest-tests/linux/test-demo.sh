@@ -20,6 +20,11 @@ if echo "$out" | grep -q 'CPUID.1:ECX.VMX off'; then
 	echo "$out" | grep -q '^VMX not available in this build'; ok $? "VMX off: the demo says VMX is not available"
 else
 	echo "$out" | grep -Eq '^  vmx flag +yes$'; ok $? "VMX on: the guest kernel sees the vmx flag"
+	kvm=$(echo "$out" | grep -E '^  kvm_intel +')
+	echo "$kvm" | grep -Eq '^  kvm_intel +loaded'; ok $? "Linux loads kvm_intel on the emulated CPU"
+	for p in ept unrestricted_guest vpid pml; do
+		echo "$kvm" | grep -Eq " $p=Y( |\$)"; ok $? "kvm_intel reports $p enabled"
+	done
 fi
 echo "$out" | grep -q '^guest and QMP views agree$'; ok $? "guest and QMP views agree"
 echo "1..$n"
