@@ -22,7 +22,8 @@
 
 bool vmx_canonical(CPUX86State *env, uint64_t addr)
 {
-    int bits = (env->cr[4] & CR4_LA57_MASK) ? 57 : 48;
+    /* Canonical for the processor's linear-address width (5-level paging). */
+    int bits = (env->features[FEAT_7_0_ECX] & CPUID_7_0_ECX_LA57) ? 57 : 48;
 
     return (int64_t)(addr << (64 - bits)) >> (64 - bits) == (int64_t)addr;
 }
@@ -77,20 +78,18 @@ static bool check_event_injection(CPUX86State *env)
     if (type == VMX_INTR_TYPE_HW_EXCEPTION && vector > 31) {
         return false;
     }
-    if (info & VMX_INTR_INFO_DELIVER_CODE) {
-        /* Only hardware exceptions that push one, and only in protected mode. */
-        if (!pe || type != VMX_INTR_TYPE_HW_EXCEPTION ||
-            !(vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 ||
-              vector == 21)) {
-            return false;
-        }
-        if (VMCS(env, VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff8000) {
-            return false;
-        }
-    } else if (pe && type == VMX_INTR_TYPE_HW_EXCEPTION &&
-               (vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 ||
-                vector == 21)) {
-        return false;       /* must deliver an error code in protected mode */
+    /*
+     * 27.2.1.3: "deliver error code" is 1 exactly for hardware exceptions
+     * that push one, when unrestricted guest is 0 or CR0.PE is 1.
+     */
+    if (!!(info & VMX_INTR_INFO_DELIVER_CODE) !=
+        ((!vmx_unrestricted_guest(env) || pe) && type == VMX_INTR_TYPE_HW_EXCEPTION &&
+         (vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 || vector == 21))) {
+        return false;
+    }
+    if ((info & VMX_INTR_INFO_DELIVER_CODE) &&
+        (VMCS(env, VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff8000)) {
+        return false;
     }
     if (type == VMX_INTR_TYPE_SW_INTR || type == VMX_INTR_TYPE_PRIV_SW_EXCEPTION ||
         type == VMX_INTR_TYPE_SW_EXCEPTION) {

@@ -39,6 +39,21 @@
 #define EPTP_WALK_SHIFT 3
 #define EPTP_AD         (1ull << 6)
 
+/*
+ * The EPT/VPID capabilities this vCPU reports.  The memory types have no
+ * vmx-* property name, so QEMU's "migratable" filter drops them from
+ * -cpu max; a CPU that offers EPT always supports write-back walks.
+ */
+uint64_t vmx_ept_vpid_caps(CPUX86State *env)
+{
+    uint64_t cap = env->features[FEAT_VMX_EPT_VPID_CAPS];
+
+    if (env->features[FEAT_VMX_SECONDARY_CTLS] & VMX_SECONDARY_EXEC_ENABLE_EPT) {
+        cap |= MSR_VMX_EPT_WB | MSR_VMX_EPT_UC;
+    }
+    return cap;
+}
+
 bool vmx_ept_enabled(CPUX86State *env)
 {
     return env->vmx.non_root &&
@@ -55,7 +70,7 @@ static bool pml_enabled(CPUX86State *env)
 /* 27.2.1.1: an EPTP the capability MSR allows. */
 bool vmx_eptp_valid(CPUX86State *env, uint64_t eptp)
 {
-    uint64_t cap = env->features[FEAT_VMX_EPT_VPID_CAPS];
+    uint64_t cap = vmx_ept_vpid_caps(env);
     uint64_t mt = eptp & EPTP_MT_MASK;
 
     if (!((mt == 0 && (cap & MSR_VMX_EPT_UC)) || (mt == 6 && (cap & MSR_VMX_EPT_WB)))) {
@@ -130,7 +145,7 @@ static bool pml_log(CPUX86State *env, uint64_t gpa)
 /* 29.3.3.1: is this present entry a misconfiguration? */
 static bool ept_misconfigured(CPUX86State *env, uint64_t e, int level, bool leaf)
 {
-    uint64_t cap = env->features[FEAT_VMX_EPT_VPID_CAPS];
+    uint64_t cap = vmx_ept_vpid_caps(env);
     uint64_t perms = e & EPT_RWX;
     uint64_t rsvd = ~EPT_ADDR_MASK & 0x000ffffffffff000ull;
 
@@ -175,7 +190,7 @@ bool vmx_ept_translate(CPUX86State *env, uint64_t gpa, MMUAccessType access,
                        hwaddr *hpa, int *prot, int *page_size)
 {
     uint64_t eptp = VMCS(env, EPT_POINTER);
-    uint64_t cap = env->features[FEAT_VMX_EPT_VPID_CAPS];
+    uint64_t cap = vmx_ept_vpid_caps(env);
     bool ad = eptp & EPTP_AD;
     uint64_t table, e, perms;
     hwaddr e_addr;
@@ -266,8 +281,14 @@ G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
         /* 28.2.1, Table 28-7. */
         qual = env->vmx.ept_fault_access | ((uint64_t)env->vmx.ept_fault_perms << 3) |
                (1ull << 7) | (walk ? 0 : 1ull << 8);
-        if (walk && (VMCS(env, EPT_POINTER) & EPTP_AD)) {
-            qual |= 2;          /* paging-structure accesses count as writes */
+        if (walk) {
+            /*
+             * A paging-structure access reads the entry; it counts as a
+             * write only with EPT A/D on (TCG's walker probes every entry
+             * for a possible A/D update, so without EPT A/D a read-only
+             * paging-structure page still faults: reported as a read).
+             */
+            qual = (qual & ~7ull) | 1 | ((VMCS(env, EPT_POINTER) & EPTP_AD) ? 2 : 0);
         }
         VMCS(env, GUEST_LINEAR_ADDRESS) = gla;
         vmx_vmexit(env, VMX_EXIT_EPT_VIOLATION, qual, ra);

@@ -64,6 +64,10 @@ bool vmx_load_msr(CPUX86State *env, uint32_t index, uint64_t val)
         return true;
     case VMX_MSR_IA32_DEBUGCTL:
         return !(val & ~0x3ull);        /* TCG keeps no LBR state */
+    case MSR_IA32_TSC:
+        /* Accepted, but TCG does not model TSC writes (nor does its WRMSR). */
+        qemu_log_mask(LOG_UNIMP, "qemu-pml: IA32_TSC in an MSR-load list is ignored\n");
+        return true;
     }
     /* FS/GS base, x2APIC and SMM MSRs may not be loaded (27.4); others are
      * not implemented by the list loader yet. */
@@ -108,7 +112,8 @@ static bool vmx_store_msr(CPUX86State *env, uint32_t index, uint64_t *val)
         *val = env->tsc_aux;
         return true;
     case MSR_IA32_TSC:
-        *val = cpu_get_tsc(env) + env->tsc_offset;
+        /* 28.4: the value RDMSR returns in root operation (no TSC offset). */
+        *val = cpu_get_tsc(env);
         return true;
     case VMX_MSR_IA32_DEBUGCTL:
         *val = 0;

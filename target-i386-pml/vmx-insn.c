@@ -399,7 +399,7 @@ void helper_vmx_vmlaunch(CPUX86State *env, uint32_t resume)
 void helper_vmx_invept(CPUX86State *env, target_ulong a0, uint32_t reg)
 {
     uintptr_t ra = GETPC();
-    uint64_t cap = env->features[FEAT_VMX_EPT_VPID_CAPS];
+    uint64_t cap = vmx_ept_vpid_caps(env);
     uint64_t type, eptp;
 
     if (!(cap & MSR_VMX_EPT_INVEPT)) {
@@ -426,7 +426,7 @@ void helper_vmx_invept(CPUX86State *env, target_ulong a0, uint32_t reg)
 void helper_vmx_invvpid(CPUX86State *env, target_ulong a0, uint32_t reg)
 {
     uintptr_t ra = GETPC();
-    uint64_t cap = env->features[FEAT_VMX_EPT_VPID_CAPS];
+    uint64_t cap = vmx_ept_vpid_caps(env);
     uint64_t type, desc_lo, gla;
     uint16_t vpid;
 

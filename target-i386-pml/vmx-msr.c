@@ -226,7 +226,7 @@ static bool vmx_cap_value(CPUX86State *env, uint32_t index, uint64_t *val)
         return proc & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS;
     case MSR_IA32_VMX_EPT_VPID_CAP:
         /* A.10: exists if EPT or VPID may be enabled. */
-        *val = env->features[FEAT_VMX_EPT_VPID_CAPS];
+        *val = vmx_ept_vpid_caps(env);
         return (proc & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) &&
                (proc2 & (VMX_SECONDARY_EXEC_ENABLE_EPT | VMX_SECONDARY_EXEC_ENABLE_VPID));
     case MSR_IA32_VMX_VMFUNC:

@@ -23,6 +23,8 @@ typedef uint32_t u32;
 typedef uint64_t u64;
 typedef int16_t s16;
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 /* Provided by each test guest. */
 void test_main(void);
 

@@ -145,6 +145,7 @@
 #define PROC_USE_IO_BITMAPS		(1u << 25)
 #define PROC_USE_MSR_BITMAPS		(1u << 28)
 #define EXIT_HOST_ADDR_SPACE_SIZE	(1u << 9)
+#define EXIT_ACK_INTR_ON_EXIT		(1u << 15)
 #define EXIT_SAVE_EFER			(1u << 20)
 #define EXIT_LOAD_EFER			(1u << 21)
 #define ENTRY_IA32E_MODE		(1u << 9)
