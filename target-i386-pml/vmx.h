@@ -7,6 +7,9 @@
 
 #include "cpu.h"
 
+/* The "cpu/vmx" migration subsection (vmx-migration.c, patch 0011). */
+extern const VMStateDescription vmstate_vmx;
+
 /* The feature bits TCG can offer in feature word @w (patch 0006). */
 uint64_t vmx_tcg_supported_features(FeatureWord w);
 

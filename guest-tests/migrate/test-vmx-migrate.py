@@ -1,0 +1,111 @@
+#!/usr/bin/python3
+"""TAP: VMX state survives migration (savevm/loadvm) while L2 runs.
+
+Runs guest-tests/vmx-migrate.elf, stops it while its L2 runs (RIP inside
+l2_main), migrates it to a file, quits, restores it in a new QEMU with
+-incoming, and checks that the restored guest finishes with every
+assertion passing.  Usage: test-vmx-migrate.py QEMU GUEST_DIR
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from qmp import QMP  # noqa: E402
+
+qemu, guest_dir = sys.argv[1], sys.argv[2]
+elf = os.path.join(guest_dir, "vmx-migrate.elf")
+n = failed = 0
+
+
+def ok(cond, what):
+    global n, failed
+    n += 1
+    print("%s %d - %s" % ("ok" if cond else "not ok", n, what), flush=True)
+    failed += 0 if cond else 1
+
+
+def symbol_range(name):
+    out = subprocess.run(["nm", "-S", os.path.join(guest_dir, "vmx-migrate.elf64")],
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 4 and f[3] == name:
+            return int(f[0], 16), int(f[0], 16) + int(f[1], 16)
+    raise SystemExit("no symbol %s" % name)
+
+
+def start(tmp, tag, extra):
+    con = os.path.join(tmp, tag + ".con")
+    sock = os.path.join(tmp, tag + ".qmp")
+    p = subprocess.Popen([qemu, "-M", "pc", "-nodefaults", "-display", "none", "-no-reboot",
+                          "-accel", "tcg", "-cpu", "Skylake-Server,+vmx", "-m", "128",
+                          "-kernel", elf, "-debugcon", "file:" + con, "-serial", "none",
+                          "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                          "-qmp", "unix:%s,server=on,wait=off" % sock] + extra,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    return p, con, QMP(sock)
+
+
+def wait_text(path, pattern, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path) and re.search(pattern, open(path, errors="replace").read(), re.M):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+with tempfile.TemporaryDirectory(prefix="qemu-pml-migrate-") as tmp:
+    lo, hi = symbol_range("l2_main")
+    state = os.path.join(tmp, "state")
+    p1, con1, q1 = start(tmp, "src", [])
+    ok(wait_text(con1, "migrate-now", 60), "the source guest started its L2")
+    rip = None
+    for attempt in range(20):
+        time.sleep(0.3)
+        q1.cmd("stop")
+        regs = q1.cmd("human-monitor-command", **{"command-line": "info registers"})
+        m = re.search(r"RIP=([0-9a-f]+)", regs)
+        rip = int(m.group(1), 16) if m else None
+        if rip is not None and lo <= rip < hi:
+            break
+        q1.cmd("cont")
+    ok(rip is not None and lo <= rip < hi,
+       "stopped in VMX non-root operation (RIP %#x in l2_main %#x-%#x)" % (rip or 0, lo, hi))
+    q1.cmd("migrate", uri="file:" + state)
+    status = None
+    for _ in range(600):
+        status = q1.cmd("query-migrate").get("status")
+        if status in ("completed", "failed"):
+            break
+        time.sleep(0.05)
+    ok(status == "completed", "migration to a file completed (%s)" % status)
+    q1.cmd("quit")
+    p1.wait(timeout=30)
+
+    p2, con2, q2 = start(tmp, "dst", ["-incoming", "file:" + state])
+    for _ in range(600):
+        st = q2.cmd("query-status")["status"]
+        if st in ("paused", "postmigrate", "prelaunch") and q2.cmd("query-migrate").get("status") == "completed":
+            break
+        time.sleep(0.05)
+    q2.cmd("cont")
+    ok(wait_text(con2, r"^END: ", 120), "the restored guest ran to its end")
+    try:
+        p2.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p2.kill()
+    text = open(con2, errors="replace").read() if os.path.exists(con2) else ""
+    for line in text.splitlines():
+        if line.startswith(("PASS: ", "FAIL: ")):
+            ok(line.startswith("PASS: "), "restored guest: " + line[6:])
+    ok(p2.returncode == 1, "the restored guest exited with every assertion passing (status %s)"
+       % p2.returncode)
+
+print("1..%d" % n)
+sys.exit(1 if failed else 0)

@@ -1,0 +1,57 @@
+/*
+ * qemu-pml: VMX state in the migration stream (and savevm/loadvm).
+ *
+ * A "cpu/vmx" subsection of the x86 CPU state (patch 0011), sent only
+ * while the vCPU is in VMX operation, carries VMX operation, root or
+ * non-root, the VMXON region, the current-VMCS pointer and its cached
+ * copy.  hflags/hflags2 (HF_GUEST_MASK, HF2_NPT_MASK) travel already.
+ */
+#include "qemu/osdep.h"
+#include "cpu.h"
+#include "migration/vmstate.h"
+#include "vmx.h"
+
+static bool vmx_state_needed(void *opaque)
+{
+    X86CPU *cpu = opaque;
+
+    return cpu->env.vmx.vmxon;
+}
+
+static int vmx_state_post_load(void *opaque, int version_id)
+{
+    X86CPU *cpu = opaque;
+    CPUX86State *env = &cpu->env;
+
+    if (env->vmx.launch_state > VMCS_LAUNCH_LAUNCHED ||
+        (env->vmx.non_root && !env->vmx.vmxon)) {
+        return -EINVAL;
+    }
+    /* Interrupt-window exiting is an interrupt request: re-arm it. */
+    if (vmx_intr_window_open(env) ||
+        (env->vmx.non_root &&
+         (env->vmx.vmcs.f[VMCS_ID_CPU_BASED_VM_EXEC_CONTROL] &
+          VMX_CPU_BASED_VIRTUAL_INTR_PENDING))) {
+        qatomic_or(&CPU(cpu)->interrupt_request, CPU_INTERRUPT_VIRQ);
+    }
+    return 0;
+}
+
+const VMStateDescription vmstate_vmx = {
+    .name = "cpu/vmx",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = vmx_state_needed,
+    .post_load = vmx_state_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_BOOL(env.vmx.vmxon, X86CPU),
+        VMSTATE_BOOL(env.vmx.non_root, X86CPU),
+        VMSTATE_UINT8(env.vmx.launch_state, X86CPU),
+        VMSTATE_UINT64(env.vmx.vmxon_ptr, X86CPU),
+        VMSTATE_UINT64(env.vmx.current_vmcs, X86CPU),
+        VMSTATE_UINT64_ARRAY(env.vmx.vmcs.f, X86CPU, VMCS_NR_FIELDS),
+        VMSTATE_UINT64(env.vmx.pml_entries, X86CPU),
+        VMSTATE_UINT64(env.vmx.pml_full_exits, X86CPU),
+        VMSTATE_END_OF_LIST()
+    }
+};
