@@ -92,6 +92,15 @@ bool vmx_eptp_valid(CPUX86State *env, uint64_t eptp)
 
 static uint64_t ept_load(CPUX86State *env, hwaddr addr)
 {
+    void *host;
+    int flags;
+
+    /* Through the physical-address TLB: EPT tables are a handful of pages. */
+    flags = probe_access_full_mmu(env, addr, 0, MMU_DATA_LOAD, MMU_PHYS_IDX,
+                                  &host, NULL);
+    if (!(flags & TLB_INVALID_MASK) && host) {
+        return ldq_le_p(host);
+    }
     return x86_ldq_phys(env_cpu(env), addr);
 }
 
