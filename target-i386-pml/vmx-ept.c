@@ -144,7 +144,7 @@ static bool pml_log(CPUX86State *env, uint64_t gpa)
     }
     x86_stq_phys(env_cpu(env), VMCS(env, PML_ADDRESS) + 8 * index, gpa & ~0xfffull);
     VMCS(env, GUEST_PML_INDEX) = (uint16_t)(index - 1);
-    env->vmx.pml_entries++;
+    qatomic_set(&env->vmx.pml_entries, env->vmx.pml_entries + 1);
     trace_vmx_pml_log(env_cpu(env)->cpu_index, gpa & ~0xfffull, index);
     return true;
 }
@@ -283,7 +283,7 @@ G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
     case EPT_FAULT_MISCONFIG:
         vmx_vmexit(env, VMX_EXIT_EPT_MISCONFIG, 0, ra);
     case EPT_FAULT_PML_FULL:
-        env->vmx.pml_full_exits++;
+        qatomic_set(&env->vmx.pml_full_exits, env->vmx.pml_full_exits + 1);
         trace_vmx_pml_full(env_cpu(env)->cpu_index, gpa);
         vmx_vmexit(env, VMX_EXIT_PML_FULL, 0, ra);
     default:

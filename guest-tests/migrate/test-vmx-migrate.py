@@ -77,6 +77,15 @@ with tempfile.TemporaryDirectory(prefix="qemu-pml-migrate-") as tmp:
         q1.cmd("cont")
     ok(rip is not None and lo <= rip < hi,
        "stopped in VMX non-root operation (RIP %#x in l2_main %#x-%#x)" % (rip or 0, lo, hi))
+    stats = q1.cmd("query-pml-stats")
+    v0 = stats["vcpus"][0]
+    ok(v0["vmx-operation"] and v0["non-root"] and v0["pml-enabled"] and 0 <= v0.get("pml-index", -1) <= 511,
+       "query-pml-stats while stopped: VMX non-root with PML on, index in range (%s)" % v0)
+    ok(stats["entries"] >= 1 and stats["entries"] == v0["entries"] and stats["full-exits"] == 0,
+       "PML entries were counted before migration (%d)" % stats["entries"])
+    hmp = q1.cmd("human-monitor-command", **{"command-line": "info pml"})
+    ok(re.search(r"^0 +on +non-root +on ", hmp, re.M) is not None, "HMP info pml shows the vCPU in non-root operation")
+    entries_before = stats["entries"]
     q1.cmd("migrate", uri="file:" + state)
     status = None
     for _ in range(600):
@@ -94,6 +103,13 @@ with tempfile.TemporaryDirectory(prefix="qemu-pml-migrate-") as tmp:
         if st in ("paused", "postmigrate", "prelaunch") and q2.cmd("query-migrate").get("status") == "completed":
             break
         time.sleep(0.05)
+    ok(q2.cmd("query-pml-stats")["entries"] == entries_before,
+       "the PML counters travelled with the migration")
+    q2.cmd("reset-pml-stats")
+    after_reset = q2.cmd("query-pml-stats")
+    ok(after_reset["entries"] == 0 and after_reset["vcpus"][0]["entries"] == 0 and
+       after_reset["vcpus"][0]["non-root"],
+       "reset-pml-stats zeroes the counters and leaves the VMX state alone")
     q2.cmd("cont")
     ok(wait_text(con2, r"^END: ", 120), "the restored guest ran to its end")
     try:
