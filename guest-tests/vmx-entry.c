@@ -23,7 +23,7 @@ static volatile int guest_exc_vector = -1;
 /* ---- guest code: each block of instructions ends in VMCALL -------------- */
 
 extern u8 g_cpuid[], g_vmcall[], g_hlt[], g_out[], g_in[], g_rdmsr_ok[], g_rdmsr_exit[],
-	  g_wrmsr_exit[], g_ud2[], g_vmptrst[], g_mov_cr3[], g_clts_like[], g_rdtsc[],
+	  g_wrmsr_exit[], g_ud2[], g_int3[], g_vmptrst[], g_mov_cr3[], g_clts_like[], g_rdtsc[],
 	  g_guest_end[];
 
 static void __attribute__((noreturn, used)) guest_code(void)
@@ -46,6 +46,7 @@ static void __attribute__((noreturn, used)) guest_code(void)
 	asm volatile("mov $0xc0000081, %%ecx; xor %%eax, %%eax; xor %%edx, %%edx\n"
 		     "g_wrmsr_exit: wrmsr\n" ::: "rax", "rcx", "rdx");
 	asm volatile("g_ud2: ud2\n");
+	asm volatile("g_int3: int3\n");
 	asm volatile("g_vmptrst: vmptrst %0\n" : "=m"(v));
 	asm volatile("mov %%cr3, %%r9\n"
 		     "g_mov_cr3: mov %%r9, %%cr3\n" ::: "r9", "memory");
@@ -194,7 +195,7 @@ static void test_exits(void)
 	vmcs_set(VMCS_MSR_BITMAP, pa(msr_bitmap));
 	msr_bitmap[0x175 / 8] |= 1 << (0x175 % 8);			/* read low */
 	msr_bitmap[3072 + 0x81 / 8] |= 1 << (0x81 % 8);		/* write high: 0xc0000081 */
-	vmcs_set(VMCS_EXCEPTION_BITMAP, 1u << UD_VECTOR);
+	vmcs_set(VMCS_EXCEPTION_BITMAP, (1u << UD_VECTOR) | (1u << 3));
 	vmcs_set(VMCS_CR0_GUEST_HOST_MASK, 1u << 1);		/* host owns CR0.MP */
 	vmcs_set(VMCS_CR0_READ_SHADOW, 1u << 1);
 	vmcs_set(VMCS_TSC_OFFSET, 1ull << 60);
@@ -234,6 +235,11 @@ static void test_exits(void)
 	report(q == 0x80000306, "#UD exit interruption info: valid, hardware exception, 6 (%#llx)",
 	       (unsigned long long)q);
 	vmcs_set(VMCS_GUEST_RIP, vmcs_get(VMCS_GUEST_RIP) + 2);
+	expect_exit(EXIT_REASON_EXCEPTION_NMI, g_int3, 1, "INT3 with #BP in the exception bitmap");
+	q = vmcs_get(VMCS_EXIT_INTR_INFO);
+	report(q == 0x80000603, "#BP exit interruption info: valid, software exception, 3 (%#llx)",
+	       (unsigned long long)q);
+	vmx_skip_instruction();
 	expect_exit(EXIT_REASON_VMPTRST, g_vmptrst, 0, "VMPTRST in VMX non-root operation");
 	vmx_skip_instruction();
 	expect_exit(EXIT_REASON_CR_ACCESS, g_mov_cr3, 4, "MOV to CR3 with CR3-load exiting");

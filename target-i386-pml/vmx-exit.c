@@ -331,15 +331,15 @@ G_NORETURN void vmx_entry_failure(CPUX86State *env, uint32_t reason, uint64_t qu
  * Record an exit and leave the helper; vmx_do_exit() completes it from
  * x86_cpu_do_interrupt (EXCP_VMEXIT), like SVM's do_vmexit.
  */
-G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
-                           uintptr_t ra)
+G_NORETURN void vmx_vmexit_len(CPUX86State *env, uint32_t reason, uint64_t qual,
+                               uint32_t insn_len, uintptr_t ra)
 {
     CPUState *cs = env_cpu(env);
 
     if (ra) {
-        cpu_restore_state(cs, ra);
+        cpu_restore_state(cs, ra);      /* also sets exit_insn_len */
     } else {
-        env->vmx.exit_insn_len = 0;
+        env->vmx.exit_insn_len = insn_len;
     }
     env->vmx.pending_reason = reason;
     env->vmx.pending_qual = qual;
@@ -347,6 +347,12 @@ G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
     /* An exit during event delivery ends that delivery (no double fault). */
     env->old_exception = -1;
     cpu_loop_exit(cs);
+}
+
+G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
+                           uintptr_t ra)
+{
+    vmx_vmexit_len(env, reason, qual, 0, ra);
 }
 
 void vmx_do_exit(CPUX86State *env)
@@ -549,6 +555,24 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
         vmx_vmexit(env, VMX_EXIT_EXCEPTION_NMI,
                    vector == EXCP0E_PAGE ? env->cr[2] : 0, ra);
     }
+    case SVM_EXIT_SWINT:
+        /*
+         * INT3 and INTO are software exceptions: the exception bitmap
+         * decides (25.2).  INT n is never intercepted.  (INT 3 written as
+         * CD 03 is treated like INT3 here: TCG does not tell them apart.)
+         */
+        {
+            int vector = param & 0xff;
+
+            if ((vector == EXCP03_INT3 || vector == EXCP04_INTO) &&
+                (VMCS(env, EXCEPTION_BITMAP) & (1u << vector))) {
+                env->vmx.pending_intr_info = VMX_INTR_INFO_VALID |
+                                             VMX_INTR_TYPE_SW_EXCEPTION | vector;
+                /* Raised outside a TB: the translator passed the length. */
+                vmx_vmexit_len(env, VMX_EXIT_EXCEPTION_NMI, 0, param >> 8, ra);
+            }
+        }
+        return;
     case SVM_EXIT_INTR:
         if (VMCS(env, PIN_BASED_VM_EXEC_CONTROL) & VMX_PIN_BASED_EXT_INTR_MASK) {
             if (VMCS(env, VM_EXIT_CONTROLS) & VMX_VM_EXIT_ACK_INTR_ON_EXIT) {

@@ -184,6 +184,8 @@ void vmx_fail_valid(CPUX86State *env, enum vmx_insn_error err);
 /* vmx-exit.c */
 G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
                            uintptr_t ra);
+G_NORETURN void vmx_vmexit_len(CPUX86State *env, uint32_t reason, uint64_t qual,
+                               uint32_t insn_len, uintptr_t ra);
 G_NORETURN void vmx_entry_failure(CPUX86State *env, uint32_t reason, uint64_t qual,
                                   uintptr_t ra);
 void vmx_load_host_state(CPUX86State *env);
