@@ -198,19 +198,35 @@ void helper_vmx_vmxoff(CPUX86State *env)
 
 /* ---- VMCLEAR / VMPTRLD / VMPTRST --------------------------------------- */
 
+/*
+ * The VMCS-pointer operand of VMCLEAR and VMPTRLD: 4 KiB aligned, within
+ * the physical-address width, not the VMXON region.  Returns false after
+ * VMfail with the instruction's own error number.
+ */
+static bool vmcs_pointer_operand(CPUX86State *env, target_ulong a0, uintptr_t ra,
+                                 enum vmx_insn_error bad_addr,
+                                 enum vmx_insn_error vmxon_ptr, uint64_t *addr)
+{
+    *addr = vmx_read_m64(env, a0, ra);
+    if (vmx_bad_phys_addr(env, *addr)) {
+        vmfail(env, bad_addr);
+        return false;
+    }
+    if (*addr == env->vmx.vmxon_ptr) {
+        vmfail(env, vmxon_ptr);
+        return false;
+    }
+    return true;
+}
+
 void helper_vmx_vmclear(CPUX86State *env, target_ulong a0)
 {
     uintptr_t ra = GETPC();
     uint64_t addr;
 
     vmx_insn_check(env, VMX_EXIT_VMCLEAR, ra);
-    addr = vmx_read_m64(env, a0, ra);
-    if (vmx_bad_phys_addr(env, addr)) {
-        vmfail(env, VMXERR_VMCLEAR_INVALID_ADDR);
-        return;
-    }
-    if (addr == env->vmx.vmxon_ptr) {
-        vmfail(env, VMXERR_VMCLEAR_VMXON_PTR);
+    if (!vmcs_pointer_operand(env, a0, ra, VMXERR_VMCLEAR_INVALID_ADDR,
+                              VMXERR_VMCLEAR_VMXON_PTR, &addr)) {
         return;
     }
     if (addr == env->vmx.current_vmcs) {
@@ -230,13 +246,8 @@ void helper_vmx_vmptrld(CPUX86State *env, target_ulong a0)
     uint64_t addr;
 
     vmx_insn_check(env, VMX_EXIT_VMPTRLD, ra);
-    addr = vmx_read_m64(env, a0, ra);
-    if (vmx_bad_phys_addr(env, addr)) {
-        vmfail(env, VMXERR_VMPTRLD_INVALID_ADDR);
-        return;
-    }
-    if (addr == env->vmx.vmxon_ptr) {
-        vmfail(env, VMXERR_VMPTRLD_VMXON_PTR);
+    if (!vmcs_pointer_operand(env, a0, ra, VMXERR_VMPTRLD_INVALID_ADDR,
+                              VMXERR_VMPTRLD_VMXON_PTR, &addr)) {
         return;
     }
     /* Bit 31 (shadow-VMCS indicator) is refused: no VMCS shadowing. */
