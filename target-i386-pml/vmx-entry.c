@@ -490,6 +490,37 @@ static bool check_guest_state(CPUX86State *env)
     return true;
 }
 
+/*
+ * 27.3.1.6: with PAE paging (CR0.PG, CR4.PAE, not IA-32e mode) the four
+ * PDPTEs come from the VMCS (EPT on) or from the table CR3 points to; a
+ * present one with a reserved bit set (63:MAXPHYADDR, 8:5, 2:1) fails the
+ * entry with exit qualification 2.
+ */
+static bool check_guest_pdptes(CPUX86State *env)
+{
+    uint64_t cr0 = VMCS(env, GUEST_CR0), cr4 = VMCS(env, GUEST_CR4);
+    uint64_t rsvd = (~0ull << env_archcpu(env)->phys_bits) | 0x1e6ull;
+    bool ept = vmx_ept_enabled_in_vmcs(env);
+    int i;
+
+    if (!(cr0 & CR0_PG_MASK) || !(cr4 & CR4_PAE_MASK) ||
+        (VMCS(env, VM_ENTRY_CONTROLS) & VMX_VM_ENTRY_IA32E_MODE)) {
+        return true;
+    }
+    for (i = 0; i < 4; i++) {
+        uint64_t pdpte = ept ? env->vmx.vmcs.f[VMCS_ID_GUEST_PDPTE0 + i] :
+                         x86_ldq_phys(env_cpu(env),
+                                      (VMCS(env, GUEST_CR3) & ~0x1full) + 8 * i);
+
+        if ((pdpte & PG_PRESENT_MASK) && (pdpte & rsvd)) {
+            qemu_log_mask(LOG_GUEST_ERROR, "qemu-pml: VM entry: PDPTE%d 0x%" PRIx64
+                          " has reserved bits (%s)\n", i, pdpte, ept ? "VMCS" : "CR3");
+            return false;
+        }
+    }
+    return true;
+}
+
 /* ---- 27.3.2: loading guest state --------------------------------------- */
 
 static void load_guest_seg(CPUX86State *env, X86Seg seg, int sel_id, int base_id,
@@ -639,6 +670,9 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
     /* From here the instruction has "succeeded"; RIP moves on in the host. */
     if (!check_guest_state(env)) {
         vmx_entry_failure(env, VMX_EXIT_INVALID_GUEST_STATE, 0, ra);
+    }
+    if (!check_guest_pdptes(env)) {
+        vmx_entry_failure(env, VMX_EXIT_INVALID_GUEST_STATE, 2, ra);  /* PDPTE loading */
     }
     trace_vmx_vmentry(cs->cpu_index, resume, VMCS(env, GUEST_RIP));
 

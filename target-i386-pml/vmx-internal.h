@@ -164,6 +164,13 @@ static inline bool vmx_unrestricted_guest(CPUX86State *env)
            (VMCS(env, SECONDARY_VM_EXEC_CONTROL) & VMX_SECONDARY_EXEC_UNRESTRICTED_GUEST);
 }
 
+/* "enable EPT" in the current VMCS (whether or not in non-root operation). */
+static inline bool vmx_ept_enabled_in_vmcs(CPUX86State *env)
+{
+    return (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) &&
+           (VMCS(env, SECONDARY_VM_EXEC_CONTROL) & VMX_SECONDARY_EXEC_ENABLE_EPT);
+}
+
 /* vmx-entry.c */
 void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra);
 bool vmx_canonical(CPUX86State *env, uint64_t addr);
