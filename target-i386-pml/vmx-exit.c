@@ -467,11 +467,16 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
         return;
     case SVM_EXIT_INVD:
         vmx_vmexit(env, VMX_EXIT_INVD, 0, ra);
-    case SVM_EXIT_RDTSC:
+    case SVM_EXIT_RDTSC: {
+        /* TCG's RDTSCP goes through the RDTSC helper; the translator said which. */
+        bool rdtscp = env->vmx.intercept_info == VMX_INTERCEPT_RDTSCP;
+
+        env->vmx.intercept_info = 0;
         if (proc & VMX_CPU_BASED_RDTSC_EXITING) {
-            vmx_vmexit(env, VMX_EXIT_RDTSC, 0, ra);
+            vmx_vmexit(env, rdtscp ? VMX_EXIT_RDTSCP : VMX_EXIT_RDTSC, 0, ra);
         }
         return;
+    }
     case SVM_EXIT_RDTSCP:
         if (proc & VMX_CPU_BASED_RDTSC_EXITING) {
             vmx_vmexit(env, VMX_EXIT_RDTSCP, 0, ra);

@@ -463,6 +463,22 @@ void helper_vmx_invvpid(CPUX86State *env, target_ulong a0, uint32_t reg)
     vmsucceed(env);
 }
 
+/* ---- RDTSCP and RDPID in non-root operation (25.3) ---------------------- */
+
+void helper_vmx_rdtscp(CPUX86State *env, uint32_t rdtscp)
+{
+    if (!env->vmx.non_root) {
+        return;
+    }
+    if (!(VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) ||
+        !(VMCS(env, SECONDARY_VM_EXEC_CONTROL) & VMX_SECONDARY_EXEC_RDTSCP)) {
+        raise_exception_ra(env, EXCP06_ILLOP, GETPC());
+    }
+    if (rdtscp) {
+        env->vmx.intercept_info = VMX_INTERCEPT_RDTSCP;  /* for the RDTSC intercept */
+    }
+}
+
 /* ---- control registers in VMX operation -------------------------------- */
 
 

@@ -130,6 +130,9 @@ enum vmx_exit_reason {
 #define VMX_ACTIVITY_SHUTDOWN           2
 #define VMX_ACTIVITY_WAIT_SIPI          3
 
+/* env->vmx.intercept_info: an RDTSC intercept that is really RDTSCP. */
+#define VMX_INTERCEPT_RDTSCP            (1u << 16)
+
 /* Shorthands for the cached current VMCS. */
 #define VMCS(env, name)     ((env)->vmx.vmcs.f[VMCS_ID_##name])
 
