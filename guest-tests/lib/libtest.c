@@ -392,6 +392,30 @@ int write_cr4_safe(u64 value)
 
 /* ---- entry from boot.S ------------------------------------------------- */
 
+/* The second CPU's descriptor tables: its own TSS (TR is per CPU), same IDT. */
+static struct tss64 ap_tss __attribute__((aligned(16)));
+static u64 ap_gdt[8] __attribute__((aligned(16)));
+
+void ap_cpu_setup(void);
+void ap_cpu_setup(void)
+{
+	u64 base = (u64)(uintptr_t)&ap_tss, limit = sizeof(ap_tss) - 1;
+	struct {
+		u16 limit;
+		u64 base;
+	} __attribute__((packed)) gdesc = { sizeof(ap_gdt) - 1, (u64)(uintptr_t)ap_gdt },
+	  idesc = { sizeof(idt) - 1, (u64)(uintptr_t)idt };
+
+	memcpy(ap_gdt, gdt, sizeof(gdt));
+	ap_tss.iomap_base = sizeof(ap_tss);
+	ap_gdt[4] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
+		    (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
+	ap_gdt[5] = base >> 32;
+	asm volatile("lgdt %0" :: "m"(gdesc));
+	asm volatile("ltr %w0" :: "r"(TSS_SELECTOR));
+	asm volatile("lidt %0" :: "m"(idesc));
+}
+
 void boot_main(void);
 void boot_main(void)
 {

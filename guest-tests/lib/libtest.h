@@ -73,6 +73,10 @@ static inline void ex_clear(void)
 #define GP_VECTOR	13
 #define PF_VECTOR	14
 
+/* A second CPU (lib/smp.c): start it running @fn; has it returned? */
+bool smp_start_ap(u32 apic_id, void (*fn)(void));
+bool smp_ap_done(void);
+
 /* Port I/O and control registers. */
 static inline void outb(u16 port, u8 v) { asm volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
 static inline void outl(u16 port, u32 v) { asm volatile("outl %0, %1" :: "a"(v), "Nd"(port)); }

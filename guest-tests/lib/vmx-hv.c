@@ -25,13 +25,18 @@ u32 vmx_ctls(u32 cap_msr, u32 true_cap_msr, u32 want)
 
 void vmx_on(void)
 {
+	vmx_on_region(vmxon_region);
+}
+
+void vmx_on_region(void *region)
+{
 	int r;
 
 	asm volatile("mov %0, %%cr0" :: "r"(read_cr0() | (1ull << 5)));
 	if (write_cr4_safe(read_cr4() | CR4_VMXE) != NO_EXCEPTION)
 		test_abort("cannot set CR4.VMXE");
-	*(u32 *)vmxon_region = vmx_revision();
-	r = vmxon((u64)(uintptr_t)vmxon_region);
+	*(u32 *)region = vmx_revision();
+	r = vmxon((u64)(uintptr_t)region);
 	if (r != VMX_OK)
 		test_abort("VMXON: %s", vmx_outcome_name(r));
 }

@@ -287,6 +287,7 @@ u32 vmx_ctls(u32 cap_msr, u32 true_cap_msr, u32 want);
 
 /* CR0.NE, CR4.VMXE, VMXON: aborts the test if VMX operation is refused. */
 void vmx_on(void);
+void vmx_on_region(void *region);	/* with a VMXON region of the caller's (one per CPU) */
 void vmx_off(void);
 u32 vmx_revision(void);
 
