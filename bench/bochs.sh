@@ -1,0 +1,69 @@
+#!/bin/bash
+# Run one of our bare-metal guests under Bochs 2.7 (Debian's bochs, built
+# with VMX, EPT A/D and PML) and under this build of qemu-pml, and print
+# both wall times.  The guest boots from a GRUB rescue ISO in Bochs (about
+# 2 s of fixed cost) and with -kernel in QEMU.
+#
+#   bench/bochs.sh [GUEST]        (default bench-vmx; after ./qpml build)
+#
+# Needs (installs as root): bochs bochsbios bochs-x vgabios xvfb xauth
+# grub-pc-bin grub-common xorriso mtools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${QEMU_PML_BUILD:-$PWD/_build}
+guest=${1:-bench-vmx}
+elf=$B/ours/guest-tests/$guest.elf
+[ -f "$elf" ] || { echo "bochs.sh: $elf not built (./qpml build)" >&2; exit 1; }
+pkgs="bochs bochsbios bochs-x vgabios xvfb xauth grub-pc-bin grub-common xorriso mtools"
+if ! dpkg-query -W $pkgs >/dev/null 2>&1; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $pkgs >/dev/null
+fi
+
+w=$(mktemp -d)
+bochs_pid=
+trap '[ -z "$bochs_pid" ] || kill -- -"$bochs_pid" 2>/dev/null; rm -rf "$w"' EXIT
+mkdir -p "$w/iso/boot/grub"
+cp "$elf" "$w/iso/boot/guest.elf"
+printf 'set timeout=0\nset default=0\nmenuentry guest {\n  multiboot /boot/guest.elf\n  boot\n}\n' \
+	> "$w/iso/boot/grub/grub.cfg"
+grub-mkrescue -o "$w/guest.iso" "$w/iso" >/dev/null 2>&1
+cat > "$w/bochsrc" <<RC
+megs: 256
+romimage: file=/usr/share/bochs/BIOS-bochs-latest
+vgaromimage: file=/usr/share/bochs/VGABIOS-lgpl-latest
+cpu: model=corei7_skylake_x, count=1, ips=200000000, reset_on_triple_fault=0
+ata0-master: type=cdrom, path=$w/guest.iso, status=inserted
+boot: cdrom
+display_library: x
+port_e9_hack: enabled=1
+log: $w/bochs.log
+panic: action=fatal
+info: action=ignore
+debug: action=ignore
+RC
+
+# Debian's Bochs starts in its debugger: "c" continues.
+start=$(date +%s.%N)
+setsid bash -c '(sleep 1; printf "c\n"; sleep 3600) |
+	timeout 1800 xvfb-run -a bochs -q -f "$1/bochsrc" > "$1/bochs.out" 2>&1' _ "$w" \
+	</dev/null >/dev/null 2>&1 &
+bochs_pid=$!
+until grep -aq 'END: ' "$w/bochs.out" 2>/dev/null; do
+	sleep 0.2
+	if ! kill -0 "$bochs_pid" 2>/dev/null && ! grep -aq 'END: ' "$w/bochs.out"; then
+		echo "bochs.sh: Bochs stopped without END" >&2; tail -n 20 "$w/bochs.out" >&2; exit 1
+	fi
+done
+bochs_s=$(echo "$(date +%s.%N) - $start" | bc)
+kill -- -"$bochs_pid" 2>/dev/null || true
+grep -a -o -E '(INFO|FAIL|END): .*' "$w/bochs.out" | sed 's/^/bochs: /'
+
+args=$(awk -v g="$guest" '$1 == g { for (i = 3; i <= NF; i++) printf "%s ", $i }' \
+	bench/bench.list guest-tests/tests.list)
+start=$(date +%s.%N)
+"$B/qemu-system-x86_64" -M pc -nodefaults -display none -no-reboot -accel tcg \
+	-kernel "$elf" -debugcon "file:$w/qemu.con" -serial none \
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04 $args 2>/dev/null || true
+qemu_s=$(echo "$(date +%s.%N) - $start" | bc)
+grep -a -E '^(INFO|FAIL|END):' "$w/qemu.con" | sed 's/^/qemu-pml: /'
+echo "wall: bochs ${bochs_s} s, qemu-pml ${qemu_s} s, ratio $(echo "scale=1; $bochs_s / $qemu_s" | bc)x"
