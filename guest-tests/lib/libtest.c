@@ -327,20 +327,26 @@ static u64 gdt[8] __attribute__((aligned(16))) = {
 	0, 0,				/* 0x20: 64-bit TSS (two slots) */
 };
 
-static void gdt_setup(void)
+/* Point slots 4-5 of @table at the 64-bit TSS @t, then load both. */
+static void load_gdt_and_tss(u64 *table, struct tss64 *t)
 {
-	u64 base = (u64)(uintptr_t)&tss, limit = sizeof(tss) - 1;
+	u64 base = (u64)(uintptr_t)t, limit = sizeof(*t) - 1;
 	struct {
 		u16 limit;
 		u64 base;
-	} __attribute__((packed)) desc = { sizeof(gdt) - 1, (u64)(uintptr_t)gdt };
+	} __attribute__((packed)) desc = { sizeof(gdt) - 1, (u64)(uintptr_t)table };
 
-	tss.iomap_base = sizeof(tss);
-	gdt[4] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
-		 (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
-	gdt[5] = base >> 32;
+	t->iomap_base = sizeof(*t);
+	table[4] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
+		   (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
+	table[5] = base >> 32;
 	asm volatile("lgdt %0" :: "m"(desc));
 	asm volatile("ltr %w0" :: "r"(TSS_SELECTOR));
+}
+
+static void gdt_setup(void)
+{
+	load_gdt_and_tss(gdt, &tss);
 }
 
 static void idt_setup(void)
@@ -394,25 +400,18 @@ int write_cr4_safe(u64 value)
 
 /* The second CPU's descriptor tables: its own TSS (TR is per CPU), same IDT. */
 static struct tss64 ap_tss __attribute__((aligned(16)));
-static u64 ap_gdt[8] __attribute__((aligned(16)));
+static u64 ap_gdt[ARRAY_SIZE(gdt)] __attribute__((aligned(16)));
 
 void ap_cpu_setup(void);
 void ap_cpu_setup(void)
 {
-	u64 base = (u64)(uintptr_t)&ap_tss, limit = sizeof(ap_tss) - 1;
 	struct {
 		u16 limit;
 		u64 base;
-	} __attribute__((packed)) gdesc = { sizeof(ap_gdt) - 1, (u64)(uintptr_t)ap_gdt },
-	  idesc = { sizeof(idt) - 1, (u64)(uintptr_t)idt };
+	} __attribute__((packed)) idesc = { sizeof(idt) - 1, (u64)(uintptr_t)idt };
 
 	memcpy(ap_gdt, gdt, sizeof(gdt));
-	ap_tss.iomap_base = sizeof(ap_tss);
-	ap_gdt[4] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
-		    (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
-	ap_gdt[5] = base >> 32;
-	asm volatile("lgdt %0" :: "m"(gdesc));
-	asm volatile("ltr %w0" :: "r"(TSS_SELECTOR));
+	load_gdt_and_tss(ap_gdt, &ap_tss);
 	asm volatile("lidt %0" :: "m"(idesc));
 }
 
