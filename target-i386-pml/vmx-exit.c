@@ -451,20 +451,38 @@ static bool io_exits(CPUX86State *env, uint32_t port, int size)
     return false;
 }
 
+/* Instructions that exit exactly when one primary control is set (26.1.3). */
+static const struct {
+    uint32_t svm_type;
+    uint32_t control;
+    uint16_t reason;
+} proc_ctl_exits[] = {
+    { SVM_EXIT_HLT, VMX_CPU_BASED_HLT_EXITING, VMX_EXIT_HLT },
+    { SVM_EXIT_RDPMC, VMX_CPU_BASED_RDPMC_EXITING, VMX_EXIT_RDPMC },
+    { SVM_EXIT_MWAIT, VMX_CPU_BASED_MWAIT_EXITING, VMX_EXIT_MWAIT },
+    { SVM_EXIT_MONITOR, VMX_CPU_BASED_MONITOR_EXITING, VMX_EXIT_MONITOR },
+    { SVM_EXIT_PAUSE, VMX_CPU_BASED_PAUSE_EXITING, VMX_EXIT_PAUSE },
+};
+
 /* In VMX non-root operation TCG's SVM intercept points land here. */
 void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
                          uintptr_t ra)
 {
     uint32_t proc = proc_ctls(env);
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(proc_ctl_exits); i++) {
+        if (proc_ctl_exits[i].svm_type == type) {
+            if (proc & proc_ctl_exits[i].control) {
+                vmx_vmexit(env, proc_ctl_exits[i].reason, 0, ra);
+            }
+            return;
+        }
+    }
 
     switch (type) {
     case SVM_EXIT_CPUID:
         vmx_vmexit(env, VMX_EXIT_CPUID, 0, ra);
-    case SVM_EXIT_HLT:
-        if (proc & VMX_CPU_BASED_HLT_EXITING) {
-            vmx_vmexit(env, VMX_EXIT_HLT, 0, ra);
-        }
-        return;
     case SVM_EXIT_INVD:
         vmx_vmexit(env, VMX_EXIT_INVD, 0, ra);
     case SVM_EXIT_RDTSC: {
@@ -477,34 +495,9 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
         }
         return;
     }
-    case SVM_EXIT_RDTSCP:
-        if (proc & VMX_CPU_BASED_RDTSC_EXITING) {
-            vmx_vmexit(env, VMX_EXIT_RDTSCP, 0, ra);
-        }
-        return;
-    case SVM_EXIT_RDPMC:
-        if (proc & VMX_CPU_BASED_RDPMC_EXITING) {
-            vmx_vmexit(env, VMX_EXIT_RDPMC, 0, ra);
-        }
-        return;
     case SVM_EXIT_MSR:
         if (msr_exits(env, (uint32_t)env->regs[R_ECX], param)) {
             vmx_vmexit(env, param ? VMX_EXIT_WRMSR : VMX_EXIT_RDMSR, 0, ra);
-        }
-        return;
-    case SVM_EXIT_MWAIT:
-        if (proc & VMX_CPU_BASED_MWAIT_EXITING) {
-            vmx_vmexit(env, VMX_EXIT_MWAIT, 0, ra);
-        }
-        return;
-    case SVM_EXIT_MONITOR:
-        if (proc & VMX_CPU_BASED_MONITOR_EXITING) {
-            vmx_vmexit(env, VMX_EXIT_MONITOR, 0, ra);
-        }
-        return;
-    case SVM_EXIT_PAUSE:
-        if (proc & VMX_CPU_BASED_PAUSE_EXITING) {
-            vmx_vmexit(env, VMX_EXIT_PAUSE, 0, ra);
         }
         return;
     case SVM_EXIT_WBINVD:
