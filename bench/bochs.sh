@@ -21,7 +21,11 @@ fi
 
 w=$(mktemp -d)
 bochs_pid=
-trap '[ -z "$bochs_pid" ] || kill -- -"$bochs_pid" 2>/dev/null; rm -rf "$w"' EXIT
+stop_bochs() {
+	[ -z "$bochs_pid" ] || kill -- -"$bochs_pid" 2>/dev/null || true
+	pkill -f -- "-f $w/bochsrc" 2>/dev/null || true	# setsid may have forked
+}
+trap 'stop_bochs; rm -rf "$w"' EXIT
 mkdir -p "$w/iso/boot/grub"
 cp "$elf" "$w/iso/boot/guest.elf"
 printf 'set timeout=0\nset default=0\nmenuentry guest {\n  multiboot /boot/guest.elf\n  boot\n}\n' \
@@ -55,7 +59,7 @@ until grep -aq 'END: ' "$w/bochs.out" 2>/dev/null; do
 	fi
 done
 bochs_s=$(echo "$(date +%s.%N) - $start" | bc)
-kill -- -"$bochs_pid" 2>/dev/null || true
+stop_bochs
 grep -a -o -E '(INFO|FAIL|END): .*' "$w/bochs.out" | sed 's/^/bochs: /'
 
 args=$(awk -v g="$guest" '$1 == g { for (i = 3; i <= NF; i++) printf "%s ", $i }' \
