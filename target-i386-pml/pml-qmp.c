@@ -12,6 +12,7 @@
 #include "qapi/qapi-commands-pml-target.h"
 #include "qobject/qdict.h"
 #include "vmx.h"
+#include "vmx-internal.h"
 
 static PmlVcpuStats *pml_vcpu_stats(CPUState *cs)
 {
@@ -25,12 +26,7 @@ static PmlVcpuStats *pml_vcpu_stats(CPUState *cs)
     s->entries = qatomic_read(&env->vmx.pml_entries);
     s->full_exits = qatomic_read(&env->vmx.pml_full_exits);
     if (s->vmx_operation && vmcs != VMCS_PTR_INVALID) {
-        uint64_t proc = env->vmx.vmcs.f[VMCS_ID_CPU_BASED_VM_EXEC_CONTROL];
-        uint64_t proc2 = env->vmx.vmcs.f[VMCS_ID_SECONDARY_VM_EXEC_CONTROL];
-
-        s->pml_enabled = (proc & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) &&
-                         (proc2 & VMX_SECONDARY_EXEC_ENABLE_PML) &&
-                         (env->vmx.vmcs.f[VMCS_ID_EPT_POINTER] & (1 << 6));
+        s->pml_enabled = vmx_pml_enabled(env);
         s->has_pml_index = true;
         s->pml_index = (uint16_t)env->vmx.vmcs.f[VMCS_ID_GUEST_PML_INDEX];
     }

@@ -112,7 +112,7 @@ static bool check_controls(CPUX86State *env)
 {
     uint32_t pin = VMCS(env, PIN_BASED_VM_EXEC_CONTROL);
     uint32_t proc = VMCS(env, CPU_BASED_VM_EXEC_CONTROL);
-    uint32_t proc2 = VMCS(env, SECONDARY_VM_EXEC_CONTROL);
+    uint32_t proc2 = vmx_secondary_ctls(env);
     uint32_t exit = VMCS(env, VM_EXIT_CONTROLS);
     uint32_t entry = VMCS(env, VM_ENTRY_CONTROLS);
 
@@ -137,9 +137,6 @@ static bool check_controls(CPUX86State *env)
     if ((proc & VMX_CPU_BASED_USE_MSR_BITMAPS) &&
         ((VMCS(env, MSR_BITMAP) & 0xfff) || !vmx_phys_ok(env, VMCS(env, MSR_BITMAP)))) {
         return false;
-    }
-    if (!(proc & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS)) {
-        proc2 = 0;
     }
     if ((proc2 & VMX_SECONDARY_EXEC_ENABLE_VPID) && !VMCS(env, VIRTUAL_PROCESSOR_ID)) {
         return false;
@@ -523,6 +520,22 @@ static bool check_guest_pdptes(CPUX86State *env)
 
 /* ---- 27.3.2: loading guest state --------------------------------------- */
 
+/*
+ * Switch CR0/CR3/CR4/EFER as one step (VM entry and VM exit): EFER first,
+ * CR0 written without PG so QEMU's CR0 update does not toggle long mode
+ * itself, then EFER again so LMA and the hidden flags match the new state.
+ */
+void vmx_load_paging_state(CPUX86State *env, uint64_t cr0, uint64_t cr3,
+                           uint64_t cr4, uint64_t efer)
+{
+    cpu_load_efer(env, efer);
+    env->cr[0] = cr0 & ~CR0_PG_MASK;
+    cpu_x86_update_cr4(env, cr4);
+    cpu_x86_update_cr0(env, cr0);
+    cpu_x86_update_cr3(env, cr3);
+    cpu_load_efer(env, efer);
+}
+
 static void load_guest_seg(CPUX86State *env, X86Seg seg, int sel_id, int base_id,
                            int limit_id, int ar_id)
 {
@@ -549,12 +562,8 @@ static void load_guest_state(CPUX86State *env)
     } else {
         efer &= ~(MSR_EFER_LMA | MSR_EFER_LME);
     }
-    cpu_load_efer(env, efer);
-    env->cr[0] = VMCS(env, GUEST_CR0) & ~CR0_PG_MASK;   /* avoid the LMA toggle */
-    cpu_x86_update_cr4(env, VMCS(env, GUEST_CR4));
-    cpu_x86_update_cr0(env, VMCS(env, GUEST_CR0));
-    cpu_x86_update_cr3(env, VMCS(env, GUEST_CR3));
-    cpu_load_efer(env, efer);
+    vmx_load_paging_state(env, VMCS(env, GUEST_CR0), VMCS(env, GUEST_CR3),
+                          VMCS(env, GUEST_CR4), efer);
     if (entry & VMX_VM_ENTRY_LOAD_DEBUG_CONTROLS) {
         cpu_x86_update_dr7(env, VMCS(env, GUEST_DR7));
     }

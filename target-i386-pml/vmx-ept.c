@@ -37,7 +37,6 @@
 /* EPTP (24.6.11). */
 #define EPTP_MT_MASK    0x7ull
 #define EPTP_WALK_SHIFT 3
-#define EPTP_AD         (1ull << 6)
 
 /*
  * The EPT/VPID capabilities this vCPU reports.  The memory types have no
@@ -56,15 +55,7 @@ uint64_t vmx_ept_vpid_caps(CPUX86State *env)
 
 bool vmx_ept_enabled(CPUX86State *env)
 {
-    return env->vmx.non_root &&
-           (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) &&
-           (VMCS(env, SECONDARY_VM_EXEC_CONTROL) & VMX_SECONDARY_EXEC_ENABLE_EPT);
-}
-
-static bool pml_enabled(CPUX86State *env)
-{
-    return (VMCS(env, SECONDARY_VM_EXEC_CONTROL) & VMX_SECONDARY_EXEC_ENABLE_PML) &&
-           (VMCS(env, EPT_POINTER) & EPTP_AD);
+    return env->vmx.non_root && vmx_ept_enabled_in_vmcs(env);
 }
 
 /* 27.2.1.1: an EPTP the capability MSR allows. */
@@ -250,7 +241,7 @@ restart:
     if (ad) {
         if (access == MMU_DATA_STORE) {
             if (!(e & EPT_D)) {
-                if (pml_enabled(env) && !pml_log(env, gpa)) {
+                if (vmx_pml_enabled(env) && !pml_log(env, gpa)) {
                     return ept_fault(env, EPT_FAULT_PML_FULL, perms, access);
                 }
                 if (!ept_set_bits(env, e_addr, e | EPT_A, EPT_D)) {

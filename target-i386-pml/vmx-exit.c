@@ -36,17 +36,26 @@ bool vmx_load_msr(CPUX86State *env, uint32_t index, uint64_t val)
         env->star = val;
         return true;
     case MSR_LSTAR:
+        if (!vmx_canonical(env, val)) {
+            return false;
+        }
         env->lstar = val;
-        return vmx_canonical(env, val);
+        return true;
     case MSR_CSTAR:
+        if (!vmx_canonical(env, val)) {
+            return false;
+        }
         env->cstar = val;
-        return vmx_canonical(env, val);
+        return true;
     case MSR_FMASK:
         env->fmask = val;
         return true;
     case MSR_KERNELGSBASE:
+        if (!vmx_canonical(env, val)) {
+            return false;
+        }
         env->kernelgsbase = val;
-        return vmx_canonical(env, val);
+        return true;
     case MSR_IA32_SYSENTER_CS:
         env->sysenter_cs = val & 0xffff;
         return true;
@@ -244,15 +253,10 @@ void vmx_load_host_state(CPUX86State *env)
     } else {
         efer &= ~(MSR_EFER_LMA | MSR_EFER_LME);
     }
-    cpu_load_efer(env, efer);
     /* 28.5.1: CR0 bits 28:19, 17, 15:6 and ET keep their values. */
-    env->cr[0] = (VMCS(env, HOST_CR0) & ~0x1ffaffc0ull & ~CR0_PG_MASK) |
-                 (env->cr[0] & 0x1ffaffc0ull);
-    cpu_x86_update_cr4(env, VMCS(env, HOST_CR4));
-    cpu_x86_update_cr0(env, (VMCS(env, HOST_CR0) & ~0x1ffaffc0ull) |
-                            (env->cr[0] & 0x1ffaffc0ull));
-    cpu_x86_update_cr3(env, VMCS(env, HOST_CR3));
-    cpu_load_efer(env, efer);
+    vmx_load_paging_state(env, (VMCS(env, HOST_CR0) & ~0x1ffaffc0ull) |
+                               (env->cr[0] & 0x1ffaffc0ull),
+                          VMCS(env, HOST_CR3), VMCS(env, HOST_CR4), efer);
     cpu_x86_update_dr7(env, 0x400);
     env->sysenter_cs = VMCS(env, HOST_IA32_SYSENTER_CS);
     env->sysenter_esp = VMCS(env, HOST_IA32_SYSENTER_ESP);
@@ -405,12 +409,6 @@ static uint32_t proc_ctls(CPUX86State *env)
     return VMCS(env, CPU_BASED_VM_EXEC_CONTROL);
 }
 
-static uint32_t proc2_ctls(CPUX86State *env)
-{
-    return (proc_ctls(env) & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) ?
-           VMCS(env, SECONDARY_VM_EXEC_CONTROL) : 0;
-}
-
 /* 26.1.3: RDMSR/WRMSR and the MSR bitmaps. */
 static bool msr_exits(CPUX86State *env, uint32_t index, bool write)
 {
@@ -501,7 +499,7 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
         }
         return;
     case SVM_EXIT_WBINVD:
-        if (proc2_ctls(env) & VMX_SECONDARY_EXEC_WBINVD_EXITING) {
+        if (vmx_secondary_ctls(env) & VMX_SECONDARY_EXEC_WBINVD_EXITING) {
             vmx_vmexit(env, VMX_EXIT_WBINVD, 0, ra);
         }
         return;

@@ -470,8 +470,7 @@ void helper_vmx_rdtscp(CPUX86State *env, uint32_t rdtscp)
     if (!env->vmx.non_root) {
         return;
     }
-    if (!(VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) ||
-        !(VMCS(env, SECONDARY_VM_EXEC_CONTROL) & VMX_SECONDARY_EXEC_RDTSCP)) {
+    if (!(vmx_secondary_ctls(env) & VMX_SECONDARY_EXEC_RDTSCP)) {
         raise_exception_ra(env, EXCP06_ILLOP, GETPC());
     }
     if (rdtscp) {

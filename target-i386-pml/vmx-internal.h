@@ -161,21 +161,38 @@ static inline uint32_t vmx_flags_to_ar(uint32_t flags)
 uint64_t vmx_cap_msr(CPUX86State *env, uint32_t index);
 bool vmx_cpu_has_field(CPUX86State *env, int field_id);
 
+/* The secondary controls of the current VMCS; 0 unless activated (24.6.2). */
+static inline uint32_t vmx_secondary_ctls(CPUX86State *env)
+{
+    return (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) ?
+           VMCS(env, SECONDARY_VM_EXEC_CONTROL) : 0;
+}
+
 static inline bool vmx_unrestricted_guest(CPUX86State *env)
 {
-    return (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) &&
-           (VMCS(env, SECONDARY_VM_EXEC_CONTROL) & VMX_SECONDARY_EXEC_UNRESTRICTED_GUEST);
+    return vmx_secondary_ctls(env) & VMX_SECONDARY_EXEC_UNRESTRICTED_GUEST;
 }
 
 /* "enable EPT" in the current VMCS (whether or not in non-root operation). */
 static inline bool vmx_ept_enabled_in_vmcs(CPUX86State *env)
 {
-    return (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) &&
-           (VMCS(env, SECONDARY_VM_EXEC_CONTROL) & VMX_SECONDARY_EXEC_ENABLE_EPT);
+    return vmx_secondary_ctls(env) & VMX_SECONDARY_EXEC_ENABLE_EPT;
+}
+
+/* EPTP bit 6: EPT accessed/dirty flags (24.6.11). */
+#define EPTP_AD         (1ull << 6)
+
+/* PML logs dirty 0->1 transitions: "enable PML" with EPT A/D (29.3.6). */
+static inline bool vmx_pml_enabled(CPUX86State *env)
+{
+    return (vmx_secondary_ctls(env) & VMX_SECONDARY_EXEC_ENABLE_PML) &&
+           (VMCS(env, EPT_POINTER) & EPTP_AD);
 }
 
 /* vmx-entry.c */
 void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra);
+void vmx_load_paging_state(CPUX86State *env, uint64_t cr0, uint64_t cr3,
+                           uint64_t cr4, uint64_t efer);
 bool vmx_canonical(CPUX86State *env, uint64_t addr);
 
 /* vmx-ept.c */
