@@ -63,19 +63,13 @@ static void test_reserved_cr_bits(void)
 	u64 cr0 = read_cr0(), cr3 = read_cr3();
 	int vec;
 
-	ex_clear();
-	asm volatile("1: mov %0, %%cr0\n2:\n\t" EX_FIXUP("1b", "2b")
-		     :: "r"(cr0 | (1ull << 32)) : "memory");
-	vec = ex_last.vector;
+	vec = write_cr0_safe(cr0 | (1ull << 32));
 	report(vec == GP_VECTOR && read_cr0() == cr0,
 	       "MOV to CR0 with bit 32 set raises #GP(0) (got %d)", vec);
 	vec = write_cr4_safe(read_cr4() | (1ull << 31));
 	report(vec == GP_VECTOR && ex_last.error_code == 0,
 	       "MOV to CR4 with reserved bit 31 raises #GP(0) (got %d)", vec);
-	ex_clear();
-	asm volatile("1: mov %0, %%cr3\n2:\n\t" EX_FIXUP("1b", "2b")
-		     :: "r"(cr3 | (1ull << 62)) : "memory");
-	vec = ex_last.vector;
+	vec = write_cr3_safe(cr3 | (1ull << 62));
 	report(vec == GP_VECTOR && read_cr3() == cr3,
 	       "MOV to CR3 beyond the physical-address width raises #GP(0) (got %d)", vec);
 }

@@ -142,13 +142,8 @@ static void test_vmxon(void)
 	       "VMXON in VMX root operation without a current VMCS");
 
 	report(write_cr4_safe(cr4) == GP_VECTOR, "clearing CR4.VMXE in VMX operation raises #GP");
-	{
-		u64 cr0 = read_cr0();
-		ex_clear();
-		asm volatile("1: mov %0, %%cr0\n2:\n\t" EX_FIXUP("1b", "2b")
-			     :: "r"(cr0 & ~(1ull << 5)) : "memory");
-		report(ex_last.vector == GP_VECTOR, "clearing CR0.NE in VMX operation raises #GP");
-	}
+	report(write_cr0_safe(read_cr0() & ~(1ull << 5)) == GP_VECTOR,
+	       "clearing CR0.NE in VMX operation raises #GP");
 
 	expect(vmptrst_op(&v), VMX_OK, "VMPTRST without a current VMCS");
 	report(v == ~0ull, "VMPTRST stores FFFFFFFF_FFFFFFFF (%#llx)", (unsigned long long)v);

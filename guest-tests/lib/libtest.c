@@ -388,13 +388,17 @@ int wrmsr_safe(u32 index, u64 value)
 	return ex_last.vector;
 }
 
-int write_cr4_safe(u64 value)
-{
-	ex_clear();
-	asm volatile("1: mov %0, %%cr4\n2:\n\t" EX_FIXUP("1b", "2b")
-		     :: "r"(value) : "memory");
-	return ex_last.vector;
+#define WRITE_CR_SAFE(n)						\
+int write_cr##n##_safe(u64 value)					\
+{									\
+	ex_clear();							\
+	asm volatile("1: mov %0, %%cr" #n "\n2:\n\t" EX_FIXUP("1b", "2b")	\
+		     :: "r"(value) : "memory");				\
+	return ex_last.vector;						\
 }
+WRITE_CR_SAFE(0)
+WRITE_CR_SAFE(3)
+WRITE_CR_SAFE(4)
 
 /* ---- entry from boot.S ------------------------------------------------- */
 

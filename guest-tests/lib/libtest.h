@@ -99,6 +99,8 @@ static inline struct cpuid_regs cpuid(u32 leaf) { return cpuid_count(leaf, 0); }
 /* Each returns the vector of the exception it raised, or NO_EXCEPTION. */
 int rdmsr_safe(u32 index, u64 *value);
 int wrmsr_safe(u32 index, u64 value);
+int write_cr0_safe(u64 value);
+int write_cr3_safe(u64 value);
 int write_cr4_safe(u64 value);
 
 static inline u64 rdmsr(u32 index)
