@@ -150,17 +150,28 @@ static G_NORETURN void vmx_abort(CPUX86State *env, uint32_t indicator)
 /* ---- 28.3: saving guest state ------------------------------------------ */
 
 static void save_guest_seg(CPUX86State *env, const SegmentCache *sc, int sel_id,
-                           int base_id, int limit_id, int ar_id)
+                           int base_id, int limit_id, int ar_id, bool code_data)
 {
+    uint32_t ar = vmx_flags_to_ar(sc->flags);
+
+    /*
+     * The processor sets a descriptor's accessed flag whenever it loads
+     * it, so a usable code or data segment always has it at an exit.  TCG
+     * marks data segments but not CS (far jumps, calls, returns, gates):
+     * report what hardware would.
+     */
+    if (code_data && !(ar & VMX_AR_UNUSABLE) && (ar & VMX_AR_S)) {
+        ar |= VMX_AR_TYPE_ACCESSED;
+    }
     env->vmx.vmcs.f[sel_id] = sc->selector;
     env->vmx.vmcs.f[base_id] = sc->base;
     env->vmx.vmcs.f[limit_id] = sc->limit;
-    env->vmx.vmcs.f[ar_id] = vmx_flags_to_ar(sc->flags);
+    env->vmx.vmcs.f[ar_id] = ar;
 }
 
-#define SAVE_GUEST_SEG(env, sc, NAME) \
+#define SAVE_GUEST_SEG(env, sc, NAME, code_data) \
     save_guest_seg(env, sc, VMCS_ID_GUEST_##NAME##_SELECTOR, VMCS_ID_GUEST_##NAME##_BASE, \
-                   VMCS_ID_GUEST_##NAME##_LIMIT, VMCS_ID_GUEST_##NAME##_AR_BYTES)
+                   VMCS_ID_GUEST_##NAME##_LIMIT, VMCS_ID_GUEST_##NAME##_AR_BYTES, code_data)
 
 static void save_guest_state(CPUX86State *env)
 {
@@ -177,14 +188,14 @@ static void save_guest_state(CPUX86State *env)
     VMCS(env, GUEST_RIP) = env->eip;
     VMCS(env, GUEST_RFLAGS) = cpu_compute_eflags(env);
 
-    SAVE_GUEST_SEG(env, &env->segs[R_ES], ES);
-    SAVE_GUEST_SEG(env, &env->segs[R_CS], CS);
-    SAVE_GUEST_SEG(env, &env->segs[R_SS], SS);
-    SAVE_GUEST_SEG(env, &env->segs[R_DS], DS);
-    SAVE_GUEST_SEG(env, &env->segs[R_FS], FS);
-    SAVE_GUEST_SEG(env, &env->segs[R_GS], GS);
-    SAVE_GUEST_SEG(env, &env->ldt, LDTR);
-    SAVE_GUEST_SEG(env, &env->tr, TR);
+    SAVE_GUEST_SEG(env, &env->segs[R_ES], ES, true);
+    SAVE_GUEST_SEG(env, &env->segs[R_CS], CS, true);
+    SAVE_GUEST_SEG(env, &env->segs[R_SS], SS, true);
+    SAVE_GUEST_SEG(env, &env->segs[R_DS], DS, true);
+    SAVE_GUEST_SEG(env, &env->segs[R_FS], FS, true);
+    SAVE_GUEST_SEG(env, &env->segs[R_GS], GS, true);
+    SAVE_GUEST_SEG(env, &env->ldt, LDTR, false);
+    SAVE_GUEST_SEG(env, &env->tr, TR, false);
     /* A code segment is never unusable; CS keeps its AR as loaded. */
     VMCS(env, GUEST_CS_AR_BYTES) &= ~VMX_AR_UNUSABLE;
     VMCS(env, GUEST_GDTR_BASE) = env->gdt.base;

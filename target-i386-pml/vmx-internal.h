@@ -142,6 +142,8 @@ enum vmx_exit_reason {
  * flags (the high dword of a descriptor, bits 8..23).
  */
 #define VMX_AR_UNUSABLE     (1u << 16)
+#define VMX_AR_TYPE_ACCESSED (1u << 0)
+#define VMX_AR_S            (1u << 4)
 
 static inline uint32_t vmx_ar_to_flags(uint32_t ar)
 {

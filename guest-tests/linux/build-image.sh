@@ -11,42 +11,21 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-CACHE=${QEMU_PML_CACHE:-$HOME/.cache/qemu-pml}
 OUT=${1:-${QEMU_PML_BUILD:-$REPO/_build}/linux}
-DEBS=$CACHE/debs
-ROOT=$CACHE/debroot
 
 die() { printf 'linux-image: error: %s\n' "$*" >&2; exit 1; }
+. "$REPO/guest-tests/lib/debs.sh"
+ROOT=$CACHE/debroot
 
-# fetch PACKAGE...: download each package's .deb unless one is cached.
-fetch() {
-	local p
-	mkdir -p "$DEBS"
-	for p in "$@"; do
-		ls "$DEBS/${p}_"*.deb >/dev/null 2>&1 && continue
-		(cd "$DEBS" && apt-get download -q "$p" 2>&1 | grep -v '^W: Download is performed unsandboxed') ||
-			die "apt-get download $p failed"
-		ls "$DEBS/${p}_"*.deb >/dev/null 2>&1 || die "apt-get download $p left no .deb"
-	done
-}
-
-# The versioned kernel package that linux-image-amd64 points to.
-kpkg=$( (ls "$DEBS"/linux-image-[0-9]*.deb 2>/dev/null || true) | head -n1 | xargs -r -n1 basename | cut -d_ -f1)
-if [ -z "$kpkg" ]; then
-	kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-	[ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 (apt-get update?)"
-fi
-fetch "$kpkg" busybox-static
+kpkg=$(deb_kernel_package)
+deb_fetch "$kpkg" busybox-static
 
 stamp=$( { ls "$DEBS/${kpkg}_"*.deb "$DEBS"/busybox-static_*.deb; cat "$HERE/init"; } | sha256sum | cut -c1-64)
 if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$stamp" ]; then
 	exit 0
 fi
 
-rm -rf "$ROOT" && mkdir -p "$ROOT"
-for d in "$DEBS/${kpkg}_"*.deb "$DEBS"/busybox-static_*.deb; do
-	dpkg-deb -x "$d" "$ROOT"
-done
+deb_unpack "$ROOT" "$kpkg" busybox-static
 
 mkdir -p "$OUT"
 cp "$ROOT"/boot/vmlinuz-* "$OUT/vmlinuz"
@@ -67,6 +46,6 @@ for a in sh mount cat grep sed head tr poweroff sleep echo uname insmod dmesg ls
 	ln -s busybox "$stage/bin/$a"
 done
 install -m 0755 "$HERE/init" "$stage/init"
-(cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -9n) > "$OUT/initramfs.cpio.gz"
+cpio_pack "$stage" "$OUT/initramfs.cpio.gz"
 echo "$stamp" > "$OUT/stamp"
 echo "linux-image: $OUT (kernel $(cat "$OUT/kernel-version"))" >&2

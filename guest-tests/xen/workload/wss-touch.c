@@ -1,0 +1,354 @@
+/*
+ * wss-touch: a memory workload with a known working set, for domUs.
+ *
+ * It touches pages of one anonymous region in phases; each phase says how
+ * many pages, in what order, whether they are read, written or both, and
+ * for how long.  Every written page carries a stamp derived from the seed,
+ * the page number and how often the page was written, so the program can
+ * prove at any time that its memory holds exactly what it wrote (after a
+ * save/restore or a migration, say) and print a digest of it.
+ *
+ *   wss-touch [--seed N] [--region SIZE] [--loops N] [--verify-every N]
+ *             [--quiet] PHASE...
+ *
+ *   PHASE   = MODE:SIZE[:PATTERN[:LENGTH]]
+ *   MODE    = r | w | rwN   (rwN: every page read, N % of them also written)
+ *   SIZE    = pages touched per pass: 4096p, 64k, 16M, 1G
+ *   PATTERN = seq | rand | strideN   (default seq)
+ *   LENGTH  = Ns (seconds) | Nx (passes)   (default 1x)
+ *
+ * Each pass prints one line:
+ *   wss-touch: loop=L phase=P pass=N mode=w pages=4096 written=4096 ms=12 digest=0x...
+ * and, after a verification, "verify=ok" or "verify=BAD pages=<bad>".
+ * --loops 0 repeats the phase list forever.  Exit status: 0, 1 if a
+ * verification failed, 2 on a usage error.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE_SIZE 4096UL
+#define STAMP_WORDS 8 /* words stamped per page, spread over the page */
+#define MAX_PHASES 32
+
+enum mode { MODE_READ, MODE_WRITE, MODE_READ_WRITE };
+enum pattern { PAT_SEQ, PAT_RAND, PAT_STRIDE };
+
+struct phase {
+    enum mode mode;
+    unsigned write_pct;   /* MODE_READ_WRITE: share of pages also written */
+    uint64_t pages;
+    enum pattern pattern;
+    uint64_t stride;
+    bool timed;
+    uint64_t length;      /* seconds if timed, else passes */
+    const char *text;
+};
+
+static uint8_t *region;
+static uint64_t region_pages;
+static uint32_t *generation;  /* times each page was written */
+static uint64_t seed = 1;
+static bool quiet;
+
+static void usage(const char *why)
+{
+    fprintf(stderr, "wss-touch: %s\n"
+            "usage: wss-touch [--seed N] [--region SIZE] [--loops N] "
+            "[--verify-every N] [--quiet] MODE:SIZE[:PATTERN[:LENGTH]]...\n", why);
+    exit(2);
+}
+
+/* splitmix64: the stamp of a page and the random page order. */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static uint64_t page_stamp(uint64_t page, uint32_t gen, unsigned word)
+{
+    return mix64(seed ^ mix64(page * STAMP_WORDS + word) ^ ((uint64_t)gen << 40));
+}
+
+static uint64_t *page_word(uint64_t page, unsigned word)
+{
+    return (uint64_t *)(region + page * PAGE_SIZE +
+                        word * (PAGE_SIZE / STAMP_WORDS));
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool parse_size(const char *s, uint64_t *pages)
+{
+    char *end;
+    uint64_t v = strtoull(s, &end, 0);
+
+    if (end == s) {
+        return false;
+    }
+    switch (*end) {
+    case 'p': break;
+    case 'k': case 'K': v = v * 1024 / PAGE_SIZE; break;
+    case 'm': case 'M': v = v * 1024 * 1024 / PAGE_SIZE; break;
+    case 'g': case 'G': v = v * 1024 * 1024 * 1024 / PAGE_SIZE; break;
+    default: return false;
+    }
+    *pages = v;
+    return end[1] == '\0' && v > 0;
+}
+
+static bool parse_phase(char *text, struct phase *ph)
+{
+    char *save = NULL;
+    char *mode = strtok_r(text, ":", &save);
+    char *size = strtok_r(NULL, ":", &save);
+    char *pat = strtok_r(NULL, ":", &save);
+    char *len = strtok_r(NULL, ":", &save);
+    char *end;
+
+    if (!mode || !size || strtok_r(NULL, ":", &save)) {
+        return false;
+    }
+    if (!strcmp(mode, "r")) {
+        ph->mode = MODE_READ;
+    } else if (!strcmp(mode, "w")) {
+        ph->mode = MODE_WRITE;
+    } else if (!strncmp(mode, "rw", 2)) {
+        ph->mode = MODE_READ_WRITE;
+        ph->write_pct = mode[2] ? strtoul(mode + 2, &end, 10) : 100;
+        if ((mode[2] && *end) || ph->write_pct > 100) {
+            return false;
+        }
+    } else {
+        return false;
+    }
+    if (!parse_size(size, &ph->pages)) {
+        return false;
+    }
+    ph->pattern = PAT_SEQ;
+    if (pat && !strcmp(pat, "rand")) {
+        ph->pattern = PAT_RAND;
+    } else if (pat && !strncmp(pat, "stride", 6)) {
+        ph->pattern = PAT_STRIDE;
+        ph->stride = strtoull(pat + 6, &end, 10);
+        if (*end || ph->stride == 0) {
+            return false;
+        }
+    } else if (pat && strcmp(pat, "seq")) {
+        return false;
+    }
+    ph->timed = false;
+    ph->length = 1;
+    if (len) {
+        ph->length = strtoull(len, &end, 10);
+        if (end == len || (*end != 's' && *end != 'x') || end[1] || !ph->length) {
+            return false;
+        }
+        ph->timed = *end == 's';
+    }
+    return true;
+}
+
+/* The page a phase touches at step i of pass n. */
+static uint64_t phase_page(const struct phase *ph, uint64_t i, uint64_t n)
+{
+    switch (ph->pattern) {
+    case PAT_RAND:
+        return mix64(seed + n * 0x10001 + i) % ph->pages;
+    case PAT_STRIDE: {
+        /* Every stride-th page first, then the next residue, ... */
+        uint64_t per = (ph->pages + ph->stride - 1) / ph->stride;
+        return ((i % per) * ph->stride + i / per) % ph->pages;
+    }
+    default:
+        return i;
+    }
+}
+
+static void write_page(uint64_t page)
+{
+    uint32_t gen = ++generation[page];
+
+    for (unsigned w = 0; w < STAMP_WORDS; w++) {
+        *(volatile uint64_t *)page_word(page, w) = page_stamp(page, gen, w);
+    }
+}
+
+static uint64_t read_page(uint64_t page)
+{
+    return *(volatile uint64_t *)page_word(page, 0);
+}
+
+/* Compare every page with what was written to it; digest of the region. */
+static uint64_t verify_region(uint64_t *bad)
+{
+    uint64_t digest = 0;
+
+    *bad = 0;
+    for (uint64_t p = 0; p < region_pages; p++) {
+        bool ok = true;
+
+        for (unsigned w = 0; w < STAMP_WORDS; w++) {
+            uint64_t v = *(volatile uint64_t *)page_word(p, w);
+            uint64_t want = generation[p] ? page_stamp(p, generation[p], w) : 0;
+
+            ok &= v == want;
+            digest = mix64(digest ^ v);
+        }
+        *bad += !ok;
+    }
+    return digest;
+}
+
+static uint64_t run_pass(const struct phase *ph, uint64_t n, uint64_t *written)
+{
+    uint64_t sum = 0;
+
+    *written = 0;
+    for (uint64_t i = 0; i < ph->pages; i++) {
+        uint64_t page = phase_page(ph, i, n);
+
+        switch (ph->mode) {
+        case MODE_READ:
+            sum += read_page(page);
+            break;
+        case MODE_WRITE:
+            write_page(page);
+            (*written)++;
+            break;
+        case MODE_READ_WRITE:
+            sum += read_page(page);
+            if (mix64(seed ^ (n << 32) ^ page) % 100 < ph->write_pct) {
+                write_page(page);
+                (*written)++;
+            }
+            break;
+        }
+    }
+    return sum;
+}
+
+static const char *mode_name(const struct phase *ph)
+{
+    static const char *names[] = { "r", "w", "rw" };
+
+    return names[ph->mode];
+}
+
+int main(int argc, char **argv)
+{
+    struct phase phases[MAX_PHASES];
+    unsigned nphases = 0;
+    uint64_t loops = 1, verify_every = 1, want_region = 0;
+    uint64_t pass_no = 0;
+    bool failed = false;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (!strcmp(a, "--seed") && i + 1 < argc) {
+            seed = strtoull(argv[++i], NULL, 0);
+        } else if (!strcmp(a, "--loops") && i + 1 < argc) {
+            loops = strtoull(argv[++i], NULL, 0);
+        } else if (!strcmp(a, "--verify-every") && i + 1 < argc) {
+            verify_every = strtoull(argv[++i], NULL, 0);
+        } else if (!strcmp(a, "--region") && i + 1 < argc) {
+            if (!parse_size(argv[++i], &want_region)) {
+                usage("bad --region size");
+            }
+        } else if (!strcmp(a, "--quiet")) {
+            quiet = true;
+        } else if (a[0] == '-') {
+            usage("unknown option");
+        } else {
+            char *copy = strdup(a);
+
+            if (nphases == MAX_PHASES) {
+                usage("too many phases");
+            }
+            if (!copy || !parse_phase(copy, &phases[nphases])) {
+                fprintf(stderr, "wss-touch: bad phase '%s'\n", a);
+                usage("bad phase");
+            }
+            phases[nphases].text = a;
+            nphases++;
+        }
+    }
+    if (!nphases) {
+        usage("no phase given");
+    }
+
+    region_pages = want_region;
+    for (unsigned i = 0; i < nphases; i++) {
+        if (phases[i].pages > region_pages) {
+            region_pages = phases[i].pages;
+        }
+    }
+    region = mmap(NULL, region_pages * PAGE_SIZE, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    generation = calloc(region_pages, sizeof(*generation));
+    if (region == MAP_FAILED || !generation) {
+        fprintf(stderr, "wss-touch: cannot map %" PRIu64 " pages: %s\n",
+                region_pages, strerror(errno));
+        return 2;
+    }
+    printf("wss-touch: start seed=%" PRIu64 " region=%" PRIu64 " pages phases=%u loops=%" PRIu64 "\n",
+           seed, region_pages, nphases, loops);
+    fflush(stdout);
+
+    for (uint64_t loop = 0; loops == 0 || loop < loops; loop++) {
+        for (unsigned p = 0; p < nphases; p++) {
+            const struct phase *ph = &phases[p];
+            uint64_t start = now_ms();
+
+            for (uint64_t n = 0;; n++) {
+                uint64_t t0 = now_ms(), written, bad = 0, digest = 0;
+                uint64_t sum = run_pass(ph, pass_no, &written);
+                bool verify = verify_every && (pass_no + 1) % verify_every == 0;
+
+                if (verify) {
+                    digest = verify_region(&bad);
+                    failed |= bad != 0;
+                }
+                pass_no++;
+                if (!quiet || bad) {
+                    printf("wss-touch: loop=%" PRIu64 " phase=%u pass=%" PRIu64
+                           " mode=%s pages=%" PRIu64 " written=%" PRIu64
+                           " ms=%" PRIu64 " sum=0x%" PRIx64,
+                           loop, p, pass_no, mode_name(ph), ph->pages, written,
+                           now_ms() - t0, sum & 0xffff);
+                    if (verify) {
+                        printf(" digest=0x%016" PRIx64 " verify=%s", digest, bad ? "BAD" : "ok");
+                        if (bad) {
+                            printf(" bad=%" PRIu64, bad);
+                        }
+                    }
+                    printf("\n");
+                    fflush(stdout);
+                }
+                if (ph->timed ? now_ms() - start >= ph->length * 1000 : n + 1 >= ph->length) {
+                    break;
+                }
+            }
+        }
+    }
+    printf("wss-touch: done passes=%" PRIu64 " %s\n", pass_no, failed ? "FAILED" : "ok");
+    return failed;
+}

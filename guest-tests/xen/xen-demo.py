@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""Boot Xen + dom0 + a domU on qemu-pml's emulated VMX CPU and report.
+
+Boots the images of guest-tests/xen/build-image.sh with the settings of
+configs/xen/stack.json, follows dom0's "@@QPML <event>" markers on the
+serial console, and at each marker samples query-pml-stats over QMP, so the
+PML entries and PML-full exits of every phase (domU running, live
+migration, save/restore) are known per vCPU.  Prints Xen's VMX/HAP/PML
+status, the phase table and timings; exits 0 only if every step passed.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+from qmp import QMP, QMPError  # noqa: E402
+
+DEFAULT_CONFIG = os.path.join(REPO, "configs", "xen", "stack.json")
+DEFAULT_STEPS = "info,create,migrate,save,destroy"
+CONFIG_KEYS = {"cpu": str, "smp": int, "memory_mb": int, "machine": str,
+               "xen_cmdline": str, "dom0_cmdline": str, "domu": str,
+               "workload": str, "timeout_s": int}
+# Xen boot-log lines that say VMX, HAP (EPT) and PML are usable.
+XEN_STATUS = [
+    ("vmx", r"\(XEN\) HVM: VMX enabled"),
+    ("hap", r"\(XEN\) HVM: Hardware Assisted Paging \(HAP\) detected"),
+    ("ept", r"\(XEN\)  - Extended Page Tables \(EPT\)"),
+    ("pml", r"\(XEN\)  - Page Modification Logging"),
+]
+MARK = re.compile(r"@@QPML (\S+)(.*?) t=([0-9.]+)\s*$")
+
+
+def die(msg):
+    print("xen-demo: error: " + msg, file=sys.stderr)
+    sys.exit(2)
+
+
+def load_config(path):
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except (OSError, ValueError) as e:
+        die("cannot read config %s: %s" % (path, e))
+    if not isinstance(cfg, dict):
+        die("%s: expected a JSON object" % path)
+    for key, typ in CONFIG_KEYS.items():
+        if key not in cfg:
+            die("%s: missing key '%s'" % (path, key))
+        if not isinstance(cfg[key], typ) or isinstance(cfg[key], bool):
+            die("%s: '%s' must be a %s" % (path, key, typ.__name__))
+    for key in cfg:
+        if key not in CONFIG_KEYS and not key.startswith("_"):
+            die("%s: unknown key '%s'" % (path, key))
+    if re.search(r"[\s,]", cfg["domu"]) or not cfg["domu"]:
+        die("%s: bad domU name %r" % (path, cfg["domu"]))
+    return cfg
+
+
+def kernel_arg(words):
+    """A list of words as one kernel-command-line value (commas for spaces)."""
+    for w in words:
+        if re.search(r"[\s,\"']", w):
+            die("workload argument %r has a space, comma or quote" % w)
+    return ",".join(words)
+
+
+class Console:
+    """Collects the serial console (Xen, dom0 and, relayed by dom0, domU)."""
+
+    def __init__(self, proc, log_path, echo):
+        self.proc = proc
+        self.lines = []
+        self.marks = []       # (event, fields, host time)
+        self.log = open(log_path, "w")
+        self.echo = echo
+        self.cond = threading.Condition()
+        self.on_mark = None
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            self.log.write(line + "\n")
+            self.log.flush()
+            if self.echo:
+                print(line, flush=True)
+            m = MARK.search(line)
+            if m and self.on_mark:
+                self.on_mark(m.group(1), m.group(2).strip(), time.monotonic())
+            with self.cond:
+                self.lines.append(line)
+                if m:
+                    self.marks.append((m.group(1), m.group(2).strip(), time.monotonic()))
+                self.cond.notify_all()
+        with self.cond:
+            self.lines.append(None)
+            self.cond.notify_all()
+
+    def wait_mark(self, names, deadline):
+        """Until a marker in names (or QEMU's end, or the deadline)."""
+        seen = 0
+        with self.cond:
+            while True:
+                for ev, fields, when in self.marks[seen:]:
+                    if ev in names:
+                        return ev, fields, when
+                seen = len(self.marks)
+                if self.lines and self.lines[-1] is None:
+                    return None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+    def text(self):
+        with self.cond:
+            return [l for l in self.lines if l is not None]
+
+
+def sample(qmp, lock):
+    with lock:
+        return qmp.cmd("query-pml-stats")
+
+
+def delta(a, b):
+    """Per-vCPU (entries, full-exits) between two query-pml-stats samples."""
+    out = []
+    for va, vb in zip(a["vcpus"], b["vcpus"]):
+        out.append((vb["entries"] - va["entries"], vb["full-exits"] - va["full-exits"]))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--qemu", required=True)
+    ap.add_argument("--image-dir", required=True, help="output of guest-tests/xen/build-image.sh")
+    ap.add_argument("--config", default=DEFAULT_CONFIG, help="default configs/xen/stack.json")
+    ap.add_argument("--steps", default=DEFAULT_STEPS,
+                    help="dom0's steps: info,create,migrate,save,destroy,shell (default %(default)s)")
+    ap.add_argument("--cpu", help="-cpu model (overrides the config)")
+    ap.add_argument("--smp", type=int, help="vCPUs (overrides the config)")
+    ap.add_argument("--timeout", type=int, help="seconds for the whole run (overrides the config)")
+    ap.add_argument("--log", help="write the whole console here (default: a temporary file)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="echo the console")
+    args = ap.parse_args()
+
+    cfg = load_config(args.config)
+    cpu = args.cpu or cfg["cpu"]
+    smp = args.smp or cfg["smp"]
+    timeout = args.timeout or cfg["timeout_s"]
+    steps = [s for s in args.steps.split(",") if s]
+    for s in steps:
+        if s not in ("info", "create", "migrate", "save", "destroy", "shell"):
+            die("unknown step '%s'" % s)
+    images = {n: os.path.join(args.image_dir, n) for n in ("xen", "vmlinux", "dom0.cpio.gz")}
+    for path in images.values():
+        if not os.path.isfile(path):
+            die("missing %s (run guest-tests/xen/build-image.sh)" % path)
+
+    tmp = tempfile.mkdtemp(prefix="qpml-xen-")
+    qmp_path = os.path.join(tmp, "qmp.sock")
+    log_path = args.log or os.path.join(tmp, "console.log")
+    dom0_cmdline = "%s qpml.steps=%s qpml.domu=%s qpml.wl=%s" % (
+        cfg["dom0_cmdline"], "+".join(steps), cfg["domu"], kernel_arg(cfg["workload"].split()))
+    # -initrd separates modules with ',' and escapes a literal one as ',,'.
+    initrd = "%s %s,%s" % (images["vmlinux"], dom0_cmdline.replace(",", ",,"), images["dom0.cpio.gz"])
+    cmd = [args.qemu, "-M", cfg["machine"], "-accel", "tcg,thread=multi", "-cpu", cpu,
+           "-smp", str(smp), "-m", str(cfg["memory_mb"]), "-display", "none",
+           "-serial", "stdio", "-monitor", "none", "-no-reboot",
+           "-qmp", "unix:%s,server=on,wait=off" % qmp_path,
+           "-kernel", images["xen"], "-append", cfg["xen_cmdline"], "-initrd", initrd]
+    print("xen-demo: %s -smp %d, Xen %s" % (cpu, smp, cfg["xen_cmdline"]))
+    print("xen-demo: dom0 steps %s, domU %s, workload: wss-touch %s"
+          % (",".join(steps), cfg["domu"], cfg["workload"]))
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    console = Console(proc, log_path, args.verbose)
+    ok = True
+    samples = []   # (event, host time, query-pml-stats)
+    lock = threading.Lock()
+    try:
+        qmp = QMP(qmp_path)
+        samples.append(("start", time.monotonic(), sample(qmp, lock)))
+
+        def on_mark(ev, fields, when):
+            try:
+                samples.append((ev, when, sample(qmp, lock)))
+            except (QMPError, OSError):
+                pass
+        console.on_mark = on_mark
+        end = console.wait_mark({"done"}, t0 + timeout)
+        if end is None:
+            print("xen-demo: FAIL: no 'done' marker within %d s (QEMU %s)"
+                  % (timeout, "exited" if proc.poll() is not None else "still running"))
+            ok = False
+        elif end[1] != "rc=0":
+            print("xen-demo: FAIL: dom0 reported %s" % end[1])
+            ok = False
+    except QMPError as e:
+        print("xen-demo: FAIL: QMP: %s" % e)
+        ok = False
+    finally:
+        if proc.poll() is None:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        console.thread.join(5)
+    wall = time.monotonic() - t0
+    text = console.text()
+
+    print("\nXen on the emulated CPU:")
+    for name, pat in XEN_STATUS:
+        hit = any(re.search(pat, l) for l in text)
+        print("  %-4s %s" % (name, "yes" if hit else "NO"))
+        ok &= hit
+
+    print("\nMilestones (host seconds from QEMU start):")
+    for ev, fields, when in console.marks:
+        print("  %7.1f  %-16s %s" % (when - t0, ev, fields))
+    print("  %7.1f  %-16s" % (wall, "qemu-exit"))
+
+    print("\nPML per phase (entries written / PML-full exits, per vCPU; from query-pml-stats at each marker):")
+    phase_names = {"domu-created": "domU boots", "domu-running": "domU runs",
+                   "migrate-begin": "live migration", "migrate-end": "after migration",
+                   "save-begin": "save (suspended)", "save-end": "restore",
+                   "restore-end": "after restore", "domu-verified": "domU runs"}
+    phases = []
+    for (ev, when, s), (ev2, when2, s2) in zip(samples, samples[1:]):
+        d = delta(s, s2)
+        phases.append((ev, ev2, d))
+        print("  %-16s -> %-16s %-18s %s" % (ev, ev2, phase_names.get(ev, ""),
+              "  ".join("cpu%d %d/%d" % (i, e, f) for i, (e, f) in enumerate(d))))
+    if samples:
+        last = samples[-1][2]
+        print("  total: %d entries, %d PML-full exits" % (last["entries"], last["full-exits"]))
+
+    print("\ndomU workload (last lines):")
+    for l in [l for l in text if "[domU] wss-touch" in l][-3:]:
+        print("  " + l)
+    failed = [l for l in text if "@@QPML fail" in l or "verify=BAD" in l]
+    for l in failed:
+        print("xen-demo: FAIL: " + l)
+    ok &= not failed
+    print("\nconsole log: %s" % log_path)
+    print("xen-demo: %s in %.1f s" % ("PASS" if ok else "FAIL", wall))
+    if not ok:
+        print("\n--- console tail ---")
+        for l in text[-60:]:
+            print(l)
+    if not args.log and ok:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
