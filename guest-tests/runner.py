@@ -31,6 +31,7 @@ class Result:
         self.name, self.kind = name, kind
         self.passed, self.failed = 0, 0
         self.failures = []      # failing assertion texts
+        self.diagnostics = []   # a TAP program's "# " lines, shown if it fails
         self.problem = None     # why the test as a whole is broken
         self.seconds = 0.0
 
@@ -129,6 +130,8 @@ def run_tap(name, argv, timeout, env, verbose):
         if verbose:
             print("    %s: %s" % (name, line))
         m = TAP_LINE.match(line.strip())
+        if line.startswith("#"):
+            r.diagnostics.append(line)
         if not m:
             if line.startswith("Bail out!"):
                 r.broken(line)
@@ -162,6 +165,10 @@ def print_table(results):
             print("\n%s: %s" % (r.name, r.problem))
         for f in r.failures:
             print("%s: FAIL: %s" % (r.name, f))
+        if r.failed and r.diagnostics:
+            print("%s: its diagnostics (last 150 lines):" % r.name)
+            for l in r.diagnostics[-150:]:
+                print("    " + l)
 
 
 def main():
@@ -169,8 +176,8 @@ def main():
     ap.add_argument("--qemu", required=True, help="emulator binary")
     ap.add_argument("--guest-dir", help="directory holding the built <name>.elf guests")
     ap.add_argument("--manifest", default=os.path.join(HERE, "tests.list"))
-    ap.add_argument("--tap", action="append", default=[], metavar="NAME=COMMAND",
-                    help="a TAP-printing program to run (repeatable)")
+    ap.add_argument("--tap", action="append", default=[], metavar="NAME[@SECONDS]=COMMAND",
+                    help="a TAP-printing program to run (repeatable), with its own time limit")
     ap.add_argument("--tap-timeout", type=int, default=300)
     ap.add_argument("--only", help="comma-separated test names to run")
     ap.add_argument("-v", "--verbose", action="store_true", help="echo every result line")
@@ -199,9 +206,11 @@ def main():
     env = dict(os.environ, QTEST_QEMU_BINARY=args.qemu)
     for spec in args.tap:
         name, _, cmd = spec.partition("=")
+        name, _, limit = name.partition("@")
         if only and name not in only:
             continue
-        r = run_tap(name, shlex.split(cmd), args.tap_timeout, env, args.verbose)
+        r = run_tap(name, shlex.split(cmd), int(limit) if limit else args.tap_timeout, env,
+                    args.verbose)
         print("%-28s %s" % (name, "ok" if r.failed == 0 else "FAILED"), flush=True)
         results.append(r)
 
