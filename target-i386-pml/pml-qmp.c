@@ -25,10 +25,21 @@ static PmlVcpuStats *pml_vcpu_stats(CPUState *cs)
     s->non_root = qatomic_read(&env->vmx.non_root);
     s->entries = qatomic_read(&env->vmx.pml_entries);
     s->full_exits = qatomic_read(&env->vmx.pml_full_exits);
+    s->reads = qatomic_read(&env->vmx.epml_reads);
+    s->writes = qatomic_read(&env->vmx.epml_writes);
+    s->walk_entries = qatomic_read(&env->vmx.epml_walk);
+    s->filtered = qatomic_read(&env->vmx.epml_filtered);
+    s->handovers = qatomic_read(&env->vmx.epml_handovers);
+    s->notifications = qatomic_read(&env->vmx.epml_notifies);
+    s->drops = qatomic_read(&env->vmx.epml_drops);
     if (s->vmx_operation && vmcs != VMCS_PTR_INVALID) {
         s->pml_enabled = vmx_pml_enabled(env);
         s->has_pml_index = true;
         s->pml_index = (uint16_t)env->vmx.vmcs.f[VMCS_ID_GUEST_PML_INDEX];
+        s->epml_enabled = vmx_epml_on(env);
+        s->has_epml_active_buffer = s->has_epml_index = true;
+        s->epml_active_buffer = (uint32_t)env->vmx.vmcs.f[VMCS_ID_GUEST_EPML_ACTIVE];
+        s->epml_index = (uint32_t)env->vmx.vmcs.f[VMCS_ID_GUEST_EPML_INDEX];
     }
     return s;
 }
@@ -44,6 +55,13 @@ PmlStats *qmp_query_pml_stats(Error **errp)
 
         stats->entries += s->entries;
         stats->full_exits += s->full_exits;
+        stats->reads += s->reads;
+        stats->writes += s->writes;
+        stats->walk_entries += s->walk_entries;
+        stats->filtered += s->filtered;
+        stats->handovers += s->handovers;
+        stats->notifications += s->notifications;
+        stats->drops += s->drops;
         QAPI_LIST_APPEND(tail, s);
     }
     return stats;
@@ -58,6 +76,13 @@ void qmp_reset_pml_stats(Error **errp)
 
         qatomic_set(&env->vmx.pml_entries, 0);
         qatomic_set(&env->vmx.pml_full_exits, 0);
+        qatomic_set(&env->vmx.epml_reads, 0);
+        qatomic_set(&env->vmx.epml_writes, 0);
+        qatomic_set(&env->vmx.epml_walk, 0);
+        qatomic_set(&env->vmx.epml_filtered, 0);
+        qatomic_set(&env->vmx.epml_handovers, 0);
+        qatomic_set(&env->vmx.epml_notifies, 0);
+        qatomic_set(&env->vmx.epml_drops, 0);
     }
 }
 
@@ -66,19 +91,35 @@ void hmp_info_pml(Monitor *mon, const QDict *qdict)
     g_autoptr(PmlStats) stats = qmp_query_pml_stats(NULL);
     PmlVcpuStatsList *l;
 
-    monitor_printf(mon, "vCPU  VMX  mode      PML  index  entries       full-exits\n");
+    monitor_printf(mon, "vCPU  VMX  mode      PML  index  EPML  buf  index   entries     "
+                   "reads       writes      walk        filtered    handovers  notify  "
+                   "drops       full-exits\n");
     for (l = stats->vcpus; l; l = l->next) {
         PmlVcpuStats *s = l->value;
-        char index[8] = "-";
+        char index[8] = "-", buf[4] = "-", eindex[12] = "-";
 
         if (s->has_pml_index) {
             snprintf(index, sizeof(index), "%" PRId64, s->pml_index);
         }
-        monitor_printf(mon, "%-4" PRId64 "  %-3s  %-8s  %-3s  %-5s  %-12" PRIu64
+        if (s->has_epml_index) {
+            snprintf(buf, sizeof(buf), "%" PRId64, s->epml_active_buffer & 1);
+            snprintf(eindex, sizeof(eindex), "%" PRId64, s->epml_index);
+        }
+        monitor_printf(mon, "%-4" PRId64 "  %-3s  %-8s  %-3s  %-5s  %-4s  %-3s  %-6s  "
+                       "%-10" PRIu64 "  %-10" PRIu64 "  %-10" PRIu64 "  %-10" PRIu64
+                       "  %-10" PRIu64 "  %-9" PRIu64 "  %-6" PRIu64 "  %-10" PRIu64
                        "  %" PRIu64 "\n", s->cpu_index, s->vmx_operation ? "on" : "off",
                        s->non_root ? "non-root" : (s->vmx_operation ? "root" : "-"),
-                       s->pml_enabled ? "on" : "off", index, s->entries, s->full_exits);
+                       s->pml_enabled ? "on" : "off", index,
+                       s->epml_enabled ? "on" : "off", buf, eindex,
+                       s->entries, s->reads, s->writes, s->walk_entries, s->filtered,
+                       s->handovers, s->notifications, s->drops, s->full_exits);
     }
-    monitor_printf(mon, "total entries %" PRIu64 ", PML-full exits %" PRIu64 "\n",
-                   stats->entries, stats->full_exits);
+    monitor_printf(mon, "total entries %" PRIu64 " (reads %" PRIu64 ", writes %" PRIu64
+                   ", walk %" PRIu64 "), filtered %" PRIu64 ", handovers %" PRIu64
+                   ", notifications %" PRIu64 ", drops %" PRIu64
+                   ", PML-full exits %" PRIu64 "\n",
+                   stats->entries, stats->reads, stats->writes, stats->walk_entries,
+                   stats->filtered, stats->handovers, stats->notifications,
+                   stats->drops, stats->full_exits);
 }

@@ -51,6 +51,7 @@ enum vmcs_req {
     VMCS_REQ_PERF_GLOBAL,   /* load IA32_PERF_GLOBAL_CTRL */
     VMCS_REQ_SHADOW_VMCS,
     VMCS_REQ_VE,        /* EPT-violation #VE */
+    VMCS_REQ_EPML,      /* extended PML (docs/epml.md), with tertiary controls */
     VMCS_REQ__MAX
 };
 
@@ -103,6 +104,11 @@ enum vmcs_req {
     F(VE_INFO_ADDRESS,      0x202a, VE) \
     F(XSS_EXIT_BITMAP,      0x202c, XSAVES) \
     F(TSC_MULTIPLIER,       0x2032, TSC_SCALING) \
+    F(TERTIARY_VM_EXEC_CONTROL, 0x2034, EPML) \
+    /* 64-bit control, extended PML (docs/epml.md section 3) */ \
+    F(EPML_BUFFER0_ADDR,    0x2040, EPML) \
+    F(EPML_BUFFER1_ADDR,    0x2042, EPML) \
+    F(EPML_DESC_ADDR,       0x2044, EPML) \
     /* 64-bit read-only data (B.2.2) */ \
     F(GUEST_PHYSICAL_ADDRESS,   0x2400, EPT) \
     /* 64-bit guest state (B.2.3) */ \
@@ -138,6 +144,11 @@ enum vmcs_req {
     F(SECONDARY_VM_EXEC_CONTROL,    0x401e, NONE) \
     F(PLE_GAP,          0x4020, PLE) \
     F(PLE_WINDOW,           0x4022, PLE) \
+    /* 32-bit control, extended PML */ \
+    F(EPML_CONTROLS,        0x4030, EPML) \
+    F(EPML_BUFFER_SIZE,     0x4032, EPML) \
+    F(EPML_NOTIFY_VECTOR,   0x4034, EPML) \
+    F(EPML_NOTIFY_DEST,     0x4036, EPML) \
     /* 32-bit read-only data (B.3.2) */ \
     F(VM_INSTRUCTION_ERROR,     0x4400, NONE) \
     F(VM_EXIT_REASON,       0x4402, NONE) \
@@ -171,6 +182,9 @@ enum vmcs_req {
     F(GUEST_SMBASE,         0x4828, NONE) \
     F(GUEST_SYSENTER_CS,        0x482a, NONE) \
     F(VMX_PREEMPTION_TIMER_VALUE,   0x482e, PREEMPT_TIMER) \
+    /* 32-bit guest state, extended PML */ \
+    F(GUEST_EPML_INDEX,     0x4840, EPML) \
+    F(GUEST_EPML_ACTIVE,    0x4842, EPML) \
     /* 32-bit host state (B.3.4) */ \
     F(HOST_IA32_SYSENTER_CS,    0x4c00, NONE) \
     /* natural-width control (B.4.1) */ \

@@ -126,6 +126,13 @@ static bool check_controls(CPUX86State *env)
             return false;
         }
     }
+    /* Tertiary controls: a 1 only where IA32_VMX_PROCBASED_CTLS3 allows it. */
+    if (vmx_tertiary_ctls(env) & ~vmx_cap_msr(env, MSR_IA32_VMX_PROCBASED_CTLS3)) {
+        return false;
+    }
+    if (vmx_epml_on(env) && !vmx_epml_controls_valid(env)) {
+        return false;                   /* docs/epml.md section 10 */
+    }
     if (VMCS(env, CR3_TARGET_COUNT) > 4) {
         return false;
     }
@@ -483,6 +490,9 @@ static bool check_guest_state(CPUX86State *env)
             x86_ldl_phys(env_cpu(env), link) != VMX_VMCS_REVISION) {
             return false;
         }
+    }
+    if (vmx_epml_on(env) && !vmx_epml_guest_state_valid(env)) {
+        return false;                   /* docs/epml.md section 10 */
     }
     return true;
 }

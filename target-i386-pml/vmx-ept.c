@@ -220,11 +220,11 @@ restart:
             return ept_fault(env, EPT_FAULT_MISCONFIG, 0, access);
         }
         perms &= e;
+        if (leaf) {
+            break;              /* its flags are set below, after logging */
+        }
         if (ad && !ept_set_bits(env, e_addr, e, EPT_A)) {
             goto restart;
-        }
-        if (leaf) {
-            break;
         }
         table = e & EPT_ADDR_MASK;
     }
@@ -239,16 +239,22 @@ restart:
     *prot = ((perms & EPT_R) ? PAGE_READ : 0) | ((perms & EPT_W) ? PAGE_WRITE : 0) |
             ((perms & EPT_X) ? PAGE_EXEC : 0);
     if (ad) {
-        if (access == MMU_DATA_STORE) {
-            if (!(e & EPT_D)) {
-                if (vmx_pml_enabled(env) && !pml_log(env, gpa)) {
-                    return ept_fault(env, EPT_FAULT_PML_FULL, perms, access);
-                }
-                if (!ept_set_bits(env, e_addr, e | EPT_A, EPT_D)) {
-                    goto restart;
-                }
+        bool set_a = !(e & EPT_A);
+        bool set_d = access == MMU_DATA_STORE && !(e & EPT_D);
+
+        /* Log before the flags change: a PML-full exit leaves them clear. */
+        if (vmx_epml_on(env)) {
+            if ((set_a || set_d) &&
+                !vmx_epml_log(env, gpa, set_a, set_d, env->vmx.in_guest_walk, e_addr, level)) {
+                return ept_fault(env, EPT_FAULT_PML_FULL, perms, access);
             }
-        } else if (!(e & EPT_D)) {
+        } else if (set_d && vmx_pml_enabled(env) && !pml_log(env, gpa)) {
+            return ept_fault(env, EPT_FAULT_PML_FULL, perms, access);
+        }
+        if (!ept_set_bits(env, e_addr, e, EPT_A | (set_d ? EPT_D : 0))) {
+            goto restart;
+        }
+        if (!(e & EPT_D) && !set_d) {
             /* Clean page: no write permission in the TLB until it is dirtied. */
             *prot &= ~PAGE_WRITE;
         }

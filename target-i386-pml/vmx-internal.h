@@ -191,6 +191,78 @@ static inline bool vmx_pml_enabled(CPUX86State *env)
            (VMCS(env, EPT_POINTER) & EPTP_AD);
 }
 
+/* ---- extended PML (docs/epml.md) ---------------------------------------- */
+
+#define VMX_CPU_BASED_ACTIVATE_TERTIARY_CONTROLS (1u << 17)
+#define VMX_TERTIARY_EXEC_ENABLE_EPML   (1ull << 63)
+#define MSR_IA32_VMX_PROCBASED_CTLS3    0x492
+#define MSR_IA32_VMX_EPML_CAP           0x4a0
+
+/* EPML controls (section 4). */
+#define EPML_CTL_LOG_WRITE      (1u << 0)
+#define EPML_CTL_LOG_READ       (1u << 1)
+#define EPML_CTL_FILTER_WALK    (1u << 2)
+#define EPML_CTL_LOG_EPTE       (1u << 3)
+#define EPML_CTL_NOTIFY         (1u << 4)
+#define EPML_CTL_DROP           (1u << 5)
+#define EPML_CTL_VALID          0x3fu
+
+/* IA32_VMX_EPML_CAP (section 2). */
+#define EPML_MAX_SIZE_SHIFT     9       /* 4 KiB << 9 = 2 MiB */
+#define EPML_CAP_READ           (1ull << 8)
+#define EPML_CAP_FILTER_WALK    (1ull << 9)
+#define EPML_CAP_EPTE           (1ull << 10)
+#define EPML_CAP_NOTIFY         (1ull << 11)
+#define EPML_CAP_DROP           (1ull << 12)
+
+/* Log entry, qword 0 (section 5). */
+#define EPML_ENTRY_R            (1ull << 0)
+#define EPML_ENTRY_W            (1ull << 1)
+#define EPML_ENTRY_WALK         (1ull << 2)
+#define EPML_ENTRY_LEVEL_SHIFT  3
+#define EPML_ENTRY_SIZE         16
+
+/* Descriptor (section 7). */
+#define EPML_DESC_STATE(b)      (4 * (b))
+#define EPML_DESC_COUNT(b)      (8 + 4 * (b))
+#define EPML_DESC_DROPPED       16
+#define EPML_DESC_HANDOVERS     24
+#define EPML_DESC_FULL          1u
+
+/* The model offers extended PML (-cpu ...,epml=on) and VMX. */
+static inline bool vmx_epml_supported(CPUX86State *env)
+{
+    return cpu_has_vmx(env) && env_archcpu(env)->pml_ext;
+}
+
+/* The tertiary controls of the current VMCS; 0 unless activated. */
+static inline uint64_t vmx_tertiary_ctls(CPUX86State *env)
+{
+    return (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_ACTIVATE_TERTIARY_CONTROLS) ?
+           VMCS(env, TERTIARY_VM_EXEC_CONTROL) : 0;
+}
+
+/* "enable extended PML" in the current VMCS. */
+static inline bool vmx_epml_on(CPUX86State *env)
+{
+    return vmx_tertiary_ctls(env) & VMX_TERTIARY_EXEC_ENABLE_EPML;
+}
+
+/* vmx-epml.c */
+uint64_t vmx_epml_cap(CPUX86State *env);
+uint32_t vmx_epml_entries_per_buffer(CPUX86State *env);
+bool vmx_epml_controls_valid(CPUX86State *env);
+bool vmx_epml_guest_state_valid(CPUX86State *env);
+/*
+ * An access is about to set leaf EPT flags (@set_a accessed, @set_d dirty)
+ * of the entry at host-physical @epte_addr (a leaf at @level, 1..3) for
+ * guest-physical @gpa; @walk if the guest page walk made it.  Log it as
+ * the EPML controls say.  Returns false if it cannot be logged and must
+ * cause a PML-full VM exit before the access (section 9).
+ */
+bool vmx_epml_log(CPUX86State *env, uint64_t gpa, bool set_a, bool set_d,
+                  bool walk, hwaddr epte_addr, int level);
+
 /* vmx-entry.c */
 void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra);
 void vmx_load_paging_state(CPUX86State *env, uint64_t cr0, uint64_t cr3,

@@ -69,7 +69,8 @@ uint64_t vmx_tcg_supported_features(FeatureWord w)
 
 static bool vmx_msr_index(uint32_t index)
 {
-    return index >= MSR_IA32_VMX_BASIC && index <= MSR_IA32_VMX_VMFUNC;
+    return (index >= MSR_IA32_VMX_BASIC && index <= MSR_IA32_VMX_VMFUNC) ||
+           index == MSR_IA32_VMX_PROCBASED_CTLS3 || index == MSR_IA32_VMX_EPML_CAP;
 }
 
 /* The bits firmware may set in IA32_FEATURE_CONTROL on this model. */
@@ -104,6 +105,10 @@ static uint64_t ctl_msr(CPUX86State *env, enum vmx_ctl_field f, FeatureWord w,
     if (f == VMX_CTL_EXIT && (env->features[FEAT_8000_0001_EDX] & CPUID_EXT2_LM)) {
         optional |= VMX_VM_EXIT_HOST_ADDR_SPACE_SIZE &
                     vmx_tcg_supported_features(FEAT_VMX_EXIT_CTLS);
+    }
+    /* docs/epml.md section 2: extended PML is a tertiary control. */
+    if (f == VMX_CTL_PROCBASED && vmx_epml_supported(env)) {
+        optional |= VMX_CPU_BASED_ACTIVATE_TERTIARY_CONTROLS;
     }
     return vmx_ctl_msr(f, optional, true_msr);
 }
@@ -153,6 +158,8 @@ static bool has_vmcs_req(enum vmcs_req req, void *opaque)
         return proc2 & VMX_SECONDARY_EXEC_SHADOW_VMCS;
     case VMCS_REQ_VE:
         return false;           /* EPT-violation #VE is not offered */
+    case VMCS_REQ_EPML:
+        return vmx_epml_supported(env);
     case VMCS_REQ__MAX:
         break;
     }
@@ -230,6 +237,13 @@ static bool vmx_cap_value(CPUX86State *env, uint32_t index, uint64_t *val)
         *val = vmx_ept_vpid_caps(env);
         return (proc & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) &&
                (proc2 & (VMX_SECONDARY_EXEC_ENABLE_EPT | VMX_SECONDARY_EXEC_ENABLE_VPID));
+    case MSR_IA32_VMX_PROCBASED_CTLS3:
+        /* A.3.4: allowed-1 settings of the tertiary controls. */
+        *val = VMX_TERTIARY_EXEC_ENABLE_EPML;
+        return vmx_epml_supported(env);
+    case MSR_IA32_VMX_EPML_CAP:
+        *val = vmx_epml_cap(env);
+        return vmx_epml_supported(env);
     case MSR_IA32_VMX_VMFUNC:
         /* A.11: exists if "enable VM functions" may be 1. */
         *val = env->features[FEAT_VMX_VMFUNC];

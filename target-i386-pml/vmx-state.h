@@ -40,9 +40,19 @@ typedef struct VMXState {
     uint8_t ept_fault_perms;    /* R/W/X the walk allowed, bits 2:0 */
     uint8_t ept_fault_access;   /* 1 read, 2 write, 4 fetch */
 
-    /* Stock PML statistics (vmx-ept.c), per vCPU. */
-    uint64_t pml_entries;       /* GPAs written to PML logs */
+    /* Set while TCG's page walker probes a guest paging structure. */
+    bool in_guest_walk;
+
+    /* PML statistics (vmx-ept.c, vmx-epml.c), per vCPU. */
+    uint64_t pml_entries;       /* entries written, stock and extended */
     uint64_t pml_full_exits;    /* VM exits for reason 62 */
+    uint64_t epml_reads;        /* extended entries with R (accessed 0->1) */
+    uint64_t epml_writes;       /* extended entries with W (dirty 0->1) */
+    uint64_t epml_walk;         /* extended entries from the guest page walk */
+    uint64_t epml_filtered;     /* walk transitions not logged (filter on) */
+    uint64_t epml_handovers;    /* buffers handed to software */
+    uint64_t epml_notifies;     /* notification interrupts sent */
+    uint64_t epml_drops;        /* entries dropped, both buffers full */
 } VMXState;
 
 #endif

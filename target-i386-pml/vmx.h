@@ -65,6 +65,12 @@ bool vmx_ept_translate(CPUX86State *env, uint64_t gpa, MMUAccessType access,
 G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
                              uint64_t gla, uintptr_t ra);
 
+/* TCG's page walker is probing a guest paging structure (patch 0015). */
+static inline void vmx_ept_guest_walk(CPUX86State *env, bool on)
+{
+    env->vmx.in_guest_walk = on;
+}
+
 /* Interrupt-window exiting (26.2 / 26.7.5): RFLAGS.IF = 1, no STI/MOV SS blocking. */
 static inline bool vmx_intr_window_open(CPUX86State *env)
 {

@@ -49,7 +49,9 @@ deb_unpack() {
 	done
 }
 
-# cpio_pack DIR OUT: a reproducible gzipped newc archive of DIR.
+# cpio_pack DIR OUT: a reproducible gzipped newc archive of DIR (sorted
+# names, root-owned, every time stamp at the epoch).
 cpio_pack() {
+	find "$1" -exec touch -h -d @0 {} +
 	(cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -9n) > "$2"
 }

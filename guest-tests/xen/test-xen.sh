@@ -9,11 +9,35 @@
 # Usage: test-xen.sh QEMU IMAGE_DIR
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+IMAGES=$2
+n=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
+
+# A malformed configuration is refused with a clear message, before QEMU runs.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+bad_config() { # NAME PYTHON-EDIT EXPECTED-MESSAGE
+	python3 -c "import json,sys; c=json.load(open('$REPO/configs/xen/stack.json')); $2; json.dump(c, open('$tmp/c.json','w'))"
+	msg=$("$HERE/xen-demo.py" --qemu /nonexistent --image-dir "$IMAGES" --config "$tmp/c.json" 2>&1)
+	[ $? = 2 ] && echo "$msg" | grep -q "$3"
+	ok $? "a config with $1 is refused: $3"
+}
+bad_config "no cpu" "del c['cpu']" "missing key 'cpu'"
+bad_config "smp as a string" "c['smp']='2'" "'smp' must be a int"
+bad_config "smp 0" "c['smp']=0" "'smp' must be between"
+bad_config "an unknown key" "c['cpus']=2" "unknown key 'cpus'"
+bad_config "a workload with a comma" "c['workload']='w:1M,r:1M'" "has a space, comma or quote"
+echo '{ "cpu": ' > "$tmp/c.json"
+"$HERE/xen-demo.py" --qemu /nonexistent --image-dir "$IMAGES" --config "$tmp/c.json" 2>&1 | grep -q 'cannot read config'
+ok $? "a config that is not JSON is refused"
+
 out=$("$HERE/xen-demo.py" --qemu "$1" --image-dir "$2" 2>&1)
 rc=$?
 echo "$out" | grep -Ev '^(not )?ok [0-9]+ - ' | sed 's/^/# /'
-echo "$out" | grep -E '^(not )?ok [0-9]+ - '
-n=$(echo "$out" | grep -cE '^(not )?ok [0-9]+ - ')
-n=$((n + 1))
-if [ $rc = 0 ]; then echo "ok $n - xen-demo.py exits 0"; else echo "not ok $n - xen-demo.py exits 0 (rc=$rc)"; fi
+while read -r line; do
+	desc=$(echo "$line" | sed -E 's/^(not )?ok [0-9]+ - //')
+	case $line in not*) ok 1 "$desc" ;; ok*) ok 0 "$desc" ;; esac
+done < <(echo "$out" | grep -E '^(not )?ok [0-9]+ - ')
+[ $rc = 0 ]; ok $? "xen-demo.py exits 0 (rc=$rc)"
 echo "1..$n"

@@ -60,6 +60,9 @@ def load_config(path):
     for key in cfg:
         if key not in CONFIG_KEYS and not key.startswith("_"):
             die("%s: unknown key '%s'" % (path, key))
+    for key, lo, hi in (("smp", 1, 64), ("memory_mb", 1024, 65536), ("timeout_s", 30, 7200)):
+        if not lo <= cfg[key] <= hi:
+            die("%s: '%s' must be between %d and %d" % (path, key, lo, hi))
     if re.search(r"[\s,]", cfg["domu"]) or not cfg["domu"]:
         die("%s: bad domU name %r" % (path, cfg["domu"]))
     return cfg

@@ -1,0 +1,186 @@
+/*
+ * qemu-pml: extended page-modification logging (docs/epml.md).
+ *
+ * The EPT walker (vmx-ept.c) calls vmx_epml_log() before it sets a leaf
+ * entry's accessed or dirty flag; this file decides whether the
+ * transition is logged, writes the 16-byte entry into the active buffer,
+ * hands full buffers to software through the descriptor, notifies the
+ * collector's APIC, and applies the both-buffers-full policy.
+ */
+#include "qemu/osdep.h"
+#include "cpu.h"
+#include "exec/address-spaces.h"
+#include "exec/memory.h"
+#include "tcg/helper-tcg.h"
+#include "vmx.h"
+#include "vmx-internal.h"
+#include "pml/trace.h"
+
+/* IA32_VMX_EPML_CAP (section 2): every feature of this revision. */
+uint64_t vmx_epml_cap(CPUX86State *env)
+{
+    return EPML_MAX_SIZE_SHIFT | EPML_CAP_READ | EPML_CAP_FILTER_WALK | EPML_CAP_EPTE |
+           EPML_CAP_NOTIFY | EPML_CAP_DROP;
+}
+
+uint32_t vmx_epml_entries_per_buffer(CPUX86State *env)
+{
+    return (4096u << (VMCS(env, EPML_BUFFER_SIZE) & 0xf)) / EPML_ENTRY_SIZE;
+}
+
+static bool epml_addr_valid(CPUX86State *env, uint64_t addr, uint64_t align)
+{
+    return !(addr & (align - 1)) && !(addr >> env_archcpu(env)->phys_bits);
+}
+
+/* Section 10: the control-field checks (VMfailValid 7 when false). */
+bool vmx_epml_controls_valid(CPUX86State *env)
+{
+    uint32_t ctl = VMCS(env, EPML_CONTROLS);
+
+    if (!vmx_ept_enabled_in_vmcs(env) ||
+        (vmx_secondary_ctls(env) & VMX_SECONDARY_EXEC_ENABLE_PML)) {
+        return false;
+    }
+    if ((ctl & ~EPML_CTL_VALID) ||
+        VMCS(env, EPML_BUFFER_SIZE) > (vmx_epml_cap(env) & 0xf)) {
+        return false;
+    }
+    if (!epml_addr_valid(env, VMCS(env, EPML_BUFFER0_ADDR), 4096) ||
+        !epml_addr_valid(env, VMCS(env, EPML_BUFFER1_ADDR), 4096) ||
+        !epml_addr_valid(env, VMCS(env, EPML_DESC_ADDR), 64)) {
+        return false;
+    }
+    if ((VMCS(env, EPML_NOTIFY_VECTOR) & ~0xffull) || (VMCS(env, EPML_NOTIFY_DEST) & ~0xffull)) {
+        return false;
+    }
+    if ((ctl & EPML_CTL_NOTIFY) && VMCS(env, EPML_NOTIFY_VECTOR) < 16) {
+        return false;
+    }
+    return true;
+}
+
+/* Section 10: the guest-state checks (VM-entry failure, reason 33). */
+bool vmx_epml_guest_state_valid(CPUX86State *env)
+{
+    return VMCS(env, GUEST_EPML_INDEX) <= vmx_epml_entries_per_buffer(env) &&
+           VMCS(env, GUEST_EPML_ACTIVE) <= 1;
+}
+
+/* ---- the descriptor (section 7) ----------------------------------------- */
+
+static uint32_t desc_ldl(CPUX86State *env, unsigned off)
+{
+    return x86_ldl_phys(env_cpu(env), VMCS(env, EPML_DESC_ADDR) + off);
+}
+
+static void desc_stl(CPUX86State *env, unsigned off, uint32_t val)
+{
+    x86_stl_phys(env_cpu(env), VMCS(env, EPML_DESC_ADDR) + off, val);
+}
+
+static void desc_inc64(CPUX86State *env, unsigned off)
+{
+    hwaddr a = VMCS(env, EPML_DESC_ADDR) + off;
+
+    x86_stq_phys(env_cpu(env), a, x86_ldq_phys(env_cpu(env), a) + 1);
+}
+
+/* Make the other buffer active if software gave it back. */
+static bool epml_switch_buffer(CPUX86State *env)
+{
+    uint32_t other = !VMCS(env, GUEST_EPML_ACTIVE);
+
+    if (desc_ldl(env, EPML_DESC_STATE(other)) & EPML_DESC_FULL) {
+        return false;
+    }
+    VMCS(env, GUEST_EPML_ACTIVE) = other;
+    VMCS(env, GUEST_EPML_INDEX) = 0;
+    return true;
+}
+
+/* Section 8: a fixed, edge-triggered MSI to the collector's APIC. */
+static void epml_notify(CPUX86State *env)
+{
+    uint32_t vector = VMCS(env, EPML_NOTIFY_VECTOR) & 0xff;
+    uint32_t dest = VMCS(env, EPML_NOTIFY_DEST) & 0xff;
+
+    address_space_stl_le(&address_space_memory, 0xfee00000u | (dest << 12), vector,
+                         MEMTXATTRS_UNSPECIFIED, NULL);
+    qatomic_set(&env->vmx.epml_notifies, env->vmx.epml_notifies + 1);
+    trace_vmx_epml_notify(env_cpu(env)->cpu_index, dest, vector);
+}
+
+/* Section 7 step 3: the active buffer is full; give it to software. */
+static void epml_hand_over(CPUX86State *env)
+{
+    uint32_t active = VMCS(env, GUEST_EPML_ACTIVE);
+    uint32_t n = VMCS(env, GUEST_EPML_INDEX);
+
+    desc_stl(env, EPML_DESC_COUNT(active), n);
+    desc_stl(env, EPML_DESC_STATE(active), EPML_DESC_FULL);
+    desc_inc64(env, EPML_DESC_HANDOVERS);
+    qatomic_set(&env->vmx.epml_handovers, env->vmx.epml_handovers + 1);
+    trace_vmx_epml_handover(env_cpu(env)->cpu_index, active, n);
+    if (VMCS(env, EPML_CONTROLS) & EPML_CTL_NOTIFY) {
+        epml_notify(env);
+    }
+    epml_switch_buffer(env);
+}
+
+/* ---- logging (sections 5, 6, 9) ----------------------------------------- */
+
+bool vmx_epml_log(CPUX86State *env, uint64_t gpa, bool set_a, bool set_d,
+                  bool walk, hwaddr epte_addr, int level)
+{
+    uint32_t ctl = VMCS(env, EPML_CONTROLS);
+    uint32_t n = vmx_epml_entries_per_buffer(env);
+    uint64_t q0, q1;
+    uint32_t index;
+    hwaddr slot;
+    CPUState *cs = env_cpu(env);
+
+    if (!((set_d && (ctl & EPML_CTL_LOG_WRITE)) || (set_a && (ctl & EPML_CTL_LOG_READ)))) {
+        return true;
+    }
+    if (walk && (ctl & EPML_CTL_FILTER_WALK)) {
+        qatomic_set(&env->vmx.epml_filtered, env->vmx.epml_filtered + 1);
+        return true;
+    }
+    if (VMCS(env, GUEST_EPML_INDEX) >= n && !epml_switch_buffer(env)) {
+        /* Section 9: both buffers are full. */
+        if (!(ctl & EPML_CTL_DROP)) {
+            return false;
+        }
+        desc_inc64(env, EPML_DESC_DROPPED);
+        qatomic_set(&env->vmx.epml_drops, env->vmx.epml_drops + 1);
+        trace_vmx_epml_drop(cs->cpu_index, gpa);
+        return true;
+    }
+
+    q0 = (gpa & ~0xfffull) | (set_a ? EPML_ENTRY_R : 0) | (set_d ? EPML_ENTRY_W : 0) |
+         (walk ? EPML_ENTRY_WALK : 0) | ((uint64_t)(level - 1) << EPML_ENTRY_LEVEL_SHIFT);
+    q1 = (ctl & EPML_CTL_LOG_EPTE) ? epte_addr : 0;
+    index = VMCS(env, GUEST_EPML_INDEX);
+    slot = (VMCS(env, GUEST_EPML_ACTIVE) ? VMCS(env, EPML_BUFFER1_ADDR) :
+            VMCS(env, EPML_BUFFER0_ADDR)) + (hwaddr)index * EPML_ENTRY_SIZE;
+    x86_stq_phys(cs, slot, q0);
+    x86_stq_phys(cs, slot + 8, q1);
+    VMCS(env, GUEST_EPML_INDEX) = index + 1;
+
+    qatomic_set(&env->vmx.pml_entries, env->vmx.pml_entries + 1);
+    if (set_a) {
+        qatomic_set(&env->vmx.epml_reads, env->vmx.epml_reads + 1);
+    }
+    if (set_d) {
+        qatomic_set(&env->vmx.epml_writes, env->vmx.epml_writes + 1);
+    }
+    if (walk) {
+        qatomic_set(&env->vmx.epml_walk, env->vmx.epml_walk + 1);
+    }
+    trace_vmx_epml_log(cs->cpu_index, q0, q1, index);
+    if (index + 1 == n) {
+        epml_hand_over(env);
+    }
+    return true;
+}
