@@ -162,6 +162,41 @@ static void save_guest_seg(CPUX86State *env, const SegmentCache *sc, int sel_id,
     save_guest_seg(env, sc, VMCS_ID_GUEST_##NAME##_SELECTOR, VMCS_ID_GUEST_##NAME##_BASE, \
                    VMCS_ID_GUEST_##NAME##_LIMIT, VMCS_ID_GUEST_##NAME##_AR_BYTES)
 
+/* Interruptibility bit 3: (virtual-)NMI blocking, as vmx_nmi_blocked() keeps it. */
+static bool guest_nmi_blocking(CPUX86State *env)
+{
+    uint32_t pin = VMCS(env, PIN_BASED_VM_EXEC_CONTROL);
+
+    if (!(pin & VMX_PIN_BASED_VIRTUAL_NMIS) && (pin & VMX_PIN_BASED_NMI_EXITING)) {
+        return env->vmx.nmi_blocked;
+    }
+    return env->hflags2 & HF2_NMI_MASK;
+}
+
+/*
+ * NMI blocking in the host after the exit: an exit caused by an NMI
+ * leaves NMIs blocked; with "virtual NMIs" nothing else blocks them;
+ * otherwise the guest's blocking carries over.
+ */
+static void update_host_nmi_blocking(CPUX86State *env, bool nmi_exit)
+{
+    uint32_t pin = VMCS(env, PIN_BASED_VM_EXEC_CONTROL);
+    bool blocked;
+
+    if (nmi_exit) {
+        blocked = true;
+    } else if (pin & VMX_PIN_BASED_VIRTUAL_NMIS) {
+        blocked = false;
+    } else {
+        blocked = guest_nmi_blocking(env);
+    }
+    if (blocked) {
+        env->hflags2 |= HF2_NMI_MASK;
+    } else {
+        env->hflags2 &= ~HF2_NMI_MASK;
+    }
+}
+
 static void save_guest_state(CPUX86State *env)
 {
     uint32_t exit = VMCS(env, VM_EXIT_CONTROLS);
@@ -211,7 +246,7 @@ static void save_guest_state(CPUX86State *env)
     if (env->hflags & HF_INHIBIT_IRQ_MASK) {
         intr |= VMX_INTERRUPTIBILITY_STI;
     }
-    if (env->hflags2 & HF2_NMI_MASK) {
+    if (guest_nmi_blocking(env)) {
         intr |= VMX_INTERRUPTIBILITY_NMI;
     }
     VMCS(env, GUEST_INTERRUPTIBILITY_INFO) = intr;
@@ -240,6 +275,7 @@ void vmx_load_host_state(CPUX86State *env)
     };
     int i;
 
+    vmx_events_exit(env);
     env->vmx.non_root = false;
     env->hflags &= ~HF_GUEST_MASK;
     env->hflags2 &= ~HF2_NPT_MASK;
@@ -363,6 +399,8 @@ void vmx_do_exit(CPUX86State *env)
 {
     CPUState *cs = env_cpu(env);
     uint32_t reason = env->vmx.pending_reason;
+    bool nmi_exit = reason == VMX_EXIT_EXCEPTION_NMI &&
+                    (env->vmx.pending_intr_info & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_NMI;
     int i;
 
     VMCS(env, VM_EXIT_REASON) = reason;
@@ -380,6 +418,8 @@ void vmx_do_exit(CPUX86State *env)
     trace_vmx_vmexit(cs->cpu_index, reason, env->vmx.pending_qual, env->eip);
 
     save_guest_state(env);
+    vmx_events_save(env);
+    update_host_nmi_blocking(env, nmi_exit);
     /* 28.4: the VM-exit MSR-store list. */
     for (i = 0; i < VMCS(env, VM_EXIT_MSR_STORE_COUNT); i++) {
         uint64_t a = VMCS(env, VM_EXIT_MSR_STORE_ADDR) + 16 * i;
@@ -649,4 +689,6 @@ void vmx_event_delivery(CPUX86State *env, int intno, int is_int, int error_code,
 void vmx_event_delivered(CPUX86State *env)
 {
     env->vmx.idt_vectoring = 0;
+    /* 26.5.2: an MTF VM exit follows the delivery of an event. */
+    env->vmx.insn_ran = 1;
 }

@@ -34,6 +34,7 @@ static int vmx_state_post_load(void *opaque, int version_id)
           VMX_CPU_BASED_VIRTUAL_INTR_PENDING))) {
         qatomic_or(&CPU(cpu)->interrupt_request, CPU_INTERRUPT_VIRQ);
     }
+    vmx_events_post_load(env);
     return 0;
 }
 

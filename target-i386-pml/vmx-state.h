@@ -35,6 +35,16 @@ typedef struct VMXState {
     uint32_t idt_vectoring;     /* event being delivered (27.2.4), or 0 */
     uint32_t idt_vectoring_err;
 
+    /*
+     * Events at instruction boundaries in non-root operation
+     * (vmx-events.c): monitor trap flag, NMI window, preemption timer.
+     */
+    uint8_t insn_ran;           /* set by one-instruction TBs (MTF) */
+    bool mtf_pending;           /* MTF VM exit pending (27.7.2, injected type 7) */
+    bool nmi_blocked;           /* blocking by NMI under NMI exiting (27.3.2.5) */
+    bool preempt_active;        /* "activate VMX-preemption timer" at entry */
+    uint64_t preempt_deadline;  /* TSC at which the timer reaches 0 */
+
     /* Why the last EPT translation failed (vmx-ept.c). */
     uint8_t ept_fault;          /* enum ept_fault_kind */
     uint8_t ept_fault_perms;    /* R/W/X the walk allowed, bits 2:0 */

@@ -1,0 +1,494 @@
+/*
+ * VMX controls that act between instructions or on CR8 (SDM Vol. 3C
+ * 25.6, 26.5, 26.7, 27.2-27.7, 30.3): virtual NMIs and NMI-window
+ * exiting, the monitor trap flag, the VMX-preemption timer and the TPR
+ * shadow, with their VM-entry checks.
+ * Run with a -cpu model that has them (e.g. Skylake-Server,+vmx).
+ */
+#include "libtest.h"
+#include "vmx.h"
+
+static u8 vmcs[4096] __attribute__((aligned(4096)));
+static u8 vapic[4096] __attribute__((aligned(4096)));
+static u8 guest_stack[8192] __attribute__((aligned(16)));
+#define GUEST_STACK_TOP ((void *)(guest_stack + sizeof(guest_stack)))
+
+#define PIN_VIRTUAL_NMIS		(1u << 5)
+#define PIN_PREEMPT_TIMER		(1u << 6)
+#define PROC_CR8_LOAD_EXITING		(1u << 19)
+#define PROC_TPR_SHADOW			(1u << 21)
+#define PROC_NMI_WINDOW			(1u << 22)
+#define PROC_MTF			(1u << 27)
+#define EXIT_SAVE_PREEMPT_TIMER		(1u << 22)
+
+#define VMCS_VIRTUAL_APIC_ADDR		0x2012
+#define VMCS_TPR_THRESHOLD		0x401c
+#define VMCS_PREEMPT_TIMER_VALUE	0x482e
+
+#define EXIT_REASON_NMI_WINDOW		8
+#define EXIT_REASON_MTF			37
+#define EXIT_REASON_TPR_BELOW		43
+#define EXIT_REASON_PREEMPT		52
+
+#define INTR_STATE_MOV_SS		(1u << 1)
+#define INTR_STATE_NMI			(1u << 3)
+
+#define INJECT_NMI			0x80000202u
+#define INJECT_UD			0x80000306u
+#define INJECT_PENDING_MTF		0x80000700u
+
+volatile u64 pt_counter;
+
+/* ---- guest code ----------------------------------------------------------- */
+
+extern u8 nw_guest[], nw_second[], nw_resume[], iret_guest[], iret_target[], mtf_guest[],
+	  mtf_second[], mtf_cpuid[], mtf_ud[], mtf_ud_done[], pt_guest[], pt_vmcall_guest[],
+	  pt_hlt_guest[], pt_after_hlt[], tpr_guest[], tpr_after[], tpr_load[], nmi_self_guest[];
+
+asm(".pushsection .text\n"
+    /* NMI window: two NOPs, then VMCALL. */
+    "nw_guest: nop\n"
+    "nw_second: nop\n"
+    "nw_resume: vmcall\n"
+    "jmp nw_guest\n"
+    ".pushsection .ex_table, \"a\"\n .quad nw_guest, nw_resume\n .popsection\n"
+
+    /* IRET to the next instruction: ends (virtual-)NMI blocking. */
+    "iret_guest: movq %rsp, %rax\n"
+    "pushq $0x10\n"
+    "pushq %rax\n"
+    "pushfq\n"
+    "pushq $0x08\n"
+    "leaq iret_target(%rip), %rax\n"
+    "pushq %rax\n"
+    "iretq\n"
+    "iret_target: nop\n"
+    "vmcall\n"
+    "jmp iret_target\n"
+
+    /* MTF: one instruction at a time, then an exiting one, then a fault. */
+    "mtf_guest: nop\n"
+    "mtf_second: nop\n"
+    "mtf_cpuid: cpuid\n"
+    "mtf_ud: ud2\n"
+    "mtf_ud_done: vmcall\n"
+    "jmp mtf_guest\n"
+    ".pushsection .ex_table, \"a\"\n .quad mtf_ud, mtf_ud_done\n"
+    " .quad mtf_guest, mtf_second\n .popsection\n"
+
+    /* Preemption timer: count forever; or VMCALL; or HLT with IF=0. */
+    "pt_guest: incq pt_counter(%rip)\n"
+    "jmp pt_guest\n"
+    "pt_vmcall_guest: incq pt_counter(%rip)\n"
+    "vmcall\n"
+    "jmp pt_vmcall_guest\n"
+    "pt_hlt_guest: cli\n"
+    "hlt\n"
+    "pt_after_hlt: vmcall\n"
+    "jmp pt_hlt_guest\n"
+
+    /* TPR shadow: read CR8, write 3 (not below threshold 2), write 1. */
+    "tpr_guest: mov %cr8, %rbx\n"
+    "mov $3, %ecx\n"
+    "mov %rcx, %cr8\n"
+    "mov %cr8, %rsi\n"
+    "mov $1, %edx\n"
+    "tpr_load: mov %rdx, %cr8\n"
+    "tpr_after: vmcall\n"
+    "jmp tpr_guest\n"
+
+    /* A self-NMI through the local APIC (ICR at 0xfee00300/0x310). */
+    "nmi_self_guest: movl $0xfee00000, %eax\n"
+    "movl 0x20(%rax), %ecx\n"		/* APIC ID register */
+    "andl $0xff000000, %ecx\n"
+    "movl %ecx, 0x310(%rax)\n"
+    "movl $0x4400, 0x300(%rax)\n"	/* NMI, assert, physical, no shorthand */
+    "nop\n"
+    "nop\n"
+    "vmcall\n"
+    "jmp nmi_self_guest\n"
+    ".popsection\n");
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static u64 pa(const void *p)
+{
+	return (u64)(uintptr_t)p;
+}
+
+static u32 pin_ctls(u32 want)
+{
+	return vmx_ctls(MSR_IA32_VMX_PINBASED_CTLS, MSR_IA32_VMX_TRUE_PINBASED_CTLS, want);
+}
+
+static u32 proc_ctls(u32 want)
+{
+	return vmx_ctls(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS, want);
+}
+
+static u32 exit_ctls(u32 want)
+{
+	return vmx_ctls(MSR_IA32_VMX_EXIT_CTLS, MSR_IA32_VMX_TRUE_EXIT_CTLS,
+			EXIT_HOST_ADDR_SPACE_SIZE | want);
+}
+
+static void setup(void (*rip)(void), u32 pin, u32 proc)
+{
+	vmx_setup_vmcs(vmcs, rip, GUEST_STACK_TOP);
+	vmcs_set(VMCS_PIN_BASED_CONTROLS, pin_ctls(pin));
+	vmcs_set(VMCS_PROC_BASED_CONTROLS, proc_ctls(proc));
+}
+
+/* The exception the guest's handlers saw during the last enter() (or -1). */
+static int guest_vector;
+
+/* Enter; the exit reason, or ~0 if the instruction failed. */
+static u64 enter(int launch, int *result)
+{
+	int r;
+
+	ex_clear();
+	r = vmx_enter(launch);
+	guest_vector = ex_last.vector;		/* before VMREAD clears it */
+
+	if (result)
+		*result = r;
+	return r == VMX_OK ? vmcs_get(VMCS_EXIT_REASON) : ~0ull;
+}
+
+static u64 guest_rip(void)
+{
+	return vmcs_get(VMCS_GUEST_RIP);
+}
+
+/* The entry point of the guest's (shared) IDT handler for @vector. */
+static u64 idt_handler(int vector)
+{
+	struct {
+		u16 limit;
+		u64 base;
+	} __attribute__((packed)) idtr;
+	const u32 *e;
+
+	asm volatile("sidt %0" : "=m"(idtr));
+	e = (const u32 *)(uintptr_t)(idtr.base + 16 * vector);
+	return (e[0] & 0xffff) | (e[1] & 0xffff0000) | ((u64)e[2] << 32);
+}
+
+static void expect_vmfail7(int r, const char *what)
+{
+	u64 err = vmx_insn_error();
+
+	report(r == VMX_FAIL_VALID && err == 7, "%s: VMfailValid(7) (got %s, %llu)", what,
+	       vmx_outcome_name(r), (unsigned long long)err);
+}
+
+/* ---- capabilities ------------------------------------------------------------ */
+
+static void test_caps(void)
+{
+	u64 pin = rdmsr(MSR_IA32_VMX_TRUE_PINBASED_CTLS);
+	u64 proc = rdmsr(MSR_IA32_VMX_TRUE_PROCBASED_CTLS);
+	u64 exit = rdmsr(MSR_IA32_VMX_TRUE_EXIT_CTLS);
+	u64 misc = rdmsr(MSR_IA32_VMX_MISC);
+
+	report((pin >> 32) & PIN_VIRTUAL_NMIS, "virtual NMIs may be 1");
+	report((pin >> 32) & PIN_PREEMPT_TIMER, "activate VMX-preemption timer may be 1");
+	report(!(pin & (PIN_VIRTUAL_NMIS | PIN_PREEMPT_TIMER)),
+	       "virtual NMIs and the preemption timer may be 0");
+	report((proc >> 32) & PROC_NMI_WINDOW, "NMI-window exiting may be 1");
+	report((proc >> 32) & PROC_MTF, "monitor trap flag may be 1");
+	report((proc >> 32) & PROC_TPR_SHADOW, "use TPR shadow may be 1");
+	report((exit >> 32) & EXIT_SAVE_PREEMPT_TIMER, "save VMX-preemption timer value may be 1");
+	info("IA32_VMX_MISC %#llx: preemption timer rate %llu", (unsigned long long)misc,
+	     (unsigned long long)(misc & 0x1f));
+}
+
+/* ---- entry checks ----------------------------------------------------------- */
+
+static void test_entry_checks(void)
+{
+	int r;
+
+	setup((void (*)(void))nw_guest, PIN_VIRTUAL_NMIS, 0);
+	expect_vmfail7(vmx_enter(1), "virtual NMIs without NMI exiting");
+
+	setup((void (*)(void))nw_guest, PIN_NMI_EXITING, PROC_NMI_WINDOW);
+	expect_vmfail7(vmx_enter(1), "NMI-window exiting without virtual NMIs");
+
+	setup((void (*)(void))nw_guest, 0, 0);
+	vmcs_set(VMCS_EXIT_CONTROLS, exit_ctls(EXIT_SAVE_PREEMPT_TIMER));
+	expect_vmfail7(vmx_enter(1), "save preemption timer value without the timer");
+
+	setup((void (*)(void))nw_guest, 0, 0);
+	vmcs_set(VMCS_ENTRY_INTR_INFO, INJECT_PENDING_MTF | 1);
+	expect_vmfail7(vmx_enter(1), "injecting event type 7 with vector 1");
+
+	/* 27.3.1.5: no virtual NMI while virtual-NMI blocking is on. */
+	setup((void (*)(void))nw_guest, PIN_NMI_EXITING | PIN_VIRTUAL_NMIS, 0);
+	vmcs_set(VMCS_GUEST_INTERRUPTIBILITY, INTR_STATE_NMI);
+	vmcs_set(VMCS_ENTRY_INTR_INFO, INJECT_NMI);
+	r = vmx_enter(1);
+	report(r == VMX_OK &&
+	       vmcs_get(VMCS_EXIT_REASON) == (EXIT_REASON_ENTRY_FAILURE | EXIT_REASON_INVALID_GUEST_STATE),
+	       "injecting a virtual NMI with virtual-NMI blocking: VM-entry failure 33 (got %s, %#llx)",
+	       vmx_outcome_name(r), (unsigned long long)vmcs_get(VMCS_EXIT_REASON));
+
+	/* TPR shadow (27.2.1.1). */
+	setup((void (*)(void))tpr_guest, 0, PROC_TPR_SHADOW);
+	vapic[0x80] = 0x50;
+	vmcs_set(VMCS_VIRTUAL_APIC_ADDR, pa(vapic) + 0x800);
+	expect_vmfail7(vmx_enter(1), "virtual-APIC address not 4 KiB aligned");
+	vmcs_set(VMCS_VIRTUAL_APIC_ADDR, pa(vapic));
+	vmcs_set(VMCS_TPR_THRESHOLD, 0x12);
+	expect_vmfail7(vmx_enter(1), "TPR threshold with bits 31:4 set");
+	vmcs_set(VMCS_TPR_THRESHOLD, 6);
+	expect_vmfail7(vmx_enter(1), "TPR threshold 6 above VTPR[7:4] = 5");
+}
+
+/* ---- virtual NMIs and NMI-window exiting ------------------------------------- */
+
+static void test_nmi_window(void)
+{
+	u32 pin = PIN_NMI_EXITING | PIN_VIRTUAL_NMIS;
+	u64 reason, st;
+
+	/* No blocking: the exit comes before the first instruction. */
+	setup((void (*)(void))nw_guest, pin, PROC_NMI_WINDOW);
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_NMI_WINDOW && guest_rip() == pa(nw_guest),
+	       "NMI window open at entry: exit 8 before the first instruction (%#llx at %#llx)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip());
+
+	/* Blocking by MOV SS: one instruction runs first. */
+	vmcs_set(VMCS_GUEST_INTERRUPTIBILITY, INTR_STATE_MOV_SS);
+	reason = enter(0, NULL);
+	report(reason == EXIT_REASON_NMI_WINDOW && guest_rip() == pa(nw_second),
+	       "blocking by MOV SS: exit 8 after one instruction (%#llx at %#llx)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip());
+
+	/* Virtual-NMI blocking lasts until IRET. */
+	setup((void (*)(void))iret_guest, pin, PROC_NMI_WINDOW);
+	vmcs_set(VMCS_GUEST_INTERRUPTIBILITY, INTR_STATE_NMI);
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_NMI_WINDOW && guest_rip() == pa(iret_target),
+	       "virtual-NMI blocking: exit 8 right after IRET (%#llx at %#llx, want %#llx)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip(),
+	       (unsigned long long)pa(iret_target));
+	report(!(vmcs_get(VMCS_GUEST_INTERRUPTIBILITY) & INTR_STATE_NMI),
+	       "IRET cleared virtual-NMI blocking");
+
+	/* Without NMI-window exiting, blocking is saved as it is. */
+	setup((void (*)(void))nw_guest, pin, 0);
+	vmcs_set(VMCS_GUEST_RIP, pa(nw_resume));
+	vmcs_set(VMCS_GUEST_INTERRUPTIBILITY, INTR_STATE_NMI);
+	reason = enter(1, NULL);
+	st = vmcs_get(VMCS_GUEST_INTERRUPTIBILITY);
+	report(reason == EXIT_REASON_VMCALL && (st & INTR_STATE_NMI),
+	       "virtual-NMI blocking survives a VMCALL exit (%#llx, state %#llx)",
+	       (unsigned long long)reason, (unsigned long long)st);
+
+	/* An injected virtual NMI goes through the guest IDT and blocks. */
+	setup((void (*)(void))nw_guest, pin, 0);
+	vmcs_set(VMCS_ENTRY_INTR_INFO, INJECT_NMI);
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_VMCALL && guest_vector == 2,
+	       "injected virtual NMI delivered through the guest IDT (exit %#llx, vector %d)",
+	       (unsigned long long)reason, guest_vector);
+	report(!(vmcs_get(VMCS_GUEST_INTERRUPTIBILITY) & INTR_STATE_NMI),
+	       "the NMI handler's IRET ended virtual-NMI blocking");
+
+	/* With NMI-window exiting the window opens at the handler's IRET. */
+	setup((void (*)(void))nw_guest, pin, PROC_NMI_WINDOW);
+	vmcs_set(VMCS_ENTRY_INTR_INFO, INJECT_NMI);
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_NMI_WINDOW && guest_rip() == pa(nw_resume) &&
+	       guest_vector == 2,
+	       "virtual NMI injected with NMI-window exiting: exit 8 after its IRET (%#llx at %#llx)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip());
+
+	/* A real NMI exits even under virtual-NMI blocking. */
+	setup((void (*)(void))nmi_self_guest, pin, 0);
+	vmcs_set(VMCS_GUEST_INTERRUPTIBILITY, INTR_STATE_NMI);
+	reason = enter(1, NULL);
+	st = vmcs_get(VMCS_EXIT_INTR_INFO);
+	report(reason == EXIT_REASON_EXCEPTION_NMI && st == 0x80000202,
+	       "self-NMI under virtual-NMI blocking: NMI exit (%#llx, info %#llx)",
+	       (unsigned long long)reason, (unsigned long long)st);
+	report(vmcs_get(VMCS_GUEST_INTERRUPTIBILITY) & INTR_STATE_NMI,
+	       "virtual-NMI blocking is saved on the NMI exit");
+	/* The host's NMIs stay blocked until its next IRET: take one. */
+	ex_clear();
+	asm volatile("1: ud2\n2:\n" EX_FIXUP("1b", "2b"));
+}
+
+/* ---- monitor trap flag ------------------------------------------------------- */
+
+static void test_mtf(void)
+{
+	u64 reason;
+	int r;
+
+	setup((void (*)(void))mtf_guest, 0, PROC_MTF);
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_MTF && guest_rip() == pa(mtf_second),
+	       "MTF: exit 37 after the first instruction (%#llx at %#llx)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip());
+	reason = enter(0, NULL);
+	report(reason == EXIT_REASON_MTF && guest_rip() == pa(mtf_cpuid),
+	       "MTF: exit 37 after the next instruction (%#llx at %#llx)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip());
+	reason = enter(0, NULL);
+	report(reason == EXIT_REASON_CPUID && guest_rip() == pa(mtf_cpuid),
+	       "MTF: an instruction that exits reports its own exit (%#llx)",
+	       (unsigned long long)reason);
+	vmx_skip_instruction();
+	reason = enter(0, NULL);
+	report(reason == EXIT_REASON_MTF && guest_rip() == idt_handler(UD_VECTOR) &&
+	       guest_vector == -1,
+	       "MTF: a fault delivered to the guest exits at its handler (%#llx at %#llx)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip());
+	vmcs_set(VMCS_PROC_BASED_CONTROLS, proc_ctls(0));
+	reason = enter(0, NULL);
+	report(reason == EXIT_REASON_VMCALL && guest_rip() == pa(mtf_ud_done) &&
+	       guest_vector == UD_VECTOR,
+	       "without MTF the handler runs to the next VMCALL (%#llx)", (unsigned long long)reason);
+
+	/* Injection with MTF: the exit follows delivery. */
+	setup((void (*)(void))mtf_guest, 0, PROC_MTF);
+	vmcs_set(VMCS_ENTRY_INTR_INFO, INJECT_UD);
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_MTF && guest_rip() == idt_handler(UD_VECTOR),
+	       "MTF with an injected #UD: exit 37 at the #UD handler (%#llx at %#llx)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip());
+
+	/* A pending MTF VM exit (type 7) needs no MTF control. */
+	setup((void (*)(void))mtf_guest, 0, 0);
+	vmcs_set(VMCS_ENTRY_INTR_INFO, INJECT_PENDING_MTF);
+	reason = enter(1, &r);
+	report(reason == EXIT_REASON_MTF && guest_rip() == pa(mtf_guest),
+	       "injected pending MTF: exit 37 before any instruction (%#llx at %#llx)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip());
+	reason = enter(0, NULL);
+	report(reason == EXIT_REASON_CPUID, "then the guest runs on to CPUID (%#llx)",
+	       (unsigned long long)reason);
+}
+
+/* ---- VMX-preemption timer ---------------------------------------------------- */
+
+static inline u64 rdtsc(void)
+{
+	u32 lo, hi;
+
+	asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return lo | ((u64)hi << 32);
+}
+
+static void test_preemption_timer(void)
+{
+	u64 reason, v, t0, t1, rate = rdmsr(MSR_IA32_VMX_MISC) & 0x1f;
+
+	/* Zero: exit before the first instruction. */
+	setup((void (*)(void))pt_guest, PIN_PREEMPT_TIMER, 0);
+	vmcs_set(VMCS_PREEMPT_TIMER_VALUE, 0);
+	pt_counter = 0;
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_PREEMPT && guest_rip() == pa(pt_guest) && pt_counter == 0,
+	       "timer value 0: exit 52 before any instruction (%#llx at %#llx, count %llu)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip(),
+	       (unsigned long long)pt_counter);
+
+	/* A running guest is preempted, not before the deadline. */
+	v = 20000;
+	vmcs_set(VMCS_PREEMPT_TIMER_VALUE, v);
+	vmcs_set(VMCS_EXIT_CONTROLS, exit_ctls(EXIT_SAVE_PREEMPT_TIMER));
+	t0 = rdtsc();
+	reason = enter(0, NULL);
+	t1 = rdtsc();
+	report(reason == EXIT_REASON_PREEMPT && pt_counter > 0,
+	       "timer value %llu: the looping guest is preempted (%#llx, count %llu)",
+	       (unsigned long long)v, (unsigned long long)reason, (unsigned long long)pt_counter);
+	report(t1 - t0 >= (v - 1) << rate, "no exit before %llu TSC ticks (took %llu)",
+	       (unsigned long long)((v - 1) << rate), (unsigned long long)(t1 - t0));
+	report(vmcs_get(VMCS_PREEMPT_TIMER_VALUE) == 0, "the saved timer value is 0 (%llu)",
+	       (unsigned long long)vmcs_get(VMCS_PREEMPT_TIMER_VALUE));
+
+	/* Another exit first: the saved value is what is left. */
+	setup((void (*)(void))pt_vmcall_guest, PIN_PREEMPT_TIMER, 0);
+	vmcs_set(VMCS_EXIT_CONTROLS, exit_ctls(EXIT_SAVE_PREEMPT_TIMER));
+	vmcs_set(VMCS_PREEMPT_TIMER_VALUE, 0xffffffff);
+	reason = enter(1, NULL);
+	v = vmcs_get(VMCS_PREEMPT_TIMER_VALUE);
+	report(reason == EXIT_REASON_VMCALL && v < 0xffffffff && v > 0xf0000000,
+	       "VMCALL before expiry: saved value counts down (%#llx, %#llx)",
+	       (unsigned long long)reason, (unsigned long long)v);
+	vmcs_set(VMCS_EXIT_CONTROLS, exit_ctls(0));
+	vmcs_set(VMCS_PREEMPT_TIMER_VALUE, 0x10000000);
+	vmx_skip_instruction();
+	reason = enter(0, NULL);
+	report(reason == EXIT_REASON_VMCALL && vmcs_get(VMCS_PREEMPT_TIMER_VALUE) == 0x10000000,
+	       "without the save control the field is left alone (%llu)",
+	       (unsigned long long)vmcs_get(VMCS_PREEMPT_TIMER_VALUE));
+
+	/* The timer wakes a guest halted with interrupts off. */
+	setup((void (*)(void))pt_hlt_guest, PIN_PREEMPT_TIMER, 0);
+	vmcs_set(VMCS_PREEMPT_TIMER_VALUE, 100000);
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_PREEMPT, "timer expiry in HLT: exit 52 (%#llx at %#llx)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip());
+}
+
+/* ---- TPR shadow ---------------------------------------------------------------- */
+
+static void test_tpr_shadow(void)
+{
+	u64 reason, host_tpr;
+
+	asm volatile("mov %%cr8, %0" : "=r"(host_tpr));
+	setup((void (*)(void))tpr_guest, 0, PROC_TPR_SHADOW);
+	memset(vapic, 0, sizeof(vapic));
+	vapic[0x80] = 0x5a;
+	vapic[0x81] = 0x77;
+	vmcs_set(VMCS_VIRTUAL_APIC_ADDR, pa(vapic));
+	vmcs_set(VMCS_TPR_THRESHOLD, 2);
+	vmx_guest_regs.rbx = vmx_guest_regs.rsi = ~0ull;
+	reason = enter(1, NULL);
+	report(vmx_guest_regs.rbx == 5, "MOV from CR8 reads VTPR[7:4] (%#llx)",
+	       (unsigned long long)vmx_guest_regs.rbx);
+	report(vmx_guest_regs.rsi == 3, "MOV to CR8 of 3, read back (%#llx)",
+	       (unsigned long long)vmx_guest_regs.rsi);
+	report(reason == EXIT_REASON_TPR_BELOW && guest_rip() == pa(tpr_after),
+	       "MOV to CR8 below the TPR threshold: trap-like exit 43 (%#llx at %#llx)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip());
+	report(*(u32 *)(vapic + 0x80) == 0x10, "VTPR holds 0x10, bytes 1-3 cleared (%#x)",
+	       *(u32 *)(vapic + 0x80));
+	{
+		u64 tpr;
+
+		asm volatile("mov %%cr8, %0" : "=r"(tpr));
+		report(tpr == host_tpr, "the local APIC's TPR is untouched (%llu)",
+		       (unsigned long long)tpr);
+	}
+
+	/* CR8-load exiting still takes precedence. */
+	setup((void (*)(void))tpr_guest, 0, PROC_TPR_SHADOW | PROC_CR8_LOAD_EXITING);
+	vmcs_set(VMCS_VIRTUAL_APIC_ADDR, pa(vapic));
+	vmcs_set(VMCS_TPR_THRESHOLD, 0);
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_CR_ACCESS &&
+	       vmcs_get(VMCS_EXIT_QUALIFICATION) == (8 | (1 << 8)),
+	       "TPR shadow with CR8-load exiting: CR-access exit for MOV to CR8 (%#llx, %#llx)",
+	       (unsigned long long)reason, (unsigned long long)vmcs_get(VMCS_EXIT_QUALIFICATION));
+}
+
+void test_main(void)
+{
+	vmx_on();
+	test_caps();
+	test_entry_checks();
+	test_nmi_window();
+	test_mtf();
+	test_preemption_timer();
+	test_tpr_shadow();
+	vmx_off();
+}
