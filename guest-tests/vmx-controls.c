@@ -24,6 +24,7 @@ static u8 guest_stack[8192] __attribute__((aligned(16)));
 #define VMCS_VIRTUAL_APIC_ADDR		0x2012
 #define VMCS_TPR_THRESHOLD		0x401c
 #define VMCS_PREEMPT_TIMER_VALUE	0x482e
+#define VMCS_GUEST_PENDING_DBG		0x6822
 
 #define EXIT_REASON_NMI_WINDOW		8
 #define EXIT_REASON_MTF			37
@@ -362,6 +363,16 @@ static void test_mtf(void)
 	       "MTF with an injected #UD: exit 37 at the #UD handler (%#llx at %#llx)",
 	       (unsigned long long)reason, (unsigned long long)guest_rip());
 
+	/* A single-step trap at the same boundary stays pending (BS). */
+	setup((void (*)(void))mtf_guest, 0, PROC_MTF);
+	vmcs_set(VMCS_GUEST_RFLAGS, 0x102);
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_MTF && guest_rip() == pa(mtf_second) && guest_vector == -1 &&
+	       vmcs_get(VMCS_GUEST_PENDING_DBG) == (1u << 14),
+	       "MTF with RFLAGS.TF: MTF exit, the #DB trap pending as BS (%#llx at %#llx, %#llx)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip(),
+	       (unsigned long long)vmcs_get(VMCS_GUEST_PENDING_DBG));
+
 	/* A pending MTF VM exit (type 7) needs no MTF control. */
 	setup((void (*)(void))mtf_guest, 0, 0);
 	vmcs_set(VMCS_ENTRY_INTR_INFO, INJECT_PENDING_MTF);
@@ -372,6 +383,44 @@ static void test_mtf(void)
 	reason = enter(0, NULL);
 	report(reason == EXIT_REASON_CPUID, "then the guest runs on to CPUID (%#llx)",
 	       (unsigned long long)reason);
+}
+
+/* ---- pending debug exceptions at VM entry (27.7.3) ------------------------- */
+
+static void test_pending_dbg(void)
+{
+	u64 reason, dr6;
+
+	asm volatile("mov %0, %%dr6" :: "r"(0xffff0ff0ull));
+	setup((void (*)(void))nw_guest, 0, 0);
+	vmcs_set(VMCS_GUEST_PENDING_DBG, (1u << 12) | (1u << 1));
+	reason = enter(1, NULL);
+	asm volatile("mov %%dr6, %0" : "=r"(dr6));
+	report(reason == EXIT_REASON_VMCALL && guest_vector == 1 && (dr6 & 2),
+	       "pending B1 at entry: #DB trap through the guest IDT (%#llx, vector %d, DR6 %#llx)",
+	       (unsigned long long)reason, guest_vector, (unsigned long long)dr6);
+
+	asm volatile("mov %0, %%dr6" :: "r"(0xffff0ff0ull));
+	setup((void (*)(void))nw_guest, 0, 0);
+	vmcs_set(VMCS_GUEST_PENDING_DBG, (1u << 12) | (1u << 1));
+	vmcs_set(VMCS_EXCEPTION_BITMAP, 1u << 1);
+	reason = enter(1, NULL);
+	asm volatile("mov %%dr6, %0" : "=r"(dr6));
+	report(reason == EXIT_REASON_EXCEPTION_NMI && vmcs_get(VMCS_EXIT_INTR_INFO) == 0x80000301 &&
+	       vmcs_get(VMCS_EXIT_QUALIFICATION) == 2 && guest_rip() == pa(nw_guest) && !(dr6 & 2),
+	       "pending B1 with #DB in the exception bitmap: exception exit, B1 in the qualification "
+	       "(%#llx, info %#llx, qual %#llx, DR6 %#llx)", (unsigned long long)reason,
+	       (unsigned long long)vmcs_get(VMCS_EXIT_INTR_INFO),
+	       (unsigned long long)vmcs_get(VMCS_EXIT_QUALIFICATION), (unsigned long long)dr6);
+
+	setup((void (*)(void))nw_guest, 0, 0);
+	vmcs_set(VMCS_GUEST_PENDING_DBG, (1u << 12) | (1u << 1));
+	vmcs_set(VMCS_ENTRY_INTR_INFO, INJECT_UD);
+	vmcs_set(VMCS_EXCEPTION_BITMAP, 1u << 1);
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_VMCALL && guest_vector == UD_VECTOR,
+	       "with an event injected the pending #DB is not delivered (%#llx, vector %d)",
+	       (unsigned long long)reason, guest_vector);
 }
 
 /* ---- VMX-preemption timer ---------------------------------------------------- */
@@ -488,6 +537,7 @@ void test_main(void)
 	test_entry_checks();
 	test_nmi_window();
 	test_mtf();
+	test_pending_dbg();
 	test_preemption_timer();
 	test_tpr_shadow();
 	vmx_off();

@@ -688,6 +688,36 @@ static void inject_event(CPUX86State *env)
     cpu_loop_exit(cs);
 }
 
+/*
+ * 27.7.3: with no event injected, no blocking by MOV SS and an active
+ * guest, pending debug exceptions (B3:0, BS) become a #DB trap before the
+ * first guest instruction: a VM exit if the exception bitmap says so
+ * (DR6 untouched, the bits in the exit qualification), else delivered
+ * through the guest IDT with DR6 updated.
+ */
+static void deliver_pending_dbg(CPUX86State *env)
+{
+    uint64_t pending = VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) & 0x400full;
+    CPUState *cs = env_cpu(env);
+
+    if (!pending || (VMCS(env, VM_ENTRY_INTR_INFO_FIELD) & VMX_INTR_INFO_VALID) ||
+        (VMCS(env, GUEST_INTERRUPTIBILITY_INFO) & VMX_INTERRUPTIBILITY_MOV_SS) ||
+        VMCS(env, GUEST_ACTIVITY_STATE) != VMX_ACTIVITY_ACTIVE) {
+        return;
+    }
+    if (VMCS(env, EXCEPTION_BITMAP) & (1u << EXCP01_DB)) {
+        env->vmx.pending_intr_info = VMX_INTR_INFO_VALID | VMX_INTR_TYPE_HW_EXCEPTION |
+                                     EXCP01_DB;
+        vmx_vmexit_len(env, VMX_EXIT_EXCEPTION_NMI, pending, 0, 0);
+    }
+    env->dr[6] = (env->dr[6] & ~0x400full) | pending;
+    cs->exception_index = EXCP01_DB;
+    env->error_code = 0;
+    env->exception_is_int = 0;
+    env->exception_next_eip = -1;
+    cpu_loop_exit(cs);
+}
+
 void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
 {
     CPUState *cs = env_cpu(env);
@@ -735,6 +765,7 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
         /* Checked between translation blocks, like an interrupt request. */
         qatomic_or(&cs->interrupt_request, CPU_INTERRUPT_VIRQ);
     }
+    deliver_pending_dbg(env);
     if (VMCS(env, GUEST_ACTIVITY_STATE) == VMX_ACTIVITY_HLT &&
         !(VMCS(env, VM_ENTRY_INTR_INFO_FIELD) & VMX_INTR_INFO_VALID)) {
         cs->halted = 1;

@@ -102,6 +102,7 @@ void vmx_events_entry(CPUX86State *env)
 
     env->vmx.insn_ran = 0;
     env->vmx.mtf_pending = false;
+    env->vmx.pending_dbg = 0;
     cs->tcg_cflags &= ~MTF_CFLAGS;
     if (proc & VMX_CPU_BASED_MONITOR_TRAP_FLAG) {
         cs->tcg_cflags |= CF_NO_GOTO_TB | CF_NO_GOTO_PTR | 1;
@@ -219,6 +220,14 @@ void vmx_deliver_event(CPUX86State *env)
     }
     /* Between instructions: the state is exact, RIP is the next one. */
     vmx_vmexit_len(env, reason, 0, 0, 0);
+}
+
+/* RDTSC/RDTSCP: a preemption timer that has expired exits before the read. */
+void vmx_preempt_check(CPUX86State *env, uintptr_t ra)
+{
+    if (env->vmx.preempt_active && cpu_get_tsc(env) >= env->vmx.preempt_deadline) {
+        vmx_vmexit(env, VMX_EXIT_PREEMPTION_TIMER, 0, ra);
+    }
 }
 
 /* ---- TPR shadow (30.3, 30.1.2) ----------------------------------------- */

@@ -197,6 +197,29 @@ static void update_host_nmi_blocking(CPUX86State *env, bool nmi_exit)
     }
 }
 
+/*
+ * 28.3.4: with EPT and PAE paging the exit stores the PDPTEs, read here
+ * through EPT from the table guest CR3 points to (TCG keeps no PDPTE
+ * registers).  An entry EPT does not map is left as it was.
+ */
+static void save_guest_pdptes(CPUX86State *env)
+{
+    hwaddr hpa;
+    int prot, size, i;
+
+    if (!vmx_ept_enabled_in_vmcs(env) || !(env->cr[0] & CR0_PG_MASK) ||
+        !(env->cr[4] & CR4_PAE_MASK) || (env->hflags & HF_LMA_MASK)) {
+        return;
+    }
+    for (i = 0; i < 4; i++) {
+        uint64_t gpa = (env->cr[3] & ~0x1full) + 8 * i;
+
+        if (vmx_ept_translate(env, gpa, MMU_DATA_LOAD, &hpa, &prot, &size)) {
+            env->vmx.vmcs.f[VMCS_ID_GUEST_PDPTE0 + i] = x86_ldq_phys(env_cpu(env), hpa);
+        }
+    }
+}
+
 static void save_guest_state(CPUX86State *env)
 {
     uint32_t exit = VMCS(env, VM_EXIT_CONTROLS);
@@ -252,7 +275,9 @@ static void save_guest_state(CPUX86State *env)
     VMCS(env, GUEST_INTERRUPTIBILITY_INFO) = intr;
     VMCS(env, GUEST_ACTIVITY_STATE) = env_cpu(env)->halted ? VMX_ACTIVITY_HLT :
                                       VMX_ACTIVITY_ACTIVE;
-    VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) = 0;
+    VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) = env->vmx.pending_dbg;
+    env->vmx.pending_dbg = 0;
+    save_guest_pdptes(env);
 }
 
 /* ---- 28.5: loading host state ------------------------------------------ */
@@ -531,6 +556,12 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
         if (proc & VMX_CPU_BASED_RDTSC_EXITING) {
             vmx_vmexit(env, rdtscp ? VMX_EXIT_RDTSCP : VMX_EXIT_RDTSC, 0, ra);
         }
+        /*
+         * A guest reading the TSC must not see it past the preemption
+         * timer's deadline and go on: if the timer has expired, its exit
+         * comes at this boundary, before the read.
+         */
+        vmx_preempt_check(env, ra);
         return;
     }
     case SVM_EXIT_MSR:
@@ -577,6 +608,17 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
             bool match = (param & VMCS(env, PAGE_FAULT_ERROR_CODE_MASK)) ==
                          VMCS(env, PAGE_FAULT_ERROR_CODE_MATCH);
             exits = exits == match;
+        }
+        if (!exits && vector == EXCP01_DB && (proc & VMX_CPU_BASED_MONITOR_TRAP_FLAG) &&
+            (env->eflags & TF_MASK) && (env->dr[6] & DR6_BS)) {
+            /*
+             * A single-step trap at the same boundary as an MTF VM exit:
+             * the exit wins and the trap stays pending (BS in the pending
+             * debug exceptions field), not yet in DR6.
+             */
+            env->dr[6] &= ~DR6_BS;
+            env->vmx.pending_dbg = DR6_BS;
+            vmx_vmexit(env, VMX_EXIT_MONITOR_TRAP, 0, ra);
         }
         if (!exits) {
             return;

@@ -201,6 +201,7 @@ void vmx_events_entry(CPUX86State *env);
 void vmx_events_inject_mtf(CPUX86State *env);
 void vmx_events_save(CPUX86State *env);
 void vmx_events_exit(CPUX86State *env);
+void vmx_preempt_check(CPUX86State *env, uintptr_t ra);
 bool vmx_tpr_shadow_controls_ok(CPUX86State *env);
 
 /* vmx-ept.c */

@@ -44,6 +44,7 @@ typedef struct VMXState {
     bool nmi_blocked;           /* blocking by NMI under NMI exiting (27.3.2.5) */
     bool preempt_active;        /* "activate VMX-preemption timer" at entry */
     uint64_t preempt_deadline;  /* TSC at which the timer reaches 0 */
+    uint32_t pending_dbg;       /* pending debug exceptions to save (28.3.4) */
 
     /* Why the last EPT translation failed (vmx-ept.c). */
     uint8_t ept_fault;          /* enum ept_fault_kind */
