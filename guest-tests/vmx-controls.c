@@ -19,6 +19,11 @@ static u8 guest_stack[8192] __attribute__((aligned(16)));
 #define PROC_TPR_SHADOW			(1u << 21)
 #define PROC_NMI_WINDOW			(1u << 22)
 #define PROC_MTF			(1u << 27)
+#define PROC2_DT_EXITING		(1u << 2)
+#define PROC2_WBINVD_EXITING		(1u << 6)
+#define PROC2_RDRAND_EXITING		(1u << 11)
+#define PROC2_RDSEED_EXITING		(1u << 16)
+#define VMCS_INSN_INFO			0x440e
 #define EXIT_SAVE_PREEMPT_TIMER		(1u << 22)
 
 #define VMCS_VIRTUAL_APIC_ADDR		0x2012
@@ -108,7 +113,22 @@ asm(".pushsection .text\n"
     "nop\n"
     "vmcall\n"
     "jmp nmi_self_guest\n"
+
+    /* Secondary controls: descriptor tables, WBINVD, RDRAND, RDSEED. */
+    "sec_guest: leaq dt_buf(%rip), %rbx\n"
+    "xorl %ecx, %ecx\n"
+    "sec_sgdt: sgdt 0x10(%rbx,%rcx,4)\n"
+    "sec_sldt: sldt %eax\n"
+    "sec_wbinvd: wbinvd\n"
+    "sec_rdrand: rdrand %r9d\n"
+    "sec_rdseed: rdseed %rax\n"
+    "sec_done: vmcall\n"
+    "jmp sec_guest\n"
     ".popsection\n");
+
+u8 dt_buf[64];
+extern u8 sec_guest[], sec_sgdt[], sec_sldt[], sec_wbinvd[], sec_rdrand[], sec_rdseed[],
+	  sec_done[];
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -530,6 +550,72 @@ static void test_tpr_shadow(void)
 	       (unsigned long long)reason, (unsigned long long)vmcs_get(VMCS_EXIT_QUALIFICATION));
 }
 
+/* ---- secondary controls: descriptor tables, WBINVD, RDRAND, RDSEED --------- */
+
+static void set_proc2(u32 want)
+{
+	u64 cap = rdmsr(MSR_IA32_VMX_PROCBASED_CTLS2);
+
+	if (want & ~(u32)(cap >> 32))
+		test_abort("secondary controls %#x not offered", want & ~(u32)(cap >> 32));
+	vmcs_set(VMCS_PROC_BASED_CONTROLS, proc_ctls(PROC_ACTIVATE_SECONDARY));
+	vmcs_set(VMCS_SECONDARY_CONTROLS, want | (u32)cap);
+}
+
+static void test_secondary(void)
+{
+	struct cpuid_regs c1 = cpuid(1), c7 = cpuid_count(7, 0);
+	u64 reason, info, q;
+
+	report(c1.c & (1u << 30), "CPUID reports RDRAND");
+	report(c7.b & (1u << 18), "CPUID reports RDSEED");
+
+	setup((void (*)(void))sec_guest, 0, 0);
+	set_proc2(PROC2_DT_EXITING | PROC2_WBINVD_EXITING | PROC2_RDRAND_EXITING |
+		  PROC2_RDSEED_EXITING);
+	reason = enter(1, NULL);
+	info = vmcs_get(VMCS_INSN_INFO);
+	q = vmcs_get(VMCS_EXIT_QUALIFICATION);
+	/* scale 4 (2), 64-bit address (2 << 7), 32-bit operand (bit 11), DS (3 << 15),
+	 * index RCX (1 << 18), base RBX (3 << 23), SGDT (0 << 28) */
+	report(reason == 46 && guest_rip() == pa(sec_sgdt) && q == 0x10 &&
+	       info == (2 | (2 << 7) | (1 << 11) | (3 << 15) | (1 << 18) | (3 << 23)),
+	       "SGDT with descriptor-table exiting: exit 46, displacement and operand (%#llx, qual %#llx, info %#llx)",
+	       (unsigned long long)reason, (unsigned long long)q, (unsigned long long)info);
+	vmx_skip_instruction();
+	reason = enter(0, NULL);
+	info = vmcs_get(VMCS_INSN_INFO);
+	report(reason == 47 && guest_rip() == pa(sec_sldt) && info == (1 << 10),
+	       "SLDT EAX: exit 47, register operand RAX, SLDT (%#llx, info %#llx)",
+	       (unsigned long long)reason, (unsigned long long)info);
+	vmx_skip_instruction();
+	reason = enter(0, NULL);
+	report(reason == 54 && guest_rip() == pa(sec_wbinvd),
+	       "WBINVD with WBINVD exiting: exit 54 (%#llx)", (unsigned long long)reason);
+	vmx_skip_instruction();
+	reason = enter(0, NULL);
+	info = vmcs_get(VMCS_INSN_INFO);
+	report(reason == 57 && guest_rip() == pa(sec_rdrand) && info == ((9 << 3) | (1 << 11)),
+	       "RDRAND R9D: exit 57, destination R9, 32-bit (%#llx, info %#llx)",
+	       (unsigned long long)reason, (unsigned long long)info);
+	vmx_skip_instruction();
+	reason = enter(0, NULL);
+	info = vmcs_get(VMCS_INSN_INFO);
+	report(reason == 61 && guest_rip() == pa(sec_rdseed) && info == (2 << 11),
+	       "RDSEED RAX: exit 61, destination RAX, 64-bit (%#llx, info %#llx)",
+	       (unsigned long long)reason, (unsigned long long)info);
+
+	/* Without the controls none of them exits. */
+	memset(dt_buf, 0, sizeof(dt_buf));
+	setup((void (*)(void))sec_guest, 0, 0);
+	set_proc2(0);
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_VMCALL && guest_rip() == pa(sec_done) &&
+	       *(u16 *)(dt_buf + 0x10) != 0,
+	       "without the controls the guest runs SGDT..RDSEED to VMCALL (%#llx)",
+	       (unsigned long long)reason);
+}
+
 void test_main(void)
 {
 	vmx_on();
@@ -540,5 +626,6 @@ void test_main(void)
 	test_pending_dbg();
 	test_preemption_timer();
 	test_tpr_shadow();
+	test_secondary();
 	vmx_off();
 }

@@ -14,6 +14,7 @@
 #include "exec/cpu_ldst.h"
 #include "exec/exec-all.h"
 #include "exec/cputlb.h"
+#include "exec/helper-proto.h"
 #include "system/runstate.h"
 #include "tcg/helper-tcg.h"
 #include "hw/i386/apic.h"
@@ -597,6 +598,24 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
                        dr | (read ? 1 << 4 : 0) | (intercept_gpr(env) << 8), ra);
         }
         return;
+    case SVM_EXIT_GDTR_READ:
+    case SVM_EXIT_IDTR_READ:
+    case SVM_EXIT_GDTR_WRITE:
+    case SVM_EXIT_IDTR_WRITE:
+    case SVM_EXIT_LDTR_READ:
+    case SVM_EXIT_TR_READ:
+    case SVM_EXIT_LDTR_WRITE:
+    case SVM_EXIT_TR_WRITE:
+        /* 26.1.3: descriptor-table exiting; the translator left the operand. */
+        if (vmx_secondary_ctls(env) & VMX_SECONDARY_EXEC_DESC) {
+            bool gdt_idt = type == SVM_EXIT_GDTR_READ || type == SVM_EXIT_IDTR_READ ||
+                           type == SVM_EXIT_GDTR_WRITE || type == SVM_EXIT_IDTR_WRITE;
+
+            env->vmx.pending_insn_info = env->vmx.intercept_insn_info;
+            vmx_vmexit(env, gdt_idt ? VMX_EXIT_GDTR_IDTR : VMX_EXIT_LDTR_TR,
+                       env->vmx.intercept_addr, ra);
+        }
+        return;
     case SVM_EXIT_SHUTDOWN:
         vmx_vmexit(env, VMX_EXIT_TRIPLE_FAULT, 0, ra);
     case SVM_EXIT_EXCP_BASE ... SVM_EXIT_EXCP_BASE + 31: {
@@ -682,6 +701,19 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
     default:
         /* Not a VMX exit condition (or one not emulated yet). */
         return;
+    }
+}
+
+/* RDRAND / RDSEED exiting (26.1.3): @info from the translator. */
+void helper_vmx_rdrand(CPUX86State *env, uint32_t info)
+{
+    bool rdseed = info & (1u << 31);
+
+    if (env->vmx.non_root &&
+        (vmx_secondary_ctls(env) & (rdseed ? VMX_SECONDARY_EXEC_RDSEED_EXITING :
+                                             VMX_SECONDARY_EXEC_RDRAND_EXITING))) {
+        env->vmx.pending_insn_info = info & ~(1u << 31);
+        vmx_vmexit(env, rdseed ? VMX_EXIT_RDSEED : VMX_EXIT_RDRAND, 0, GETPC());
     }
 }
 
