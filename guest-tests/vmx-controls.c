@@ -47,6 +47,7 @@ volatile u64 pt_counter;
 
 /* ---- guest code ----------------------------------------------------------- */
 
+extern u8 bad_iret_guest[], bad_iret[];
 extern u8 nw_guest[], nw_second[], nw_resume[], iret_guest[], iret_target[], mtf_guest[],
 	  mtf_second[], mtf_cpuid[], mtf_ud[], mtf_ud_done[], pt_guest[], pt_vmcall_guest[],
 	  pt_hlt_guest[], pt_after_hlt[], tpr_guest[], tpr_after[], tpr_load[], nmi_self_guest[];
@@ -71,6 +72,17 @@ asm(".pushsection .text\n"
     "iret_target: nop\n"
     "vmcall\n"
     "jmp iret_target\n"
+
+    /* IRET to a null code selector: #GP(0x30) inside IRET. */
+    "bad_iret_guest: movq %rsp, %rax\n"
+    "pushq $0x10\n"
+    "pushq %rax\n"
+    "pushfq\n"
+    "pushq $0x30\n"
+    "leaq iret_target(%rip), %rax\n"
+    "pushq %rax\n"
+    "bad_iret: iretq\n"
+    ".pushsection .ex_table, \"a\"\n .quad bad_iret, iret_target\n .popsection\n"
 
     /* MTF: one instruction at a time, then an exiting one, then a fault. */
     "mtf_guest: nop\n"
@@ -326,6 +338,39 @@ static void test_nmi_window(void)
 	report(reason == EXIT_REASON_NMI_WINDOW && guest_rip() == pa(nw_resume) &&
 	       guest_vector == 2,
 	       "virtual NMI injected with NMI-window exiting: exit 8 after its IRET (%#llx at %#llx)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip());
+
+	/* A fault inside IRET: blocking cleared, "NMI unblocking due to IRET". */
+	setup((void (*)(void))bad_iret_guest, pin, 0);
+	vmcs_set(VMCS_EXCEPTION_BITMAP, 1u << GP_VECTOR);
+	vmcs_set(VMCS_GUEST_INTERRUPTIBILITY, INTR_STATE_NMI);
+	reason = enter(1, NULL);
+	st = vmcs_get(VMCS_EXIT_INTR_INFO);
+	report(reason == EXIT_REASON_EXCEPTION_NMI && guest_rip() == pa(bad_iret) &&
+	       st == (0x80000b0d | (1u << 12)) && vmcs_get(VMCS_EXIT_INTR_ERROR_CODE) == 0x30,
+	       "#GP in IRET under virtual-NMI blocking: exit with NMI unblocking bit 12 (%#llx, info %#llx)",
+	       (unsigned long long)reason, (unsigned long long)st);
+	report(!(vmcs_get(VMCS_GUEST_INTERRUPTIBILITY) & INTR_STATE_NMI),
+	       "virtual-NMI blocking is cleared before that exit");
+	setup((void (*)(void))bad_iret_guest, pin, 0);
+	vmcs_set(VMCS_EXCEPTION_BITMAP, 1u << GP_VECTOR);
+	reason = enter(1, NULL);
+	st = vmcs_get(VMCS_EXIT_INTR_INFO);
+	report(reason == EXIT_REASON_EXCEPTION_NMI && st == 0x80000b0d,
+	       "#GP in IRET without blocking: bit 12 clear (%#llx)", (unsigned long long)st);
+	/*
+	 * Delivered to the guest instead, the faulting IRET still unblocks:
+	 * MTF stops at the #GP handler, before the handler's own IRET.
+	 */
+	setup((void (*)(void))bad_iret_guest, pin, PROC_MTF);
+	vmcs_set(VMCS_GUEST_INTERRUPTIBILITY, INTR_STATE_NMI);
+	do {
+		reason = enter(guest_rip() == pa(bad_iret_guest), NULL);
+	} while (reason == EXIT_REASON_MTF && guest_rip() != idt_handler(GP_VECTOR) &&
+		 guest_rip() <= pa(bad_iret));
+	report(reason == EXIT_REASON_MTF && guest_rip() == idt_handler(GP_VECTOR) &&
+	       !(vmcs_get(VMCS_GUEST_INTERRUPTIBILITY) & INTR_STATE_NMI),
+	       "a faulting IRET whose #GP goes to the guest ends virtual-NMI blocking (%#llx at %#llx)",
 	       (unsigned long long)reason, (unsigned long long)guest_rip());
 
 	/* A real NMI exits even under virtual-NMI blocking. */

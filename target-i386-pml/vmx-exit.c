@@ -421,13 +421,59 @@ G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
     vmx_vmexit_len(env, reason, qual, 0, ra);
 }
 
+/* IRET ends (virtual-)NMI blocking even when it faults (unless NMI exiting alone). */
+static bool iret_unblocks_nmis(CPUX86State *env)
+{
+    uint32_t pin = VMCS(env, PIN_BASED_VM_EXEC_CONTROL);
+
+    return (pin & VMX_PIN_BASED_VIRTUAL_NMIS) || !(pin & VMX_PIN_BASED_NMI_EXITING);
+}
+
+/*
+ * An exit raised while a guest IRET executes (a fault it caused, an EPT
+ * violation or misconfiguration, PML full): the blocking IRET would end is
+ * cleared before the exit, and "NMI unblocking due to IRET" (bit 12 of the
+ * interruption information or of the qualification) says it was there.
+ */
+static void exit_during_iret(CPUX86State *env)
+{
+    uint32_t reason = env->vmx.pending_reason;
+    bool unblocked;
+
+    env->vmx.in_iret = 0;
+    if (env->vmx.idt_vectoring || !iret_unblocks_nmis(env) ||
+        !(env->hflags2 & HF2_NMI_MASK)) {
+        return;
+    }
+    if (reason == VMX_EXIT_EXCEPTION_NMI) {
+        unblocked = (env->vmx.pending_intr_info & VMX_INTR_TYPE_MASK) != VMX_INTR_TYPE_NMI;
+        if (unblocked) {
+            env->vmx.pending_intr_info |= VMX_INTR_INFO_NMI_UNBLOCKING;
+        }
+    } else if (reason == VMX_EXIT_EPT_VIOLATION || reason == VMX_EXIT_PML_FULL) {
+        unblocked = true;
+        env->vmx.pending_qual |= VMX_INTR_INFO_NMI_UNBLOCKING;   /* also bit 12 */
+    } else {
+        unblocked = reason == VMX_EXIT_EPT_MISCONFIG;
+    }
+    if (unblocked) {
+        env->hflags2 &= ~HF2_NMI_MASK;
+    }
+}
+
 void vmx_do_exit(CPUX86State *env)
 {
     CPUState *cs = env_cpu(env);
-    uint32_t reason = env->vmx.pending_reason;
-    bool nmi_exit = reason == VMX_EXIT_EXCEPTION_NMI &&
-                    (env->vmx.pending_intr_info & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_NMI;
+    uint32_t reason;
+    bool nmi_exit;
     int i;
+
+    if (env->vmx.in_iret) {
+        exit_during_iret(env);
+    }
+    reason = env->vmx.pending_reason;
+    nmi_exit = reason == VMX_EXIT_EXCEPTION_NMI &&
+               (env->vmx.pending_intr_info & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_NMI;
 
     VMCS(env, VM_EXIT_REASON) = reason;
     VMCS(env, EXIT_QUALIFICATION) = env->vmx.pending_qual;
@@ -765,4 +811,11 @@ void vmx_event_delivered(CPUX86State *env)
     env->vmx.idt_vectoring = 0;
     /* 26.5.2: an MTF VM exit follows the delivery of an event. */
     env->vmx.insn_ran = 1;
+    /* A fault in IRET, delivered to the guest: IRET unblocked NMIs anyway. */
+    if (env->vmx.in_iret) {
+        env->vmx.in_iret = 0;
+        if (iret_unblocks_nmis(env)) {
+            env->hflags2 &= ~HF2_NMI_MASK;
+        }
+    }
 }

@@ -46,6 +46,7 @@ typedef struct VMXState {
     bool preempt_active;        /* "activate VMX-preemption timer" at entry */
     uint64_t preempt_deadline;  /* TSC at which the timer reaches 0 */
     uint32_t pending_dbg;       /* pending debug exceptions to save (28.3.4) */
+    uint8_t in_iret;            /* a guest IRET is executing (set by its TB) */
 
     /* Why the last EPT translation failed (vmx-ept.c). */
     uint8_t ept_fault;          /* enum ept_fault_kind */
