@@ -548,8 +548,11 @@ static void test_preemption_timer(void)
 	setup((void (*)(void))pt_hlt_guest, PIN_PREEMPT_TIMER, 0);
 	vmcs_set(VMCS_PREEMPT_TIMER_VALUE, 100000);
 	reason = enter(1, NULL);
-	report(reason == EXIT_REASON_PREEMPT, "timer expiry in HLT: exit 52 (%#llx at %#llx)",
-	       (unsigned long long)reason, (unsigned long long)guest_rip());
+	report(reason == EXIT_REASON_PREEMPT && guest_rip() == pa(pt_after_hlt) &&
+	       vmcs_get(VMCS_GUEST_ACTIVITY_STATE) == 1,
+	       "timer expiry in HLT: exit 52 after HLT, activity state HLT (%#llx at %#llx, %llu)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip(),
+	       (unsigned long long)vmcs_get(VMCS_GUEST_ACTIVITY_STATE));
 }
 
 /* ---- TPR shadow ---------------------------------------------------------------- */

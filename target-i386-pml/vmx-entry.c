@@ -768,6 +768,7 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
     deliver_pending_dbg(env);
     if (VMCS(env, GUEST_ACTIVITY_STATE) == VMX_ACTIVITY_HLT &&
         !(VMCS(env, VM_ENTRY_INTR_INFO_FIELD) & VMX_INTR_INFO_VALID)) {
+        env->vmx.guest_hlt = true;
         cs->halted = 1;
         cs->exception_index = EXCP_HLT;
         cpu_loop_exit(cs);

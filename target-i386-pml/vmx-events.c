@@ -104,6 +104,7 @@ void vmx_events_entry(CPUX86State *env)
     env->vmx.mtf_pending = false;
     env->vmx.pending_dbg = 0;
     env->vmx.in_iret = 0;
+    env->vmx.guest_hlt = false;
     cs->tcg_cflags &= ~MTF_CFLAGS;
     if (proc & VMX_CPU_BASED_MONITOR_TRAP_FLAG) {
         cs->tcg_cflags |= CF_NO_GOTO_TB | CF_NO_GOTO_PTR | 1;

@@ -274,8 +274,14 @@ static void save_guest_state(CPUX86State *env)
         intr |= VMX_INTERRUPTIBILITY_NMI;
     }
     VMCS(env, GUEST_INTERRUPTIBILITY_INFO) = intr;
-    VMCS(env, GUEST_ACTIVITY_STATE) = env_cpu(env)->halted ? VMX_ACTIVITY_HLT :
-                                      VMX_ACTIVITY_ACTIVE;
+    /*
+     * An exit that wakes a halted guest (interrupt, NMI, preemption timer,
+     * MTF after HLT...) saves the HLT state: QEMU has already left
+     * cs->halted when the event is handled, env->vmx.guest_hlt has not.
+     */
+    VMCS(env, GUEST_ACTIVITY_STATE) = env_cpu(env)->halted || env->vmx.guest_hlt ?
+                                      VMX_ACTIVITY_HLT : VMX_ACTIVITY_ACTIVE;
+    env->vmx.guest_hlt = false;
     VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) = env->vmx.pending_dbg;
     env->vmx.pending_dbg = 0;
     save_guest_pdptes(env);
@@ -581,6 +587,9 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
     uint32_t proc = proc_ctls(env);
     int i;
 
+    if (type == SVM_EXIT_HLT && !(proc & VMX_CPU_BASED_HLT_EXITING)) {
+        env->vmx.guest_hlt = true;      /* HLT runs: the guest halts */
+    }
     for (i = 0; i < ARRAY_SIZE(proc_ctl_exits); i++) {
         if (proc_ctl_exits[i].svm_type == type) {
             if (proc & proc_ctl_exits[i].control) {
@@ -811,6 +820,7 @@ void vmx_event_delivered(CPUX86State *env)
     env->vmx.idt_vectoring = 0;
     /* 26.5.2: an MTF VM exit follows the delivery of an event. */
     env->vmx.insn_ran = 1;
+    env->vmx.guest_hlt = false;         /* an event delivered wakes it */
     /* A fault in IRET, delivered to the guest: IRET unblocked NMIs anyway. */
     if (env->vmx.in_iret) {
         env->vmx.in_iret = 0;

@@ -47,6 +47,7 @@ typedef struct VMXState {
     uint64_t preempt_deadline;  /* TSC at which the timer reaches 0 */
     uint32_t pending_dbg;       /* pending debug exceptions to save (28.3.4) */
     uint8_t in_iret;            /* a guest IRET is executing (set by its TB) */
+    bool guest_hlt;             /* the guest is in HLT (until an event wakes it) */
 
     /* Why the last EPT translation failed (vmx-ept.c). */
     uint8_t ept_fault;          /* enum ept_fault_kind */
