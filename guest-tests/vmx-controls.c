@@ -311,6 +311,16 @@ static void test_nmi_window(void)
 	report(!(vmcs_get(VMCS_GUEST_INTERRUPTIBILITY) & INTR_STATE_NMI),
 	       "IRET cleared virtual-NMI blocking");
 
+	/* Under NMI exiting alone, blocking by NMI outlives a guest IRET. */
+	setup((void (*)(void))iret_guest, PIN_NMI_EXITING, 0);
+	vmcs_set(VMCS_GUEST_INTERRUPTIBILITY, INTR_STATE_NMI);
+	reason = enter(1, NULL);
+	st = vmcs_get(VMCS_GUEST_INTERRUPTIBILITY);
+	report(reason == EXIT_REASON_VMCALL && guest_rip() == pa(iret_target) + 1 &&
+	       (st & INTR_STATE_NMI),
+	       "NMI exiting without virtual NMIs: IRET leaves blocking by NMI (%#llx, state %#llx)",
+	       (unsigned long long)reason, (unsigned long long)st);
+
 	/* Without NMI-window exiting, blocking is saved as it is. */
 	setup((void (*)(void))nw_guest, pin, 0);
 	vmcs_set(VMCS_GUEST_RIP, pa(nw_resume));
