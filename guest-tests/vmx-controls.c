@@ -23,6 +23,8 @@ static u8 guest_stack[8192] __attribute__((aligned(16)));
 #define PROC2_WBINVD_EXITING		(1u << 6)
 #define PROC2_RDRAND_EXITING		(1u << 11)
 #define PROC2_RDSEED_EXITING		(1u << 16)
+#define PROC2_ENABLE_INVPCID		(1u << 12)
+#define PROC_INVLPG_EXITING		(1u << 9)
 #define VMCS_INSN_INFO			0x440e
 #define EXIT_SAVE_PREEMPT_TIMER		(1u << 22)
 
@@ -136,9 +138,19 @@ asm(".pushsection .text\n"
     "sec_rdseed: rdseed %rax\n"
     "sec_done: vmcall\n"
     "jmp sec_guest\n"
+
+    /* INVPCID type 2 (all contexts, globals too) with a displacement. */
+    "invpcid_guest: leaq invpcid_desc(%rip), %rbx\n"
+    "subq $0x20, %rbx\n"
+    "movl $2, %edx\n"
+    "invpcid_insn: invpcid 0x20(%rbx), %rdx\n"
+    "invpcid_done: vmcall\n"
+    "jmp invpcid_guest\n"
     ".popsection\n");
 
 u8 dt_buf[64];
+u64 invpcid_desc[2] __attribute__((aligned(16)));
+extern u8 invpcid_guest[], invpcid_insn[], invpcid_done[];
 extern u8 sec_guest[], sec_sgdt[], sec_sldt[], sec_wbinvd[], sec_rdrand[], sec_rdseed[],
 	  sec_done[];
 
@@ -674,6 +686,67 @@ static void test_secondary(void)
 	       (unsigned long long)reason);
 }
 
+/* ---- INVPCID and "enable INVPCID" ------------------------------------------ */
+
+static int invpcid_root(u64 type, u64 pcid, u64 addr)
+{
+	u64 desc[2] __attribute__((aligned(16))) = { pcid, addr };
+
+	ex_clear();
+	asm volatile("1: invpcid %0, %1\n2:\n" EX_FIXUP("1b", "2b")
+		     :: "m"(desc), "r"(type) : "memory");
+	return ex_last.vector;
+}
+
+static void test_invpcid(void)
+{
+	u64 reason, info;
+
+	report(cpuid_count(7, 0).b & (1u << 10), "CPUID reports INVPCID");
+	report(invpcid_root(2, 0, 0) == NO_EXCEPTION && invpcid_root(3, 0, 0) == NO_EXCEPTION &&
+	       invpcid_root(0, 0, 0x1000) == NO_EXCEPTION && invpcid_root(1, 0, 0) == NO_EXCEPTION,
+	       "INVPCID types 0-3 with valid descriptors");
+	report(invpcid_root(4, 0, 0) == GP_VECTOR, "INVPCID type 4: #GP");
+	report(invpcid_root(2, 1ull << 12, 0) == GP_VECTOR, "INVPCID with descriptor bit 12 set: #GP");
+	report(invpcid_root(0, 0, 0x0000800000000000ull) == GP_VECTOR,
+	       "INVPCID type 0 with a non-canonical address: #GP");
+	report(invpcid_root(1, 1, 0) == GP_VECTOR, "INVPCID type 1, PCID 1 with CR4.PCIDE=0: #GP");
+
+	/* "enable INVPCID" 0: #UD in non-root operation. */
+	setup((void (*)(void))invpcid_guest, 0, 0);
+	set_proc2(0);
+	vmcs_set(VMCS_EXCEPTION_BITMAP, 1u << UD_VECTOR);
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_EXCEPTION_NMI && guest_rip() == pa(invpcid_insn) &&
+	       vmcs_get(VMCS_EXIT_INTR_INFO) == INJECT_UD,
+	       "INVPCID without \"enable INVPCID\": #UD (%#llx at %#llx)",
+	       (unsigned long long)reason, (unsigned long long)guest_rip());
+
+	/* Enabled: runs in the guest. */
+	setup((void (*)(void))invpcid_guest, 0, 0);
+	set_proc2(PROC2_ENABLE_INVPCID);
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_VMCALL && guest_rip() == pa(invpcid_done),
+	       "INVPCID with \"enable INVPCID\": executes in the guest (%#llx)",
+	       (unsigned long long)reason);
+
+	/* Enabled with INVLPG exiting: exit 58 with its operand. */
+	setup((void (*)(void))invpcid_guest, 0, 0);
+	set_proc2(PROC2_ENABLE_INVPCID);
+	vmcs_set(VMCS_PROC_BASED_CONTROLS,
+		 proc_ctls(PROC_ACTIVATE_SECONDARY | PROC_INVLPG_EXITING));
+	reason = enter(1, NULL);
+	info = vmcs_get(VMCS_INSN_INFO);
+	/* no scaling, 64-bit address (2 << 7), DS (3 << 15), no index (bit 22),
+	 * base RBX (3 << 23), reg2 RDX (2 << 28) */
+	report(reason == 58 && guest_rip() == pa(invpcid_insn) &&
+	       vmcs_get(VMCS_EXIT_QUALIFICATION) == 0x20 &&
+	       info == ((2 << 7) | (3 << 15) | (1 << 22) | (3 << 23) | (2u << 28)),
+	       "INVPCID with INVLPG exiting: exit 58, displacement and operand (%#llx, qual %#llx, info %#llx)",
+	       (unsigned long long)reason, (unsigned long long)vmcs_get(VMCS_EXIT_QUALIFICATION),
+	       (unsigned long long)info);
+}
+
 void test_main(void)
 {
 	vmx_on();
@@ -685,5 +758,6 @@ void test_main(void)
 	test_preemption_timer();
 	test_tpr_shadow();
 	test_secondary();
+	test_invpcid();
 	vmx_off();
 }

@@ -26,6 +26,8 @@ uint64_t vmx_tcg_supported_features(FeatureWord w)
     switch (w) {
     case FEAT_1_ECX:
         return CPUID_EXT_VMX;
+    case FEAT_7_0_EBX:
+        return CPUID_7_0_EBX_INVPCID;       /* helper_vmx_invpcid() */
     case FEAT_VMX_BASIC:
         return MSR_VMX_BASIC_INS_OUTS | MSR_VMX_BASIC_TRUE_CTLS;
     case FEAT_VMX_MISC:
@@ -51,7 +53,8 @@ uint64_t vmx_tcg_supported_features(FeatureWord w)
                VMX_SECONDARY_EXEC_ENABLE_VPID |
                VMX_SECONDARY_EXEC_UNRESTRICTED_GUEST | VMX_SECONDARY_EXEC_ENABLE_PML |
                VMX_SECONDARY_EXEC_DESC | VMX_SECONDARY_EXEC_WBINVD_EXITING |
-               VMX_SECONDARY_EXEC_RDRAND_EXITING | VMX_SECONDARY_EXEC_RDSEED_EXITING;
+               VMX_SECONDARY_EXEC_RDRAND_EXITING | VMX_SECONDARY_EXEC_RDSEED_EXITING |
+               VMX_SECONDARY_EXEC_ENABLE_INVPCID;
     case FEAT_VMX_EPT_VPID_CAPS:
         return MSR_VMX_EPT_EXECONLY | MSR_VMX_EPT_PAGE_WALK_LENGTH_4 |
                MSR_VMX_EPT_UC | MSR_VMX_EPT_WB | MSR_VMX_EPT_2MB | MSR_VMX_EPT_1GB |
