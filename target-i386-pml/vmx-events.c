@@ -162,6 +162,12 @@ void vmx_events_exit(CPUX86State *env)
     }
 }
 
+/* CPU reset leaves VMX operation: no one-instruction TBs any more. */
+void vmx_cpu_reset(CPUState *cs)
+{
+    cs->tcg_cflags &= ~MTF_CFLAGS;
+}
+
 /* After an incoming migration: re-arm what the VMCS asks for. */
 void vmx_events_post_load(CPUX86State *env)
 {

@@ -82,6 +82,7 @@ static inline bool vmx_intr_window_open(CPUX86State *env)
  */
 #define CPU_INTERRUPT_VMX_EVENT     CPU_INTERRUPT_TGT_EXT_0
 bool vmx_event_pending(CPUX86State *env);
+void vmx_cpu_reset(CPUState *cs);
 void vmx_deliver_event(CPUX86State *env);
 void vmx_events_post_load(CPUX86State *env);
 
