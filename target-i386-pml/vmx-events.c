@@ -172,16 +172,28 @@ void vmx_cpu_reset(CPUState *cs)
 void vmx_events_post_load(CPUX86State *env)
 {
     uint32_t pin = VMCS(env, PIN_BASED_VM_EXEC_CONTROL);
+    /* What the "cpu/vmx/events" subsection brought, kept across the re-arm. */
+    uint8_t insn_ran = env->vmx.insn_ran;
+    bool mtf_pending = env->vmx.mtf_pending;
+    uint32_t pending_dbg = env->vmx.pending_dbg;
+    bool guest_hlt = env->vmx.guest_hlt;
 
     if (!env->vmx.non_root) {
         return;
+    }
+    env->vmx.preempt_active = false;
+    vmx_events_entry(env);
+    env->vmx.insn_ran = insn_ran;
+    env->vmx.mtf_pending = mtf_pending;
+    env->vmx.pending_dbg = pending_dbg;
+    env->vmx.guest_hlt = guest_hlt;
+    if (mtf_pending) {
+        qatomic_or(&env_cpu(env)->interrupt_request, CPU_INTERRUPT_VMX_EVENT);
     }
     /*
      * The TSC deadline does not travel: a running preemption timer
      * expires at the first boundary (an early exit, never a lost one).
      */
-    env->vmx.preempt_active = false;
-    vmx_events_entry(env);
     if (pin & VMX_PIN_BASED_VMX_PREEMPTION_TIMER) {
         env->vmx.preempt_deadline = 0;
     }
