@@ -84,6 +84,14 @@ void test_main(void)
 	vmcs_set(VMCS_PML_ADDRESS, (u64)(uintptr_t)pml_log);
 	vmcs_set(VMCS_GUEST_PML_INDEX, 511);
 	invept(2, 0);
+	/*
+	 * NMI exiting with blocking by NMI: state the VMCS holds only after an
+	 * exit (the "cpu/vmx/events" subsection carries it across migration).
+	 */
+	vmcs_set(VMCS_PIN_BASED_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_PINBASED_CTLS, MSR_IA32_VMX_TRUE_PINBASED_CTLS,
+			  PIN_NMI_EXITING));
+	vmcs_set(VMCS_GUEST_INTERRUPTIBILITY, 1u << 3);
 
 	info("migrate-now: L2 is running");
 	for (;;) {
@@ -111,5 +119,8 @@ void test_main(void)
 	       "one VMCALL exit per round and the final HLT exit (%u, %u)", vmcalls, exits);
 	report(logged_pages == PAGES, "PML logged each of the %d pages exactly once (%u)",
 	       PAGES, logged_pages);
+	report(vmcs_get(VMCS_GUEST_INTERRUPTIBILITY) & (1u << 3),
+	       "blocking by NMI under NMI exiting lasted to the end (%#llx)",
+	       (unsigned long long)vmcs_get(VMCS_GUEST_INTERRUPTIBILITY));
 	vmx_off();
 }

@@ -68,8 +68,13 @@ static bool check_event_injection(CPUX86State *env)
     if (info & 0x7ffff000) {                        /* bits 30:12 reserved */
         return false;
     }
-    if (type == (1u << 8) || type == VMX_INTR_TYPE_OTHER) {
-        /* 1 is reserved; 7 (other event) needs MTF, not offered. */
+    if (type == (1u << 8)) {
+        return false;                               /* 1 is reserved */
+    }
+    if (type == VMX_INTR_TYPE_OTHER &&
+        (vector != 0 || !(vmx_cap_msr(env, MSR_IA32_VMX_PROCBASED_CTLS) &
+                          ((uint64_t)VMX_CPU_BASED_MONITOR_TRAP_FLAG << 32)))) {
+        /* 7 (other event) is a pending MTF VM exit, vector 0, if MTF exists. */
         return false;
     }
     if (type == VMX_INTR_TYPE_NMI && vector != 2) {
@@ -165,6 +170,9 @@ static bool check_controls(CPUX86State *env)
         return false;
     }
     if (!(pin & VMX_PIN_BASED_VIRTUAL_NMIS) && (proc & VMX_CPU_BASED_VIRTUAL_NMI_PENDING)) {
+        return false;
+    }
+    if (!vmx_tpr_shadow_controls_ok(env)) {
         return false;
     }
 
@@ -481,6 +489,13 @@ static bool check_guest_state(CPUX86State *env)
         (intr & VMX_INTERRUPTIBILITY_MOV_SS)) {
         return false;
     }
+    /* A virtual NMI cannot be injected while virtual-NMI blocking is on. */
+    if ((VMCS(env, PIN_BASED_VM_EXEC_CONTROL) & VMX_PIN_BASED_VIRTUAL_NMIS) &&
+        (inj & VMX_INTR_INFO_VALID) &&
+        (inj & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_NMI &&
+        (intr & VMX_INTERRUPTIBILITY_NMI)) {
+        return false;
+    }
     if (VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) & ~0x1500full) {
         return false;                       /* bits 3:0, 12, 14, 16 only */
     }
@@ -613,6 +628,11 @@ static void load_guest_state(CPUX86State *env)
     } else {
         env->hflags &= ~HF_INHIBIT_IRQ_MASK;
     }
+    /*
+     * 27.3.2.5: bit 3 is blocking by NMI, or virtual-NMI blocking with
+     * "virtual NMIs" (see vmx_nmi_blocked() for which blocks what).
+     */
+    env->vmx.nmi_blocked = intr & VMX_INTERRUPTIBILITY_NMI;
     if (intr & VMX_INTERRUPTIBILITY_NMI) {
         env->hflags2 |= HF2_NMI_MASK;
     } else {
@@ -653,6 +673,11 @@ static void inject_event(CPUX86State *env)
     }
     /* 27.6.1: the valid bit is cleared on entry, so it reads 0 on exit. */
     VMCS(env, VM_ENTRY_INTR_INFO_FIELD) = info & ~VMX_INTR_INFO_VALID;
+    if (type == VMX_INTR_TYPE_OTHER) {
+        /* 27.6.2: a pending MTF VM exit, before the first instruction. */
+        vmx_events_inject_mtf(env);
+        return;
+    }
     env->error_code = err;
     env->exception_is_int = type == VMX_INTR_TYPE_SW_INTR ||
                             type == VMX_INTR_TYPE_PRIV_SW_EXCEPTION ||
@@ -670,6 +695,36 @@ static void inject_event(CPUX86State *env)
         env->hflags2 |= HF2_NMI_MASK;
     }
     /* Delivered through the guest IDT by the main loop, in guest context. */
+    cpu_loop_exit(cs);
+}
+
+/*
+ * 27.7.3: with no event injected, no blocking by MOV SS and an active
+ * guest, pending debug exceptions (B3:0, BS) become a #DB trap before the
+ * first guest instruction: a VM exit if the exception bitmap says so
+ * (DR6 untouched, the bits in the exit qualification), else delivered
+ * through the guest IDT with DR6 updated.
+ */
+static void deliver_pending_dbg(CPUX86State *env)
+{
+    uint64_t pending = VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) & 0x400full;
+    CPUState *cs = env_cpu(env);
+
+    if (!pending || (VMCS(env, VM_ENTRY_INTR_INFO_FIELD) & VMX_INTR_INFO_VALID) ||
+        (VMCS(env, GUEST_INTERRUPTIBILITY_INFO) & VMX_INTERRUPTIBILITY_MOV_SS) ||
+        VMCS(env, GUEST_ACTIVITY_STATE) != VMX_ACTIVITY_ACTIVE) {
+        return;
+    }
+    if (VMCS(env, EXCEPTION_BITMAP) & (1u << EXCP01_DB)) {
+        env->vmx.pending_intr_info = VMX_INTR_INFO_VALID | VMX_INTR_TYPE_HW_EXCEPTION |
+                                     EXCP01_DB;
+        vmx_vmexit_len(env, VMX_EXIT_EXCEPTION_NMI, pending, 0, 0);
+    }
+    env->dr[6] = (env->dr[6] & ~0x400full) | pending;
+    cs->exception_index = EXCP01_DB;
+    env->error_code = 0;
+    env->exception_is_int = 0;
+    env->exception_next_eip = -1;
     cpu_loop_exit(cs);
 }
 
@@ -715,12 +770,15 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
         vmx_entry_failure(env, VMX_EXIT_MSR_LOADING, failed_msr, 0);
     }
     env->vmx.launch_state = VMCS_LAUNCH_LAUNCHED;
+    vmx_events_entry(env);
     if (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_VIRTUAL_INTR_PENDING) {
         /* Checked between translation blocks, like an interrupt request. */
         qatomic_or(&cs->interrupt_request, CPU_INTERRUPT_VIRQ);
     }
+    deliver_pending_dbg(env);
     if (VMCS(env, GUEST_ACTIVITY_STATE) == VMX_ACTIVITY_HLT &&
         !(VMCS(env, VM_ENTRY_INTR_INFO_FIELD) & VMX_INTR_INFO_VALID)) {
+        env->vmx.guest_hlt = true;
         cs->halted = 1;
         cs->exception_index = EXCP_HLT;
         cpu_loop_exit(cs);

@@ -14,6 +14,7 @@
 #include "exec/cpu_ldst.h"
 #include "exec/exec-all.h"
 #include "exec/cputlb.h"
+#include "exec/helper-proto.h"
 #include "system/runstate.h"
 #include "tcg/helper-tcg.h"
 #include "hw/i386/apic.h"
@@ -173,6 +174,64 @@ static void save_guest_seg(CPUX86State *env, const SegmentCache *sc, int sel_id,
     save_guest_seg(env, sc, VMCS_ID_GUEST_##NAME##_SELECTOR, VMCS_ID_GUEST_##NAME##_BASE, \
                    VMCS_ID_GUEST_##NAME##_LIMIT, VMCS_ID_GUEST_##NAME##_AR_BYTES, code_data)
 
+/* Interruptibility bit 3: (virtual-)NMI blocking, as vmx_nmi_blocked() keeps it. */
+static bool guest_nmi_blocking(CPUX86State *env)
+{
+    uint32_t pin = VMCS(env, PIN_BASED_VM_EXEC_CONTROL);
+
+    if (!(pin & VMX_PIN_BASED_VIRTUAL_NMIS) && (pin & VMX_PIN_BASED_NMI_EXITING)) {
+        return env->vmx.nmi_blocked;
+    }
+    return env->hflags2 & HF2_NMI_MASK;
+}
+
+/*
+ * NMI blocking in the host after the exit: an exit caused by an NMI
+ * leaves NMIs blocked; with "virtual NMIs" nothing else blocks them;
+ * otherwise the guest's blocking carries over.
+ */
+static void update_host_nmi_blocking(CPUX86State *env, bool nmi_exit)
+{
+    uint32_t pin = VMCS(env, PIN_BASED_VM_EXEC_CONTROL);
+    bool blocked;
+
+    if (nmi_exit) {
+        blocked = true;
+    } else if (pin & VMX_PIN_BASED_VIRTUAL_NMIS) {
+        blocked = false;
+    } else {
+        blocked = guest_nmi_blocking(env);
+    }
+    if (blocked) {
+        env->hflags2 |= HF2_NMI_MASK;
+    } else {
+        env->hflags2 &= ~HF2_NMI_MASK;
+    }
+}
+
+/*
+ * 28.3.4: with EPT and PAE paging the exit stores the PDPTEs, read here
+ * through EPT from the table guest CR3 points to (TCG keeps no PDPTE
+ * registers).  An entry EPT does not map is left as it was.
+ */
+static void save_guest_pdptes(CPUX86State *env)
+{
+    hwaddr hpa;
+    int prot, size, i;
+
+    if (!vmx_ept_enabled_in_vmcs(env) || !(env->cr[0] & CR0_PG_MASK) ||
+        !(env->cr[4] & CR4_PAE_MASK) || (env->hflags & HF_LMA_MASK)) {
+        return;
+    }
+    for (i = 0; i < 4; i++) {
+        uint64_t gpa = (env->cr[3] & ~0x1full) + 8 * i;
+
+        if (vmx_ept_translate(env, gpa, MMU_DATA_LOAD, &hpa, &prot, &size)) {
+            env->vmx.vmcs.f[VMCS_ID_GUEST_PDPTE0 + i] = x86_ldq_phys(env_cpu(env), hpa);
+        }
+    }
+}
+
 static void save_guest_state(CPUX86State *env)
 {
     uint32_t exit = VMCS(env, VM_EXIT_CONTROLS);
@@ -222,13 +281,21 @@ static void save_guest_state(CPUX86State *env)
     if (env->hflags & HF_INHIBIT_IRQ_MASK) {
         intr |= VMX_INTERRUPTIBILITY_STI;
     }
-    if (env->hflags2 & HF2_NMI_MASK) {
+    if (guest_nmi_blocking(env)) {
         intr |= VMX_INTERRUPTIBILITY_NMI;
     }
     VMCS(env, GUEST_INTERRUPTIBILITY_INFO) = intr;
-    VMCS(env, GUEST_ACTIVITY_STATE) = env_cpu(env)->halted ? VMX_ACTIVITY_HLT :
-                                      VMX_ACTIVITY_ACTIVE;
-    VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) = 0;
+    /*
+     * An exit that wakes a halted guest (interrupt, NMI, preemption timer,
+     * MTF after HLT...) saves the HLT state: QEMU has already left
+     * cs->halted when the event is handled, env->vmx.guest_hlt has not.
+     */
+    VMCS(env, GUEST_ACTIVITY_STATE) = env_cpu(env)->halted || env->vmx.guest_hlt ?
+                                      VMX_ACTIVITY_HLT : VMX_ACTIVITY_ACTIVE;
+    env->vmx.guest_hlt = false;
+    VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) = env->vmx.pending_dbg;
+    env->vmx.pending_dbg = 0;
+    save_guest_pdptes(env);
 }
 
 /* ---- 28.5: loading host state ------------------------------------------ */
@@ -251,6 +318,7 @@ void vmx_load_host_state(CPUX86State *env)
     };
     int i;
 
+    vmx_events_exit(env);
     env->vmx.non_root = false;
     env->hflags &= ~HF_GUEST_MASK;
     env->hflags2 &= ~HF2_NPT_MASK;
@@ -370,11 +438,59 @@ G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
     vmx_vmexit_len(env, reason, qual, 0, ra);
 }
 
+/* IRET ends (virtual-)NMI blocking even when it faults (unless NMI exiting alone). */
+static bool iret_unblocks_nmis(CPUX86State *env)
+{
+    uint32_t pin = VMCS(env, PIN_BASED_VM_EXEC_CONTROL);
+
+    return (pin & VMX_PIN_BASED_VIRTUAL_NMIS) || !(pin & VMX_PIN_BASED_NMI_EXITING);
+}
+
+/*
+ * An exit raised while a guest IRET executes (a fault it caused, an EPT
+ * violation or misconfiguration, PML full): the blocking IRET would end is
+ * cleared before the exit, and "NMI unblocking due to IRET" (bit 12 of the
+ * interruption information or of the qualification) says it was there.
+ */
+static void exit_during_iret(CPUX86State *env)
+{
+    uint32_t reason = env->vmx.pending_reason;
+    bool unblocked;
+
+    env->vmx.in_iret = 0;
+    if (env->vmx.idt_vectoring || !iret_unblocks_nmis(env) ||
+        !(env->hflags2 & HF2_NMI_MASK)) {
+        return;
+    }
+    if (reason == VMX_EXIT_EXCEPTION_NMI) {
+        unblocked = (env->vmx.pending_intr_info & VMX_INTR_TYPE_MASK) != VMX_INTR_TYPE_NMI;
+        if (unblocked) {
+            env->vmx.pending_intr_info |= VMX_INTR_INFO_NMI_UNBLOCKING;
+        }
+    } else if (reason == VMX_EXIT_EPT_VIOLATION || reason == VMX_EXIT_PML_FULL) {
+        unblocked = true;
+        env->vmx.pending_qual |= VMX_INTR_INFO_NMI_UNBLOCKING;   /* also bit 12 */
+    } else {
+        unblocked = reason == VMX_EXIT_EPT_MISCONFIG;
+    }
+    if (unblocked) {
+        env->hflags2 &= ~HF2_NMI_MASK;
+    }
+}
+
 void vmx_do_exit(CPUX86State *env)
 {
     CPUState *cs = env_cpu(env);
-    uint32_t reason = env->vmx.pending_reason;
+    uint32_t reason;
+    bool nmi_exit;
     int i;
+
+    if (env->vmx.in_iret) {
+        exit_during_iret(env);
+    }
+    reason = env->vmx.pending_reason;
+    nmi_exit = reason == VMX_EXIT_EXCEPTION_NMI &&
+               (env->vmx.pending_intr_info & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_NMI;
 
     VMCS(env, VM_EXIT_REASON) = reason;
     VMCS(env, EXIT_QUALIFICATION) = env->vmx.pending_qual;
@@ -391,6 +507,8 @@ void vmx_do_exit(CPUX86State *env)
     trace_vmx_vmexit(cs->cpu_index, reason, env->vmx.pending_qual, env->eip);
 
     save_guest_state(env);
+    vmx_events_save(env);
+    update_host_nmi_blocking(env, nmi_exit);
     /* 28.4: the VM-exit MSR-store list. */
     for (i = 0; i < VMCS(env, VM_EXIT_MSR_STORE_COUNT); i++) {
         uint64_t a = VMCS(env, VM_EXIT_MSR_STORE_ADDR) + 16 * i;
@@ -480,6 +598,9 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
     uint32_t proc = proc_ctls(env);
     int i;
 
+    if (type == SVM_EXIT_HLT && !(proc & VMX_CPU_BASED_HLT_EXITING)) {
+        env->vmx.guest_hlt = true;      /* HLT runs: the guest halts */
+    }
     for (i = 0; i < ARRAY_SIZE(proc_ctl_exits); i++) {
         if (proc_ctl_exits[i].svm_type == type) {
             if (proc & proc_ctl_exits[i].control) {
@@ -502,6 +623,12 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
         if (proc & VMX_CPU_BASED_RDTSC_EXITING) {
             vmx_vmexit(env, rdtscp ? VMX_EXIT_RDTSCP : VMX_EXIT_RDTSC, 0, ra);
         }
+        /*
+         * A guest reading the TSC must not see it past the preemption
+         * timer's deadline and go on: if the timer has expired, its exit
+         * comes at this boundary, before the read.
+         */
+        vmx_preempt_check(env, ra);
         return;
     }
     case SVM_EXIT_MSR:
@@ -537,6 +664,24 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
                        dr | (read ? 1 << 4 : 0) | (intercept_gpr(env) << 8), ra);
         }
         return;
+    case SVM_EXIT_GDTR_READ:
+    case SVM_EXIT_IDTR_READ:
+    case SVM_EXIT_GDTR_WRITE:
+    case SVM_EXIT_IDTR_WRITE:
+    case SVM_EXIT_LDTR_READ:
+    case SVM_EXIT_TR_READ:
+    case SVM_EXIT_LDTR_WRITE:
+    case SVM_EXIT_TR_WRITE:
+        /* 26.1.3: descriptor-table exiting; the translator left the operand. */
+        if (vmx_secondary_ctls(env) & VMX_SECONDARY_EXEC_DESC) {
+            bool gdt_idt = type == SVM_EXIT_GDTR_READ || type == SVM_EXIT_IDTR_READ ||
+                           type == SVM_EXIT_GDTR_WRITE || type == SVM_EXIT_IDTR_WRITE;
+
+            env->vmx.pending_insn_info = env->vmx.intercept_insn_info;
+            vmx_vmexit(env, gdt_idt ? VMX_EXIT_GDTR_IDTR : VMX_EXIT_LDTR_TR,
+                       env->vmx.intercept_addr, ra);
+        }
+        return;
     case SVM_EXIT_SHUTDOWN:
         vmx_vmexit(env, VMX_EXIT_TRIPLE_FAULT, 0, ra);
     case SVM_EXIT_EXCP_BASE ... SVM_EXIT_EXCP_BASE + 31: {
@@ -548,6 +693,17 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
             bool match = (param & VMCS(env, PAGE_FAULT_ERROR_CODE_MASK)) ==
                          VMCS(env, PAGE_FAULT_ERROR_CODE_MATCH);
             exits = exits == match;
+        }
+        if (!exits && vector == EXCP01_DB && (proc & VMX_CPU_BASED_MONITOR_TRAP_FLAG) &&
+            (env->eflags & TF_MASK) && (env->dr[6] & DR6_BS)) {
+            /*
+             * A single-step trap at the same boundary as an MTF VM exit:
+             * the exit wins and the trap stays pending (BS in the pending
+             * debug exceptions field), not yet in DR6.
+             */
+            env->dr[6] &= ~DR6_BS;
+            env->vmx.pending_dbg = DR6_BS;
+            vmx_vmexit(env, VMX_EXIT_MONITOR_TRAP, 0, ra);
         }
         if (!exits) {
             return;
@@ -614,6 +770,19 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
     }
 }
 
+/* RDRAND / RDSEED exiting (26.1.3): @info from the translator. */
+void helper_vmx_rdrand(CPUX86State *env, uint32_t info)
+{
+    bool rdseed = info & (1u << 31);
+
+    if (env->vmx.non_root &&
+        (vmx_secondary_ctls(env) & (rdseed ? VMX_SECONDARY_EXEC_RDSEED_EXITING :
+                                             VMX_SECONDARY_EXEC_RDRAND_EXITING))) {
+        env->vmx.pending_insn_info = info & ~(1u << 31);
+        vmx_vmexit(env, rdseed ? VMX_EXIT_RDSEED : VMX_EXIT_RDRAND, 0, GETPC());
+    }
+}
+
 /* 26.1.3 / 28.2.1: I/O instruction exit qualification. */
 void vmx_check_io(CPUX86State *env, uint32_t port, uint32_t svm_param,
                   uintptr_t ra)
@@ -660,4 +829,14 @@ void vmx_event_delivery(CPUX86State *env, int intno, int is_int, int error_code,
 void vmx_event_delivered(CPUX86State *env)
 {
     env->vmx.idt_vectoring = 0;
+    /* 26.5.2: an MTF VM exit follows the delivery of an event. */
+    env->vmx.insn_ran = 1;
+    env->vmx.guest_hlt = false;         /* an event delivered wakes it */
+    /* A fault in IRET, delivered to the guest: IRET unblocked NMIs anyway. */
+    if (env->vmx.in_iret) {
+        env->vmx.in_iret = 0;
+        if (iret_unblocks_nmis(env)) {
+            env->hflags2 &= ~HF2_NMI_MASK;
+        }
+    }
 }

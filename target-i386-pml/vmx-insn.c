@@ -10,6 +10,7 @@
 #include "qemu/log.h"
 #include "cpu.h"
 #include "exec/cpu_ldst.h"
+#include "exec/cputlb.h"
 #include "exec/helper-proto.h"
 #include "tcg/helper-tcg.h"
 #include "vmx.h"
@@ -575,4 +576,53 @@ target_ulong helper_vmx_read_cr(CPUX86State *env, uint32_t reg)
         return env->cr[3];
     }
     return env->cr[reg];
+}
+
+/*
+ * INVPCID (SDM Vol. 2A; in VMX non-root operation 26.1.2/26.1.3).  TCG
+ * keeps no PCIDs: type 0 flushes the address in every address space,
+ * the other types flush everything, which covers what each must drop.
+ */
+void helper_vmx_invpcid(CPUX86State *env, target_ulong addr, uint32_t reg,
+                        uint32_t info, target_ulong disp)
+{
+    uintptr_t ra = GETPC();
+    CPUState *cs = env_cpu(env);
+    uint64_t type, desc_lo, desc_hi;
+    int la_bits = (env->cr[4] & CR4_LA57_MASK) ? 57 : 48;
+
+    if ((env->eflags & VM_MASK) ||
+        (env->vmx.non_root &&
+         !(vmx_secondary_ctls(env) & VMX_SECONDARY_EXEC_ENABLE_INVPCID))) {
+        raise_exception_ra(env, EXCP06_ILLOP, ra);
+    }
+    if (env->hflags & HF_CPL_MASK) {
+        raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+    }
+    if (env->vmx.non_root &&
+        (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_INVLPG_EXITING)) {
+        env->vmx.pending_insn_info = info;
+        vmx_vmexit(env, VMX_EXIT_INVPCID, disp, ra);
+    }
+    type = (env->hflags & HF_CS64_MASK) ? env->regs[reg] : (uint32_t)env->regs[reg];
+    if (type > 3) {
+        raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+    }
+    desc_lo = cpu_ldq_data_ra(env, addr, ra);
+    desc_hi = cpu_ldq_data_ra(env, addr + 8, ra);
+    /*
+     * Bits 63:12 of the descriptor are reserved; PCID is bits 11:0; the
+     * type-0 address must be canonical for the current paging mode.
+     */
+    if ((desc_lo >> 12) ||
+        (type == 0 &&
+         (int64_t)(desc_hi << (64 - la_bits)) >> (64 - la_bits) != (int64_t)desc_hi) ||
+        (type <= 1 && (desc_lo & 0xfff) && !(env->cr[4] & CR4_PCIDE_MASK))) {
+        raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+    }
+    if (type == 0) {
+        tlb_flush_page(cs, desc_hi);
+    } else {
+        tlb_flush(cs);
+    }
 }

@@ -269,6 +269,15 @@ void vmx_load_paging_state(CPUX86State *env, uint64_t cr0, uint64_t cr3,
                            uint64_t cr4, uint64_t efer);
 bool vmx_canonical(CPUX86State *env, uint64_t addr);
 
+/* vmx-events.c */
+#define VMX_PREEMPT_RATE    5   /* IA32_VMX_MISC[4:0]: TSC bit that counts */
+void vmx_events_entry(CPUX86State *env);
+void vmx_events_inject_mtf(CPUX86State *env);
+void vmx_events_save(CPUX86State *env);
+void vmx_events_exit(CPUX86State *env);
+void vmx_preempt_check(CPUX86State *env, uintptr_t ra);
+bool vmx_tpr_shadow_controls_ok(CPUX86State *env);
+
 /* vmx-ept.c */
 enum ept_fault_kind {
     EPT_FAULT_VIOLATION = 0,

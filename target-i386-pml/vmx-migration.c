@@ -5,6 +5,8 @@
  * while the vCPU is in VMX operation, carries VMX operation, root or
  * non-root, the VMXON region, the current-VMCS pointer and its cached
  * copy.  hflags/hflags2 (HF_GUEST_MASK, HF2_NPT_MASK) travel already.
+ * In non-root operation a "cpu/vmx/events" subsection adds the event
+ * state of vmx-events.c that is not in the VMCS (when there is some).
  */
 #include "qemu/osdep.h"
 #include "cpu.h"
@@ -34,8 +36,37 @@ static int vmx_state_post_load(void *opaque, int version_id)
           VMX_CPU_BASED_VIRTUAL_INTR_PENDING))) {
         qatomic_or(&CPU(cpu)->interrupt_request, CPU_INTERRUPT_VIRQ);
     }
+    vmx_events_post_load(env);
     return 0;
 }
+
+/*
+ * Non-root event state that neither the VMCS nor hflags hold: blocking by
+ * NMI under NMI exiting, a pending MTF exit or debug exception, HLT.
+ */
+static bool vmx_events_needed(void *opaque)
+{
+    X86CPU *cpu = opaque;
+    VMXState *vmx = &cpu->env.vmx;
+
+    return vmx->non_root && (vmx->nmi_blocked || vmx->mtf_pending || vmx->insn_ran ||
+                             vmx->pending_dbg || vmx->guest_hlt);
+}
+
+static const VMStateDescription vmstate_vmx_events = {
+    .name = "cpu/vmx/events",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = vmx_events_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_BOOL(env.vmx.nmi_blocked, X86CPU),
+        VMSTATE_BOOL(env.vmx.mtf_pending, X86CPU),
+        VMSTATE_UINT8(env.vmx.insn_ran, X86CPU),
+        VMSTATE_UINT32(env.vmx.pending_dbg, X86CPU),
+        VMSTATE_BOOL(env.vmx.guest_hlt, X86CPU),
+        VMSTATE_END_OF_LIST()
+    }
+};
 
 const VMStateDescription vmstate_vmx = {
     .name = "cpu/vmx",
@@ -53,5 +84,9 @@ const VMStateDescription vmstate_vmx = {
         VMSTATE_UINT64(env.vmx.pml_entries, X86CPU),
         VMSTATE_UINT64(env.vmx.pml_full_exits, X86CPU),
         VMSTATE_END_OF_LIST()
+    },
+    .subsections = (const VMStateDescription * const []) {
+        &vmstate_vmx_events,
+        NULL
     }
 };

@@ -15,23 +15,27 @@
 /*
  * What TCG can offer per feature word: the VMX controls this emulation
  * implements (VM entry, the exits of vmx-exit.c, CR accesses, I/O and MSR
- * bitmaps, EFER/PAT switching, EPT with A/D flags, stock PML, VPID).  A
+ * bitmaps, EFER/PAT switching, EPT with A/D flags, stock PML, VPID,
+ * virtual NMIs, NMI window, MTF, preemption timer, TPR shadow).  A
  * default1 control listed here may be 0 in the TRUE capability MSRs.  Not
- * yet: APIC virtualization, NMI window, MTF, preemption timer, VMCS
- * shadowing, VM functions.
+ * yet: APIC-access virtualization, posted interrupts, VMCS shadowing, VM
+ * functions.
  */
 uint64_t vmx_tcg_supported_features(FeatureWord w)
 {
     switch (w) {
     case FEAT_1_ECX:
         return CPUID_EXT_VMX;
+    case FEAT_7_0_EBX:
+        return CPUID_7_0_EBX_INVPCID;       /* helper_vmx_invpcid() */
     case FEAT_VMX_BASIC:
         return MSR_VMX_BASIC_INS_OUTS | MSR_VMX_BASIC_TRUE_CTLS;
     case FEAT_VMX_MISC:
         return MSR_VMX_MISC_VMWRITE_VMEXIT | MSR_VMX_MISC_STORE_LMA |
                MSR_VMX_MISC_ACTIVITY_HLT;
     case FEAT_VMX_PINBASED_CTLS:
-        return VMX_PIN_BASED_EXT_INTR_MASK | VMX_PIN_BASED_NMI_EXITING;
+        return VMX_PIN_BASED_EXT_INTR_MASK | VMX_PIN_BASED_NMI_EXITING |
+               VMX_PIN_BASED_VIRTUAL_NMIS | VMX_PIN_BASED_VMX_PREEMPTION_TIMER;
     case FEAT_VMX_PROCBASED_CTLS:
         return VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS | VMX_CPU_BASED_USE_TSC_OFFSETING |
                VMX_CPU_BASED_VIRTUAL_INTR_PENDING | VMX_CPU_BASED_HLT_EXITING |
@@ -41,11 +45,16 @@ uint64_t vmx_tcg_supported_features(FeatureWord w)
                VMX_CPU_BASED_CR8_STORE_EXITING | VMX_CPU_BASED_MOV_DR_EXITING |
                VMX_CPU_BASED_CR3_STORE_EXITING | VMX_CPU_BASED_UNCOND_IO_EXITING |
                VMX_CPU_BASED_USE_IO_BITMAPS | VMX_CPU_BASED_USE_MSR_BITMAPS |
-               VMX_CPU_BASED_MONITOR_EXITING | VMX_CPU_BASED_PAUSE_EXITING;
+               VMX_CPU_BASED_MONITOR_EXITING | VMX_CPU_BASED_PAUSE_EXITING |
+               VMX_CPU_BASED_VIRTUAL_NMI_PENDING | VMX_CPU_BASED_MONITOR_TRAP_FLAG |
+               VMX_CPU_BASED_TPR_SHADOW;
     case FEAT_VMX_SECONDARY_CTLS:
         return VMX_SECONDARY_EXEC_ENABLE_EPT | VMX_SECONDARY_EXEC_RDTSCP |
                VMX_SECONDARY_EXEC_ENABLE_VPID |
-               VMX_SECONDARY_EXEC_UNRESTRICTED_GUEST | VMX_SECONDARY_EXEC_ENABLE_PML;
+               VMX_SECONDARY_EXEC_UNRESTRICTED_GUEST | VMX_SECONDARY_EXEC_ENABLE_PML |
+               VMX_SECONDARY_EXEC_DESC | VMX_SECONDARY_EXEC_WBINVD_EXITING |
+               VMX_SECONDARY_EXEC_RDRAND_EXITING | VMX_SECONDARY_EXEC_RDSEED_EXITING |
+               VMX_SECONDARY_EXEC_ENABLE_INVPCID;
     case FEAT_VMX_EPT_VPID_CAPS:
         return MSR_VMX_EPT_EXECONLY | MSR_VMX_EPT_PAGE_WALK_LENGTH_4 |
                MSR_VMX_EPT_UC | MSR_VMX_EPT_WB | MSR_VMX_EPT_2MB | MSR_VMX_EPT_1GB |
@@ -58,7 +67,7 @@ uint64_t vmx_tcg_supported_features(FeatureWord w)
         return VMX_VM_EXIT_SAVE_DEBUG_CONTROLS | VMX_VM_EXIT_HOST_ADDR_SPACE_SIZE |
                VMX_VM_EXIT_ACK_INTR_ON_EXIT | VMX_VM_EXIT_SAVE_IA32_PAT |
                VMX_VM_EXIT_LOAD_IA32_PAT | VMX_VM_EXIT_SAVE_IA32_EFER |
-               VMX_VM_EXIT_LOAD_IA32_EFER;
+               VMX_VM_EXIT_LOAD_IA32_EFER | VMX_VM_EXIT_SAVE_VMX_PREEMPTION_TIMER;
     case FEAT_VMX_ENTRY_CTLS:
         return VMX_VM_ENTRY_LOAD_DEBUG_CONTROLS | VMX_VM_ENTRY_IA32E_MODE |
                VMX_VM_ENTRY_LOAD_IA32_PAT | VMX_VM_ENTRY_LOAD_IA32_EFER;
@@ -210,8 +219,14 @@ static bool vmx_cap_value(CPUX86State *env, uint32_t index, uint64_t *val)
                        index == MSR_IA32_VMX_TRUE_ENTRY_CTLS);
         return index == MSR_IA32_VMX_ENTRY_CTLS || true_ctls;
     case MSR_IA32_VMX_MISC:
-        /* A.6: 4 CR3-target values; MSR lists of 512 entries at most. */
+        /*
+         * A.6: 4 CR3-target values; MSR lists of 512 entries at most; the
+         * preemption timer's rate (bits 4:0) when the timer is offered.
+         */
         *val = env->features[FEAT_VMX_MISC] | (4ull << 16);
+        if (env->features[FEAT_VMX_PINBASED_CTLS] & VMX_PIN_BASED_VMX_PREEMPTION_TIMER) {
+            *val |= VMX_PREEMPT_RATE;
+        }
         return true;
     case MSR_IA32_VMX_CR0_FIXED0:
         *val = VMX_CR0_FIXED0;

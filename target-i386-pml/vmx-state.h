@@ -27,6 +27,7 @@ typedef struct VMXState {
     uint32_t exit_insn_len;     /* length of the current instruction (TB data) */
     uint32_t intercept_info;    /* operand info the translator left (modrm...) */
     uint64_t intercept_addr;    /* ... and the linear address (INVLPG) */
+    uint32_t intercept_insn_info; /* descriptor-table insns: 28.2.5 format */
     uint32_t pending_reason;    /* exit to deliver at EXCP_VMEXIT */
     uint64_t pending_qual;
     uint32_t pending_intr_info;
@@ -34,6 +35,19 @@ typedef struct VMXState {
     uint32_t pending_insn_info;
     uint32_t idt_vectoring;     /* event being delivered (27.2.4), or 0 */
     uint32_t idt_vectoring_err;
+
+    /*
+     * Events at instruction boundaries in non-root operation
+     * (vmx-events.c): monitor trap flag, NMI window, preemption timer.
+     */
+    uint8_t insn_ran;           /* set by one-instruction TBs (MTF) */
+    bool mtf_pending;           /* MTF VM exit pending (27.7.2, injected type 7) */
+    bool nmi_blocked;           /* blocking by NMI under NMI exiting (27.3.2.5) */
+    bool preempt_active;        /* "activate VMX-preemption timer" at entry */
+    uint64_t preempt_deadline;  /* TSC at which the timer reaches 0 */
+    uint32_t pending_dbg;       /* pending debug exceptions to save (28.3.4) */
+    uint8_t in_iret;            /* a guest IRET is executing (set by its TB) */
+    bool guest_hlt;             /* the guest is in HLT (until an event wakes it) */
 
     /* Why the last EPT translation failed (vmx-ept.c). */
     uint8_t ept_fault;          /* enum ept_fault_kind */

@@ -80,4 +80,49 @@ static inline bool vmx_intr_window_open(CPUX86State *env)
            (env->eflags & IF_MASK) && !(env->hflags & HF_INHIBIT_IRQ_MASK);
 }
 
+/*
+ * VM exits between instructions (vmx-events.c, patch 0014): monitor trap
+ * flag, VMX-preemption timer, NMI window.  While one of them may become
+ * due, the vCPU keeps this interrupt request set; vmx_event_pending()
+ * says whether one is due now and vmx_deliver_event() takes the exit.
+ */
+#define CPU_INTERRUPT_VMX_EVENT     CPU_INTERRUPT_TGT_EXT_0
+bool vmx_event_pending(CPUX86State *env);
+void vmx_cpu_reset(CPUState *cs);
+void vmx_deliver_event(CPUX86State *env);
+void vmx_events_post_load(CPUX86State *env);
+
+/*
+ * Whether NMIs are blocked (27.3.2.5).  With "virtual NMIs" HF2_NMI_MASK
+ * is virtual-NMI blocking and real NMIs are not blocked in non-root
+ * operation; under "NMI exiting" alone, blocking lasts until the VM exit
+ * (IRET in the guest does not end it).
+ */
+static inline bool vmx_nmi_blocked(CPUX86State *env)
+{
+    uint32_t pin;
+
+    if (!env->vmx.non_root) {
+        return env->hflags2 & HF2_NMI_MASK;
+    }
+    pin = env->vmx.vmcs.f[VMCS_ID_PIN_BASED_VM_EXEC_CONTROL];
+    if (pin & VMX_PIN_BASED_VIRTUAL_NMIS) {
+        return false;
+    }
+    if (pin & VMX_PIN_BASED_NMI_EXITING) {
+        return env->vmx.nmi_blocked;
+    }
+    return env->hflags2 & HF2_NMI_MASK;
+}
+
+/* "use TPR shadow": CR8 accesses go to the virtual-APIC page (30.3). */
+static inline bool vmx_tpr_shadow(CPUX86State *env)
+{
+    return env->vmx.non_root &&
+           (env->vmx.vmcs.f[VMCS_ID_CPU_BASED_VM_EXEC_CONTROL] &
+            VMX_CPU_BASED_TPR_SHADOW);
+}
+target_ulong vmx_read_vtpr(CPUX86State *env);
+void vmx_write_vtpr(CPUX86State *env, target_ulong val, uintptr_t ra);
+
 #endif

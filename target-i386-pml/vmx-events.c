@@ -1,0 +1,301 @@
+/*
+ * qemu-pml: VM exits at instruction boundaries (Intel SDM Vol. 3C 26.7):
+ * the monitor trap flag, the VMX-preemption timer and NMI-window exiting;
+ * and the TPR shadow's CR8 accesses (30.3).
+ *
+ * Between instructions QEMU looks at interrupt requests.  While one of
+ * these exits may become due, the vCPU keeps CPU_INTERRUPT_VMX_EVENT set
+ * (qemu-pml/patches/0014); vmx_event_pending() decides, in priority order
+ * MTF, preemption timer, NMI window, all ahead of NMIs and interrupts.
+ *
+ * MTF: the guest runs one-instruction TBs that end in the main loop, and
+ * each records that an instruction started (env->vmx.insn_ran, set by
+ * the TB itself).  Delivering an event through the guest IDT counts too
+ * (vmx_event_delivered), so an MTF exit also follows injected events and
+ * faults delivered to the guest (26.5.2).
+ *
+ * Preemption timer: TCG's TSC is the host's cycle counter; the deadline is
+ * kept in TSC ticks and a QEMU_CLOCK_VIRTUAL timer wakes the vCPU.  The
+ * timer assumes one tick per nanosecond (early on any real host) and
+ * re-arms itself until the TSC reaches the deadline.
+ */
+#include "qemu/osdep.h"
+#include "qemu/main-loop.h"
+#include "qemu/timer.h"
+#include "cpu.h"
+#include "exec/exec-all.h"
+#include "exec/translation-block.h"
+#include "tcg/helper-tcg.h"
+#include "vmx.h"
+#include "vmx-internal.h"
+
+#define MTF_CFLAGS      (CF_NO_GOTO_TB | CF_NO_GOTO_PTR | CF_COUNT_MASK)
+
+/* ---- VMX-preemption timer (26.5.1, 27.7.4) ----------------------------- */
+
+static GHashTable *preempt_timers;     /* CPUState * -> QEMUTimer *, BQL */
+
+static void preempt_timer_cb(void *opaque)
+{
+    CPUState *cs = opaque;
+    CPUX86State *env = cpu_env(cs);
+    uint64_t now = cpu_get_tsc(env);
+    uint64_t deadline = env->vmx.preempt_deadline;
+
+    if (!env->vmx.non_root || !env->vmx.preempt_active) {
+        return;
+    }
+    if (now < deadline) {
+        QEMUTimer *t = g_hash_table_lookup(preempt_timers, cs);
+
+        timer_mod(t, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) + (deadline - now));
+        return;
+    }
+    cpu_interrupt(cs, CPU_INTERRUPT_VMX_EVENT);
+}
+
+static void preempt_timer_arm(CPUState *cs, uint64_t ticks)
+{
+    QEMUTimer *t;
+    BQL_LOCK_GUARD();
+
+    if (!preempt_timers) {
+        preempt_timers = g_hash_table_new(NULL, NULL);
+    }
+    t = g_hash_table_lookup(preempt_timers, cs);
+    if (!t) {
+        t = timer_new_ns(QEMU_CLOCK_VIRTUAL, preempt_timer_cb, cs);
+        g_hash_table_insert(preempt_timers, cs, t);
+    }
+    timer_mod(t, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) + ticks);
+}
+
+static void preempt_timer_stop(CPUState *cs)
+{
+    QEMUTimer *t;
+    BQL_LOCK_GUARD();
+
+    t = preempt_timers ? g_hash_table_lookup(preempt_timers, cs) : NULL;
+    if (t) {
+        timer_del(t);
+    }
+}
+
+/* The timer's current value: decrements left until it reaches 0. */
+static uint32_t preempt_timer_value(CPUX86State *env)
+{
+    uint64_t now = cpu_get_tsc(env) >> VMX_PREEMPT_RATE;
+    uint64_t end = env->vmx.preempt_deadline >> VMX_PREEMPT_RATE;
+
+    return end > now ? end - now : 0;
+}
+
+/* ---- at VM entry and VM exit ------------------------------------------- */
+
+/* 27.7: arm the boundary events of the VMCS just entered. */
+void vmx_events_entry(CPUX86State *env)
+{
+    CPUState *cs = env_cpu(env);
+    uint32_t pin = VMCS(env, PIN_BASED_VM_EXEC_CONTROL);
+    uint32_t proc = VMCS(env, CPU_BASED_VM_EXEC_CONTROL);
+    bool armed = false;
+
+    env->vmx.insn_ran = 0;
+    env->vmx.mtf_pending = false;
+    env->vmx.pending_dbg = 0;
+    env->vmx.in_iret = 0;
+    env->vmx.guest_hlt = false;
+    cs->tcg_cflags &= ~MTF_CFLAGS;
+    if (proc & VMX_CPU_BASED_MONITOR_TRAP_FLAG) {
+        cs->tcg_cflags |= CF_NO_GOTO_TB | CF_NO_GOTO_PTR | 1;
+        armed = true;
+    }
+    if (proc & VMX_CPU_BASED_VIRTUAL_NMI_PENDING) {
+        armed = true;
+    }
+    env->vmx.preempt_active = pin & VMX_PIN_BASED_VMX_PREEMPTION_TIMER;
+    if (env->vmx.preempt_active) {
+        uint64_t now = cpu_get_tsc(env);
+        uint64_t value = (uint32_t)VMCS(env, VMX_PREEMPTION_TIMER_VALUE);
+
+        /* It counts down each time TSC bit VMX_PREEMPT_RATE changes. */
+        env->vmx.preempt_deadline = ((now >> VMX_PREEMPT_RATE) + value) <<
+                                    VMX_PREEMPT_RATE;
+        if (env->vmx.preempt_deadline > now) {
+            preempt_timer_arm(cs, env->vmx.preempt_deadline - now);
+        }
+        armed = true;
+    }
+    if (armed) {
+        qatomic_or(&cs->interrupt_request, CPU_INTERRUPT_VMX_EVENT);
+    }
+}
+
+/* 27.6 (type 7): VM entry injects a pending MTF VM exit. */
+void vmx_events_inject_mtf(CPUX86State *env)
+{
+    env->vmx.mtf_pending = true;
+    qatomic_or(&env_cpu(env)->interrupt_request, CPU_INTERRUPT_VMX_EVENT);
+}
+
+/* 28.3: "save VMX-preemption timer value". */
+void vmx_events_save(CPUX86State *env)
+{
+    if (env->vmx.preempt_active &&
+        (VMCS(env, VM_EXIT_CONTROLS) & VMX_VM_EXIT_SAVE_VMX_PREEMPTION_TIMER)) {
+        VMCS(env, VMX_PREEMPTION_TIMER_VALUE) = preempt_timer_value(env);
+    }
+}
+
+/* Leaving non-root operation: nothing of this stays armed. */
+void vmx_events_exit(CPUX86State *env)
+{
+    CPUState *cs = env_cpu(env);
+
+    cs->tcg_cflags &= ~MTF_CFLAGS;
+    cpu_reset_interrupt(cs, CPU_INTERRUPT_VMX_EVENT);
+    env->vmx.insn_ran = 0;
+    env->vmx.mtf_pending = false;
+    if (env->vmx.preempt_active) {
+        env->vmx.preempt_active = false;
+        preempt_timer_stop(cs);
+    }
+}
+
+/* CPU reset leaves VMX operation: no one-instruction TBs any more. */
+void vmx_cpu_reset(CPUState *cs)
+{
+    cs->tcg_cflags &= ~MTF_CFLAGS;
+}
+
+/* After an incoming migration: re-arm what the VMCS asks for. */
+void vmx_events_post_load(CPUX86State *env)
+{
+    uint32_t pin = VMCS(env, PIN_BASED_VM_EXEC_CONTROL);
+    /* What the "cpu/vmx/events" subsection brought, kept across the re-arm. */
+    uint8_t insn_ran = env->vmx.insn_ran;
+    bool mtf_pending = env->vmx.mtf_pending;
+    uint32_t pending_dbg = env->vmx.pending_dbg;
+    bool guest_hlt = env->vmx.guest_hlt;
+
+    if (!env->vmx.non_root) {
+        return;
+    }
+    env->vmx.preempt_active = false;
+    vmx_events_entry(env);
+    env->vmx.insn_ran = insn_ran;
+    env->vmx.mtf_pending = mtf_pending;
+    env->vmx.pending_dbg = pending_dbg;
+    env->vmx.guest_hlt = guest_hlt;
+    if (mtf_pending) {
+        qatomic_or(&env_cpu(env)->interrupt_request, CPU_INTERRUPT_VMX_EVENT);
+    }
+    /*
+     * The TSC deadline does not travel: a running preemption timer
+     * expires at the first boundary (an early exit, never a lost one).
+     */
+    if (pin & VMX_PIN_BASED_VMX_PREEMPTION_TIMER) {
+        env->vmx.preempt_deadline = 0;
+    }
+}
+
+/* ---- between instructions ---------------------------------------------- */
+
+/* The exit due at this instruction boundary, or 0. */
+static uint32_t due_event(CPUX86State *env)
+{
+    uint32_t proc;
+
+    if (!env->vmx.non_root) {
+        return 0;
+    }
+    proc = VMCS(env, CPU_BASED_VM_EXEC_CONTROL);
+    /* 26.5.2: after one instruction, or after delivering an event. */
+    if (env->vmx.mtf_pending ||
+        ((proc & VMX_CPU_BASED_MONITOR_TRAP_FLAG) && env->vmx.insn_ran)) {
+        return VMX_EXIT_MONITOR_TRAP;
+    }
+    if (env->vmx.preempt_active && cpu_get_tsc(env) >= env->vmx.preempt_deadline) {
+        return VMX_EXIT_PREEMPTION_TIMER;
+    }
+    /* 26.7.6: no virtual-NMI blocking, no blocking by MOV SS (or STI). */
+    if ((proc & VMX_CPU_BASED_VIRTUAL_NMI_PENDING) &&
+        !(env->hflags2 & HF2_NMI_MASK) && !(env->hflags & HF_INHIBIT_IRQ_MASK)) {
+        return VMX_EXIT_NMI_WINDOW;
+    }
+    return 0;
+}
+
+bool vmx_event_pending(CPUX86State *env)
+{
+    return due_event(env) != 0;
+}
+
+void vmx_deliver_event(CPUX86State *env)
+{
+    uint32_t reason = due_event(env);
+
+    if (!reason) {
+        return;
+    }
+    /* Between instructions: the state is exact, RIP is the next one. */
+    vmx_vmexit_len(env, reason, 0, 0, 0);
+}
+
+/* RDTSC/RDTSCP: a preemption timer that has expired exits before the read. */
+void vmx_preempt_check(CPUX86State *env, uintptr_t ra)
+{
+    if (env->vmx.preempt_active && cpu_get_tsc(env) >= env->vmx.preempt_deadline) {
+        vmx_vmexit(env, VMX_EXIT_PREEMPTION_TIMER, 0, ra);
+    }
+}
+
+/* ---- TPR shadow (30.3, 30.1.2) ----------------------------------------- */
+
+static hwaddr vtpr_addr(CPUX86State *env)
+{
+    return VMCS(env, VIRTUAL_APIC_PAGE_ADDR) + 0x80;
+}
+
+/* MOV from CR8: VTPR bits 7:4. */
+target_ulong vmx_read_vtpr(CPUX86State *env)
+{
+    return (x86_ldl_phys(env_cpu(env), vtpr_addr(env)) >> 4) & 0xf;
+}
+
+/*
+ * MOV to CR8: bits 3:0 of the source become VTPR bits 7:4, the rest of
+ * VTPR is cleared; then TPR virtualization (without virtual-interrupt
+ * delivery): VTPR[7:4] below TPR threshold[3:0] is a trap-like VM exit.
+ */
+void vmx_write_vtpr(CPUX86State *env, target_ulong val, uintptr_t ra)
+{
+    CPUState *cs = env_cpu(env);
+
+    x86_stl_phys(cs, vtpr_addr(env), (val & 0xf) << 4);
+    if ((val & 0xf) < (VMCS(env, TPR_THRESHOLD) & 0xf)) {
+        cpu_restore_state(cs, ra);
+        env->eip += env->vmx.exit_insn_len;
+        vmx_vmexit_len(env, VMX_EXIT_TPR_BELOW_THRESHOLD, 0, 0, 0);
+    }
+}
+
+/* 27.2.1.1: the checks that involve "use TPR shadow". */
+bool vmx_tpr_shadow_controls_ok(CPUX86State *env)
+{
+    uint64_t vapic = VMCS(env, VIRTUAL_APIC_PAGE_ADDR);
+    uint32_t threshold = VMCS(env, TPR_THRESHOLD);
+
+    if (!(VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_TPR_SHADOW)) {
+        return true;
+    }
+    if ((vapic & 0xfff) || (vapic >> env_archcpu(env)->phys_bits)) {
+        return false;
+    }
+    /* Without virtual-interrupt delivery (not offered): bits 31:4 are 0. */
+    if (threshold & ~0xfu) {
+        return false;
+    }
+    /* Without "virtualize APIC accesses" (not offered): threshold <= VTPR. */
+    return threshold <= ((x86_ldl_phys(env_cpu(env), vapic + 0x80) >> 4) & 0xf);
+}
