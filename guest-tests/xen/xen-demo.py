@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -165,6 +166,8 @@ def main():
     ap.add_argument("--smp", type=int, help="vCPUs (overrides the config)")
     ap.add_argument("--timeout", type=int, help="seconds for the whole run (overrides the config)")
     ap.add_argument("--log", help="write the whole console here (default: a temporary file)")
+    ap.add_argument("--qemu-args", default="",
+                    help="extra QEMU arguments, e.g. \"-trace vmx_vmexit -D /tmp/q.log\"")
     ap.add_argument("-v", "--verbose", action="store_true", help="echo the console")
     args = ap.parse_args()
 
@@ -194,6 +197,7 @@ def main():
            "-serial", "stdio", "-monitor", "none", "-no-reboot",
            "-qmp", "unix:%s,server=on,wait=off" % qmp_path,
            "-kernel", images["xen"], "-append", cfg["xen_cmdline"], "-initrd", initrd]
+    cmd += shlex.split(args.qemu_args)
     print("xen-demo: %s -smp %d, Xen %s" % (cpu, smp, cfg["xen_cmdline"]))
     print("xen-demo: dom0 steps %s, domU %s, workload: wss-touch %s"
           % (",".join(steps), cfg["domu"], cfg["workload"]))

@@ -1,0 +1,443 @@
+/*
+ * Extended PML (docs/epml.md): enumeration, VM-entry checks, read and
+ * write entries with the EPT-entry address, page-walk entries and their
+ * filter, buffer hand-over through the descriptor, both-full policies
+ * (drop and count, or PML-full exit) and the notification interrupt.
+ * Run with -cpu ...,+vmx,epml=on; without epml=on it checks that nothing
+ * of the extension is visible.
+ */
+#include "libtest.h"
+#include "vmx.h"
+
+#define MSR_IA32_VMX_PROCBASED_CTLS3	0x492
+#define MSR_IA32_VMX_EPML_CAP		0x4a0
+#define PROC_ACTIVATE_TERTIARY		(1u << 17)
+#define TERTIARY_ENABLE_EPML		(1ull << 63)
+
+#define VMCS_TERTIARY_CONTROLS		0x2034
+#define VMCS_EPML_BUFFER0		0x2040
+#define VMCS_EPML_BUFFER1		0x2042
+#define VMCS_EPML_DESC			0x2044
+#define VMCS_EPML_CONTROLS		0x4030
+#define VMCS_EPML_SIZE			0x4032
+#define VMCS_EPML_VECTOR		0x4034
+#define VMCS_EPML_DEST			0x4036
+#define VMCS_EPML_INDEX			0x4840
+#define VMCS_EPML_ACTIVE		0x4842
+
+#define CTL_WRITE	(1u << 0)
+#define CTL_READ	(1u << 1)
+#define CTL_FILTER	(1u << 2)
+#define CTL_EPTE	(1u << 3)
+#define CTL_NOTIFY	(1u << 4)
+#define CTL_DROP	(1u << 5)
+
+#define E_R		(1ull << 0)
+#define E_W		(1ull << 1)
+#define E_WALK		(1ull << 2)
+
+#define NPAGES		300
+#define N_PER_BUF	256	/* size 0: 4 KiB / 16 */
+#define NOTIFY_VECTOR	0x41
+
+static u8 vmcs[4096] __attribute__((aligned(4096)));
+static u8 guest_stack[8192] __attribute__((aligned(4096)));
+static u64 buf[2][512] __attribute__((aligned(4096)));	/* 4 KiB each = 256 entries */
+static struct {
+	u32 state[2];
+	u32 count[2];
+	u64 dropped;
+	u64 handovers;
+	u64 reserved[4];
+} desc __attribute__((aligned(64)));
+static u8 pages[NPAGES][4096] __attribute__((aligned(4096)));
+
+/* The guest runs a script of reads and writes, then VMCALLs. */
+static volatile struct {
+	u32 n;
+	u64 addr[NPAGES + 8];
+	u8 write[NPAGES + 8];
+} script;
+
+static void __attribute__((noreturn, used)) guest_main(void)
+{
+	for (;;) {
+		for (u32 i = 0; i < script.n; i++) {
+			if (script.write[i])
+				*(volatile u64 *)(uintptr_t)script.addr[i] = i + 1;
+			else
+				(void)*(volatile u64 *)(uintptr_t)script.addr[i];
+		}
+		asm volatile("vmcall" ::: "memory");
+	}
+}
+
+static u64 pa(const void *p)
+{
+	return (u64)(uintptr_t)p;
+}
+
+static int launched;
+
+/* Run the script; returns the exit reason (VM entry must succeed). */
+static u32 run(void)
+{
+	int r = vmx_enter(!launched);
+	u32 reason;
+
+	if (r != VMX_OK)
+		test_abort("VM entry failed: %s (error %llu)", vmx_outcome_name(r),
+			   (unsigned long long)vmx_insn_error());
+	launched = 1;
+	reason = vmcs_get(VMCS_EXIT_REASON);
+	if (reason == EXIT_REASON_VMCALL)
+		vmx_skip_instruction();
+	return reason;
+}
+
+static void script_clear(void) { script.n = 0; }
+static void script_add(const void *p, bool write)
+{
+	script.addr[script.n] = pa(p);
+	script.write[script.n] = write;
+	script.n++;
+}
+
+/* Clear the EPT A/D flags of the first 8 MiB (4 KiB EPT pages) or of the test pages. */
+static void ept_clean(bool everything)
+{
+	u64 gpa;
+
+	if (everything) {
+		for (gpa = 0; gpa < (8ull << 20); gpa += 4096)
+			*ept_pte(gpa) &= ~(EPT_A | EPT_D);
+	} else {
+		for (int i = 0; i < NPAGES; i++)
+			*ept_pte(pa(pages[i])) &= ~(EPT_A | EPT_D);
+	}
+	invept(2, 0);
+}
+
+static void epml_reset(u32 ctl)
+{
+	memset(buf, 0, sizeof(buf));
+	memset(&desc, 0, sizeof(desc));
+	vmcs_set(VMCS_EPML_CONTROLS, ctl);
+	vmcs_set(VMCS_EPML_INDEX, 0);
+	vmcs_set(VMCS_EPML_ACTIVE, 0);
+}
+
+static void setup(void)
+{
+	u64 eptp;
+
+	vmx_setup_vmcs(vmcs, guest_main, guest_stack + sizeof(guest_stack));
+	launched = 0;
+	eptp = ept_build_identity(true);
+	vmcs_set(VMCS_PROC_BASED_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
+			  PROC_ACTIVATE_SECONDARY | PROC_ACTIVATE_TERTIARY));
+	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT);
+	vmcs_set(VMCS_TERTIARY_CONTROLS, TERTIARY_ENABLE_EPML);
+	vmcs_set(VMCS_EPT_POINTER, eptp);
+	vmcs_set(VMCS_EPML_BUFFER0, pa(buf[0]));
+	vmcs_set(VMCS_EPML_BUFFER1, pa(buf[1]));
+	vmcs_set(VMCS_EPML_DESC, pa(&desc));
+	vmcs_set(VMCS_EPML_SIZE, 0);
+	vmcs_set(VMCS_EPML_VECTOR, NOTIFY_VECTOR);
+	vmcs_set(VMCS_EPML_DEST, 0);
+	epml_reset(CTL_WRITE | CTL_READ | CTL_EPTE);
+	invept(2, 0);
+}
+
+/* Entries of buffer @b, first @n, whose page is @gpa: how many, and their OR. */
+static int find(int b, u32 n, u64 gpa, u64 *flags, u64 *epte)
+{
+	int hits = 0;
+
+	*flags = 0;
+	for (u32 i = 0; i < n; i++) {
+		if ((buf[b][2 * i] & ~0xfffull) == (gpa & ~0xfffull)) {
+			hits++;
+			*flags |= buf[b][2 * i] & 0xfff;
+			if (epte)
+				*epte = buf[b][2 * i + 1];
+		}
+	}
+	return hits;
+}
+
+static u32 count_flag(int b, u32 n, u64 flag)
+{
+	u32 c = 0;
+
+	for (u32 i = 0; i < n; i++)
+		c += !!(buf[b][2 * i] & flag);
+	return c;
+}
+
+/* ---- without epml=on ------------------------------------------------------ */
+
+static void test_absent(void)
+{
+	u64 v;
+	int r;
+
+	report(rdmsr_safe(MSR_IA32_VMX_EPML_CAP, &v) == GP_VECTOR,
+	       "IA32_VMX_EPML_CAP does not exist: #GP");
+	report(rdmsr_safe(MSR_IA32_VMX_PROCBASED_CTLS3, &v) == GP_VECTOR,
+	       "IA32_VMX_PROCBASED_CTLS3 does not exist: #GP");
+	report(!(rdmsr(MSR_IA32_VMX_PROCBASED_CTLS) & (1ull << 49)),
+	       "\"activate tertiary controls\" may not be 1");
+	vmx_setup_vmcs(vmcs, guest_main, guest_stack + sizeof(guest_stack));
+	r = vmwrite(VMCS_EPML_CONTROLS, CTL_WRITE);
+	report(r == VMX_FAIL_VALID && vmx_insn_error() == 12,
+	       "VMWRITE of the EPML controls: VMfailValid(12) (%s)", vmx_outcome_name(r));
+	r = vmread(VMCS_EPML_INDEX, &v);
+	report(r == VMX_FAIL_VALID && vmx_insn_error() == 12,
+	       "VMREAD of the EPML index: VMfailValid(12)");
+}
+
+/* ---- with epml=on --------------------------------------------------------- */
+
+static void test_enumeration(void)
+{
+	u64 cap = 0, ctls3 = 0;
+	int vec = rdmsr_safe(MSR_IA32_VMX_EPML_CAP, &cap);
+
+	report(vec == NO_EXCEPTION && (cap & 0xf) == 9 && (cap & 0x1f00) == 0x1f00,
+	       "IA32_VMX_EPML_CAP: 2 MiB buffers, reads, walk filter, EPT entry, notify, drop (%#llx)",
+	       (unsigned long long)cap);
+	report(rdmsr_safe(MSR_IA32_VMX_PROCBASED_CTLS3, &ctls3) == NO_EXCEPTION &&
+	       ctls3 == TERTIARY_ENABLE_EPML, "IA32_VMX_PROCBASED_CTLS3 allows only bit 63");
+	report(rdmsr(MSR_IA32_VMX_PROCBASED_CTLS) & (1ull << 49),
+	       "\"activate tertiary controls\" may be 1");
+	report(wrmsr_safe(MSR_IA32_VMX_EPML_CAP, cap) == GP_VECTOR,
+	       "IA32_VMX_EPML_CAP is read-only: #GP");
+}
+
+static void expect_vmfail7(const char *what)
+{
+	int r;
+
+	launched = 0;
+	r = vmx_enter(1);
+	report(r == VMX_FAIL_VALID && vmx_insn_error() == 7,
+	       "%s: VMfailValid(7) (%s)", what, vmx_outcome_name(r));
+}
+
+static void expect_entry_failure(const char *what)
+{
+	int r;
+
+	launched = 0;
+	r = vmx_enter(1);
+	report(r == VMX_OK && vmcs_get(VMCS_EXIT_REASON) ==
+	       (EXIT_REASON_ENTRY_FAILURE | EXIT_REASON_INVALID_GUEST_STATE),
+	       "%s: VM-entry failure, reason 33", what);
+}
+
+static void test_entry_checks(void)
+{
+	setup();
+	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | PROC2_ENABLE_PML);
+	expect_vmfail7("extended PML with stock PML");
+	setup();
+	vmcs_set(VMCS_TERTIARY_CONTROLS, TERTIARY_ENABLE_EPML | 1);
+	expect_vmfail7("a reserved tertiary control");
+	setup();
+	vmcs_set(VMCS_EPML_CONTROLS, CTL_WRITE | (1u << 6));
+	expect_vmfail7("EPML controls bit 6");
+	setup();
+	vmcs_set(VMCS_EPML_BUFFER1, pa(buf[1]) + 8);
+	expect_vmfail7("a buffer not 4 KiB aligned");
+	setup();
+	vmcs_set(VMCS_EPML_DESC, pa(&desc) + 32);
+	expect_vmfail7("a descriptor not 64-byte aligned");
+	setup();
+	vmcs_set(VMCS_EPML_SIZE, 10);
+	expect_vmfail7("a buffer size above the capability (4 MiB)");
+	setup();
+	vmcs_set(VMCS_EPML_CONTROLS, CTL_WRITE | CTL_NOTIFY);
+	vmcs_set(VMCS_EPML_VECTOR, 3);
+	expect_vmfail7("notification vector 3");
+	setup();
+	vmcs_set(VMCS_EPML_DEST, 0x100);
+	expect_vmfail7("destination APIC ID above 255");
+	setup();
+	vmcs_set(VMCS_SECONDARY_CONTROLS, 0);
+	expect_vmfail7("extended PML without EPT");
+	setup();
+	vmcs_set(VMCS_EPML_INDEX, N_PER_BUF + 1);
+	expect_entry_failure("EPML index above the buffer's entries");
+	setup();
+	vmcs_set(VMCS_EPML_ACTIVE, 2);
+	expect_entry_failure("active buffer 2");
+}
+
+static void test_kinds(void)
+{
+	u64 f = 0, epte = 0, cr3 = read_cr3() & ~0xfffull;
+	u32 n, walk;
+	int hits;
+
+	setup();
+	run();					/* settle: code, stack, script */
+	ept_clean(true);
+	epml_reset(CTL_WRITE | CTL_READ | CTL_EPTE);
+	script_clear();
+	script_add(pages[0], false);
+	script_add(pages[1], true);
+	script_add(pages[2], false);
+	script_add(pages[2], true);
+	report(run() == EXIT_REASON_VMCALL, "the guest runs its script with extended PML on");
+	n = vmcs_get(VMCS_EPML_INDEX);
+	hits = find(0, n, pa(pages[0]), &f, &epte);
+	report(hits == 1 && f == E_R,
+	       "a read of a page with its accessed flag clear logs one read entry (%d, flags %#llx)",
+	       hits, (unsigned long long)f);
+	report(epte == pa(ept_pte(pa(pages[0]))),
+	       "the entry gives the address of the page's leaf EPT entry");
+	report(find(0, n, pa(pages[1]), &f, NULL) == 1 && f == (E_R | E_W),
+	       "a write to a clean page logs one entry with R and W");
+	report(find(0, n, pa(pages[2]), &f, NULL) == 2 && f == (E_R | E_W),
+	       "a read then a write log a read entry and a write entry");
+	walk = count_flag(0, n, E_WALK);
+	report(walk >= 1 && find(0, n, cr3, &f, NULL) == 1 && (f & E_WALK) && (f & E_W),
+	       "the guest page walk's accesses are logged as walk writes, CR3's page among them (%u)",
+	       walk);
+	report(*ept_pte(pa(pages[0])) & EPT_A && !(*ept_pte(pa(pages[0])) & EPT_D) &&
+	       (*ept_pte(pa(pages[1])) & EPT_D), "the EPT flags are set as without logging");
+
+	/* Page-walk filter; read logging off. */
+	ept_clean(true);
+	epml_reset(CTL_WRITE | CTL_FILTER);
+	report(run() == EXIT_REASON_VMCALL, "the script runs again with the walk filter on");
+	n = vmcs_get(VMCS_EPML_INDEX);
+	report(count_flag(0, n, E_WALK) == 0 && find(0, n, cr3, &f, NULL) == 0,
+	       "with the filter no entry comes from the page walk");
+	report(find(0, n, pa(pages[0]), &f, NULL) == 0,
+	       "with read logging off a read is not logged");
+	report(find(0, n, pa(pages[1]), &f, NULL) == 1 && f == (E_R | E_W) &&
+	       buf[0][2 * 0 + 1] == 0, "the write is logged, without EPT-entry address");
+}
+
+/* Write every test page once; buffer 0 is handed over, 44 entries go to buffer 1. */
+static void fill_first_buffer(u32 ctl)
+{
+	setup();
+	run();
+	ept_clean(false);
+	epml_reset(ctl);
+	script_clear();
+	for (int i = 0; i < NPAGES; i++)
+		script_add(pages[i], true);
+	run();
+	ept_clean(false);
+}
+
+static void test_handover_and_exit(void)
+{
+	int seen = 0, dup = 0;
+	u32 reason, stuck = N_PER_BUF - (NPAGES - N_PER_BUF);
+	u64 f = 0;
+
+	fill_first_buffer(CTL_WRITE | CTL_FILTER);
+	report(desc.state[0] == 1 && desc.count[0] == N_PER_BUF && desc.handovers == 1 &&
+	       vmcs_get(VMCS_EPML_ACTIVE) == 1 && vmcs_get(VMCS_EPML_INDEX) == NPAGES - N_PER_BUF,
+	       "a full buffer 0 is handed over and logging goes on in buffer 1 (index %llu)",
+	       (unsigned long long)vmcs_get(VMCS_EPML_INDEX));
+	for (int i = 0; i < NPAGES; i++) {
+		int h = find(0, N_PER_BUF, pa(pages[i]), &f, NULL) +
+			find(1, NPAGES - N_PER_BUF, pa(pages[i]), &f, NULL);
+		seen += h == 1;
+		dup += h > 1;
+	}
+	report(seen == NPAGES && !dup, "the two buffers hold each written page exactly once (%d)",
+	       seen);
+
+	/* Buffer 0 not given back: buffer 1 fills, then the next write exits. */
+	reason = run();
+	report(reason == EXIT_REASON_PML_FULL && desc.state[1] == 1 &&
+	       desc.count[1] == N_PER_BUF && desc.handovers == 2,
+	       "both buffers full, drop-when-full off: PML-full exit (%u)", reason);
+	report(!(*ept_pte(pa(pages[stuck])) & EPT_D) && (*ept_pte(pa(pages[stuck - 1])) & EPT_D),
+	       "the write that found no room did not happen (page %u still clean)", stuck);
+	desc.state[0] = 0;			/* software drained buffer 0 */
+	reason = run();
+	report(reason == EXIT_REASON_VMCALL && vmcs_get(VMCS_EPML_ACTIVE) == 0 &&
+	       vmcs_get(VMCS_EPML_INDEX) == NPAGES - stuck &&
+	       (buf[0][0] & ~0xfffull) == pa(pages[stuck]),
+	       "after buffer 0 is given back the write completes into its entry 0");
+}
+
+static void test_drop(void)
+{
+	u32 k, written, logged = 0;
+	u64 f = 0;
+
+	fill_first_buffer(CTL_WRITE | CTL_FILTER | CTL_DROP);
+	k = vmcs_get(VMCS_EPML_INDEX);
+	report(run() == EXIT_REASON_VMCALL, "drop-when-full on: the guest is never stopped");
+	written = N_PER_BUF - k;
+	report(desc.state[1] == 1 && desc.count[1] == N_PER_BUF && desc.handovers == 2,
+	       "buffer 1 was handed over full too");
+	for (int i = 0; i < NPAGES; i++)
+		logged += find(1, N_PER_BUF, pa(pages[i]), &f, NULL) - (i >= N_PER_BUF ? 1 : 0);
+	report(logged == written && desc.dropped == NPAGES - written,
+	       "logged (%u) + dropped (%llu) = %d writes: nothing is silently lost",
+	       logged, (unsigned long long)desc.dropped, NPAGES);
+	report(*ept_pte(pa(pages[NPAGES - 1])) & EPT_D, "a dropped write still dirtied its page");
+}
+
+#define APIC_BASE	0xfee00000ul
+#define EXIT_REASON_EXTERNAL_INTERRUPT 1
+
+static void test_notify(void)
+{
+	volatile u32 *apic = (volatile u32 *)APIC_BASE;
+	u32 reason, info = 0;
+	int exits = 0;
+
+	apic[0xf0 / 4] |= 0x100;		/* software-enable the local APIC */
+	setup();
+	run();
+	ept_clean(false);
+	epml_reset(CTL_WRITE | CTL_FILTER | CTL_NOTIFY);
+	vmcs_set(VMCS_EPML_DEST, apic[0x20 / 4] >> 24);
+	vmcs_set(VMCS_PIN_BASED_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_PINBASED_CTLS, MSR_IA32_VMX_TRUE_PINBASED_CTLS,
+			  PIN_EXT_INTR_EXITING));
+	vmcs_set(VMCS_EXIT_CONTROLS, vmcs_get(VMCS_EXIT_CONTROLS) | EXIT_ACK_INTR_ON_EXIT);
+	script_clear();
+	for (int i = 0; i < NPAGES; i++)
+		script_add(pages[i], true);
+	while ((reason = run()) == EXIT_REASON_EXTERNAL_INTERRUPT && exits < 4) {
+		info = vmcs_get(VMCS_EXIT_INTR_INFO);
+		exits++;
+	}
+	report(reason == EXIT_REASON_VMCALL && exits == 1 && info == (0x80000000u | NOTIFY_VECTOR),
+	       "the hand-over sent the notification vector to this CPU's APIC: one external-interrupt exit (info %#x)",
+	       info);
+	report(desc.handovers == 1, "one hand-over, one notification");
+}
+
+void test_main(void)
+{
+	u64 v;
+
+	vmx_on();
+	if (rdmsr_safe(MSR_IA32_VMX_EPML_CAP, &v) != NO_EXCEPTION) {
+		info("this CPU model has no extended PML (-cpu ...,epml=on): checking it is absent");
+		test_absent();
+		vmx_off();
+		return;
+	}
+	test_enumeration();
+	test_entry_checks();
+	test_kinds();
+	test_handover_and_exit();
+	test_drop();
+	test_notify();
+	vmx_off();
+}
