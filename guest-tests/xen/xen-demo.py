@@ -166,6 +166,7 @@ def main():
     ap.add_argument("--smp", type=int, help="vCPUs (overrides the config)")
     ap.add_argument("--timeout", type=int, help="seconds for the whole run (overrides the config)")
     ap.add_argument("--log", help="write the whole console here (default: a temporary file)")
+    ap.add_argument("--accel", default="tcg,thread=multi", help="QEMU -accel (default %(default)s)")
     ap.add_argument("--qemu-args", default="",
                     help="extra QEMU arguments, e.g. \"-trace vmx_vmexit -D /tmp/q.log\"")
     ap.add_argument("-v", "--verbose", action="store_true", help="echo the console")
@@ -192,7 +193,7 @@ def main():
     # -initrd separates modules with ',' and escapes a literal one as ',,'.
     initrd = "%s %s,%s" % (images["vmlinux"], dom0_cmdline.replace(",", ",,"), images["dom0.cpio.gz"])
     # -nodefaults: q35's default empty CD-ROM costs 32 s in SeaBIOS.
-    cmd = [args.qemu, "-M", cfg["machine"], "-nodefaults", "-accel", "tcg,thread=multi", "-cpu", cpu,
+    cmd = [args.qemu, "-M", cfg["machine"], "-nodefaults", "-accel", args.accel, "-cpu", cpu,
            "-smp", str(smp), "-m", str(cfg["memory_mb"]), "-display", "none",
            "-serial", "stdio", "-monitor", "none", "-no-reboot",
            "-qmp", "unix:%s,server=on,wait=off" % qmp_path,

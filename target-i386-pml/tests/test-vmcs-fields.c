@@ -92,9 +92,14 @@ static bool all_reqs(enum vmcs_req req, void *opaque)
     return true;
 }
 
+static bool no_epml(enum vmcs_req req, void *opaque)
+{
+    return req != VMCS_REQ_EPML;
+}
+
 static bool no_tsc_scaling(enum vmcs_req req, void *opaque)
 {
-    return req != VMCS_REQ_TSC_SCALING;
+    return req != VMCS_REQ_TSC_SCALING && req != VMCS_REQ_EPML;
 }
 
 static bool basic_only(enum vmcs_req req, void *opaque)
@@ -104,7 +109,9 @@ static bool basic_only(enum vmcs_req req, void *opaque)
 
 static void test_enum_msr(void)
 {
-    ok(vmcs_enum_msr(all_reqs, NULL) == 0x32, "VMCS_ENUM with TSC scaling: index 25 (0x32)");
+    ok(vmcs_enum_msr(all_reqs, NULL) == 0x44,
+       "VMCS_ENUM with extended PML: EPML descriptor address, index 34 (0x44)");
+    ok(vmcs_enum_msr(no_epml, NULL) == 0x32, "VMCS_ENUM with TSC scaling: index 25 (0x32)");
     ok(vmcs_enum_msr(no_tsc_scaling, NULL) == 0x2e,
        "VMCS_ENUM without TSC scaling: preemption timer, index 23 (0x2e)");
     ok(vmcs_enum_msr(basic_only, NULL) == 0x2a,
