@@ -739,10 +739,15 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
     case SVM_EXIT_INTR:
         if (VMCS(env, PIN_BASED_VM_EXEC_CONTROL) & VMX_PIN_BASED_EXT_INTR_MASK) {
             if (VMCS(env, VM_EXIT_CONTROLS) & VMX_VM_EXIT_ACK_INTR_ON_EXIT) {
-                int vector = cpu_get_pic_interrupt(env);
+                int vector;
 
+                /*
+                 * Clear the request first: acknowledging raises it again
+                 * if the APIC or PIC has a further interrupt pending.
+                 */
                 env_cpu(env)->interrupt_request &= ~(CPU_INTERRUPT_HARD |
                                                      CPU_INTERRUPT_VIRQ);
+                vector = cpu_get_pic_interrupt(env);
                 env->vmx.pending_intr_info = VMX_INTR_INFO_VALID |
                                              VMX_INTR_TYPE_EXT_INTR | (vector & 0xff);
             }

@@ -1,7 +1,8 @@
 /*
- * Exception entry stubs: each pushes a dummy error code where the CPU does
- * not push one, then the vector, and joins exception_common, which saves
- * the general registers into a struct ex_frame and calls handle_exception().
+ * Exception and interrupt entry stubs, one per vector: each pushes a dummy
+ * error code where the CPU does not push one, then the vector, and joins
+ * exception_common, which saves the general registers into a struct
+ * ex_frame and calls handle_exception().
  */
 	.text
 	.code64
@@ -20,7 +21,7 @@ vector_\v:
 exception_stubs:
 	.altmacro
 	.set v, 0
-	.rept 32
+	.rept 256
 	VECTOR %v
 	.set v, v + 1
 	.endr

@@ -286,10 +286,31 @@ struct idt_entry {
 
 static struct idt_entry idt[256] __attribute__((aligned(16)));
 
+static void (*irq_handlers[256])(void);
+
+void set_irq_handler(unsigned vector, void (*fn)(void))
+{
+	if (vector < 32 || vector > 255)
+		test_abort("set_irq_handler: vector %u is not an interrupt vector", vector);
+	irq_handlers[vector] = fn;
+}
+
+void apic_eoi(void)
+{
+	*(volatile u32 *)(uintptr_t)0xfee000b0ul = 0;
+}
+
 void handle_exception(struct ex_frame *f);
 void handle_exception(struct ex_frame *f)
 {
 	const struct ex_fixup *e;
+
+	if (f->vector >= 32) {
+		if (!irq_handlers[f->vector])
+			test_abort("unexpected interrupt, vector %u", (unsigned)f->vector);
+		irq_handlers[f->vector]();
+		return;
+	}
 
 	for (e = __ex_table_start; e < __ex_table_end; e++) {
 		if (e->insn == f->rip) {
@@ -357,7 +378,7 @@ static void idt_setup(void)
 	} __attribute__((packed)) desc = { sizeof(idt) - 1, (u64)(uintptr_t)idt };
 	int v;
 
-	for (v = 0; v < 32; v++) {
+	for (v = 0; v < 256; v++) {
 		u64 a = (u64)(uintptr_t)(exception_stubs + 16 * v);
 		idt[v] = (struct idt_entry) {
 			.offset0 = (u16)a, .selector = 0x08, .type_attr = 0x8e,
