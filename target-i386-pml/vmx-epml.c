@@ -11,6 +11,9 @@
 #include "cpu.h"
 #include "exec/address-spaces.h"
 #include "exec/memory.h"
+#include "exec/cputlb.h"
+#include "exec/exec-all.h"
+#include "exec/page-protection.h"
 #include "tcg/helper-tcg.h"
 #include "vmx.h"
 #include "vmx-internal.h"
@@ -130,6 +133,27 @@ static void epml_hand_over(CPUX86State *env)
 
 /* ---- logging (sections 5, 6, 9) ----------------------------------------- */
 
+/*
+ * Write one 16-byte entry (it never straddles a page: 16 divides 4096),
+ * through the physical-address TLB when the buffer is RAM (the probe also
+ * marks the page dirty), else through the address space.
+ */
+static void epml_store_entry(CPUX86State *env, hwaddr slot, uint64_t q0, uint64_t q1)
+{
+    uint64_t entry[2] = { cpu_to_le64(q0), cpu_to_le64(q1) };
+    void *host;
+    int flags;
+
+    flags = probe_access_full_mmu(env, slot, sizeof(entry), MMU_DATA_STORE, MMU_PHYS_IDX,
+                                  &host, NULL);
+    if (!(flags & (TLB_INVALID_MASK | TLB_MMIO)) && host) {
+        memcpy(host, entry, sizeof(entry));
+        return;
+    }
+    address_space_write(cpu_get_address_space(env_cpu(env), X86ASIdx_MEM), slot,
+                        MEMTXATTRS_UNSPECIFIED, entry, sizeof(entry));
+}
+
 bool vmx_epml_log(CPUX86State *env, uint64_t gpa, bool set_a, bool set_d,
                   bool walk, hwaddr epte_addr, int level)
 {
@@ -164,8 +188,7 @@ bool vmx_epml_log(CPUX86State *env, uint64_t gpa, bool set_a, bool set_d,
     index = VMCS(env, GUEST_EPML_INDEX);
     slot = (VMCS(env, GUEST_EPML_ACTIVE) ? VMCS(env, EPML_BUFFER1_ADDR) :
             VMCS(env, EPML_BUFFER0_ADDR)) + (hwaddr)index * EPML_ENTRY_SIZE;
-    x86_stq_phys(cs, slot, q0);
-    x86_stq_phys(cs, slot + 8, q1);
+    epml_store_entry(env, slot, q0, q1);
     VMCS(env, GUEST_EPML_INDEX) = index + 1;
 
     qatomic_set(&env->vmx.pml_entries, env->vmx.pml_entries + 1);

@@ -688,6 +688,9 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
         int vector = type - SVM_EXIT_EXCP_BASE;
         bool exits = VMCS(env, EXCEPTION_BITMAP) & (1u << vector);
 
+        trace_vmx_guest_exception(env_cpu(env)->cpu_index, vector, param, env->eip,
+                                  env->cr[2], env->old_exception);
+
         if (vector == EXCP0E_PAGE) {
             /* 25.2: #PF consults the error-code mask and match too. */
             bool match = (param & VMCS(env, PAGE_FAULT_ERROR_CODE_MASK)) ==
