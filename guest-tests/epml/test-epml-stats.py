@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""TAP: query-pml-stats / reset-pml-stats / HMP "info pml" count extended PML.
+
+Runs the vmx-epml-smp guest (-smp 2, -cpu ...,+vmx,epml=on) without
+isa-debug-exit, so that it halts after its last assertion instead of
+ending QEMU; then asks QMP what the emulator counted and checks it against
+what the guest did: every hand-over sent one notification, the induced
+overflow dropped exactly 88 entries, the logging vCPU has the entries and
+the collector none, reads/writes/walk/filtered are consistent, and
+reset-pml-stats zeroes everything.  Usage: test-epml-stats.py QEMU GUEST_DIR
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from qmp import QMP  # noqa: E402
+
+qemu, guest_dir = sys.argv[1], sys.argv[2]
+elf = os.path.join(guest_dir, "vmx-epml-smp.elf")
+n = failed = 0
+DROPPED = 600 - 2 * 256     # vmx-epml-smp's third case: NPAGES - both buffers
+
+
+def ok(cond, what):
+    global n, failed
+    n += 1
+    print("%s %d - %s" % ("ok" if cond else "not ok", n, what), flush=True)
+    failed += 0 if cond else 1
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    con = os.path.join(tmp, "con")
+    sock = os.path.join(tmp, "qmp")
+    p = subprocess.Popen([qemu, "-M", "pc", "-nodefaults", "-display", "none", "-no-reboot",
+                          "-accel", "tcg,thread=multi", "-smp", "2", "-m", "128",
+                          "-cpu", "Skylake-Server,+vmx,epml=on", "-kernel", elf,
+                          "-debugcon", "file:" + con, "-serial", "none",
+                          "-qmp", "unix:%s,server=on,wait=off" % sock, "-S"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        qmp = QMP(sock)
+        qmp.cmd("cont")
+        deadline = time.monotonic() + 120
+        text = ""
+        seen_on = None
+        while "END:" not in text and time.monotonic() < deadline and p.poll() is None:
+            v = qmp.cmd("query-pml-stats")["vcpus"][0]
+            if v["epml-enabled"] and seen_on is None:
+                seen_on = v
+            time.sleep(0.002)
+            text = open(con, errors="replace").read() if os.path.exists(con) else ""
+        end = [l for l in text.splitlines() if "END:" in l]
+        ok(end and end[-1].split("END:")[1].split() == ["9", "0"],
+           "the guest ran its 9 assertions, all passed (%s)" % (end[-1] if end else "no END"))
+        time.sleep(0.5)            # the guest halts after END
+
+        s = qmp.cmd("query-pml-stats")
+        v0, v1 = s["vcpus"][0], s["vcpus"][1]
+        print("# totals: " + ", ".join("%s=%s" % (k, s[k]) for k in sorted(s) if k != "vcpus"))
+        ok(s["drops"] == DROPPED and v0["drops"] == DROPPED,
+           "drops = the entries the induced overflow had no room for (%d)" % s["drops"])
+        ok(s["handovers"] >= 6 and s["notifications"] == s["handovers"],
+           "every hand-over sent one notification (%d hand-overs, %d notifications)"
+           % (s["handovers"], s["notifications"]))
+        ok(s["writes"] >= 3 * 200 - DROPPED and s["reads"] >= 3 * 600 - DROPPED,
+           "reads and writes cover the pages the L2 touched (%d reads, %d writes)"
+           % (s["reads"], s["writes"]))
+        ok(s["entries"] >= s["reads"] and s["entries"] >= s["writes"] and
+           s["entries"] == v0["entries"] + v1["entries"],
+           "entries (%d) count each logged entry once; the total is the vCPUs' sum" % s["entries"])
+        ok(s["walk-entries"] > 0 and s["filtered"] > 0,
+           "walk entries without the filter (%d) and filtered walk accesses with it (%d)"
+           % (s["walk-entries"], s["filtered"]))
+        ok(v1["entries"] == 0 and v1["handovers"] == 0 and not v1["vmx-operation"],
+           "the collector vCPU logged nothing (it is not in VMX operation)")
+        ok(seen_on is not None and seen_on["vmx-operation"] and not seen_on["pml-enabled"] and
+           seen_on.get("epml-index") is not None and seen_on.get("epml-active-buffer") in (0, 1),
+           "while the guest ran, vCPU 0's current VMCS showed extended PML on, stock PML off"
+           " (index %s, buffer %s)" % (seen_on and seen_on.get("epml-index"),
+                                       seen_on and seen_on.get("epml-active-buffer")))
+        ok(not v0["vmx-operation"] and "epml-index" not in v0 and not v0["epml-enabled"],
+           "after the guest's VMXOFF no VMCS is current: no index, extended PML off")
+        info = qmp.cmd("human-monitor-command", **{"command-line": "info pml"})
+        print("".join("# " + l + "\n" for l in info.splitlines()))
+        ok("EPML" in info and ("drops %d" % DROPPED) in info,
+           "HMP info pml shows the EPML columns and the drop total")
+        qmp.cmd("reset-pml-stats")
+        z = qmp.cmd("query-pml-stats")
+        ok(all(z[k] == 0 for k in z if k != "vcpus") and
+           all(c[k] == 0 for c in z["vcpus"] for k in ("entries", "reads", "writes", "walk-entries",
+                                                        "filtered", "handovers", "notifications",
+                                                        "drops", "full-exits")),
+           "reset-pml-stats zeroes every counter")
+        try:
+            qmp.cmd("query-pml-stats", bogus=1)
+            ok(False, "query-pml-stats with an unknown argument is refused")
+        except Exception as e:
+            ok("bogus" in str(e) or "nexpected" in str(e),
+               "query-pml-stats with an unknown argument is refused (%s)" % e)
+        qmp.close()
+    finally:
+        p.kill()
+        p.wait()
+
+print("1..%d" % n)
+sys.exit(1 if failed else 0)
