@@ -620,8 +620,7 @@ static void load_guest_state(CPUX86State *env)
 
     env->regs[R_ESP] = VMCS(env, GUEST_RSP);
     env->eip = VMCS(env, GUEST_RIP);
-    env->eflags = 0;
-    cpu_load_eflags(env, VMCS(env, GUEST_RFLAGS), ~0);
+    vmx_load_rflags(env, VMCS(env, GUEST_RFLAGS));
 
     if (intr & (VMX_INTERRUPTIBILITY_STI | VMX_INTERRUPTIBILITY_MOV_SS)) {
         env->hflags |= HF_INHIBIT_IRQ_MASK;

@@ -148,6 +148,18 @@ static G_NORETURN void vmx_abort(CPUX86State *env, uint32_t indicator)
     cpu_loop_exit(cs);
 }
 
+/*
+ * TCG keeps the arithmetic flags and DF outside env->eflags (CC_SRC/CC_OP,
+ * env->df): cpu_load_eflags() puts them there, and they must not also stay
+ * in env->eflags, where every later RFLAGS image (PUSHF, an interrupt
+ * frame, the next VM exit) would OR them in.
+ */
+void vmx_load_rflags(CPUX86State *env, uint64_t rflags)
+{
+    env->eflags = 0;
+    cpu_load_eflags(env, rflags, ~(CC_O | CC_S | CC_Z | CC_A | CC_P | CC_C | DF_MASK));
+}
+
 /* ---- 28.3: saving guest state ------------------------------------------ */
 
 static void save_guest_seg(CPUX86State *env, const SegmentCache *sc, int sel_id,
@@ -374,8 +386,7 @@ void vmx_load_host_state(CPUX86State *env)
 
     env->regs[R_ESP] = VMCS(env, HOST_RSP);
     env->eip = VMCS(env, HOST_RIP);
-    env->eflags = 0;
-    cpu_load_eflags(env, 2, ~0);
+    vmx_load_rflags(env, 2);
     env->hflags &= ~HF_INHIBIT_IRQ_MASK;
     cs->halted = 0;
     tlb_flush(cs);

@@ -191,6 +191,9 @@ static inline bool vmx_pml_enabled(CPUX86State *env)
            (VMCS(env, EPT_POINTER) & EPTP_AD);
 }
 
+/* Load RFLAGS whole at VM entry and VM exit (vmx-exit.c). */
+void vmx_load_rflags(CPUX86State *env, uint64_t rflags);
+
 /* ---- extended PML (docs/epml.md) ---------------------------------------- */
 
 #define VMX_CPU_BASED_ACTIVATE_TERTIARY_CONTROLS (1u << 17)
