@@ -113,8 +113,6 @@ static u64 min3(u64 a, u64 b, u64 c)
 	return m < c ? m : c;
 }
 
-#define MSR_IA32_VMX_EPML_CAP	0x4a0
-
 /*
  * An identity EPT with 4 KiB pages over the first 128 MiB (the workload's
  * pages each get their own leaf, so each first write is one transition),
@@ -155,8 +153,8 @@ static u64 run_l2_clean(void)
 		vmcs_set(VMCS_EPT_POINTER, ept_build_4k());
 		invept(2, 0);
 		memset(epml_desc, 0, sizeof(epml_desc));
-		vmcs_set(0x4840, 0);			/* EPML index */
-		vmcs_set(0x4842, 0);			/* EPML active buffer */
+		vmcs_set(VMCS_EPML_INDEX, 0);
+		vmcs_set(VMCS_EPML_ACTIVE, 0);
 		t = run_l2(1);
 		best = t < best ? t : best;
 	}
@@ -172,23 +170,14 @@ static void bench_epml(void)
 		info("bench mem EPML not available on this CPU model (-cpu ...,epml=on)");
 		return;
 	}
-	vmcs_set(VMCS_PROC_BASED_CONTROLS,
-		 vmx_ctls(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
-			  PROC_ACTIVATE_SECONDARY | (1u << 17)));
-	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT);
-	vmcs_set(0x2034, 1ull << 63);			/* enable extended PML */
-	vmcs_set(0x2040, (u64)(uintptr_t)epml_buf[0]);
-	vmcs_set(0x2042, (u64)(uintptr_t)epml_buf[1]);
-	vmcs_set(0x2044, (u64)(uintptr_t)epml_desc);
-	vmcs_set(0x4032, 9);				/* 2 MiB buffers */
-	vmcs_set(0x4030, 0);				/* controls: log nothing */
+	epml_setup_vmcs(ept_build_4k(), epml_buf[0], epml_buf[1], epml_desc, 9, 0, 0);
 	off = run_l2_clean();
-	vmcs_set(0x4030, 0xf);			/* writes, reads, walk filter, EPT entry */
+	vmcs_set(VMCS_EPML_CONTROLS, CTL_WRITE | CTL_READ | CTL_FILTER | CTL_EPTE);
 	on = run_l2_clean();
-	entries = vmcs_get(0x4840) + 131072 * (epml_desc[3] & 0xff);
-	vmcs_set(0x4030, 0);
+	entries = vmcs_get(VMCS_EPML_INDEX) + 131072 * (epml_desc[3] & 0xff);
+	vmcs_set(VMCS_EPML_CONTROLS, 0);
 	off = min3(off, run_l2_clean(), ~0ull);
-	vmcs_set(0x4030, 0xf);
+	vmcs_set(VMCS_EPML_CONTROLS, CTL_WRITE | CTL_READ | CTL_FILTER | CTL_EPTE);
 	on = min3(on, run_l2_clean(), ~0ull);
 	info("bench mem L2-ept-ad-epml-off %llu", (unsigned long long)off);
 	info("bench mem L2-ept-ad-epml-on %llu (%llu entries per run)", (unsigned long long)on,

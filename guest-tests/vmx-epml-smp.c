@@ -12,28 +12,6 @@
 #include "libtest.h"
 #include "vmx.h"
 
-#define PROC_ACTIVATE_TERTIARY		(1u << 17)
-#define TERTIARY_ENABLE_EPML		(1ull << 63)
-#define VMCS_TERTIARY_CONTROLS		0x2034
-#define VMCS_EPML_BUFFER0		0x2040
-#define VMCS_EPML_BUFFER1		0x2042
-#define VMCS_EPML_DESC			0x2044
-#define VMCS_EPML_CONTROLS		0x4030
-#define VMCS_EPML_SIZE			0x4032
-#define VMCS_EPML_VECTOR		0x4034
-#define VMCS_EPML_DEST			0x4036
-#define VMCS_EPML_INDEX			0x4840
-#define VMCS_EPML_ACTIVE		0x4842
-#define CTL_WRITE	(1u << 0)
-#define CTL_READ	(1u << 1)
-#define CTL_FILTER	(1u << 2)
-#define CTL_EPTE	(1u << 3)
-#define CTL_NOTIFY	(1u << 4)
-#define CTL_DROP	(1u << 5)
-#define E_R		(1ull << 0)
-#define E_W		(1ull << 1)
-#define E_WALK		(1ull << 2)
-
 #define NPAGES		600
 #define N_PER_BUF	256
 #define VECTOR		0x41
@@ -43,13 +21,7 @@
 static u8 vmcs[4096] __attribute__((aligned(4096)));
 static u8 guest_stack[8192] __attribute__((aligned(4096)));
 static u64 buf[2][512] __attribute__((aligned(4096)));
-static volatile struct {
-	u32 state[2];
-	u32 count[2];
-	u64 dropped;
-	u64 handovers;
-	u64 reserved[4];
-} desc __attribute__((aligned(64)));
+static volatile struct epml_desc desc;
 static u8 pages[NPAGES][4096] __attribute__((aligned(4096)));
 static volatile u8 page_written[NPAGES];
 
@@ -129,19 +101,7 @@ static void setup(u32 ctl)
 	vmx_setup_vmcs(vmcs, l2_main, guest_stack + sizeof(guest_stack));
 	launched = 0;
 	eptp = ept_build_identity(true);
-	vmcs_set(VMCS_PROC_BASED_CONTROLS,
-		 vmx_ctls(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
-			  PROC_ACTIVATE_SECONDARY | PROC_ACTIVATE_TERTIARY));
-	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT);
-	vmcs_set(VMCS_TERTIARY_CONTROLS, TERTIARY_ENABLE_EPML);
-	vmcs_set(VMCS_EPT_POINTER, eptp);
-	vmcs_set(VMCS_EPML_BUFFER0, pa(buf[0]));
-	vmcs_set(VMCS_EPML_BUFFER1, pa(buf[1]));
-	vmcs_set(VMCS_EPML_DESC, pa((const void *)&desc));
-	vmcs_set(VMCS_EPML_SIZE, 0);
-	vmcs_set(VMCS_EPML_VECTOR, VECTOR);
-	vmcs_set(VMCS_EPML_DEST, AP_APIC_ID);
-	vmcs_set(VMCS_EPML_CONTROLS, 0);
+	epml_setup_vmcs(eptp, buf[0], buf[1], &desc, 0, VECTOR, AP_APIC_ID);
 	invept(2, 0);
 	/* A first run with logging off: code, stack and tables get their flags. */
 	if (vmx_enter(1) != VMX_OK || vmcs_get(VMCS_EXIT_REASON) != EXIT_REASON_VMCALL)

@@ -228,3 +228,25 @@ int invvpid(u64 type, u16 vpid, u64 gla)
 
 	return vmx_invalidate(true, type, desc);
 }
+
+/* ---- extended PML (docs/epml.md) ------------------------------------------ */
+
+void epml_setup_vmcs(u64 eptp, const void *buf0, const void *buf1, const volatile void *desc,
+		     u32 size, u32 vector, u32 dest)
+{
+	vmcs_set(VMCS_PROC_BASED_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
+			  PROC_ACTIVATE_SECONDARY | PROC_ACTIVATE_TERTIARY));
+	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT);
+	vmcs_set(VMCS_TERTIARY_CONTROLS, TERTIARY_ENABLE_EPML);
+	vmcs_set(VMCS_EPT_POINTER, eptp);
+	vmcs_set(VMCS_EPML_BUFFER0, (u64)(uintptr_t)buf0);
+	vmcs_set(VMCS_EPML_BUFFER1, (u64)(uintptr_t)buf1);
+	vmcs_set(VMCS_EPML_DESC, (u64)(uintptr_t)desc);
+	vmcs_set(VMCS_EPML_SIZE, size);
+	vmcs_set(VMCS_EPML_VECTOR, vector);
+	vmcs_set(VMCS_EPML_DEST, dest);
+	vmcs_set(VMCS_EPML_CONTROLS, 0);
+	vmcs_set(VMCS_EPML_INDEX, 0);
+	vmcs_set(VMCS_EPML_ACTIVE, 0);
+}

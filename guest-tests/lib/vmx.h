@@ -348,6 +348,51 @@ u64 *ept_pte(u64 gpa);
 #define EXIT_REASON_EPT_MISCONFIG	49
 #define EXIT_REASON_PML_FULL		62
 
+/* Extended PML (docs/epml.md): enumeration, VMCS fields, controls, entries. */
+#define MSR_IA32_VMX_PROCBASED_CTLS3	0x492
+#define MSR_IA32_VMX_EPML_CAP		0x4a0
+#define PROC_ACTIVATE_TERTIARY		(1u << 17)
+#define TERTIARY_ENABLE_EPML		(1ull << 63)
+
+#define VMCS_TERTIARY_CONTROLS		0x2034
+#define VMCS_EPML_BUFFER0		0x2040
+#define VMCS_EPML_BUFFER1		0x2042
+#define VMCS_EPML_DESC			0x2044
+#define VMCS_EPML_CONTROLS		0x4030
+#define VMCS_EPML_SIZE			0x4032
+#define VMCS_EPML_VECTOR		0x4034
+#define VMCS_EPML_DEST			0x4036
+#define VMCS_EPML_INDEX			0x4840
+#define VMCS_EPML_ACTIVE		0x4842
+
+#define CTL_WRITE	(1u << 0)
+#define CTL_READ	(1u << 1)
+#define CTL_FILTER	(1u << 2)
+#define CTL_EPTE	(1u << 3)
+#define CTL_NOTIFY	(1u << 4)
+#define CTL_DROP	(1u << 5)
+
+#define E_R		(1ull << 0)
+#define E_W		(1ull << 1)
+#define E_WALK		(1ull << 2)
+
+/* The extended-PML descriptor (docs/epml.md section 7), 64-byte aligned. */
+struct epml_desc {
+	u32 state[2];		/* bit 0: FULL (processor sets, software clears) */
+	u32 count[2];		/* entries in a handed-over buffer */
+	u64 dropped;
+	u64 handovers;
+	u64 reserved[4];
+} __attribute__((aligned(64)));
+
+/*
+ * Make the current VMCS run its guest with EPT (@eptp) and extended PML on,
+ * logging nothing yet (controls 0): buffers, descriptor, buffer size n
+ * (4 KiB << n), notification vector and destination APIC ID.
+ */
+void epml_setup_vmcs(u64 eptp, const void *buf0, const void *buf1, const volatile void *desc,
+		     u32 size, u32 vector, u32 dest);
+
 /* INVEPT / INVVPID with a descriptor; results as for the other wrappers. */
 int invept(u64 type, u64 eptp);
 int invvpid(u64 type, u16 vpid, u64 gla);
