@@ -16,10 +16,12 @@ one() {
 	local out
 	out=$(guest-tests/xen/xen-demo.py --qemu "$B/qemu-system-x86_64" --image-dir "$B/xen" \
 		--cpu "$1" 2>&1) || true
-	echo "$out" | sed -n 's/^xen-demo: \([A-Z]*\) in \([0-9.]*\) s (domU up at \([0-9.]*\) s).*/\3 \2 \1/p' |
-		while read -r up end verdict; do
-			echo "$up $end $(echo "$out" | sed -n 's/^  total: \([0-9]*\) entries.*/\1/p') $verdict"
-		done
+	local line up end verdict pml
+	line=$(echo "$out" | sed -n 's/^xen-demo: \([A-Z]*\) in \([0-9.]*\) s (domU up at \([0-9.a-z]*\)\( s\)\{0,1\}).*/\3 \2 \1/p')
+	read -r up end verdict <<<"${line:-- - FAIL}"
+	pml=$(echo "$out" | sed -n 's/^  total: \([0-9]*\) entries.*/\1/p')
+	[ "$verdict" = PASS ] || verdict="FAIL: $(echo "$out" | grep -m1 -E '@@QPML fail|xen-demo: FAIL' | sed 's/^.*@@QPML //')"
+	echo "$up $end ${pml:--} $verdict"
 }
 
 echo "bench: nested Xen 4.17 + dom0 + PVH domU (configs/xen/stack.json), $(nproc) host cores, load $(cut -d' ' -f1 /proc/loadavg)"
