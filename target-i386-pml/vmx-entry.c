@@ -747,7 +747,8 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
     if (!check_guest_pdptes(env)) {
         vmx_entry_failure(env, VMX_EXIT_INVALID_GUEST_STATE, 2, ra);  /* PDPTE loading */
     }
-    trace_vmx_vmentry(cs->cpu_index, resume, VMCS(env, GUEST_RIP));
+    trace_vmx_vmentry(cs->cpu_index, resume, VMCS(env, GUEST_RIP), VMCS(env, GUEST_CR3),
+                      env->vmx.current_vmcs);
 
     cpu_restore_state(cs, ra);
     load_guest_state(env);

@@ -414,7 +414,8 @@ G_NORETURN void vmx_entry_failure(CPUX86State *env, uint32_t reason, uint64_t qu
     VMCS(env, EXIT_QUALIFICATION) = qual;
     VMCS(env, VM_EXIT_INTR_INFO) = 0;
     VMCS(env, IDT_VECTORING_INFO_FIELD) = 0;
-    trace_vmx_vmexit(cs->cpu_index, reason | VMX_EXIT_REASON_ENTRY_FAILURE, qual, env->eip);
+    trace_vmx_vmexit(cs->cpu_index, reason | VMX_EXIT_REASON_ENTRY_FAILURE, qual, env->eip,
+                     env->cr[3]);
     vmx_load_host_state(env);
     cpu_loop_exit(cs);
 }
@@ -515,7 +516,7 @@ void vmx_do_exit(CPUX86State *env)
     env->vmx.pending_intr_err = 0;
     env->vmx.pending_insn_info = 0;
     env->vmx.idt_vectoring = 0;
-    trace_vmx_vmexit(cs->cpu_index, reason, env->vmx.pending_qual, env->eip);
+    trace_vmx_vmexit(cs->cpu_index, reason, env->vmx.pending_qual, env->eip, env->cr[3]);
 
     save_guest_state(env);
     vmx_events_save(env);
