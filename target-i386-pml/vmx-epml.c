@@ -11,9 +11,6 @@
 #include "cpu.h"
 #include "exec/address-spaces.h"
 #include "exec/memory.h"
-#include "exec/cputlb.h"
-#include "exec/exec-all.h"
-#include "exec/page-protection.h"
 #include "tcg/helper-tcg.h"
 #include "vmx.h"
 #include "vmx-internal.h"
@@ -133,20 +130,13 @@ static void epml_hand_over(CPUX86State *env)
 
 /* ---- logging (sections 5, 6, 9) ----------------------------------------- */
 
-/*
- * Write one 16-byte entry (it never straddles a page: 16 divides 4096),
- * through the physical-address TLB when the buffer is RAM (the probe also
- * marks the page dirty), else through the address space.
- */
+/* Write one 16-byte entry (it never straddles a page: 16 divides 4096). */
 static void epml_store_entry(CPUX86State *env, hwaddr slot, uint64_t q0, uint64_t q1)
 {
     uint64_t entry[2] = { cpu_to_le64(q0), cpu_to_le64(q1) };
-    void *host;
-    int flags;
+    void *host = vmx_phys_host(env, slot, sizeof(entry), MMU_DATA_STORE);
 
-    flags = probe_access_full_mmu(env, slot, sizeof(entry), MMU_DATA_STORE, MMU_PHYS_IDX,
-                                  &host, NULL);
-    if (!(flags & (TLB_INVALID_MASK | TLB_MMIO)) && host) {
+    if (host) {
         memcpy(host, entry, sizeof(entry));
         return;
     }

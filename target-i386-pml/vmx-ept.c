@@ -81,18 +81,26 @@ bool vmx_eptp_valid(CPUX86State *env, uint64_t eptp)
 
 /* ---- host memory access for the walk ------------------------------------ */
 
-static uint64_t ept_load(CPUX86State *env, hwaddr addr)
+/*
+ * The host address of L1-physical @addr through the physical-address TLB
+ * (a store probe also marks the page dirty), or NULL if it is not RAM:
+ * the caller then goes through the address space.  EPT tables and log
+ * buffers are a handful of pages, so the TLB keeps them.
+ */
+void *vmx_phys_host(CPUX86State *env, hwaddr addr, int size, MMUAccessType access)
 {
     void *host;
     int flags;
 
-    /* Through the physical-address TLB: EPT tables are a handful of pages. */
-    flags = probe_access_full_mmu(env, addr, 0, MMU_DATA_LOAD, MMU_PHYS_IDX,
-                                  &host, NULL);
-    if (!(flags & TLB_INVALID_MASK) && host) {
-        return ldq_le_p(host);
-    }
-    return x86_ldq_phys(env_cpu(env), addr);
+    flags = probe_access_full_mmu(env, addr, size, access, MMU_PHYS_IDX, &host, NULL);
+    return (flags & TLB_INVALID_MASK) ? NULL : host;
+}
+
+static uint64_t ept_load(CPUX86State *env, hwaddr addr)
+{
+    void *host = vmx_phys_host(env, addr, 0, MMU_DATA_LOAD);
+
+    return host ? ldq_le_p(host) : x86_ldq_phys(env_cpu(env), addr);
 }
 
 /*
@@ -102,14 +110,12 @@ static uint64_t ept_load(CPUX86State *env, hwaddr addr)
 static bool ept_set_bits(CPUX86State *env, hwaddr addr, uint64_t old, uint64_t bits)
 {
     void *host;
-    int flags;
 
     if (!(bits & ~old)) {
         return true;
     }
-    flags = probe_access_full_mmu(env, addr, 0, MMU_DATA_STORE, MMU_PHYS_IDX,
-                                  &host, NULL);
-    if (!(flags & TLB_INVALID_MASK) && host) {
+    host = vmx_phys_host(env, addr, 0, MMU_DATA_STORE);
+    if (host) {
         /* A and D are in the low 32 bits: a 32-bit cmpxchg suffices. */
         uint32_t o = cpu_to_le32((uint32_t)old), n = cpu_to_le32((uint32_t)(old | bits));
         return qatomic_cmpxchg((uint32_t *)host, o, n) == o;

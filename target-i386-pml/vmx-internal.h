@@ -288,6 +288,7 @@ enum ept_fault_kind {
     EPT_FAULT_PML_FULL = 2,
 };
 bool vmx_eptp_valid(CPUX86State *env, uint64_t eptp);
+void *vmx_phys_host(CPUX86State *env, hwaddr addr, int size, MMUAccessType access);
 uint64_t vmx_ept_vpid_caps(CPUX86State *env);
 void vmx_invalidate_guest_tlb(CPUX86State *env);
 
