@@ -265,6 +265,9 @@ restart:
             *prot &= ~PAGE_WRITE;
         }
     }
+    if (unlikely(qatomic_read(&wss_oracle_active)) && env->vmx.in_guest_walk) {
+        wss_oracle_walk(env, gpa);
+    }
     *page_size = 1 << (12 + 9 * (level - 1));
     *hpa = (e & EPT_ADDR_MASK & ~((uint64_t)*page_size - 1)) | (gpa & (*page_size - 1));
     return true;
@@ -314,3 +317,4 @@ void vmx_invalidate_guest_tlb(CPUX86State *env)
     /* Combined guest-linear entries embed EPT permissions: drop them all. */
     tlb_flush(env_cpu(env));
 }
+

@@ -62,6 +62,12 @@ static inline bool vmx_intr_exits_regardless_of_if(CPUX86State *env)
 bool vmx_ept_enabled(CPUX86State *env);
 bool vmx_ept_translate(CPUX86State *env, uint64_t gpa, MMUAccessType access,
                        hwaddr *hpa, int *prot, int *page_size);
+
+/* The working-set oracle (wss-oracle.c, patch 0019). */
+extern bool wss_oracle_active;
+void wss_oracle_access(CPUX86State *env, uint64_t gpa, MMUAccessType access, int *prot);
+void wss_oracle_walk(CPUX86State *env, uint64_t gpa);
+
 G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
                              uint64_t gla, uintptr_t ra);
 

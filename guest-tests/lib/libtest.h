@@ -76,8 +76,9 @@ static inline void ex_clear(void)
 /* A second CPU (lib/smp.c): start it running @fn; has it returned? */
 bool smp_start_ap(u32 apic_id, void (*fn)(void));
 
-/* Interrupts (vectors 32-255): a handler per vector, called with the
- * vector's stub frame; it must apic_eoi() for a local-APIC interrupt. */
+/* Interrupts (vectors 32-255) and NMI (2): a handler per vector, called
+ * with the vector's stub frame; it must apic_eoi() for a local-APIC
+ * interrupt. */
 void set_irq_handler(unsigned vector, void (*fn)(void));
 void apic_eoi(void);
 bool smp_ap_done(void);
