@@ -5,10 +5,11 @@
 #                    libxl then skip an xz decompression under TCG)
 #   dom0.cpio.gz     busybox + xl, xenstored, xenconsoled and their
 #                    libraries, the Xen modules, /etc/xen/*.cfg from
-#                    configs/xen/, and the domU's kernel and initramfs
+#                    configs/xen/, the domU's kernel and initramfs, and
+#                    xen-epml (dom0's extended-PML tool, xen-pml/tools)
 #   domU.cpio.gz     busybox + the wss-touch workload
 #
-#   guest-tests/xen/build-image.sh WSS_TOUCH [OUTDIR]  (default _build/xen)
+#   guest-tests/xen/build-image.sh WSS_TOUCH [OUTDIR [XEN_EPML]]  (default _build/xen)
 #
 # Packages are downloaded once into $QEMU_PML_CACHE/debs (no system
 # install); the images are rebuilt only when a package, a script, a config
@@ -19,12 +20,14 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 WSS_TOUCH=${1:?usage: build-image.sh WSS_TOUCH [OUTDIR]}
 OUT=${2:-${QEMU_PML_BUILD:-$REPO/_build}/xen}
+XEN_EPML=${3:-}
 XENV=4.17
 
 die() { printf 'xen-image: error: %s\n' "$*" >&2; exit 1; }
 . "$REPO/guest-tests/lib/debs.sh"
 ROOT=$CACHE/xenroot
 [ -x "$WSS_TOUCH" ] || die "no workload binary $WSS_TOUCH (./qpml build)"
+[ -z "$XEN_EPML" ] || [ -x "$XEN_EPML" ] || die "no dom0 tool $XEN_EPML (./qpml build)"
 
 # What the images are made of.  Libraries the host (Debian base) already
 # has are taken from the host: same release.
@@ -35,7 +38,7 @@ kpkg=$(deb_kernel_package)
 deb_fetch $PKGS "$kpkg"
 
 stamp=$( { deb_files $PKGS "$kpkg"; cat "$0" "$REPO/guest-tests/lib/debs.sh" "$HERE/dom0-init" \
-	"$HERE/domU-init" "$REPO"/configs/xen/*.cfg "$WSS_TOUCH"; } | sha256sum | cut -c1-64)
+	"$HERE/domU-init" "$REPO"/configs/xen/*.cfg "$WSS_TOUCH" ${XEN_EPML:+"$XEN_EPML"}; } | sha256sum | cut -c1-64)
 if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$stamp" ]; then
 	exit 0
 fi
@@ -118,6 +121,7 @@ cp "$ROOT/etc/xen/xl.conf" "$d/etc/xen/"
 cp "$REPO"/configs/xen/*.cfg "$d/etc/xen/"
 ln -s /run "$d/var/run"
 install -m 0755 "$HERE/dom0-init" "$d/init"
+[ -z "$XEN_EPML" ] || install -m 0755 "$XEN_EPML" "$d/usr/sbin/xen-epml"
 cp "$OUT/vmlinux" "$d/boot/domU-vmlinux"
 cp "$OUT/domU.cpio.gz" "$d/boot/domU.cpio.gz"
 cpio_pack "$d" "$OUT/dom0.cpio.gz"

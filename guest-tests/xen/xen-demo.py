@@ -28,8 +28,16 @@ from qmp import QMP, QMPError  # noqa: E402
 DEFAULT_CONFIG = os.path.join(REPO, "configs", "xen", "stack.json")
 DEFAULT_STEPS = "info,create,migrate,save,destroy"
 CONFIG_KEYS = {"cpu": str, "smp": int, "memory_mb": int, "machine": str,
-               "xen_cmdline": str, "dom0_cmdline": str, "domu": str,
-               "workload": str, "timeout_s": int}
+               "hypervisor": str, "xen_cmdline": str, "dom0_cmdline": str,
+               "domu": str, "workload": str, "timeout_s": int}
+BUILD = os.environ.get("QEMU_PML_BUILD") or os.path.join(REPO, "_build")
+# Which Xen to boot (config "hypervisor", --hypervisor): Debian's binary
+# package, unpacked into the image directory by guest-tests/xen/build-image.sh,
+# or Debian's source + xen-pml/patches, built by xen-pml/build.sh.
+HYPERVISORS = {
+    "debian": (None, "guest-tests/xen/build-image.sh"),
+    "xen-pml": (os.path.join(BUILD, "xen-pml", "xen"), "xen-pml/build.sh"),
+}
 # Xen boot-log lines that say VMX, HAP (EPT) and PML are usable.
 XEN_STATUS = [
     ("vmx", r"\(XEN\) HVM: VMX enabled"),
@@ -53,6 +61,7 @@ def load_config(path):
         die("cannot read config %s: %s" % (path, e))
     if not isinstance(cfg, dict):
         die("%s: expected a JSON object" % path)
+    cfg.setdefault("hypervisor", "debian")   # optional: older configs lack it
     for key, typ in CONFIG_KEYS.items():
         if key not in cfg:
             die("%s: missing key '%s'" % (path, key))
@@ -66,6 +75,8 @@ def load_config(path):
             die("%s: '%s' must be between %d and %d" % (path, key, lo, hi))
     if re.search(r"[\s,]", cfg["domu"]) or not cfg["domu"]:
         die("%s: bad domU name %r" % (path, cfg["domu"]))
+    if cfg["hypervisor"] not in HYPERVISORS:
+        die("%s: 'hypervisor' must be one of %s" % (path, ", ".join(sorted(HYPERVISORS))))
     return cfg
 
 
@@ -161,8 +172,13 @@ def main():
     ap.add_argument("--image-dir", required=True, help="output of guest-tests/xen/build-image.sh")
     ap.add_argument("--config", default=DEFAULT_CONFIG, help="default configs/xen/stack.json")
     ap.add_argument("--steps", default=DEFAULT_STEPS,
-                    help="dom0's steps: info,create,migrate,save,destroy,shell (default %(default)s)")
+                    help="dom0's steps: info,create,migrate,save,epml,destroy,shell (default %(default)s)")
+    ap.add_argument("--epml", default="2,3", metavar="INTERVAL,WINDOWS",
+                    help="the epml step's window length (s) and count (default %(default)s)")
+    ap.add_argument("--xen-args", default="", help="appended to Xen's command line")
     ap.add_argument("--cpu", help="-cpu model (overrides the config)")
+    ap.add_argument("--hypervisor", choices=sorted(HYPERVISORS),
+                    help="Xen to boot: Debian's binary package or xen-pml's build (overrides the config)")
     ap.add_argument("--smp", type=int, help="vCPUs (overrides the config)")
     ap.add_argument("--timeout", type=int, help="seconds for the whole run (overrides the config)")
     ap.add_argument("--log", help="write the whole console here (default: a temporary file)")
@@ -174,22 +190,30 @@ def main():
 
     cfg = load_config(args.config)
     cpu = args.cpu or cfg["cpu"]
+    hypervisor = args.hypervisor or cfg["hypervisor"]
     smp = args.smp or cfg["smp"]
     timeout = args.timeout or cfg["timeout_s"]
     steps = [s for s in args.steps.split(",") if s]
     for s in steps:
-        if s not in ("info", "create", "migrate", "save", "destroy", "shell"):
+        if s not in ("info", "create", "migrate", "save", "epml", "destroy", "shell"):
             die("unknown step '%s'" % s)
-    images = {n: os.path.join(args.image_dir, n) for n in ("xen", "vmlinux", "dom0.cpio.gz")}
-    for path in images.values():
+    xen_path, xen_builder = HYPERVISORS[hypervisor]
+    images = {n: os.path.join(args.image_dir, n) for n in ("vmlinux", "dom0.cpio.gz")}
+    images["xen"] = xen_path or os.path.join(args.image_dir, "xen")
+    for name, path in images.items():
         if not os.path.isfile(path):
-            die("missing %s (run guest-tests/xen/build-image.sh)" % path)
+            die("missing %s (run %s)" % (path, xen_builder if name == "xen"
+                                        else "guest-tests/xen/build-image.sh"))
 
     tmp = tempfile.mkdtemp(prefix="qpml-xen-")
     qmp_path = os.path.join(tmp, "qmp.sock")
     log_path = args.log or os.path.join(tmp, "console.log")
-    dom0_cmdline = "%s qpml.steps=%s qpml.domu=%s qpml.wl=%s" % (
-        cfg["dom0_cmdline"], "+".join(steps), cfg["domu"], kernel_arg(cfg["workload"].split()))
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?,[0-9]+", args.epml):
+        die("--epml wants INTERVAL,WINDOWS, e.g. 2,3 (got %r)" % args.epml)
+    dom0_cmdline = "%s qpml.steps=%s qpml.domu=%s qpml.wl=%s qpml.epml=%s" % (
+        cfg["dom0_cmdline"], "+".join(steps), cfg["domu"], kernel_arg(cfg["workload"].split()),
+        args.epml)
+    xen_cmdline = (cfg["xen_cmdline"] + " " + args.xen_args).strip()
     # -initrd separates modules with ',' and escapes a literal one as ',,'.
     initrd = "%s %s,%s" % (images["vmlinux"], dom0_cmdline.replace(",", ",,"), images["dom0.cpio.gz"])
     # -nodefaults: q35's default empty CD-ROM costs 32 s in SeaBIOS.
@@ -197,9 +221,10 @@ def main():
            "-smp", str(smp), "-m", str(cfg["memory_mb"]), "-display", "none",
            "-serial", "stdio", "-monitor", "none", "-no-reboot",
            "-qmp", "unix:%s,server=on,wait=off" % qmp_path,
-           "-kernel", images["xen"], "-append", cfg["xen_cmdline"], "-initrd", initrd]
+           "-kernel", images["xen"], "-append", xen_cmdline, "-initrd", initrd]
     cmd += shlex.split(args.qemu_args)
-    print("xen-demo: %s -smp %d, Xen %s" % (cpu, smp, cfg["xen_cmdline"]))
+    print("xen-demo: %s -smp %d, Xen %s (%s: %s)" % (cpu, smp, xen_cmdline,
+                                                    hypervisor, images["xen"]))
     print("xen-demo: dom0 steps %s, domU %s, workload: wss-touch %s"
           % (",".join(steps), cfg["domu"], cfg["workload"]))
     t0 = time.monotonic()

@@ -1,0 +1,84 @@
+#!/bin/bash
+# TAP: xen-pml's hypervisor (xen-pml/build.sh: Debian's Xen 4.17 source plus
+# xen-pml/patches) on the emulated VMX CPU, booted to dom0's toolstack
+# (xen-demo.py --hypervisor xen-pml --steps info), twice:
+#  - -cpu Skylake-Server,+vmx,epml=on: patch 0001 detects extended PML and
+#    prints what IA32_VMX_EPML_CAP reports (qemu-pml: 2 MiB buffers, reads,
+#    walk filter, EPT-entry, notify, drop: vmx_epml_cap() in
+#    target-i386-pml/vmx-epml.c);
+#  - -cpu Skylake-Server,+vmx (no extended PML: its MSRs #GP): no such line,
+#    and Xen still reports VMX, HAP, EPT and PML.
+# Both times the banner must be xen-pml's.  First, without QEMU: an unknown
+# "hypervisor" in the config is refused, and --hypervisor xen-pml without
+# a build says which script builds it.
+# Every other line is a "# " diagnostic (xen-demo's report; on failure the
+# console tails).
+# Usage: test-xen-pml.sh QEMU IMAGE_DIR   (IMAGE_DIR: build-image.sh's dom0
+# and kernel; the hypervisor is $QEMU_PML_BUILD/xen-pml/xen)
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+QEMU=$1
+IMAGES=$2
+EXPECT='VMX: extended PML (qemu-pml): max buffer 2048 KiB, reads, walk filter, EPT-entry, notify, drop'
+n=0 failed=0
+ok() {
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
+}
+
+# The consoles are kept when something failed.
+tmp=$(mktemp -d -t qpml-xen-pml-XXXXXX)
+trap '[ $failed = 0 ] && rm -rf "$tmp" || echo "# consoles kept: $tmp/*.log"' EXIT
+
+# The switch: an unknown hypervisor is refused, a missing xen-pml image
+# names its builder, before QEMU runs.
+python3 -c "import json; c = json.load(open('$HERE/../../configs/xen/stack.json')); c['hypervisor'] = 'xen'; json.dump(c, open('$tmp/c.json', 'w'))"
+msg=$("$HERE/xen-demo.py" --qemu /nonexistent --image-dir "$IMAGES" --config "$tmp/c.json" 2>&1)
+[ $? = 2 ] && echo "$msg" | grep -q "'hypervisor' must be one of debian, xen-pml"
+ok $? "a config with an unknown hypervisor is refused"
+msg=$(QEMU_PML_BUILD=$tmp/none "$HERE/xen-demo.py" --qemu /nonexistent --image-dir "$IMAGES" --hypervisor xen-pml 2>&1)
+[ $? = 2 ] && echo "$msg" | grep -q "missing $tmp/none/xen-pml/xen (run xen-pml/build.sh)"
+ok $? "--hypervisor xen-pml without a build says to run xen-pml/build.sh"
+
+# boot NAME CPU: boot xen-pml's Xen to dom0's toolstack; forward xen-demo's
+# checks; leave the console in $tmp/NAME.log.
+boot() {
+	local out rc line desc
+	out=$("$HERE/xen-demo.py" --qemu "$QEMU" --image-dir "$IMAGES" --hypervisor xen-pml \
+		--cpu "$2" --steps info --timeout 300 --log "$tmp/$1.log" 2>&1)
+	rc=$?
+	echo "$out" | grep -Ev '^(not )?ok [0-9]+ - ' | sed 's/^/# /'
+	while read -r line; do
+		desc=$(echo "$line" | sed -E 's/^(not )?ok [0-9]+ - //')
+		case $line in not*) ok 1 "$1: $desc" ;; ok*) ok 0 "$1: $desc" ;; esac
+	done < <(echo "$out" | grep -E '^(not )?ok [0-9]+ - ')
+	[ $rc = 0 ]; ok $? "$1: xen-demo.py --hypervisor xen-pml --steps info exits 0 (rc=$rc)"
+	# The console log has host time stamps: "[  12.34] (XEN) ...".
+	# xen-pml/build.sh gives Debian's banner the version "<Debian's>+xen-pml".
+	grep -q '^\[[ 0-9.]*\] (XEN) Xen version .*+xen-pml)' "$tmp/$1.log"
+	ok $? "$1: the hypervisor that booted is xen-pml's (banner: $(sed -n 's/^\[[ 0-9.]*\] (XEN) Xen version [^ ]* (\([^)]*\)).*/\1/p' "$tmp/$1.log" | head -n1))"
+	if grep -q 'Capabilities fatally differ' "$tmp/$1.log"; then
+		ok 1 "$1: every CPU reports the same VMX capabilities"
+	else
+		ok 0 "$1: every CPU reports the same VMX capabilities"
+	fi
+}
+
+boot epml "Skylake-Server,+vmx,epml=on"
+got=$(sed -n 's/^\[[ 0-9.]*\] (XEN) \(VMX: extended PML.*\)$/\1/p' "$tmp/epml.log")
+echo "# epml: Xen printed: ${got:-nothing}"
+[ "$got" = "$EXPECT" ]
+ok $? "epml: Xen detects extended PML with the emulator's capabilities ($EXPECT)"
+[ "$(grep -c '^\[[ 0-9.]*\] (XEN) VMX: extended PML' "$tmp/epml.log")" = 1 ]
+ok $? "epml: the detection line appears once (the boot CPU's probe)"
+
+boot noepml "Skylake-Server,+vmx"
+got=$(sed -n 's/^\[[ 0-9.]*\] (XEN) \(VMX: extended PML.*\)$/\1/p' "$tmp/noepml.log")
+[ -z "$got" ]
+ok $? "noepml: no extended-PML line without epml=on${got:+ (got: $got)}"
+for pat in 'HVM: VMX enabled' 'HVM: Hardware Assisted Paging (HAP) detected' \
+	' - Extended Page Tables (EPT)' ' - Page Modification Logging'; do
+	grep -qF "(XEN) $pat" "$tmp/noepml.log"
+	ok $? "noepml: Xen reports '${pat# - }'"
+done
+echo "1..$n"

@@ -1,0 +1,450 @@
+/*
+ * xen-epml: dom0's side of extended PML (docs/xen-pml.md).
+ *
+ *   xen-epml enable DOMID [--no-reads] [--no-writes] [--no-filter]
+ *                         [--buf-kib N] [--notify-cpu C]
+ *   xen-epml disable DOMID
+ *   xen-epml info DOMID
+ *   xen-epml collect DOMID [--csv]
+ *   xen-epml wss DOMID --interval S --windows N [--csv]
+ *
+ * enable/disable/collect are the research's enable_log_dirty,
+ * disable_log_dirty and collect-logs operations, on the extended PML Xen
+ * patch series (xen-pml/patches): XEN_DOMCTL_epml_op through
+ * /dev/xen/privcmd, with its buffer in /dev/xen/hypercall memory.  "wss"
+ * opens a window, waits S seconds (draining on VIRQ_EPML is Xen's job;
+ * the tool counts the notifications it gets), reads the window's pages
+ * and prints the working set: pages, MiB, written pages, and the hot/cold
+ * split by the longmap (hot: touched in at least half of the windows so
+ * far).  Static, no Xen libraries: the ABI below is the patch series'.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- Xen ABI (xen/include/public, 4.17 + xen-pml series) ---------------- */
+
+#define HYPERVISOR_domctl               36
+#define XEN_DOMCTL_INTERFACE_VERSION    0x00000015
+#define XEN_DOMCTL_epml_op              87
+#define VIRQ_EPML                       14
+
+#define EPML_ENABLE                     0
+#define EPML_DISABLE                    1
+#define EPML_INFO                       2
+#define EPML_COLLECT                    3
+#define EPML_NEW_WINDOW                 4
+#define EPML_READS                      (1u << 0)
+#define EPML_WRITES                     (1u << 1)
+#define EPML_FILTER_WALK                (1u << 2)
+#define EPML_PAGE_READ                  (1u << 0)
+#define EPML_PAGE_WRITTEN               (1u << 1)
+
+struct epml_page {
+	uint64_t gfn;
+	uint32_t flags;
+	uint16_t reads, writes;
+};
+
+struct epml_op {
+	uint32_t op, flags, buf_order, notify_cpu;
+	uint64_t nr;
+	uint64_t pages;                 /* XEN_GUEST_HANDLE_64 */
+	uint64_t window, touched, written, nr_gfns, entries, walk, large;
+	uint64_t out_of_range, dropped, handovers, notifications, slow_resets;
+};
+
+struct xen_domctl {
+	uint32_t cmd;
+	uint32_t interface_version;
+	uint16_t domain;
+	uint16_t pad[3];
+	union {
+		struct epml_op epml;
+		uint8_t pad[128];
+	} u;
+};
+
+_Static_assert(sizeof(struct epml_op) <= 128, "epml_op fits the domctl union");
+_Static_assert(sizeof(struct epml_page) == 16, "xen_epml_page is 16 bytes");
+
+/* ---- Linux's privcmd and evtchn devices (include/uapi/xen) -------------- */
+
+struct privcmd_hypercall {
+	uint64_t op;
+	uint64_t arg[5];
+};
+#define IOCTL_PRIVCMD_HYPERCALL _IOC(_IOC_NONE, 'P', 0, sizeof(struct privcmd_hypercall))
+
+struct ioctl_evtchn_bind_virq {
+	unsigned int virq;
+};
+#define IOCTL_EVTCHN_BIND_VIRQ _IOC(_IOC_NONE, 'E', 0, sizeof(struct ioctl_evtchn_bind_virq))
+
+/* ---- hypercalls ----------------------------------------------------------- */
+
+static int privcmd = -1;
+static void *hbuf;                      /* hypercall-safe memory */
+static size_t hbuf_size;
+
+static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("xen-epml: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static void xen_open(size_t want)
+{
+	int fd;
+
+	privcmd = open("/dev/xen/privcmd", O_RDWR | O_CLOEXEC);
+	if (privcmd < 0)
+		die("/dev/xen/privcmd: %s (is this dom0, with xenfs/privcmd?)", strerror(errno));
+	fd = open("/dev/xen/hypercall", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		die("/dev/xen/hypercall: %s", strerror(errno));
+	hbuf_size = (want + 4095) & ~(size_t)4095;
+	hbuf = mmap(NULL, hbuf_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (hbuf == MAP_FAILED)
+		die("mapping %zu bytes of hypercall buffer: %s", hbuf_size, strerror(errno));
+	close(fd);
+}
+
+/* One XEN_DOMCTL_epml_op; @pages_room entries of room after the domctl. */
+static int epml_call(uint16_t domid, struct epml_op *op, uint64_t pages_room)
+{
+	struct xen_domctl *dc = hbuf;
+	struct privcmd_hypercall hc = { .op = HYPERVISOR_domctl };
+	int rc;
+
+	memset(dc, 0, sizeof(*dc));
+	dc->cmd = XEN_DOMCTL_epml_op;
+	dc->interface_version = XEN_DOMCTL_INTERFACE_VERSION;
+	dc->domain = domid;
+	dc->u.epml = *op;
+	if (pages_room) {
+		dc->u.epml.nr = pages_room;
+		dc->u.epml.pages = (uint64_t)(uintptr_t)((char *)hbuf + 4096);
+	}
+	hc.arg[0] = (uint64_t)(uintptr_t)dc;
+	rc = ioctl(privcmd, IOCTL_PRIVCMD_HYPERCALL, &hc);
+	if (rc < 0)
+		return -errno;
+	*op = dc->u.epml;
+	return 0;
+}
+
+static const struct epml_page *window_pages(void)
+{
+	return (const struct epml_page *)((char *)hbuf + 4096);
+}
+
+static void epml_or_die(uint16_t domid, struct epml_op *op, uint64_t room, const char *what)
+{
+	int rc = epml_call(domid, op, room);
+
+	switch (rc) {
+	case 0:
+		return;
+	case -ENOSYS:
+		die("%s: this hypervisor has no XEN_DOMCTL_epml_op (not built from xen-pml/)", what);
+	case -EOPNOTSUPP:
+		die("%s: the CPU has no extended PML (QEMU: -cpu ...,+vmx,epml=on)", what);
+	case -ENODATA:
+		die("%s: extended PML is not enabled for domain %u (xen-epml enable %u)",
+		    what, domid, domid);
+	case -EBUSY:
+		die("%s: domain %u is in log-dirty mode (save/migration): stock PML is in use",
+		    what, domid);
+	case -EEXIST:
+		die("%s: extended PML is already enabled for domain %u", what, domid);
+	case -EINVAL:
+		die("%s: refused (domain %u is not an HVM/PVH domain with HAP, or bad argument)",
+		    what, domid);
+	case -ESRCH:
+		die("%s: no domain %u", what, domid);
+	default:
+		die("%s: %s", what, strerror(-rc));
+	}
+}
+
+/* ---- commands ---------------------------------------------------------------- */
+
+static void print_stats(const struct epml_op *op)
+{
+	printf("window %llu: %llu pages touched, %llu written (of %llu tracked)\n",
+	       (unsigned long long)op->window, (unsigned long long)op->touched,
+	       (unsigned long long)op->written, (unsigned long long)op->nr_gfns);
+	printf("entries %llu (walk %llu, large %llu, out of range %llu), dropped %llu, "
+	       "hand-overs %llu, notifications %llu, slow resets %llu\n",
+	       (unsigned long long)op->entries, (unsigned long long)op->walk,
+	       (unsigned long long)op->large, (unsigned long long)op->out_of_range,
+	       (unsigned long long)op->dropped, (unsigned long long)op->handovers,
+	       (unsigned long long)op->notifications, (unsigned long long)op->slow_resets);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Bind VIRQ_EPML; -1 if another dom0 process holds it (then just sleep). */
+static int bind_virq(void)
+{
+	struct ioctl_evtchn_bind_virq b = { .virq = VIRQ_EPML };
+	int fd = open("/dev/xen/evtchn", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, IOCTL_EVTCHN_BIND_VIRQ, &b) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Sleep @secs, counting VIRQ_EPML notifications on @fd (if any). */
+static unsigned wait_window(int fd, double secs)
+{
+	double end = now_s() + secs;
+	unsigned n = 0;
+
+	for (;;) {
+		double left = end - now_s();
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint32_t port;
+
+		if (left <= 0)
+			return n;
+		if (fd < 0) {
+			usleep((useconds_t)(left * 1e6));
+			continue;
+		}
+		if (poll(&p, 1, (int)(left * 1000) + 1) > 0 &&
+		    read(fd, &port, sizeof(port)) == sizeof(port)) {
+			n++;
+			if (write(fd, &port, sizeof(port)) != sizeof(port))  /* unmask */
+				return n;
+		}
+	}
+}
+
+static void usage(void) __attribute__((noreturn));
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: xen-epml enable DOMID [--no-reads] [--no-writes] [--no-filter]\n"
+		"                            [--buf-kib N] [--notify-cpu C]\n"
+		"       xen-epml disable DOMID\n"
+		"       xen-epml info DOMID\n"
+		"       xen-epml collect DOMID [--csv]\n"
+		"       xen-epml wss DOMID --interval S --windows N [--csv]\n");
+	exit(2);
+}
+
+static unsigned long parse_num(const char *s, const char *what, unsigned long max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || !*s || *end || v > max) {
+		fprintf(stderr, "xen-epml: bad %s '%s' (0..%lu)\n", what, s, max);
+		usage();
+	}
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "no-reads", no_argument, NULL, 'r' },
+		{ "no-writes", no_argument, NULL, 'w' },
+		{ "no-filter", no_argument, NULL, 'f' },
+		{ "buf-kib", required_argument, NULL, 'b' },
+		{ "notify-cpu", required_argument, NULL, 'n' },
+		{ "csv", no_argument, NULL, 'c' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "windows", required_argument, NULL, 'W' },
+		{ 0 }
+	};
+	unsigned flags = EPML_READS | EPML_WRITES | EPML_FILTER_WALK;
+	unsigned long buf_kib = 64, notify_cpu = 0, windows = 0;
+	double interval = 0;
+	bool csv = false;
+	const char *cmd;
+	uint16_t domid;
+	struct epml_op op = { 0 };
+	int c;
+
+	if (argc < 3)
+		usage();
+	cmd = argv[1];
+	domid = (uint16_t)parse_num(argv[2], "domain id", 0x7fef);
+	optind = 3;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': flags &= ~EPML_READS; break;
+		case 'w': flags &= ~EPML_WRITES; break;
+		case 'f': flags &= ~EPML_FILTER_WALK; break;
+		case 'b': buf_kib = parse_num(optarg, "buffer size (KiB)", 2048); break;
+		case 'n': notify_cpu = parse_num(optarg, "CPU", 4095); break;
+		case 'c': csv = true; break;
+		case 'i': {
+			char *end;
+			interval = strtod(optarg, &end);
+			if (*end || !(interval > 0 && interval <= 3600)) {
+				fprintf(stderr, "xen-epml: bad interval '%s' (seconds, 0-3600)\n", optarg);
+				usage();
+			}
+			break;
+		}
+		case 'W': windows = parse_num(optarg, "window count", 1000000); break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	if (!strcmp(cmd, "enable")) {
+		unsigned order = 0;
+
+		if (!(flags & (EPML_READS | EPML_WRITES)))
+			die("enable: --no-reads and --no-writes leave nothing to log");
+		while ((4ul << order) < buf_kib)
+			order++;
+		if ((4ul << order) != buf_kib)
+			die("enable: --buf-kib must be 4 KiB times a power of two (4..2048)");
+		xen_open(4096);
+		op.op = EPML_ENABLE;
+		op.flags = flags;
+		op.buf_order = order;
+		op.notify_cpu = (uint32_t)notify_cpu;
+		epml_or_die(domid, &op, 0, "enable");
+		printf("domain %u: extended PML on (%s%s, page walk %s, buffers %lu KiB, "
+		       "notifications to CPU %lu)\n", domid,
+		       (flags & EPML_READS) ? "reads" : "",
+		       (flags & EPML_WRITES) ? ((flags & EPML_READS) ? "+writes" : "writes") : "",
+		       (flags & EPML_FILTER_WALK) ? "filtered" : "logged", buf_kib, notify_cpu);
+	} else if (!strcmp(cmd, "disable")) {
+		xen_open(4096);
+		op.op = EPML_DISABLE;
+		epml_or_die(domid, &op, 0, "disable");
+		printf("domain %u: extended PML off\n", domid);
+	} else if (!strcmp(cmd, "info")) {
+		xen_open(4096);
+		op.op = EPML_INFO;
+		epml_or_die(domid, &op, 0, "info");
+		print_stats(&op);
+	} else if (!strcmp(cmd, "collect") || !strcmp(cmd, "wss")) {
+		uint64_t room;
+		int virq = -1;
+
+		/* Room for every tracked page: ask INFO for the size first. */
+		xen_open(4096);
+		op.op = EPML_INFO;
+		epml_or_die(domid, &op, 0, cmd);
+		room = op.nr_gfns;
+		munmap(hbuf, hbuf_size);
+		close(privcmd);
+		xen_open(4096 + room * sizeof(struct epml_page));
+
+		if (!strcmp(cmd, "collect")) {
+			memset(&op, 0, sizeof(op));
+			op.op = EPML_COLLECT;
+			epml_or_die(domid, &op, room, "collect");
+			if (csv)
+				printf("gfn,read,written,windows_read,windows_written\n");
+			for (uint64_t i = 0; i < op.nr; i++) {
+				const struct epml_page *p = &window_pages()[i];
+
+				printf(csv ? "%#llx,%u,%u,%u,%u\n" : "%#llx %c%c %u %u\n",
+				       (unsigned long long)p->gfn,
+				       csv ? (p->flags & EPML_PAGE_READ ? 1 : 0) :
+					     (p->flags & EPML_PAGE_READ ? 'r' : '-'),
+				       csv ? (p->flags & EPML_PAGE_WRITTEN ? 1 : 0) :
+					     (p->flags & EPML_PAGE_WRITTEN ? 'w' : '-'),
+				       p->reads, p->writes);
+			}
+			if (!csv)
+				print_stats(&op);
+			return 0;
+		}
+
+		if (interval <= 0 || windows == 0)
+			die("wss: --interval S and --windows N are required");
+		virq = bind_virq();
+		memset(&op, 0, sizeof(op));
+		op.op = EPML_NEW_WINDOW;        /* start clean */
+		epml_or_die(domid, &op, 0, "wss");
+		if (csv)
+			printf("window,t_s,wss_pages,wss_mib,written,hot,cold,entries,dropped,notifications\n");
+		else
+			printf("%6s %8s %10s %9s %10s %10s %10s %10s %8s\n", "window", "t(s)", "wss(pages)",
+			       "wss(MiB)", "written", "hot", "cold", "entries", "dropped");
+		double t0 = now_s();
+		uint64_t entries0 = op.entries, dropped0 = op.dropped;
+		for (unsigned long w = 1; w <= windows; w++) {
+			unsigned notes = wait_window(virq, interval);
+			uint64_t hot = 0;
+
+			memset(&op, 0, sizeof(op));
+			op.op = EPML_COLLECT;
+			epml_or_die(domid, &op, room, "wss");
+			for (uint64_t i = 0; i < op.nr; i++) {
+				const struct epml_page *p = &window_pages()[i];
+				unsigned seen = p->reads > p->writes ? p->reads : p->writes;
+
+				if (2 * seen >= w)
+					hot++;
+			}
+			uint64_t wss = op.touched, entries = op.entries - entries0;
+			uint64_t dropped = op.dropped - dropped0;
+
+			if (csv)
+				printf("%lu,%.3f,%llu,%.2f,%llu,%llu,%llu,%llu,%llu,%u\n", w, now_s() - t0,
+				       (unsigned long long)wss, wss / 256.0, (unsigned long long)op.written,
+				       (unsigned long long)hot, (unsigned long long)(wss - hot),
+				       (unsigned long long)entries, (unsigned long long)dropped, notes);
+			else
+				printf("%6lu %8.2f %10llu %9.2f %10llu %10llu %10llu %10llu %8llu\n", w,
+				       now_s() - t0, (unsigned long long)wss, wss / 256.0,
+				       (unsigned long long)op.written, (unsigned long long)hot,
+				       (unsigned long long)(wss - hot), (unsigned long long)entries,
+				       (unsigned long long)dropped);
+			fflush(stdout);
+			entries0 = op.entries;
+			dropped0 = op.dropped;
+			memset(&op, 0, sizeof(op));
+			op.op = EPML_NEW_WINDOW;
+			epml_or_die(domid, &op, 0, "wss");
+		}
+	} else {
+		fprintf(stderr, "xen-epml: unknown command '%s'\n", cmd);
+		usage();
+	}
+	return 0;
+}
