@@ -176,6 +176,9 @@ def main():
     ap.add_argument("--epml", default="2,3", metavar="INTERVAL,WINDOWS",
                     help="the epml step's window length (s) and count (default %(default)s)")
     ap.add_argument("--xen-args", default="", help="appended to Xen's command line")
+    ap.add_argument("--oracle", action="store_true",
+                    help="epml step: cut the emulator's working-set oracle at each of xen-epml's "
+                         "window boundaries (the domU paused meanwhile) and compare, per window")
     ap.add_argument("--cpu", help="-cpu model (overrides the config)")
     ap.add_argument("--hypervisor", choices=sorted(HYPERVISORS),
                     help="Xen to boot: Debian's binary package or xen-pml's build (overrides the config)")
@@ -210,9 +213,12 @@ def main():
     log_path = args.log or os.path.join(tmp, "console.log")
     if not re.fullmatch(r"[0-9]+(\.[0-9]+)?,[0-9]+", args.epml):
         die("--epml wants INTERVAL,WINDOWS, e.g. 2,3 (got %r)" % args.epml)
+    if args.oracle and "epml" not in steps:
+        die("--oracle compares the epml step's windows: add epml to --steps")
+    epml_arg = args.epml + (",sync" if args.oracle else "")
     dom0_cmdline = "%s qpml.steps=%s qpml.domu=%s qpml.wl=%s qpml.epml=%s" % (
         cfg["dom0_cmdline"], "+".join(steps), cfg["domu"], kernel_arg(cfg["workload"].split()),
-        args.epml)
+        epml_arg)
     xen_cmdline = (cfg["xen_cmdline"] + " " + args.xen_args).strip()
     # -initrd separates modules with ',' and escapes a literal one as ',,'.
     initrd = "%s %s,%s" % (images["vmlinux"], dom0_cmdline.replace(",", ",,"), images["dom0.cpio.gz"])
@@ -228,22 +234,41 @@ def main():
     print("xen-demo: dom0 steps %s, domU %s, workload: wss-touch %s"
           % (",".join(steps), cfg["domu"], cfg["workload"]))
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if args.oracle else subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     console = Console(proc, log_path, args.verbose, t0)
     ok = True
     end = None
     samples = []   # (event, host time, query-pml-stats)
+    oracle = {}    # xen-epml window -> query-wss-oracle
     lock = threading.Lock()
     try:
         qmp = QMP(qmp_path)
         samples.append(("start", time.monotonic(), sample(qmp, lock)))
 
         def on_mark(ev, fields, when):
+            if ev == "epml-cut":
+                oracle_cut(fields)
+                return
             try:
                 samples.append((ev, when, sample(qmp, lock)))
             except (QMPError, OSError):
                 pass
+
+        def oracle_cut(fields):
+            # xen-epml paused the domU at a window boundary: cut the
+            # oracle's window there too, then let the tool go on.
+            w = int(re.search(r"w=(\d+)", fields).group(1))
+            try:
+                with lock:
+                    if w == 0:
+                        qmp.cmd("wss-oracle-start")
+                    else:
+                        oracle[w] = qmp.cmd("query-wss-oracle", next=True)
+            except (QMPError, OSError) as e:
+                print("xen-demo: oracle: %s" % e)
+            proc.stdin.write(b"\n")
+            proc.stdin.flush()
         console.on_mark = on_mark
         end = console.wait_mark({"done"}, t0 + timeout)
         if end is None:
@@ -296,6 +321,34 @@ def main():
         last = samples[-1][2]
         print("  total: %d entries, %d PML-full exits" % (last["entries"], last["full-exits"]))
 
+    epml_rows = {}
+    for l in text:
+        # xen-epml wss's table: window t(s) wss(pages) wss(MiB) written hot cold entries dropped
+        m = re.match(r"\s*(\d+)\s+[\d.]+\s+(\d+)\s+[\d.]+\s+(\d+)\s+(\d+)\s+(\d+)"
+                     r"\s+(\d+)\s+(\d+)\b", l)
+        if m:
+            w, wss, written, hot, cold, entries, dropped = map(int, m.groups())
+            epml_rows[w] = {"wss": wss, "written": written, "entries": entries, "dropped": dropped}
+    if args.oracle:
+        print("\nWorking set per window: the emulator's oracle (ground truth) vs extended PML"
+              " through Xen (xen-epml), in 4 KiB pages:")
+        print("  %6s %10s %10s %10s %10s %10s %8s" % ("window", "oracle", "written", "walk-only",
+                                                    "EPML", "written", "error"))
+        errors = []
+        for w in sorted(oracle):
+            gs = oracle[w]["guests"]
+            g = max(gs, key=lambda x: x["touched"]) if gs else None
+            e = epml_rows.get(w)
+            if not g or not e:
+                print("  %6d  (missing: %s)" % (w, "oracle" if not g else "EPML"))
+                errors.append(None)
+                continue
+            err = 100.0 * (e["wss"] - g["touched"]) / max(g["touched"], 1)
+            errors.append(err)
+            print("  %6d %10d %10d %10d %10d %10d %7.2f%%" % (w, g["touched"], g["written"],
+                                                               g["walk-only"], e["wss"],
+                                                               e["written"], err))
+
     def pml_sum(evs):
         ds = [d for ev in evs for d in phases.get(ev, [])]
         return (sum(e for d in ds for e, f in d), sum(f for d in ds for e, f in d), len(ds))
@@ -324,6 +377,18 @@ def main():
     if "migrate" in steps or "save" in steps:
         check("the domU's workload verifies its memory after migration/restore",
               "domu-verified" in steps_done)
+    if "epml" in steps:
+        check("extended PML was enabled for the domU and gave per-window working sets (%d windows)"
+              % len(epml_rows), len(epml_rows) > 0 and all(r["wss"] > 0 for r in epml_rows.values()))
+        check("no extended-PML entry was dropped (%s)" % [r["dropped"] for r in epml_rows.values()],
+              all(r["dropped"] == 0 for r in epml_rows.values()))
+    if args.oracle:
+        check("every window has the oracle's and extended PML's figures (%d windows)" % len(oracle),
+              oracle and None not in errors)
+        worst = max((abs(e) for e in errors if e is not None), default=None)
+        check("extended PML's working set is within 1%% of the oracle's in every window "
+              "(worst %s)" % ("%.2f%%" % worst if worst is not None else "n/a"),
+              worst is not None and None not in errors and worst <= 1.0)
     bad = [l for l in text if "@@QPML fail" in l or "verify=BAD" in l]
     check("no step failed and no memory verification failed", not bad)
     check("dom0 finished all steps (done rc=0)", end is not None and end[1] == "rc=0")

@@ -6,7 +6,7 @@
  *   xen-epml disable DOMID
  *   xen-epml info DOMID
  *   xen-epml collect DOMID [--csv]
- *   xen-epml wss DOMID --interval S --windows N [--csv]
+ *   xen-epml wss DOMID --interval S --windows N [--csv] [--sync]
  *
  * enable/disable/collect are the research's enable_log_dirty,
  * disable_log_dirty and collect-logs operations, on the extended PML Xen
@@ -63,7 +63,8 @@ struct epml_op {
 	uint64_t nr;
 	uint64_t pages;                 /* XEN_GUEST_HANDLE_64 */
 	uint64_t window, touched, written, nr_gfns, entries, walk, large;
-	uint64_t out_of_range, dropped, handovers, notifications, slow_resets;
+	uint64_t out_of_range, dropped, handovers, slow_resets;
+	uint32_t notifications, full_exits;
 };
 
 struct xen_domctl {
@@ -77,7 +78,7 @@ struct xen_domctl {
 	} u;
 };
 
-_Static_assert(sizeof(struct epml_op) <= 128, "epml_op fits the domctl union");
+_Static_assert(sizeof(struct epml_op) == 128, "epml_op fills the domctl union exactly");
 _Static_assert(sizeof(struct epml_page) == 16, "xen_epml_page is 16 bytes");
 
 /* ---- Linux's privcmd and evtchn devices (include/uapi/xen) -------------- */
@@ -153,6 +154,63 @@ static int epml_call(uint16_t domid, struct epml_op *op, uint64_t pages_room)
 	return 0;
 }
 
+static void epml_or_die(uint16_t domid, struct epml_op *op, uint64_t room, const char *what);
+
+#define XEN_DOMCTL_pausedomain          3
+#define XEN_DOMCTL_unpausedomain        4
+
+/* Pause or unpause @domid (a plain domctl with no payload). */
+static void domain_pause_ctl(uint16_t domid, bool pause)
+{
+	struct xen_domctl *dc = hbuf;
+	struct privcmd_hypercall hc = { .op = HYPERVISOR_domctl };
+
+	memset(dc, 0, sizeof(*dc));
+	dc->cmd = pause ? XEN_DOMCTL_pausedomain : XEN_DOMCTL_unpausedomain;
+	dc->interface_version = XEN_DOMCTL_INTERFACE_VERSION;
+	dc->domain = domid;
+	hc.arg[0] = (uint64_t)(uintptr_t)dc;
+	if (ioctl(privcmd, IOCTL_PRIVCMD_HYPERCALL, &hc) < 0)
+		die("%s domain %u: %s", pause ? "pausing" : "unpausing", domid, strerror(errno));
+}
+
+/*
+ * --sync: a window boundary the host can match exactly.  The domain is
+ * paused, "@@QPML epml-cut w=N" is printed, and the boundary waits for a
+ * line on stdin (the host cuts its own record meanwhile, e.g. the
+ * emulator's working-set oracle); then @cut runs and the domain resumes.
+ */
+static void sync_cut(uint16_t domid, unsigned long w, double t, void (*cut)(uint16_t))
+{
+	char line[64];
+
+	domain_pause_ctl(domid, true);
+	printf("@@QPML epml-cut w=%lu t=%.2f\n", w, t);
+	fflush(stdout);
+	if (!fgets(line, sizeof(line), stdin))
+		die("wss --sync: stdin closed while waiting for the host");
+	cut(domid);
+	domain_pause_ctl(domid, false);
+}
+
+static void cut_new_window(uint16_t domid)
+{
+	struct epml_op op = { .op = EPML_NEW_WINDOW };
+
+	epml_or_die(domid, &op, 0, "wss");
+}
+
+static uint64_t cut_room;
+static struct epml_op cut_result;
+
+static void cut_collect_and_open(uint16_t domid)
+{
+	memset(&cut_result, 0, sizeof(cut_result));
+	cut_result.op = EPML_COLLECT;
+	epml_or_die(domid, &cut_result, cut_room, "wss");
+	cut_new_window(domid);
+}
+
 static const struct epml_page *window_pages(void)
 {
 	return (const struct epml_page *)((char *)hbuf + 4096);
@@ -195,11 +253,11 @@ static void print_stats(const struct epml_op *op)
 	       (unsigned long long)op->window, (unsigned long long)op->touched,
 	       (unsigned long long)op->written, (unsigned long long)op->nr_gfns);
 	printf("entries %llu (walk %llu, large %llu, out of range %llu), dropped %llu, "
-	       "hand-overs %llu, notifications %llu, slow resets %llu\n",
+	       "hand-overs %llu, notifications %u, both-full exits %u, slow resets %llu\n",
 	       (unsigned long long)op->entries, (unsigned long long)op->walk,
 	       (unsigned long long)op->large, (unsigned long long)op->out_of_range,
 	       (unsigned long long)op->dropped, (unsigned long long)op->handovers,
-	       (unsigned long long)op->notifications, (unsigned long long)op->slow_resets);
+	       op->notifications, op->full_exits, (unsigned long long)op->slow_resets);
 }
 
 static double now_s(void)
@@ -260,7 +318,7 @@ static void usage(void)
 		"       xen-epml disable DOMID\n"
 		"       xen-epml info DOMID\n"
 		"       xen-epml collect DOMID [--csv]\n"
-		"       xen-epml wss DOMID --interval S --windows N [--csv]\n");
+		"       xen-epml wss DOMID --interval S --windows N [--csv] [--sync]\n");
 	exit(2);
 }
 
@@ -289,12 +347,13 @@ int main(int argc, char **argv)
 		{ "csv", no_argument, NULL, 'c' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "windows", required_argument, NULL, 'W' },
+		{ "sync", no_argument, NULL, 's' },
 		{ 0 }
 	};
 	unsigned flags = EPML_READS | EPML_WRITES | EPML_FILTER_WALK;
 	unsigned long buf_kib = 64, notify_cpu = 0, windows = 0;
 	double interval = 0;
-	bool csv = false;
+	bool csv = false, sync = false;
 	const char *cmd;
 	uint16_t domid;
 	struct epml_op op = { 0 };
@@ -323,6 +382,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'W': windows = parse_num(optarg, "window count", 1000000); break;
+		case 's': sync = true; break;
 		default: usage();
 		}
 	}
@@ -397,23 +457,37 @@ int main(int argc, char **argv)
 		if (interval <= 0 || windows == 0)
 			die("wss: --interval S and --windows N are required");
 		virq = bind_virq();
+		cut_room = room;
+		double tstart = now_s();
+		if (sync)
+			sync_cut(domid, 0, 0, cut_new_window);
 		memset(&op, 0, sizeof(op));
-		op.op = EPML_NEW_WINDOW;        /* start clean */
+		op.op = EPML_INFO;              /* the counters at the start */
 		epml_or_die(domid, &op, 0, "wss");
+		if (!sync) {
+			memset(&op, 0, sizeof(op));
+			op.op = EPML_NEW_WINDOW;        /* start clean */
+			epml_or_die(domid, &op, 0, "wss");
+		}
 		if (csv)
 			printf("window,t_s,wss_pages,wss_mib,written,hot,cold,entries,dropped,notifications\n");
 		else
 			printf("%6s %8s %10s %9s %10s %10s %10s %10s %8s\n", "window", "t(s)", "wss(pages)",
 			       "wss(MiB)", "written", "hot", "cold", "entries", "dropped");
-		double t0 = now_s();
+		double t0 = tstart;
 		uint64_t entries0 = op.entries, dropped0 = op.dropped;
 		for (unsigned long w = 1; w <= windows; w++) {
 			unsigned notes = wait_window(virq, interval);
 			uint64_t hot = 0;
 
-			memset(&op, 0, sizeof(op));
-			op.op = EPML_COLLECT;
-			epml_or_die(domid, &op, room, "wss");
+			if (sync) {
+				sync_cut(domid, w, now_s() - tstart, cut_collect_and_open);
+				op = cut_result;
+			} else {
+				memset(&op, 0, sizeof(op));
+				op.op = EPML_COLLECT;
+				epml_or_die(domid, &op, room, "wss");
+			}
 			for (uint64_t i = 0; i < op.nr; i++) {
 				const struct epml_page *p = &window_pages()[i];
 				unsigned seen = p->reads > p->writes ? p->reads : p->writes;
@@ -438,9 +512,8 @@ int main(int argc, char **argv)
 			fflush(stdout);
 			entries0 = op.entries;
 			dropped0 = op.dropped;
-			memset(&op, 0, sizeof(op));
-			op.op = EPML_NEW_WINDOW;
-			epml_or_die(domid, &op, 0, "wss");
+			if (!sync)
+				cut_new_window(domid);
 		}
 	} else {
 		fprintf(stderr, "xen-epml: unknown command '%s'\n", cmd);
