@@ -172,7 +172,8 @@ def main():
     ap.add_argument("--image-dir", required=True, help="output of guest-tests/xen/build-image.sh")
     ap.add_argument("--config", default=DEFAULT_CONFIG, help="default configs/xen/stack.json")
     ap.add_argument("--steps", default=DEFAULT_STEPS,
-                    help="dom0's steps: info,create,migrate,save,epml,destroy,shell (default %(default)s)")
+                    help="dom0's steps: info,create,migrate,save,epml,pmlwss,destroy,shell "
+                         "(default %(default)s)")
     ap.add_argument("--epml", default="2,3", metavar="INTERVAL,WINDOWS",
                     help="the epml step's window length (s) and count (default %(default)s)")
     ap.add_argument("--xen-args", default="", help="appended to Xen's command line")
@@ -198,7 +199,7 @@ def main():
     timeout = args.timeout or cfg["timeout_s"]
     steps = [s for s in args.steps.split(",") if s]
     for s in steps:
-        if s not in ("info", "create", "migrate", "save", "epml", "destroy", "shell"):
+        if s not in ("info", "create", "migrate", "save", "epml", "pmlwss", "destroy", "shell"):
             die("unknown step '%s'" % s)
     xen_path, xen_builder = HYPERVISORS[hypervisor]
     images = {n: os.path.join(args.image_dir, n) for n in ("vmlinux", "dom0.cpio.gz")}
@@ -213,8 +214,8 @@ def main():
     log_path = args.log or os.path.join(tmp, "console.log")
     if not re.fullmatch(r"[0-9]+(\.[0-9]+)?,[0-9]+", args.epml):
         die("--epml wants INTERVAL,WINDOWS, e.g. 2,3 (got %r)" % args.epml)
-    if args.oracle and "epml" not in steps:
-        die("--oracle compares the epml step's windows: add epml to --steps")
+    if args.oracle and "epml" not in steps and "pmlwss" not in steps:
+        die("--oracle compares the epml or pmlwss step's windows: add one to --steps")
     epml_arg = args.epml + (",sync" if args.oracle else "")
     dom0_cmdline = "%s qpml.steps=%s qpml.domu=%s qpml.wl=%s qpml.epml=%s" % (
         cfg["dom0_cmdline"], "+".join(steps), cfg["domu"], kernel_arg(cfg["workload"].split()),
@@ -240,7 +241,8 @@ def main():
     ok = True
     end = None
     samples = []   # (event, host time, query-pml-stats)
-    oracle = {}    # xen-epml window -> query-wss-oracle
+    oracle = {}    # (estimator, window) -> query-wss-oracle
+    pml_at = {}    # (estimator, window) -> query-pml-stats at the cut
     lock = threading.Lock()
     try:
         qmp = QMP(qmp_path)
@@ -257,14 +259,18 @@ def main():
 
         def oracle_cut(fields):
             # xen-epml paused the domU at a window boundary: cut the
-            # oracle's window there too, then let the tool go on.
+            # oracle's window there too (and note the PML counters: the
+            # stock-PML baseline's VM-exit cost), then let the tool go on.
             w = int(re.search(r"w=(\d+)", fields).group(1))
+            m = re.search(r"est=(\S+)", fields)
+            est = m.group(1) if m else "epml"
             try:
                 with lock:
                     if w == 0:
                         qmp.cmd("wss-oracle-start")
                     else:
-                        oracle[w] = qmp.cmd("query-wss-oracle", next=True)
+                        oracle[(est, w)] = qmp.cmd("query-wss-oracle", next=True)
+                    pml_at[(est, w)] = qmp.cmd("query-pml-stats")
             except (QMPError, OSError) as e:
                 print("xen-demo: oracle: %s" % e)
             proc.stdin.write(b"\n")
@@ -321,33 +327,39 @@ def main():
         last = samples[-1][2]
         print("  total: %d entries, %d PML-full exits" % (last["entries"], last["full-exits"]))
 
-    epml_rows = {}
-    for l in text:
-        # xen-epml wss's table: window t(s) wss(pages) wss(MiB) written hot cold entries dropped
-        m = re.match(r"\s*(\d+)\s+[\d.]+\s+(\d+)\s+[\d.]+\s+(\d+)\s+(\d+)\s+(\d+)"
-                     r"\s+(\d+)\s+(\d+)\b", l)
-        if m:
-            w, wss, written, hot, cold, entries, dropped = map(int, m.groups())
-            epml_rows[w] = {"wss": wss, "written": written, "entries": entries, "dropped": dropped}
+    # Each estimator window ends with "@@QPML est name=N w=W pages=P written=X".
+    est_rows = {}
+    for ev, fields, _ in console.marks:
+        if ev == "est":
+            f = dict(kv.split("=", 1) for kv in fields.split() if "=" in kv)
+            est_rows[(f["name"], int(f["w"]))] = {"pages": int(f["pages"]),
+                                                 "written": int(f["written"])}
+    epml_rows = {w: r for (n, w), r in est_rows.items() if n == "epml"}
+    errors = []
     if args.oracle:
-        print("\nWorking set per window: the emulator's oracle (ground truth) vs extended PML"
-              " through Xen (xen-epml), in 4 KiB pages:")
-        print("  %6s %10s %10s %10s %10s %10s %8s" % ("window", "oracle", "written", "walk-only",
-                                                    "EPML", "written", "error"))
-        errors = []
-        for w in sorted(oracle):
-            gs = oracle[w]["guests"]
+        print("\nWorking set per window, in 4 KiB pages: the emulator's oracle (ground truth)"
+              " vs the estimator")
+        print("  (epml: extended PML through Xen, reads and writes; pml: stock PML through"
+              " Xen's log-dirty, writes only, with its PML-full VM exits)")
+        print("  %-5s %6s %10s %10s %10s %10s %10s %8s %8s %10s" % (
+            "est", "window", "touched", "written", "walk-only", "estimate", "est.wr", "err(wss)",
+            "err(wr)", "full-exits"))
+        for (est, w) in sorted(oracle):
+            gs = oracle[(est, w)]["guests"]
             g = max(gs, key=lambda x: x["touched"]) if gs else None
-            e = epml_rows.get(w)
+            e = est_rows.get((est, w))
             if not g or not e:
-                print("  %6d  (missing: %s)" % (w, "oracle" if not g else "EPML"))
-                errors.append(None)
+                print("  %-5s %6d  (missing: %s)" % (est, w, "oracle" if not g else "estimate"))
+                errors.append((est, None))
                 continue
-            err = 100.0 * (e["wss"] - g["touched"]) / max(g["touched"], 1)
-            errors.append(err)
-            print("  %6d %10d %10d %10d %10d %10d %7.2f%%" % (w, g["touched"], g["written"],
-                                                               g["walk-only"], e["wss"],
-                                                               e["written"], err))
+            a0, a1 = pml_at.get((est, w - 1)), pml_at.get((est, w))
+            exits = a1["full-exits"] - a0["full-exits"] if a0 and a1 else -1
+            err = 100.0 * (e["pages"] - g["touched"]) / max(g["touched"], 1)
+            errw = 100.0 * (e["written"] - g["written"]) / max(g["written"], 1)
+            errors.append((est, err))
+            print("  %-5s %6d %10d %10d %10d %10d %10d %7.2f%% %7.2f%% %10d" % (
+                est, w, g["touched"], g["written"], g["walk-only"], e["pages"], e["written"],
+                err, errw, exits))
 
     def pml_sum(evs):
         ds = [d for ev in evs for d in phases.get(ev, [])]
@@ -378,17 +390,23 @@ def main():
         check("the domU's workload verifies its memory after migration/restore",
               "domu-verified" in steps_done)
     if "epml" in steps:
+        drops = [int(x) for x in re.findall(r"entries \d+ \(.*\), dropped (\d+)", "\n".join(text))]
         check("extended PML was enabled for the domU and gave per-window working sets (%d windows)"
-              % len(epml_rows), len(epml_rows) > 0 and all(r["wss"] > 0 for r in epml_rows.values()))
-        check("no extended-PML entry was dropped (%s)" % [r["dropped"] for r in epml_rows.values()],
-              all(r["dropped"] == 0 for r in epml_rows.values()))
+              % len(epml_rows), len(epml_rows) > 0 and all(r["pages"] > 0 for r in epml_rows.values()))
+        check("no extended-PML entry was dropped (%s)" % drops, drops and not any(drops))
+    if "pmlwss" in steps:
+        pml_rows = [r for (n, w), r in est_rows.items() if n == "pml"]
+        check("stock PML (log-dirty) gave per-window written pages (%d windows)" % len(pml_rows),
+              len(pml_rows) > 0 and all(r["pages"] > 0 for r in pml_rows))
     if args.oracle:
-        check("every window has the oracle's and extended PML's figures (%d windows)" % len(oracle),
-              oracle and None not in errors)
-        worst = max((abs(e) for e in errors if e is not None), default=None)
-        check("extended PML's working set is within 1%% of the oracle's in every window "
-              "(worst %s)" % ("%.2f%%" % worst if worst is not None else "n/a"),
-              worst is not None and None not in errors and worst <= 1.0)
+        check("every window has the oracle's and the estimator's figures (%d windows)" % len(oracle),
+              oracle and all(e is not None for _, e in errors))
+        ep = [abs(e) for n, e in errors if n == "epml" and e is not None]
+        if "epml" in steps:
+            worst = max(ep, default=None)
+            check("extended PML's working set is within 1%% of the oracle's in every window "
+                  "(worst %s)" % ("%.2f%%" % worst if worst is not None else "n/a"),
+                  worst is not None and worst <= 1.0)
     bad = [l for l in text if "@@QPML fail" in l or "verify=BAD" in l]
     check("no step failed and no memory verification failed", not bad)
     check("dom0 finished all steps (done rc=0)", end is not None and end[1] == "rc=0")

@@ -7,6 +7,7 @@
  *   xen-epml info DOMID
  *   xen-epml collect DOMID [--csv]
  *   xen-epml wss DOMID --interval S --windows N [--csv] [--sync]
+ *   xen-epml pml-wss DOMID --interval S --windows N [--csv] [--sync]
  *
  * enable/disable/collect are the research's enable_log_dirty,
  * disable_log_dirty and collect-logs operations, on the extended PML Xen
@@ -16,7 +17,11 @@
  * the tool counts the notifications it gets), reads the window's pages
  * and prints the working set: pages, MiB, written pages, and the hot/cold
  * split by the longmap (hot: touched in at least half of the windows so
- * far).  Static, no Xen libraries: the ABI below is the patch series'.
+ * far).  "pml-wss" is the stock-PML baseline: Xen's log-dirty mode (PML
+ * on the CPU, writes only), one CLEAN per window, the dirty pages counted.
+ * Every window also ends with a machine-readable line,
+ * "@@QPML est name=epml|pml w=N pages=P written=W t=T".
+ * Static, no Xen libraries: the ABI below is the patch series'.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -67,6 +72,20 @@ struct epml_op {
 	uint32_t notifications, full_exits;
 };
 
+/* XEN_DOMCTL_shadow_op (10): log-dirty, the stock-PML baseline. */
+#define XEN_DOMCTL_shadow_op            10
+#define SHADOW_OP_OFF                   0
+#define SHADOW_OP_ENABLE_LOGDIRTY       2
+#define SHADOW_OP_CLEAN                 11
+#define PML_BITMAP_PAGES                (1ul << 21)     /* gfns: 8 GiB */
+
+struct shadow_op {
+	uint32_t op, mode, mb, pad;
+	uint64_t dirty_bitmap;          /* XEN_GUEST_HANDLE_64(uint8) */
+	uint64_t pages;
+	uint32_t fault_count, dirty_count;
+};
+
 struct xen_domctl {
 	uint32_t cmd;
 	uint32_t interface_version;
@@ -74,12 +93,14 @@ struct xen_domctl {
 	uint16_t pad[3];
 	union {
 		struct epml_op epml;
+		struct shadow_op shadow;
 		uint8_t pad[128];
 	} u;
 };
 
 _Static_assert(sizeof(struct epml_op) == 128, "epml_op fills the domctl union exactly");
 _Static_assert(sizeof(struct epml_page) == 16, "xen_epml_page is 16 bytes");
+_Static_assert(sizeof(struct shadow_op) == 40, "xen_domctl_shadow_op is 40 bytes");
 
 /* ---- Linux's privcmd and evtchn devices (include/uapi/xen) -------------- */
 
@@ -180,12 +201,14 @@ static void domain_pause_ctl(uint16_t domid, bool pause)
  * line on stdin (the host cuts its own record meanwhile, e.g. the
  * emulator's working-set oracle); then @cut runs and the domain resumes.
  */
+static const char *cut_est = "epml";     /* which estimator's windows */
+
 static void sync_cut(uint16_t domid, unsigned long w, double t, void (*cut)(uint16_t))
 {
 	char line[64];
 
 	domain_pause_ctl(domid, true);
-	printf("@@QPML epml-cut w=%lu t=%.2f\n", w, t);
+	printf("@@QPML epml-cut est=%s w=%lu t=%.2f\n", cut_est, w, t);
 	fflush(stdout);
 	if (!fgets(line, sizeof(line), stdin))
 		die("wss --sync: stdin closed while waiting for the host");
@@ -214,6 +237,53 @@ static void cut_collect_and_open(uint16_t domid)
 static const struct epml_page *window_pages(void)
 {
 	return (const struct epml_page *)((char *)hbuf + 4096);
+}
+
+/* One XEN_DOMCTL_shadow_op; CLEAN gets the bitmap after the domctl. */
+static int shadow_call(uint16_t domid, uint32_t op, struct shadow_op *out)
+{
+	struct xen_domctl *dc = hbuf;
+	struct privcmd_hypercall hc = { .op = HYPERVISOR_domctl };
+
+	memset(dc, 0, sizeof(*dc));
+	dc->cmd = XEN_DOMCTL_shadow_op;
+	dc->interface_version = XEN_DOMCTL_INTERFACE_VERSION;
+	dc->domain = domid;
+	dc->u.shadow.op = op;
+	if (op == SHADOW_OP_CLEAN) {
+		dc->u.shadow.dirty_bitmap = (uint64_t)(uintptr_t)((char *)hbuf + 4096);
+		dc->u.shadow.pages = PML_BITMAP_PAGES;
+	}
+	hc.arg[0] = (uint64_t)(uintptr_t)dc;
+	if (ioctl(privcmd, IOCTL_PRIVCMD_HYPERCALL, &hc) < 0)
+		return -errno;
+	if (out)
+		*out = dc->u.shadow;
+	return 0;
+}
+
+static uint64_t pml_last_dirty;
+
+/* CLEAN: the pages written since the last one. */
+static void cut_pml_clean(uint16_t domid)
+{
+	struct shadow_op so;
+	const uint64_t *bm = (const uint64_t *)((char *)hbuf + 4096);
+	uint64_t n = 0;
+	int rc = shadow_call(domid, SHADOW_OP_CLEAN, &so);
+
+	if (rc)
+		die("pml-wss: log-dirty CLEAN of domain %u: %s", domid, strerror(-rc));
+	for (uint64_t i = 0; i < (so.pages + 63) / 64; i++)
+		n += (uint64_t)__builtin_popcountll(bm[i]);
+	pml_last_dirty = n;
+}
+
+static void print_est(const char *name, unsigned long w, uint64_t pages, uint64_t written,
+		      double t)
+{
+	printf("@@QPML est name=%s w=%lu pages=%llu written=%llu t=%.2f\n", name, w,
+	       (unsigned long long)pages, (unsigned long long)written, t);
 }
 
 static void epml_or_die(uint16_t domid, struct epml_op *op, uint64_t room, const char *what)
@@ -318,7 +388,8 @@ static void usage(void)
 		"       xen-epml disable DOMID\n"
 		"       xen-epml info DOMID\n"
 		"       xen-epml collect DOMID [--csv]\n"
-		"       xen-epml wss DOMID --interval S --windows N [--csv] [--sync]\n");
+		"       xen-epml wss DOMID --interval S --windows N [--csv] [--sync]\n"
+		"       xen-epml pml-wss DOMID --interval S --windows N [--csv] [--sync]\n");
 	exit(2);
 }
 
@@ -509,12 +580,49 @@ int main(int argc, char **argv)
 				       (unsigned long long)op.written, (unsigned long long)hot,
 				       (unsigned long long)(wss - hot), (unsigned long long)entries,
 				       (unsigned long long)dropped);
+			print_est("epml", w, wss, op.written, now_s() - t0);
 			fflush(stdout);
 			entries0 = op.entries;
 			dropped0 = op.dropped;
 			if (!sync)
 				cut_new_window(domid);
 		}
+	} else if (!strcmp(cmd, "pml-wss")) {
+		int rc;
+
+		if (interval <= 0 || windows == 0)
+			die("pml-wss: --interval S and --windows N are required");
+		xen_open(4096 + PML_BITMAP_PAGES / 8);
+		cut_est = "pml";
+		rc = shadow_call(domid, SHADOW_OP_ENABLE_LOGDIRTY, NULL);
+		if (rc == -EINVAL || rc == -EBUSY)
+			die("pml-wss: log-dirty refused for domain %u (already in log-dirty mode, "
+			    "or extended PML on it: xen-epml disable %u): %s", domid, domid, strerror(-rc));
+		if (rc)
+			die("pml-wss: enabling log-dirty for domain %u: %s", domid, strerror(-rc));
+		double t0 = now_s();
+		if (sync)
+			sync_cut(domid, 0, 0, cut_pml_clean);
+		else
+			cut_pml_clean(domid);
+		if (csv)
+			printf("window,t_s,written_pages,written_mib\n");
+		else
+			printf("%6s %8s %14s %9s\n", "window", "t(s)", "dirty(pages)", "(MiB)");
+		for (unsigned long w = 1; w <= windows; w++) {
+			wait_window(-1, interval);
+			if (sync)
+				sync_cut(domid, w, now_s() - t0, cut_pml_clean);
+			else
+				cut_pml_clean(domid);
+			printf(csv ? "%lu,%.3f,%llu,%.2f\n" : "%6lu %8.2f %14llu %9.2f\n", w, now_s() - t0,
+			       (unsigned long long)pml_last_dirty, pml_last_dirty / 256.0);
+			print_est("pml", w, pml_last_dirty, pml_last_dirty, now_s() - t0);
+			fflush(stdout);
+		}
+		rc = shadow_call(domid, SHADOW_OP_OFF, NULL);
+		if (rc)
+			die("pml-wss: turning log-dirty off for domain %u: %s", domid, strerror(-rc));
 	} else {
 		fprintf(stderr, "xen-epml: unknown command '%s'\n", cmd);
 		usage();
