@@ -177,7 +177,7 @@ def main():
     ap.add_argument("--image-dir", required=True, help="output of guest-tests/xen/build-image.sh")
     ap.add_argument("--config", default=DEFAULT_CONFIG, help="default configs/xen/stack.json")
     ap.add_argument("--steps", default=DEFAULT_STEPS,
-                    help="dom0's steps: info,create,migrate,save,epml,pmlwss,destroy,shell "
+                    help="dom0's steps: info,create,migrate,save,baseline,epml,pmlwss,destroy,shell "
                          "(default %(default)s)")
     ap.add_argument("--epml", default="2,3", metavar="INTERVAL,WINDOWS",
                     help="the epml step's window length (s) and count (default %(default)s)")
@@ -204,7 +204,8 @@ def main():
     timeout = args.timeout or cfg["timeout_s"]
     steps = [s for s in args.steps.split(",") if s]
     for s in steps:
-        if s not in ("info", "create", "migrate", "save", "epml", "pmlwss", "destroy", "shell"):
+        if s not in ("info", "create", "migrate", "save", "baseline", "epml", "pmlwss", "destroy",
+                     "shell"):
             die("unknown step '%s'" % s)
     xen_path, xen_builder = HYPERVISORS[hypervisor]
     images = {n: os.path.join(args.image_dir, n) for n in ("vmlinux", "dom0.cpio.gz")}
@@ -378,6 +379,29 @@ def main():
             print("  %-5s %6d %10d %10d %10d %10d %10d %7.2f%% %7.2f%% %10d" % (
                 est, w, g["touched"], g["written"], g["walk-only"], e["pages"], e["written"],
                 err, errw, exits))
+
+    # The domU's cost: its workload's pass times (wss-touch's ms=) while no
+    # estimator runs (baseline step), under extended PML, under stock PML.
+    section, pass_ms = None, {}
+    for l in text:
+        m = MARK.search(l)
+        if m and m.group(1).endswith("-begin"):
+            section = m.group(1)[:-len("-begin")]
+        elif m and m.group(1).endswith("-end"):
+            section = None
+        c = re.search(r"\[domU\] wss-touch: .* ms=(\d+)", l)
+        if c and section in ("baseline", "epml", "pmlwss"):
+            pass_ms.setdefault(section, []).append(int(c.group(1)))
+    if "baseline" in pass_ms and len(pass_ms) > 1:
+        base = sum(pass_ms["baseline"]) / len(pass_ms["baseline"])
+        print("\nCost to the domU (mean wss-touch pass time; the console relays passes"
+              " up to 1 s late):")
+        for sec in ("baseline", "epml", "pmlwss"):
+            if sec in pass_ms:
+                v = pass_ms[sec]
+                mean = sum(v) / len(v)
+                print("  %-9s %5d passes  %8.1f ms/pass  %+6.1f%%" % (
+                    sec, len(v), mean, 100.0 * (mean - base) / base))
 
     def pml_sum(evs):
         ds = [d for ev in evs for d in phases.get(ev, [])]
