@@ -62,14 +62,13 @@ typedef struct OracleGuest {
 } OracleGuest;
 
 static struct {
-    bool active;                        /* read on the TLB-fill path */
     uint64_t window;
     int64_t window_start_ns;
     bool overflow;                      /* more than MAX_GUESTS EPT guests */
     OracleGuest guests[MAX_GUESTS];
 } oracle;
 
-bool wss_oracle_active;
+bool wss_oracle_active;                 /* read on the TLB-fill path */
 
 static OracleGuest *oracle_guest(uint64_t ep4ta)
 {
@@ -93,54 +92,48 @@ static OracleGuest *oracle_guest(uint64_t ep4ta)
     return NULL;
 }
 
+/* *@slot, or a zeroed @size-byte block installed there if it was NULL. */
+static void *oracle_slot(void **slot, size_t size)
+{
+    void *p = qatomic_rcu_read(slot);
+
+    if (!p) {
+        void *fresh = g_malloc0(size);
+
+        p = qatomic_cmpxchg(slot, NULL, fresh);
+        if (p) {
+            g_free(fresh);          /* another vCPU installed one first */
+        } else {
+            p = fresh;
+        }
+    }
+    return p;
+}
+
 static OracleChunk *oracle_chunk(OracleGuest *g, uint64_t pfn)
 {
     unsigned top = (pfn >> (CHUNK_BITS + TBL_BITS)) & ((1u << TBL_BITS) - 1);
     unsigned mid = (pfn >> CHUNK_BITS) & ((1u << TBL_BITS) - 1);
-    OracleChunk **tbl = qatomic_rcu_read(&g->dir[top]);
-    OracleChunk *c;
+    OracleChunk **tbl = oracle_slot((void **)&g->dir[top],
+                                    sizeof(OracleChunk *) << TBL_BITS);
 
-    if (!tbl) {
-        OracleChunk **fresh = g_new0(OracleChunk *, 1u << TBL_BITS);
-
-        tbl = qatomic_cmpxchg(&g->dir[top], NULL, fresh);
-        if (tbl) {
-            g_free(fresh);
-        } else {
-            tbl = fresh;
-        }
-    }
-    c = qatomic_rcu_read(&tbl[mid]);
-    if (!c) {
-        OracleChunk *fresh = g_new0(OracleChunk, 1);
-
-        c = qatomic_cmpxchg(&tbl[mid], NULL, fresh);
-        if (c) {
-            g_free(fresh);
-        } else {
-            c = fresh;
-        }
-    }
-    return c;
+    return oracle_slot((void **)&tbl[mid], sizeof(OracleChunk));
 }
 
-/* Set bit @kind of page @pfn; true if it was clear. */
-static bool oracle_mark(OracleGuest *g, uint64_t pfn, int kind)
+/* Set bit @kind of page @pfn in its chunk @c (a read first: the bit is
+ * usually set already, and the read keeps the cache line shared). */
+static void oracle_mark(OracleChunk *c, uint64_t pfn, int kind)
 {
-    OracleChunk *c = oracle_chunk(g, pfn);
     unsigned long *word = &c->map[kind][BIT_WORD(pfn & (CHUNK_PAGES - 1))];
     unsigned long bit = BIT_MASK(pfn & (CHUNK_PAGES - 1));
 
-    if (qatomic_read(word) & bit) {
-        return false;
+    if (!(qatomic_read(word) & bit)) {
+        qatomic_or(word, bit);
     }
-    return !(qatomic_fetch_or(word, bit) & bit);
 }
 
-static bool oracle_test(OracleGuest *g, uint64_t pfn, int kind)
+static bool oracle_test(OracleChunk *c, uint64_t pfn, int kind)
 {
-    OracleChunk *c = oracle_chunk(g, pfn);
-
     return qatomic_read(&c->map[kind][BIT_WORD(pfn & (CHUNK_PAGES - 1))]) &
            BIT_MASK(pfn & (CHUNK_PAGES - 1));
 }
@@ -150,27 +143,34 @@ static OracleGuest *oracle_current_guest(CPUX86State *env)
     return oracle_guest(VMCS(env, EPT_POINTER) & ~0xfffull);
 }
 
+static uint64_t gpa_pfn(uint64_t gpa)
+{
+    return (gpa >> 12) & ((1ull << GPA_PAGE_BITS) - 1);
+}
+
 /* An instruction's access to guest-physical @gpa (patch 0019). */
 void wss_oracle_access(CPUX86State *env, uint64_t gpa, MMUAccessType access, int *prot)
 {
     OracleGuest *g = oracle_current_guest(env);
-    uint64_t pfn = (gpa >> 12) & ((1ull << GPA_PAGE_BITS) - 1);
+    uint64_t pfn = gpa_pfn(gpa);
+    OracleChunk *c;
 
     if (!g) {
         return;
     }
+    c = oracle_chunk(g, pfn);
     switch (access) {
     case MMU_DATA_STORE:
-        oracle_mark(g, pfn, MAP_WRITE);
+        oracle_mark(c, pfn, MAP_WRITE);
         return;
     case MMU_INST_FETCH:
-        oracle_mark(g, pfn, MAP_FETCH);
+        oracle_mark(c, pfn, MAP_FETCH);
         break;
     default:
-        oracle_mark(g, pfn, MAP_READ);
+        oracle_mark(c, pfn, MAP_READ);
         break;
     }
-    if (!oracle_test(g, pfn, MAP_WRITE)) {
+    if (!oracle_test(c, pfn, MAP_WRITE)) {
         *prot &= ~PAGE_WRITE;       /* the first write in the window fills again */
     }
 }
@@ -179,9 +179,10 @@ void wss_oracle_access(CPUX86State *env, uint64_t gpa, MMUAccessType access, int
 void wss_oracle_walk(CPUX86State *env, uint64_t gpa)
 {
     OracleGuest *g = oracle_current_guest(env);
+    uint64_t pfn = gpa_pfn(gpa);
 
     if (g) {
-        oracle_mark(g, (gpa >> 12) & ((1ull << GPA_PAGE_BITS) - 1), MAP_WALK);
+        oracle_mark(oracle_chunk(g, pfn), pfn, MAP_WALK);
     }
 }
 
@@ -255,8 +256,8 @@ static void oracle_with_vcpus_stopped(void (*fn)(void *), void *opaque)
         pause_all_vcpus();
     }
     fn(opaque);
-    CPU_FOREACH(cs) {
-        if (tcg_enabled()) {
+    if (tcg_enabled()) {
+        CPU_FOREACH(cs) {
             tlb_flush(cs);      /* queued: runs before the vCPU resumes */
         }
     }
@@ -271,7 +272,7 @@ static WssOracleWindow *oracle_report(void)
     WssOracleGuestList **tail = &win->guests;
     int i;
 
-    win->active = oracle.active;
+    win->active = qatomic_read(&wss_oracle_active);
     win->window = oracle.window;
     win->start_ns = oracle.window_start_ns;
     win->end_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
@@ -307,13 +308,11 @@ static void oracle_cut(void *opaque)
     }
     if (cut->stop) {
         qatomic_set(&wss_oracle_active, false);
-        oracle.active = false;
     }
     if (cut->next) {
         oracle_clear();
         oracle.window = cut->report ? oracle.window + 1 : 0;
         oracle.window_start_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
-        oracle.active = true;
         qatomic_set(&wss_oracle_active, true);
     }
 }
@@ -329,7 +328,7 @@ void qmp_wss_oracle_stop(Error **errp)
 {
     OracleCut cut = { .stop = true };
 
-    if (!oracle.active) {
+    if (!qatomic_read(&wss_oracle_active)) {
         error_setg(errp, "the working-set oracle is not running");
         return;
     }
@@ -340,7 +339,7 @@ WssOracleWindow *qmp_query_wss_oracle(bool has_next, bool next, Error **errp)
 {
     OracleCut cut = { .report = true, .next = has_next && next };
 
-    if (cut.next && !oracle.active) {
+    if (cut.next && !qatomic_read(&wss_oracle_active)) {
         error_setg(errp, "the working-set oracle is not running; "
                    "start it with wss-oracle-start");
         return NULL;
