@@ -44,6 +44,8 @@
 #define HYPERVISOR_domctl               36
 #define XEN_DOMCTL_INTERFACE_VERSION    0x00000015
 #define XEN_DOMCTL_epml_op              87
+#define XEN_DOMCTL_pausedomain          3
+#define XEN_DOMCTL_unpausedomain        4
 #define VIRQ_EPML                       14
 
 #define EPML_ENABLE                     0
@@ -151,48 +153,90 @@ static void xen_open(size_t want)
 	close(fd);
 }
 
+/*
+ * The hypercall buffer holds the domctl in its first page and the domctl's
+ * payload (extended-PML pages, the log-dirty bitmap) after it.
+ */
+static void *payload(void)
+{
+	return (char *)hbuf + 4096;
+}
+
+/* A zeroed domctl @cmd for @domid, in the hypercall buffer. */
+static struct xen_domctl *domctl_prepare(uint32_t cmd, uint16_t domid)
+{
+	struct xen_domctl *dc = hbuf;
+
+	memset(dc, 0, sizeof(*dc));
+	dc->cmd = cmd;
+	dc->interface_version = XEN_DOMCTL_INTERFACE_VERSION;
+	dc->domain = domid;
+	return dc;
+}
+
+/* Issue the prepared domctl: 0 or -errno. */
+static int domctl_issue(void)
+{
+	struct privcmd_hypercall hc = { .op = HYPERVISOR_domctl, .arg = { (uintptr_t)hbuf } };
+
+	return ioctl(privcmd, IOCTL_PRIVCMD_HYPERCALL, &hc) < 0 ? -errno : 0;
+}
+
 /* One XEN_DOMCTL_epml_op; @pages_room entries of room after the domctl. */
 static int epml_call(uint16_t domid, struct epml_op *op, uint64_t pages_room)
 {
-	struct xen_domctl *dc = hbuf;
-	struct privcmd_hypercall hc = { .op = HYPERVISOR_domctl };
+	struct xen_domctl *dc = domctl_prepare(XEN_DOMCTL_epml_op, domid);
 	int rc;
 
-	memset(dc, 0, sizeof(*dc));
-	dc->cmd = XEN_DOMCTL_epml_op;
-	dc->interface_version = XEN_DOMCTL_INTERFACE_VERSION;
-	dc->domain = domid;
 	dc->u.epml = *op;
 	if (pages_room) {
 		dc->u.epml.nr = pages_room;
-		dc->u.epml.pages = (uint64_t)(uintptr_t)((char *)hbuf + 4096);
+		dc->u.epml.pages = (uintptr_t)payload();
 	}
-	hc.arg[0] = (uint64_t)(uintptr_t)dc;
-	rc = ioctl(privcmd, IOCTL_PRIVCMD_HYPERCALL, &hc);
-	if (rc < 0)
-		return -errno;
-	*op = dc->u.epml;
-	return 0;
+	rc = domctl_issue();
+	if (!rc)
+		*op = dc->u.epml;
+	return rc;
 }
 
-static void epml_or_die(uint16_t domid, struct epml_op *op, uint64_t room, const char *what);
+static void epml_or_die(uint16_t domid, struct epml_op *op, uint64_t room, const char *what)
+{
+	int rc = epml_call(domid, op, room);
 
-#define XEN_DOMCTL_pausedomain          3
-#define XEN_DOMCTL_unpausedomain        4
+	switch (rc) {
+	case 0:
+		return;
+	case -ENOSYS:
+		die("%s: this hypervisor has no XEN_DOMCTL_epml_op (not built from xen-pml/)", what);
+	case -EOPNOTSUPP:
+		die("%s: the CPU has no extended PML (QEMU: -cpu ...,+vmx,epml=on)", what);
+	case -ENODATA:
+		die("%s: extended PML is not enabled for domain %u (xen-epml enable %u)",
+		    what, domid, domid);
+	case -EBUSY:
+		die("%s: domain %u is in log-dirty mode (save/migration): stock PML is in use",
+		    what, domid);
+	case -EEXIST:
+		die("%s: extended PML is already enabled for domain %u", what, domid);
+	case -EINVAL:
+		die("%s: refused (domain %u is not an HVM/PVH domain with HAP, or bad argument)",
+		    what, domid);
+	case -ESRCH:
+		die("%s: no domain %u", what, domid);
+	default:
+		die("%s: %s", what, strerror(-rc));
+	}
+}
 
 /* Pause or unpause @domid (a plain domctl with no payload). */
 static void domain_pause_ctl(uint16_t domid, bool pause)
 {
-	struct xen_domctl *dc = hbuf;
-	struct privcmd_hypercall hc = { .op = HYPERVISOR_domctl };
+	int rc;
 
-	memset(dc, 0, sizeof(*dc));
-	dc->cmd = pause ? XEN_DOMCTL_pausedomain : XEN_DOMCTL_unpausedomain;
-	dc->interface_version = XEN_DOMCTL_INTERFACE_VERSION;
-	dc->domain = domid;
-	hc.arg[0] = (uint64_t)(uintptr_t)dc;
-	if (ioctl(privcmd, IOCTL_PRIVCMD_HYPERCALL, &hc) < 0)
-		die("%s domain %u: %s", pause ? "pausing" : "unpausing", domid, strerror(errno));
+	domctl_prepare(pause ? XEN_DOMCTL_pausedomain : XEN_DOMCTL_unpausedomain, domid);
+	rc = domctl_issue();
+	if (rc)
+		die("%s domain %u: %s", pause ? "pausing" : "unpausing", domid, strerror(-rc));
 }
 
 /*
@@ -234,32 +278,21 @@ static void cut_collect_and_open(uint16_t domid)
 	cut_new_window(domid);
 }
 
-static const struct epml_page *window_pages(void)
-{
-	return (const struct epml_page *)((char *)hbuf + 4096);
-}
-
 /* One XEN_DOMCTL_shadow_op; CLEAN gets the bitmap after the domctl. */
 static int shadow_call(uint16_t domid, uint32_t op, struct shadow_op *out)
 {
-	struct xen_domctl *dc = hbuf;
-	struct privcmd_hypercall hc = { .op = HYPERVISOR_domctl };
+	struct xen_domctl *dc = domctl_prepare(XEN_DOMCTL_shadow_op, domid);
+	int rc;
 
-	memset(dc, 0, sizeof(*dc));
-	dc->cmd = XEN_DOMCTL_shadow_op;
-	dc->interface_version = XEN_DOMCTL_INTERFACE_VERSION;
-	dc->domain = domid;
 	dc->u.shadow.op = op;
 	if (op == SHADOW_OP_CLEAN) {
-		dc->u.shadow.dirty_bitmap = (uint64_t)(uintptr_t)((char *)hbuf + 4096);
+		dc->u.shadow.dirty_bitmap = (uintptr_t)payload();
 		dc->u.shadow.pages = PML_BITMAP_PAGES;
 	}
-	hc.arg[0] = (uint64_t)(uintptr_t)dc;
-	if (ioctl(privcmd, IOCTL_PRIVCMD_HYPERCALL, &hc) < 0)
-		return -errno;
-	if (out)
+	rc = domctl_issue();
+	if (!rc && out)
 		*out = dc->u.shadow;
-	return 0;
+	return rc;
 }
 
 static uint64_t pml_last_dirty;
@@ -268,7 +301,7 @@ static uint64_t pml_last_dirty;
 static void cut_pml_clean(uint16_t domid)
 {
 	struct shadow_op so;
-	const uint64_t *bm = (const uint64_t *)((char *)hbuf + 4096);
+	const uint64_t *bm = payload();
 	uint64_t n = 0;
 	int rc = shadow_call(domid, SHADOW_OP_CLEAN, &so);
 
@@ -284,35 +317,6 @@ static void print_est(const char *name, unsigned long w, uint64_t pages, uint64_
 {
 	printf("@@QPML est name=%s w=%lu pages=%llu written=%llu t=%.2f\n", name, w,
 	       (unsigned long long)pages, (unsigned long long)written, t);
-}
-
-static void epml_or_die(uint16_t domid, struct epml_op *op, uint64_t room, const char *what)
-{
-	int rc = epml_call(domid, op, room);
-
-	switch (rc) {
-	case 0:
-		return;
-	case -ENOSYS:
-		die("%s: this hypervisor has no XEN_DOMCTL_epml_op (not built from xen-pml/)", what);
-	case -EOPNOTSUPP:
-		die("%s: the CPU has no extended PML (QEMU: -cpu ...,+vmx,epml=on)", what);
-	case -ENODATA:
-		die("%s: extended PML is not enabled for domain %u (xen-epml enable %u)",
-		    what, domid, domid);
-	case -EBUSY:
-		die("%s: domain %u is in log-dirty mode (save/migration): stock PML is in use",
-		    what, domid);
-	case -EEXIST:
-		die("%s: extended PML is already enabled for domain %u", what, domid);
-	case -EINVAL:
-		die("%s: refused (domain %u is not an HVM/PVH domain with HAP, or bad argument)",
-		    what, domid);
-	case -ESRCH:
-		die("%s: no domain %u", what, domid);
-	default:
-		die("%s: %s", what, strerror(-rc));
-	}
 }
 
 /* ---- commands ---------------------------------------------------------------- */
@@ -510,7 +514,7 @@ int main(int argc, char **argv)
 			if (csv)
 				printf("gfn,read,written,windows_read,windows_written\n");
 			for (uint64_t i = 0; i < op.nr; i++) {
-				const struct epml_page *p = &window_pages()[i];
+				const struct epml_page *p = &((const struct epml_page *)payload())[i];
 
 				printf(csv ? "%#llx,%u,%u,%u,%u\n" : "%#llx %c%c %u %u\n",
 				       (unsigned long long)p->gfn,
@@ -560,7 +564,7 @@ int main(int argc, char **argv)
 				epml_or_die(domid, &op, room, "wss");
 			}
 			for (uint64_t i = 0; i < op.nr; i++) {
-				const struct epml_page *p = &window_pages()[i];
+				const struct epml_page *p = &((const struct epml_page *)payload())[i];
 				unsigned seen = p->reads > p->writes ? p->reads : p->writes;
 
 				if (2 * seen >= w)
