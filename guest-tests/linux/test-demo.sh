@@ -4,8 +4,7 @@
 # Usage: test-demo.sh QEMU IMAGE_DIR
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-n=0 failed=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
+. "$(dirname "$0")/../lib/tap.sh"
 
 out=$("$HERE/demo.py" --qemu "$1" --image-dir "$2" --timeout 120 2>&1); rc=$?
 echo "$out" | sed 's/^/# /'

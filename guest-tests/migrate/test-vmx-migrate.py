@@ -15,17 +15,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from qmp import QMP  # noqa: E402
+from tap import done, ok  # noqa: E402
 
 qemu, guest_dir = sys.argv[1], sys.argv[2]
 elf = os.path.join(guest_dir, "vmx-migrate.elf")
-n = failed = 0
-
-
-def ok(cond, what):
-    global n, failed
-    n += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", n, what), flush=True)
-    failed += 0 if cond else 1
 
 
 def symbol_range(name):
@@ -123,5 +116,4 @@ with tempfile.TemporaryDirectory(prefix="qemu-pml-migrate-") as tmp:
     ok(p2.returncode == 1, "the restored guest exited with every assertion passing (status %s)"
        % p2.returncode)
 
-print("1..%d" % n)
-sys.exit(1 if failed else 0)
+done()

@@ -18,18 +18,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from qmp import QMP  # noqa: E402
+from tap import done, ok  # noqa: E402
 
 qemu, guest_dir = sys.argv[1], sys.argv[2]
 elf = os.path.join(guest_dir, "wss-oracle.elf")
 SLACK = 6               # L2 code, stack and the phase variable
-n = failed = 0
-
-
-def ok(cond, what):
-    global n, failed
-    n += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", n, what), flush=True)
-    failed += 0 if cond else 1
 
 
 def within(v, lo, slack=SLACK):
@@ -131,5 +124,4 @@ with tempfile.TemporaryDirectory() as tmp:
         p.kill()
         p.wait()
 
-print("1..%d" % n)
-sys.exit(1 if failed else 0)
+done()

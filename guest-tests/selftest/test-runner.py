@@ -10,17 +10,12 @@ import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tap import done, ok  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER = os.path.join(HERE, "..", "runner.py")
 qemu, guest_dir = sys.argv[1], sys.argv[2]
-n = failed = 0
-
-
-def ok(cond, what):
-    global n, failed
-    n += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", n, what))
-    failed += 0 if cond else 1
 
 
 def run(*extra, qemu_bin=qemu):
@@ -49,5 +44,4 @@ ok(out.strip().splitlines()[-1] == "0 passed, 1 failed", "a crash counts as one 
 
 rc, out = run("--only", "nosuchtest")
 ok(rc != 0, "running nothing is not a success")
-print("1..%d" % n)
-sys.exit(1 if failed else 0)
+done()

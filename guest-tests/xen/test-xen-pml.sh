@@ -20,11 +20,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 QEMU=$1
 IMAGES=$2
 EXPECT='VMX: extended PML (qemu-pml): max buffer 2048 KiB, reads, walk filter, EPT-entry, notify, drop'
-n=0 failed=0
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
+. "$HERE/../lib/tap.sh"
 
 # The consoles are kept when something failed.
 tmp=$(mktemp -d -t qpml-xen-pml-XXXXXX)
@@ -44,16 +40,12 @@ ok $? "--hypervisor xen-pml without a build says to run xen-pml/build.sh"
 # unless the arguments say other steps); forward xen-demo's checks; leave
 # the console in $tmp/NAME.log.
 boot() {
-	local out rc line desc name=$1 cpu=$2
+	local out rc name=$1 cpu=$2
 	shift 2
 	out=$("$HERE/xen-demo.py" --qemu "$QEMU" --image-dir "$IMAGES" --hypervisor xen-pml \
 		--cpu "$cpu" --steps info --timeout 300 --log "$tmp/$name.log" "$@" 2>&1)
 	rc=$?
-	echo "$out" | grep -Ev '^(not )?ok [0-9]+ - ' | sed 's/^/# /'
-	while read -r line; do
-		desc=$(echo "$line" | sed -E 's/^(not )?ok [0-9]+ - //')
-		case $line in not*) ok 1 "$name: $desc" ;; ok*) ok 0 "$name: $desc" ;; esac
-	done < <(echo "$out" | grep -E '^(not )?ok [0-9]+ - ')
+	tap_relay "$name: " "$out"
 	[ $rc = 0 ]; ok $? "$name: xen-demo.py --hypervisor xen-pml exits 0 (rc=$rc)"
 	# The console log has host time stamps: "[  12.34] (XEN) ...".
 	# xen-pml/build.sh gives Debian's banner the version "<Debian's>+xen-pml".

@@ -11,8 +11,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 IMAGES=$2
-n=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
+. "$HERE/../lib/tap.sh"
 
 # A malformed configuration is refused with a clear message, before QEMU runs.
 tmp=$(mktemp -d)
@@ -34,10 +33,6 @@ ok $? "a config that is not JSON is refused"
 
 out=$("$HERE/xen-demo.py" --qemu "$1" --image-dir "$2" 2>&1)
 rc=$?
-echo "$out" | grep -Ev '^(not )?ok [0-9]+ - ' | sed 's/^/# /'
-while read -r line; do
-	desc=$(echo "$line" | sed -E 's/^(not )?ok [0-9]+ - //')
-	case $line in not*) ok 1 "$desc" ;; ok*) ok 0 "$desc" ;; esac
-done < <(echo "$out" | grep -E '^(not )?ok [0-9]+ - ')
+tap_relay "" "$out"
 [ $rc = 0 ]; ok $? "xen-demo.py exits 0 (rc=$rc)"
 echo "1..$n"

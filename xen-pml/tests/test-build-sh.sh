@@ -12,8 +12,7 @@ set -u
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 REPO=$(dirname "$HERE")
 CACHE=${QEMU_PML_CACHE:-$HOME/.cache/qemu-pml}
-n=0 failed=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
+. "$REPO/guest-tests/lib/tap.sh"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

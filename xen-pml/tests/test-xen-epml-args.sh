@@ -5,8 +5,7 @@
 set -u
 B=${QEMU_PML_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/_build}
 T=$B/ours/xen-pml/tools/xen-epml
-n=0 failed=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
+. "$(cd "$(dirname "$0")/../.." && pwd)/guest-tests/lib/tap.sh"
 
 # expect RC PATTERN ARGS...: exit status RC and PATTERN in the output.
 expect() {
