@@ -177,10 +177,13 @@ def main():
     ap.add_argument("--image-dir", required=True, help="output of guest-tests/xen/build-image.sh")
     ap.add_argument("--config", default=DEFAULT_CONFIG, help="default configs/xen/stack.json")
     ap.add_argument("--steps", default=DEFAULT_STEPS,
-                    help="dom0's steps: info,create,migrate,save,baseline,epml,pmlwss,destroy,shell "
+                    help="dom0's steps: info,create,migrate,save,baseline,epml,pmlwss,sample,destroy,"
+                         "shell "
                          "(default %(default)s)")
     ap.add_argument("--epml", default="2,3", metavar="INTERVAL,WINDOWS",
                     help="the epml step's window length (s) and count (default %(default)s)")
+    ap.add_argument("--samples", type=int, default=1000, metavar="K",
+                    help="the sample step's pages per window (default %(default)s)")
     ap.add_argument("--xen-args", default="", help="appended to Xen's command line")
     ap.add_argument("--oracle", action="store_true",
                     help="epml step: cut the emulator's working-set oracle at each of xen-epml's "
@@ -204,8 +207,8 @@ def main():
     timeout = args.timeout or cfg["timeout_s"]
     steps = [s for s in args.steps.split(",") if s]
     for s in steps:
-        if s not in ("info", "create", "migrate", "save", "baseline", "epml", "pmlwss", "destroy",
-                     "shell"):
+        if s not in ("info", "create", "migrate", "save", "baseline", "epml", "pmlwss", "sample",
+                     "destroy", "shell"):
             die("unknown step '%s'" % s)
     xen_path, xen_builder = HYPERVISORS[hypervisor]
     images = {n: os.path.join(args.image_dir, n) for n in ("vmlinux", "dom0.cpio.gz")}
@@ -220,12 +223,14 @@ def main():
     log_path = args.log or os.path.join(tmp, "console.log")
     if not re.fullmatch(r"[0-9]+(\.[0-9]+)?,[0-9]+", args.epml):
         die("--epml wants INTERVAL,WINDOWS, e.g. 2,3 (got %r)" % args.epml)
-    if args.oracle and "epml" not in steps and "pmlwss" not in steps:
-        die("--oracle compares the epml or pmlwss step's windows: add one to --steps")
+    if args.oracle and not {"epml", "pmlwss", "sample"} & set(steps):
+        die("--oracle compares the epml, pmlwss or sample step's windows: add one to --steps")
+    if not 1 <= args.samples <= 65536:
+        die("--samples wants 1..65536 (got %d)" % args.samples)
     epml_arg = args.epml + (",sync" if args.oracle else "")
-    dom0_cmdline = "%s qpml.steps=%s qpml.domu=%s qpml.wl=%s qpml.epml=%s" % (
+    dom0_cmdline = "%s qpml.steps=%s qpml.domu=%s qpml.wl=%s qpml.epml=%s qpml.samples=%d" % (
         cfg["dom0_cmdline"], "+".join(steps), cfg["domu"], kernel_arg(cfg["workload"].split()),
-        epml_arg)
+        epml_arg, args.samples)
     xen_cmdline = (cfg["xen_cmdline"] + " " + args.xen_args).strip()
     # -initrd separates modules with ',' and escapes a literal one as ',,'.
     initrd = "%s %s,%s" % (images["vmlinux"], dom0_cmdline.replace(",", ",,"), images["dom0.cpio.gz"])
@@ -344,17 +349,22 @@ def main():
         if ev == "est":
             f = dict(kv.split("=", 1) for kv in fields.split() if "=" in kv)
             est_rows[(f["name"], int(f["w"]))] = {"pages": int(f["pages"]),
-                                                 "written": int(f["written"])}
+                                                 "written": int(f["written"]),
+                                                 "n": int(f.get("n", 0)),
+                                                 "hits": int(f.get("hits", 0)),
+                                                 "tot": int(f.get("tot", 0))}
     epml_rows = {w: r for (n, w), r in est_rows.items() if n == "epml"}
     for w, pages in committed.items():
         est_rows[("commit", w)] = {"pages": pages, "written": 0}
     errors = []
+    sample_dev = []  # sample windows: (|estimate - oracle|, standard error, oracle)
     if args.oracle:
         print("\nWorking set per window, in 4 KiB pages: the emulator's oracle (ground truth)"
               " vs the estimator")
         print("  (epml: extended PML through Xen, reads and writes; pml: stock PML through"
-              " Xen's log-dirty, writes only, with its PML-full VM exits; commit: the domU's"
-              " Committed_AS at the window's end)")
+              " Xen's log-dirty, writes only, with its PML-full VM exits; sample: VMware-style"
+              " sampling, the accessed fraction of K random pages times the domU's pages, with"
+              " its 95% interval; commit: the domU's Committed_AS at the window's end)")
         print("  %-5s %6s %10s %10s %10s %10s %10s %8s %8s %10s" % (
             "est", "window", "touched", "written", "walk-only", "estimate", "est.wr", "err(wss)",
             "err(wr)", "full-exits"))
@@ -371,6 +381,15 @@ def main():
             err = 100.0 * (e["pages"] - g["touched"]) / max(g["touched"], 1)
             errw = 100.0 * (e["written"] - g["written"]) / max(g["written"], 1)
             errors.append((est, err))
+            if est == "sample":
+                # The binomial's standard error, in pages of the domU.
+                p = e["hits"] / max(e["n"], 1)
+                sd = (p * (1 - p) / max(e["n"], 1)) ** 0.5 * e["tot"]
+                sample_dev.append((abs(e["pages"] - g["touched"]), sd, g["touched"]))
+                print("  %-5s %6d %10d %10d %10d %10d %10s %7.2f%% %8s %10s" % (
+                    est, w, g["touched"], g["written"], g["walk-only"], e["pages"],
+                    "+-%d" % round(1.96 * sd), err, "-", "-"))
+                continue
             if est == "commit":
                 print("  %-5s %6d %10d %10d %10d %10d %10s %7.2f%% %8s %10s" % (
                     est, w, g["touched"], g["written"], g["walk-only"], e["pages"], "-", err,
@@ -390,13 +409,13 @@ def main():
         elif m and m.group(1).endswith("-end"):
             section = None
         c = re.search(r"\[domU\] wss-touch: .* ms=(\d+)", l)
-        if c and section in ("baseline", "epml", "pmlwss"):
+        if c and section in ("baseline", "epml", "pmlwss", "sample"):
             pass_ms.setdefault(section, []).append(int(c.group(1)))
     if "baseline" in pass_ms and len(pass_ms) > 1:
         base = sum(pass_ms["baseline"]) / len(pass_ms["baseline"])
         print("\nCost to the domU (mean wss-touch pass time; the console relays passes"
               " up to 1 s late):")
-        for sec in ("baseline", "epml", "pmlwss"):
+        for sec in ("baseline", "epml", "pmlwss", "sample"):
             if sec in pass_ms:
                 v = pass_ms[sec]
                 mean = sum(v) / len(v)
@@ -440,6 +459,17 @@ def main():
         pml_rows = [r for (n, w), r in est_rows.items() if n == "pml"]
         check("stock PML (log-dirty) gave per-window written pages (%d windows)" % len(pml_rows),
               len(pml_rows) > 0 and all(r["pages"] > 0 for r in pml_rows))
+    if "sample" in steps:
+        rows = [r for (n, w), r in est_rows.items() if n == "sample"]
+        check("VMware-style sampling gave per-window estimates (%d windows)" % len(rows),
+              rows and all(0 < r["hits"] <= r["n"] and r["pages"] > 0 for r in rows))
+    if args.oracle and "sample" in steps:
+        # Sampling is exact only in expectation: each window's estimate
+        # must fall within 4 standard errors (+0.5%) of the oracle.
+        worst = max((d / (4 * sd + 0.005 * o) for d, sd, o in sample_dev), default=None)
+        check("sampling's estimate is within 4 standard errors of the oracle in every window "
+              "(worst %s of the bound)" % ("%.2f" % worst if worst is not None else "n/a"),
+              worst is not None and worst <= 1.0)
     if args.oracle:
         check("every window has the oracle's and the estimator's figures (%d windows)" % len(oracle),
               oracle and all(e is not None for _, e in errors))

@@ -8,6 +8,8 @@
  *   xen-epml collect DOMID [--csv]
  *   xen-epml wss DOMID --interval S --windows N [--csv] [--sync]
  *   xen-epml pml-wss DOMID --interval S --windows N [--csv] [--sync]
+ *   xen-epml sample-wss DOMID --interval S --windows N [--samples K]
+ *                         [--seed X] [--csv] [--sync]
  *
  * enable/disable/collect are the research's enable_log_dirty,
  * disable_log_dirty and collect-logs operations, on the extended PML Xen
@@ -19,14 +21,18 @@
  * split by the longmap (hot: touched in at least half of the windows so
  * far).  "pml-wss" is the stock-PML baseline: Xen's log-dirty mode (PML
  * on the CPU, writes only), one CLEAN per window, the dirty pages counted.
+ * "sample-wss" is VMware ESX's statistical sampling: K random RAM pages
+ * lose all access each window (XEN_DOMCTL_wss_sample, patch 0003), the
+ * f of them the guest faults on give f/K times its memory.
  * Every window also ends with a machine-readable line,
- * "@@QPML est name=epml|pml w=N pages=P written=W t=T".
+ * "@@QPML est name=epml|pml|sample w=N pages=P written=W t=T".
  * Static, no Xen libraries: the ABI below is the patch series'.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdarg.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -45,6 +51,10 @@
 #define XEN_DOMCTL_INTERFACE_VERSION    0x00000015
 #define XEN_DOMCTL_epml_op              87
 #define XEN_DOMCTL_pausedomain          3
+#define XEN_DOMCTL_getdomaininfo        5
+#define XEN_DOMCTL_wss_sample           88
+#define HYPERVISOR_memory_op            12
+#define XENMEM_maximum_gpfn             14
 #define XEN_DOMCTL_unpausedomain        4
 #define VIRQ_EPML                       14
 
@@ -88,6 +98,25 @@ struct shadow_op {
 	uint32_t fault_count, dirty_count;
 };
 
+/* XEN_DOMCTL_wss_sample (patch 0003). */
+#define WSS_SAMPLE_ARM                  0
+#define WSS_SAMPLE_HARVEST              1
+#define WSS_SAMPLE_SKIP                 (~(uint64_t)0)
+#define WSS_SAMPLE_MAX                  4096    /* gfns per call */
+
+struct wss_sample_op {
+	uint32_t op, nr;
+	uint64_t gfns;                  /* XEN_GUEST_HANDLE_64(uint64) */
+	uint64_t count;
+};
+
+/* The head of xen_domctl_getdomaininfo. */
+struct domaininfo {
+	uint16_t domain, pad1;
+	uint32_t flags;
+	uint64_t tot_pages, max_pages;
+};
+
 struct xen_domctl {
 	uint32_t cmd;
 	uint32_t interface_version;
@@ -96,6 +125,8 @@ struct xen_domctl {
 	union {
 		struct epml_op epml;
 		struct shadow_op shadow;
+		struct wss_sample_op sample;
+		struct domaininfo info;
 		uint8_t pad[128];
 	} u;
 };
@@ -103,6 +134,7 @@ struct xen_domctl {
 _Static_assert(sizeof(struct epml_op) == 128, "epml_op fills the domctl union exactly");
 _Static_assert(sizeof(struct epml_page) == 16, "xen_epml_page is 16 bytes");
 _Static_assert(sizeof(struct shadow_op) == 40, "xen_domctl_shadow_op is 40 bytes");
+_Static_assert(sizeof(struct wss_sample_op) == 24, "xen_domctl_wss_sample is 24 bytes");
 
 /* ---- Linux's privcmd and evtchn devices (include/uapi/xen) -------------- */
 
@@ -319,6 +351,128 @@ static void print_est(const char *name, unsigned long w, uint64_t pages, uint64_
 	       (unsigned long long)pages, (unsigned long long)written, t);
 }
 
+/* ---- VMware-style sampling (XEN_DOMCTL_wss_sample) ------------------------------ */
+
+static uint64_t sample_max_gpfn, sample_tot_pages, sample_rng;
+static uint64_t *sample_drawn;          /* bitmap over 0..max_gpfn */
+static uint32_t sample_want, sample_armed, sample_last_hits;
+
+/* xorshift64*: a fixed --seed gives the same draws. */
+static uint64_t sample_rand(void)
+{
+	sample_rng ^= sample_rng >> 12;
+	sample_rng ^= sample_rng << 25;
+	sample_rng ^= sample_rng >> 27;
+	return sample_rng * 0x2545F4914F6CDD1Dull;
+}
+
+/* ARM or HARVEST @nr gfns at @gfns (in the hypercall buffer): the count. */
+static uint64_t wss_sample_call(uint16_t domid, uint32_t op, uint64_t *gfns, uint32_t nr)
+{
+	struct xen_domctl *dc = domctl_prepare(XEN_DOMCTL_wss_sample, domid);
+	int rc;
+
+	dc->u.sample.op = op;
+	dc->u.sample.nr = nr;
+	dc->u.sample.gfns = (uintptr_t)gfns;
+	rc = domctl_issue();
+	switch (rc) {
+	case 0:
+		return dc->u.sample.count;
+	case -ENOSYS:
+		die("sample-wss: this hypervisor has no XEN_DOMCTL_wss_sample (not built from xen-pml/)");
+	case -EINVAL:
+		die("sample-wss: refused (domain %u is not an HVM/PVH domain with HAP)", domid);
+	case -EBUSY:
+		die("sample-wss: domain %u uses altp2m", domid);
+	case -ESRCH:
+		die("sample-wss: no domain %u", domid);
+	default:
+		die("sample-wss: %s", strerror(-rc));
+	}
+}
+
+/* The domain's size: its highest gfn and the pages it owns. */
+static void sample_probe(uint16_t domid)
+{
+	struct privcmd_hypercall hc = { .op = HYPERVISOR_memory_op, .arg = { XENMEM_maximum_gpfn } };
+	uint16_t *arg = hbuf;
+	struct xen_domctl *dc;
+	long gpfn;
+	int rc;
+
+	*arg = domid;
+	hc.arg[1] = (uintptr_t)arg;
+	gpfn = ioctl(privcmd, IOCTL_PRIVCMD_HYPERCALL, &hc);
+	if (gpfn < 0)
+		die("sample-wss: highest gfn of domain %u: %s", domid, strerror(errno));
+	dc = domctl_prepare(XEN_DOMCTL_getdomaininfo, domid);
+	rc = domctl_issue();
+	if (rc || dc->u.info.domain != domid)
+		die("sample-wss: no domain %u", domid);
+	sample_max_gpfn = (uint64_t)gpfn;
+	sample_tot_pages = dc->u.info.tot_pages;
+	sample_drawn = calloc(sample_max_gpfn / 64 + 1, sizeof(uint64_t));
+	if (!sample_drawn)
+		die("sample-wss: out of memory");
+}
+
+/*
+ * A new sample: draw distinct gfns uniformly from 0..max_gpfn and arm
+ * them; Xen skips those that are not RAM, so draw again until
+ * sample_want are armed (uniform over the domain's RAM pages).
+ */
+static void cut_sample_arm(uint16_t domid)
+{
+	uint64_t *s = payload(), tries = 0;
+
+	memset(sample_drawn, 0, (sample_max_gpfn / 64 + 1) * sizeof(uint64_t));
+	sample_armed = 0;
+	while (sample_armed < sample_want) {
+		uint32_t n = sample_want - sample_armed, kept = 0;
+
+		if (n > WSS_SAMPLE_MAX)
+			n = WSS_SAMPLE_MAX;
+		if (tries + n > sample_max_gpfn + 1)
+			die("sample-wss: domain %u has fewer than %u RAM pages to sample (%u found)",
+			    domid, sample_want, sample_armed);
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t g;
+
+			do
+				g = sample_rand() % (sample_max_gpfn + 1);
+			while (sample_drawn[g / 64] & (1ull << (g % 64)));
+			sample_drawn[g / 64] |= 1ull << (g % 64);
+			s[sample_armed + i] = g;
+		}
+		wss_sample_call(domid, WSS_SAMPLE_ARM, &s[sample_armed], n);
+		for (uint32_t i = 0; i < n; i++)
+			if (s[sample_armed + i] != WSS_SAMPLE_SKIP)
+				s[sample_armed + kept++] = s[sample_armed + i];
+		sample_armed += kept;
+		tries += n;
+	}
+}
+
+/* The pages of the current sample accessed since it was armed. */
+static void cut_sample_harvest(uint16_t domid)
+{
+	uint64_t *s = payload();
+
+	sample_last_hits = 0;
+	for (uint32_t done = 0; done < sample_armed; done += WSS_SAMPLE_MAX) {
+		uint32_t n = sample_armed - done < WSS_SAMPLE_MAX ? sample_armed - done : WSS_SAMPLE_MAX;
+
+		sample_last_hits += (uint32_t)wss_sample_call(domid, WSS_SAMPLE_HARVEST, &s[done], n);
+	}
+}
+
+static void cut_sample(uint16_t domid)
+{
+	cut_sample_harvest(domid);
+	cut_sample_arm(domid);
+}
+
 /* ---- commands ---------------------------------------------------------------- */
 
 static void print_stats(const struct epml_op *op)
@@ -393,7 +547,9 @@ static void usage(void)
 		"       xen-epml info DOMID\n"
 		"       xen-epml collect DOMID [--csv]\n"
 		"       xen-epml wss DOMID --interval S --windows N [--csv] [--sync]\n"
-		"       xen-epml pml-wss DOMID --interval S --windows N [--csv] [--sync]\n");
+		"       xen-epml pml-wss DOMID --interval S --windows N [--csv] [--sync]\n"
+		"       xen-epml sample-wss DOMID --interval S --windows N [--samples K]\n"
+		"                            [--seed X] [--csv] [--sync]\n");
 	exit(2);
 }
 
@@ -423,10 +579,13 @@ int main(int argc, char **argv)
 		{ "interval", required_argument, NULL, 'i' },
 		{ "windows", required_argument, NULL, 'W' },
 		{ "sync", no_argument, NULL, 's' },
+		{ "samples", required_argument, NULL, 'k' },
+		{ "seed", required_argument, NULL, 'S' },
 		{ 0 }
 	};
 	unsigned flags = EPML_READS | EPML_WRITES | EPML_FILTER_WALK;
-	unsigned long buf_kib = 64, notify_cpu = 0, windows = 0;
+	unsigned long buf_kib = 64, notify_cpu = 0, windows = 0, samples = 1000;
+	unsigned long long seed = 0;
 	double interval = 0;
 	bool csv = false, sync = false;
 	const char *cmd;
@@ -458,6 +617,8 @@ int main(int argc, char **argv)
 		}
 		case 'W': windows = parse_num(optarg, "window count", 1000000); break;
 		case 's': sync = true; break;
+		case 'k': samples = parse_num(optarg, "sample size", 65536); break;
+		case 'S': seed = parse_num(optarg, "seed", ~0ul); break;
 		default: usage();
 		}
 	}
@@ -627,6 +788,52 @@ int main(int argc, char **argv)
 		rc = shadow_call(domid, SHADOW_OP_OFF, NULL);
 		if (rc)
 			die("pml-wss: turning log-dirty off for domain %u: %s", domid, strerror(-rc));
+	} else if (!strcmp(cmd, "sample-wss")) {
+		if (interval <= 0 || windows == 0)
+			die("sample-wss: --interval S and --windows N are required");
+		if (samples == 0)
+			die("sample-wss: --samples must be at least 1");
+		xen_open(4096 + samples * sizeof(uint64_t));
+		cut_est = "sample";
+		sample_want = (uint32_t)samples;
+		if (!seed)
+			seed = (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 32);
+		sample_rng = seed;
+		sample_probe(domid);
+		printf("domain %u: %llu pages, gfns 0..%#llx; %u pages sampled a window (seed %llu)\n",
+		       domid, (unsigned long long)sample_tot_pages,
+		       (unsigned long long)sample_max_gpfn, sample_want, seed);
+		double t0 = now_s();
+		if (sync)
+			sync_cut(domid, 0, 0, cut_sample_arm);
+		else
+			cut_sample_arm(domid);
+		if (csv)
+			printf("window,t_s,sampled,accessed,wss_pages,wss_mib,ci95_pages\n");
+		else
+			printf("%6s %8s %8s %8s %10s %9s %10s\n", "window", "t(s)", "sampled", "accessed",
+			       "wss(pages)", "wss(MiB)", "+-95%");
+		for (unsigned long w = 1; w <= windows; w++) {
+			wait_window(-1, interval);
+			uint32_t n = sample_armed;
+			if (sync)
+				sync_cut(domid, w, now_s() - t0, w < windows ? cut_sample : cut_sample_harvest);
+			else if (w < windows)
+				cut_sample(domid);
+			else
+				cut_sample_harvest(domid);
+			/* f/n of the domain's pages; the binomial's 95% interval. */
+			double p = (double)sample_last_hits / n;
+			uint64_t est = (uint64_t)(p * sample_tot_pages + 0.5);
+			double ci = 1.96 * sqrt(p * (1 - p) / n) * sample_tot_pages;
+
+			printf(csv ? "%lu,%.3f,%u,%u,%llu,%.2f,%.0f\n" : "%6lu %8.2f %8u %8u %10llu %9.2f %10.0f\n",
+			       w, now_s() - t0, n, sample_last_hits, (unsigned long long)est, est / 256.0, ci);
+			printf("@@QPML est name=sample w=%lu pages=%llu written=0 n=%u hits=%u tot=%llu "
+			       "t=%.2f\n", w, (unsigned long long)est, n, sample_last_hits,
+			       (unsigned long long)sample_tot_pages, now_s() - t0);
+			fflush(stdout);
+		}
 	} else {
 		fprintf(stderr, "xen-epml: unknown command '%s'\n", cmd);
 		usage();
