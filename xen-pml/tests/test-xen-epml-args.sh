@@ -30,5 +30,10 @@ expect 1 "buf-kib must be 4 KiB times a power of two" enable 1 --buf-kib 12
 expect 1 "leave nothing to log" enable 1 --no-reads --no-writes
 expect 1 "/dev/xen/privcmd: No such file" info 1
 expect 1 "--interval S and --windows N are required" pml-wss 1
+expect 1 "--interval S and --windows N are required" sample-wss 1 --samples 10
+expect 2 "bad sample size '70000'" sample-wss 1 --interval 1 --windows 1 --samples 70000
+expect 2 "bad seed 'abc'" sample-wss 1 --interval 1 --windows 1 --seed abc
+expect 1 "--samples must be at least 1" sample-wss 1 --interval 1 --windows 1 --samples 0
+expect 1 "/dev/xen/privcmd: No such file" sample-wss 1 --interval 1 --windows 1
 echo "1..$n"
 [ $failed = 0 ]

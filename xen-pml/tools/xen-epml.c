@@ -467,6 +467,28 @@ static void cut_sample_harvest(uint16_t domid)
 	}
 }
 
+/*
+ * After the last harvest: every page of the sample must have full access
+ * again.  Re-arming the same gfns succeeds only for those at rwx; a
+ * harvest right after gives them back again.
+ */
+static void sample_check_restored(uint16_t domid)
+{
+	uint64_t *s = payload();
+	uint32_t again = 0;
+
+	for (uint32_t done = 0; done < sample_armed; done += WSS_SAMPLE_MAX) {
+		uint32_t n = sample_armed - done < WSS_SAMPLE_MAX ? sample_armed - done : WSS_SAMPLE_MAX;
+
+		again += (uint32_t)wss_sample_call(domid, WSS_SAMPLE_ARM, &s[done], n);
+		wss_sample_call(domid, WSS_SAMPLE_HARVEST, &s[done], n);
+	}
+	if (again != sample_armed)
+		die("sample-wss: %u of the last sample's %u pages did not get full access back",
+		    sample_armed - again, sample_armed);
+	printf("sample-wss: all %u pages of the last sample have full access again\n", again);
+}
+
 static void cut_sample(uint16_t domid)
 {
 	cut_sample_harvest(domid);
@@ -834,6 +856,7 @@ int main(int argc, char **argv)
 			       (unsigned long long)sample_tot_pages, now_s() - t0);
 			fflush(stdout);
 		}
+		sample_check_restored(domid);
 	} else {
 		fprintf(stderr, "xen-epml: unknown command '%s'\n", cmd);
 		usage();
