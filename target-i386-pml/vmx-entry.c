@@ -386,6 +386,54 @@ static bool check_guest_segments(CPUX86State *env, bool ia32e, bool unrestricted
     return true;
 }
 
+/*
+ * 27.3.1.5, activity state: a supported one; HLT only with SS.DPL 0;
+ * active when STI or MOV-SS blocking is on; an injected event must be one
+ * the state lets through (HLT: external interrupt, NMI, #DB, #MC, MTF;
+ * shutdown: NMI, #MC; wait-for-SIPI: none); no wait-for-SIPI with
+ * "entry to SMM".
+ */
+static bool check_guest_activity_state(CPUX86State *env)
+{
+    uint32_t activity = VMCS(env, GUEST_ACTIVITY_STATE);
+    uint32_t intr = VMCS(env, GUEST_INTERRUPTIBILITY_INFO);
+    uint32_t inj = VMCS(env, VM_ENTRY_INTR_INFO_FIELD);
+    uint32_t type = inj & VMX_INTR_TYPE_MASK, vector = inj & 0xff;
+
+    if (activity > VMX_ACTIVITY_WAIT_SIPI ||
+        (activity && !(vmx_cap_msr(env, MSR_IA32_VMX_MISC) & (1ull << (5 + activity))))) {
+        return false;
+    }
+    if (activity == VMX_ACTIVITY_ACTIVE) {
+        return true;
+    }
+    if (activity == VMX_ACTIVITY_HLT && ((VMCS(env, GUEST_SS_AR_BYTES) >> 5) & 3)) {
+        return false;
+    }
+    if (intr & (VMX_INTERRUPTIBILITY_STI | VMX_INTERRUPTIBILITY_MOV_SS)) {
+        return false;
+    }
+    if (activity == VMX_ACTIVITY_WAIT_SIPI &&
+        (VMCS(env, VM_ENTRY_CONTROLS) & VMX_VM_ENTRY_SMM)) {
+        return false;
+    }
+    if (!(inj & VMX_INTR_INFO_VALID)) {
+        return true;
+    }
+    switch (activity) {
+    case VMX_ACTIVITY_HLT:
+        return type == VMX_INTR_TYPE_EXT_INTR || type == VMX_INTR_TYPE_NMI ||
+               type == VMX_INTR_TYPE_OTHER ||
+               (type == VMX_INTR_TYPE_HW_EXCEPTION &&
+                (vector == EXCP01_DB || vector == EXCP12_MCHK));
+    case VMX_ACTIVITY_SHUTDOWN:
+        return type == VMX_INTR_TYPE_NMI ||
+               (type == VMX_INTR_TYPE_HW_EXCEPTION && vector == EXCP12_MCHK);
+    default:
+        return false;                   /* wait-for-SIPI: nothing */
+    }
+}
+
 static bool check_guest_state(CPUX86State *env)
 {
     uint32_t entry = VMCS(env, VM_ENTRY_CONTROLS);
@@ -466,11 +514,7 @@ static bool check_guest_state(CPUX86State *env)
     }
 
     /* 27.3.1.5: non-register state. */
-    if (activity > VMX_ACTIVITY_WAIT_SIPI ||
-        (activity && !(vmx_cap_msr(env, MSR_IA32_VMX_MISC) & (1ull << (5 + activity))))) {
-        return false;
-    }
-    if (activity == VMX_ACTIVITY_HLT && ((VMCS(env, GUEST_SS_AR_BYTES) >> 5) & 3)) {
+    if (!check_guest_activity_state(env)) {
         return false;
     }
     if ((intr & ~0x1full) ||
@@ -776,6 +820,10 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
         qatomic_or(&cs->interrupt_request, CPU_INTERRUPT_VIRQ);
     }
     deliver_pending_dbg(env);
+    if (VMCS(env, GUEST_ACTIVITY_STATE) == VMX_ACTIVITY_WAIT_SIPI) {
+        vmx_enter_wait_sipi(env);       /* a latched INIT stays blocked */
+    }
+    vmx_release_init(env);              /* a latched INIT: VM exit next */
     if (VMCS(env, GUEST_ACTIVITY_STATE) == VMX_ACTIVITY_HLT &&
         !(VMCS(env, VM_ENTRY_INTR_INFO_FIELD) & VMX_INTR_INFO_VALID)) {
         env->vmx.guest_hlt = true;

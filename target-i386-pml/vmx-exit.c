@@ -302,9 +302,15 @@ static void save_guest_state(CPUX86State *env)
      * MTF after HLT...) saves the HLT state: QEMU has already left
      * cs->halted when the event is handled, env->vmx.guest_hlt has not.
      */
-    VMCS(env, GUEST_ACTIVITY_STATE) = env_cpu(env)->halted || env->vmx.guest_hlt ?
-                                      VMX_ACTIVITY_HLT : VMX_ACTIVITY_ACTIVE;
+    if (env->vmx.wait_sipi) {
+        /* Only a SIPI ends it, and its exit saves wait-for-SIPI (27.3.4). */
+        VMCS(env, GUEST_ACTIVITY_STATE) = VMX_ACTIVITY_WAIT_SIPI;
+    } else {
+        VMCS(env, GUEST_ACTIVITY_STATE) = env_cpu(env)->halted || env->vmx.guest_hlt ?
+                                          VMX_ACTIVITY_HLT : VMX_ACTIVITY_ACTIVE;
+    }
     env->vmx.guest_hlt = false;
+    env->vmx.wait_sipi = false;
     VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) = env->vmx.pending_dbg;
     env->vmx.pending_dbg = 0;
     save_guest_pdptes(env);
@@ -780,6 +786,9 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
             env->vmx.pending_intr_info = VMX_INTR_INFO_VALID | VMX_INTR_TYPE_NMI | 2;
             vmx_vmexit(env, VMX_EXIT_EXCEPTION_NMI, 0, ra);
         }
+        return;
+    case SVM_EXIT_INIT:
+        vmx_init_signal(env);           /* vmx-signals.c */
         return;
     case SVM_EXIT_ERR:
         /* An SVM consistency failure has no VMX counterpart: #GP(0). */

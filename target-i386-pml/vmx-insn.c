@@ -195,6 +195,7 @@ void helper_vmx_vmxoff(CPUX86State *env)
     env->vmx.vmxon = false;
     trace_vmx_vmxoff(env_cpu(env)->cpu_index);
     vmsucceed(env);
+    vmx_release_init(env);              /* an INIT latched in VMX operation */
 }
 
 /* ---- VMCLEAR / VMPTRLD / VMPTRST --------------------------------------- */

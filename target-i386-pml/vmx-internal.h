@@ -296,6 +296,11 @@ void vmx_invalidate_guest_tlb(CPUX86State *env);
 void vmx_fail_valid(CPUX86State *env, enum vmx_insn_error err);
 
 /* vmx-exit.c */
+/* vmx-signals.c */
+void vmx_init_signal(CPUX86State *env);
+void vmx_release_init(CPUX86State *env);
+G_NORETURN void vmx_enter_wait_sipi(CPUX86State *env);
+
 G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
                            uintptr_t ra);
 G_NORETURN void vmx_vmexit_len(CPUX86State *env, uint32_t reason, uint64_t qual,

@@ -26,7 +26,8 @@ static int vmx_state_post_load(void *opaque, int version_id)
     CPUX86State *env = &cpu->env;
 
     if (env->vmx.launch_state > VMCS_LAUNCH_LAUNCHED ||
-        (env->vmx.non_root && !env->vmx.vmxon)) {
+        (env->vmx.non_root && !env->vmx.vmxon) ||
+        (env->vmx.wait_sipi && !env->vmx.non_root)) {
         return -EINVAL;
     }
     /* Interrupt-window exiting is an interrupt request: re-arm it. */
@@ -68,6 +69,26 @@ static const VMStateDescription vmstate_vmx_events = {
     }
 };
 
+/* An INIT latched in VMX operation, the wait-for-SIPI state (vmx-signals.c). */
+static bool vmx_signals_needed(void *opaque)
+{
+    X86CPU *cpu = opaque;
+
+    return cpu->env.vmx.init_pending || cpu->env.vmx.wait_sipi;
+}
+
+static const VMStateDescription vmstate_vmx_signals = {
+    .name = "cpu/vmx/signals",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = vmx_signals_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_BOOL(env.vmx.init_pending, X86CPU),
+        VMSTATE_BOOL(env.vmx.wait_sipi, X86CPU),
+        VMSTATE_END_OF_LIST()
+    }
+};
+
 const VMStateDescription vmstate_vmx = {
     .name = "cpu/vmx",
     .version_id = 1,
@@ -87,6 +108,7 @@ const VMStateDescription vmstate_vmx = {
     },
     .subsections = (const VMStateDescription * const []) {
         &vmstate_vmx_events,
+        &vmstate_vmx_signals,
         NULL
     }
 };

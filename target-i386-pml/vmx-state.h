@@ -48,6 +48,8 @@ typedef struct VMXState {
     uint32_t pending_dbg;       /* pending debug exceptions to save (28.3.4) */
     uint8_t in_iret;            /* a guest IRET is executing (set by its TB) */
     bool guest_hlt;             /* the guest is in HLT (until an event wakes it) */
+    bool init_pending;          /* INIT latched while blocked (vmx-signals.c) */
+    bool wait_sipi;             /* the guest is in wait-for-SIPI (entered by VM entry) */
 
     /* Why the last EPT translation failed (vmx-ept.c). */
     uint8_t ept_fault;          /* enum ept_fault_kind */

@@ -121,6 +121,34 @@ static inline bool vmx_nmi_blocked(CPUX86State *env)
     return env->hflags2 & HF2_NMI_MASK;
 }
 
+/*
+ * INIT and SIPI in VMX operation (vmx-signals.c, patch 0021).
+ * vmx_init_blocked(): do_cpu_init() asks first; true if VMX operation
+ * blocks the INIT (it is then latched).  vmx_sipi_signal(): do_cpu_sipi()
+ * asks first; true if VMX handled the SIPI (a VM exit, which does not
+ * return, or discarded).
+ */
+bool vmx_init_blocked(CPUX86State *env);
+bool vmx_sipi_signal(CPUX86State *env);
+
+/*
+ * x86_cpu_pending_interrupt, first: in non-root operation an INIT is
+ * pending work even for a halted guest (its VM exit wakes it), and the
+ * wait-for-SIPI state lets nothing but a SIPI through (26.6.2).  Returns
+ * the request to report at once, or 0 to go on with *@req (filtered).
+ */
+static inline int vmx_signals_pending(CPUX86State *env, int *req)
+{
+    if (!env->vmx.non_root) {
+        return 0;
+    }
+    if (env->vmx.wait_sipi) {
+        *req &= CPU_INTERRUPT_SIPI;
+        return 0;
+    }
+    return *req & CPU_INTERRUPT_INIT;
+}
+
 /* "use TPR shadow": CR8 accesses go to the virtual-APIC page (30.3). */
 static inline bool vmx_tpr_shadow(CPUX86State *env)
 {
