@@ -145,6 +145,7 @@ static bool bsp_wait(int s)
 void test_main(void)
 {
 	u64 before;
+	bool got;
 
 	if (!(rdmsr(MSR_IA32_VMX_MISC) & MISC_WAIT_SIPI)) {
 		report(false, "IA32_VMX_MISC reports the wait-for-SIPI activity state (bit 8)");
@@ -159,13 +160,15 @@ void test_main(void)
 	send_init();
 	spin(2000000);
 	step = 2;
-	report(bsp_wait(2) && ap_spins > before,
+	got = bsp_wait(2);
+	report(got && ap_spins > before,
 	       "1: an INIT in VMX root operation is blocked: the AP keeps running");
 
 	/* 2 */
 	l2_count = 0;
 	step = 3;
-	report(bsp_wait(3) && !ap_vmfail && ap_reason == EXIT_REASON_INIT && ap_qual == 0,
+	got = bsp_wait(3);
+	report(got && !ap_vmfail && ap_reason == EXIT_REASON_INIT && ap_qual == 0,
 	       "2: the latched INIT is a VM exit right after VM entry (reason %u, qual %#llx)",
 	       ap_reason, (unsigned long long)ap_qual);
 	report(l2_count == 0, "2: ... before the guest ran an instruction (%llu)",
@@ -176,7 +179,8 @@ void test_main(void)
 	while (l2_count < 1000)
 		spin(100);
 	send_init();
-	report(bsp_wait(4) && !ap_vmfail && ap_reason == EXIT_REASON_INIT && ap_qual == 0 &&
+	got = bsp_wait(4);
+	report(got && !ap_vmfail && ap_reason == EXIT_REASON_INIT && ap_qual == 0 &&
 	       ap_activity == ACTIVITY_ACTIVE,
 	       "3: an INIT while the guest runs is a VM exit (reason %u, qual %#llx, activity %u)",
 	       ap_reason, (unsigned long long)ap_qual, ap_activity);
@@ -192,14 +196,16 @@ void test_main(void)
 	spin(3000000);
 	report(ap_step == 4, "4: an INIT in wait-for-SIPI is blocked (no VM exit)");
 	send_sipi(0x42);
-	report(bsp_wait(5) && !ap_vmfail && ap_reason == EXIT_REASON_SIPI && ap_qual == 0x42 &&
+	got = bsp_wait(5);
+	report(got && !ap_vmfail && ap_reason == EXIT_REASON_SIPI && ap_qual == 0x42 &&
 	       ap_activity == ACTIVITY_WAIT_SIPI,
 	       "4: a SIPI is a VM exit (reason %u, qual %#llx = the vector, activity %u saved)",
 	       ap_reason, (unsigned long long)ap_qual, ap_activity);
 	report(l2_count == 0, "4: the guest never ran in wait-for-SIPI (%llu)",
 	       (unsigned long long)l2_count);
 	step = 6;
-	report(bsp_wait(6) && !ap_vmfail && ap_reason == EXIT_REASON_INIT,
+	got = bsp_wait(6);
+	report(got && !ap_vmfail && ap_reason == EXIT_REASON_INIT,
 	       "4: the INIT blocked in wait-for-SIPI is a VM exit once the guest is active (%u)",
 	       ap_reason);
 
@@ -215,16 +221,19 @@ void test_main(void)
 	spin(1000000);
 	report(l2_count > before, "5: ... and the guest keeps running");
 	l2_stop = 1;
-	report(bsp_wait(7) && ap_reason == EXIT_REASON_VMCALL,
+	got = bsp_wait(7);
+	report(got && ap_reason == EXIT_REASON_VMCALL,
 	       "5: the guest's next exit is its VMCALL (%u)", ap_reason);
 
 	/* 6 */
 	step = 8;
-	report(bsp_wait(8) && !ap_vmfail && ap_reason == (EXIT_REASON_INVALID_GUEST_STATE |
+	got = bsp_wait(8);
+	report(got && !ap_vmfail && ap_reason == (EXIT_REASON_INVALID_GUEST_STATE |
 							  EXIT_REASON_ENTRY_FAILURE),
 	       "6: wait-for-SIPI with an injected #GP fails VM entry (reason %#x)", ap_reason);
 	step = 9;
-	report(bsp_wait(9) && !ap_vmfail && ap_reason == (EXIT_REASON_INVALID_GUEST_STATE |
+	got = bsp_wait(9);
+	report(got && !ap_vmfail && ap_reason == (EXIT_REASON_INVALID_GUEST_STATE |
 							  EXIT_REASON_ENTRY_FAILURE),
 	       "6: wait-for-SIPI with blocking by MOV SS fails VM entry (reason %#x)", ap_reason);
 

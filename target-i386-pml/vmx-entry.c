@@ -441,7 +441,6 @@ static bool check_guest_state(CPUX86State *env)
     uint64_t cr0 = VMCS(env, GUEST_CR0), cr4 = VMCS(env, GUEST_CR4);
     uint64_t rflags = VMCS(env, GUEST_RFLAGS), rip = VMCS(env, GUEST_RIP);
     uint32_t intr = VMCS(env, GUEST_INTERRUPTIBILITY_INFO);
-    uint32_t activity = VMCS(env, GUEST_ACTIVITY_STATE);
     uint32_t inj = VMCS(env, VM_ENTRY_INTR_INFO_FIELD);
     uint64_t link = VMCS(env, VMCS_LINK_POINTER);
     bool unrestricted = vmx_unrestricted_guest(env);
