@@ -752,8 +752,16 @@ static void deliver_pending_dbg(CPUX86State *env)
     uint64_t pending = VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) & 0x400full;
     CPUState *cs = env_cpu(env);
 
+    if (pending && (VMCS(env, GUEST_INTERRUPTIBILITY_INFO) & VMX_INTERRUPTIBILITY_MOV_SS)) {
+        /*
+         * Blocked by MOV SS: they stay pending for the instruction after
+         * (a VM exit saves them again), and join the next #DB's bits
+         * (vmx_debug_exception).
+         */
+        env->vmx.pending_dbg = pending;
+        return;
+    }
     if (!pending || (VMCS(env, VM_ENTRY_INTR_INFO_FIELD) & VMX_INTR_INFO_VALID) ||
-        (VMCS(env, GUEST_INTERRUPTIBILITY_INFO) & VMX_INTERRUPTIBILITY_MOV_SS) ||
         VMCS(env, GUEST_ACTIVITY_STATE) != VMX_ACTIVITY_ACTIVE) {
         return;
     }

@@ -799,6 +799,32 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
     }
 }
 
+/*
+ * A debug exception is about to be raised (patch 0022): @old_dr6 is DR6
+ * before it, @bits what it sets (B3:0, BD, BS).  Debug exceptions still
+ * pending from VM entry (blocked by MOV SS) join them.  With #DB in the
+ * exception bitmap it is a VM exit that leaves DR6 alone and reports the
+ * bits in the exit qualification (27.1, 28.2.1); otherwise DR6 gets the
+ * pending bits too and the #DB goes to the guest.
+ */
+void vmx_debug_exception(CPUX86State *env, target_ulong old_dr6, target_ulong bits)
+{
+    if (!env->vmx.non_root) {
+        return;
+    }
+    bits |= env->vmx.pending_dbg & (DR6_BS | DR6_BD | 0xf);
+    env->vmx.pending_dbg = 0;
+    if (!(VMCS(env, EXCEPTION_BITMAP) & (1u << EXCP01_DB))) {
+        env->dr[6] |= bits;
+        return;
+    }
+    trace_vmx_guest_exception(env_cpu(env)->cpu_index, EXCP01_DB, bits, env->eip,
+                              env->cr[2], env->old_exception);
+    env->dr[6] = old_dr6;
+    env->vmx.pending_intr_info = VMX_INTR_INFO_VALID | VMX_INTR_TYPE_HW_EXCEPTION | EXCP01_DB;
+    vmx_vmexit(env, VMX_EXIT_EXCEPTION_NMI, bits, 0);
+}
+
 /* RDRAND / RDSEED exiting (26.1.3): @info from the translator. */
 void helper_vmx_rdrand(CPUX86State *env, uint32_t info)
 {

@@ -149,6 +149,14 @@ static inline int vmx_signals_pending(CPUX86State *env, int *req)
     return *req & CPU_INTERRUPT_INIT;
 }
 
+/*
+ * TCG is about to raise #DB (single step, breakpoints; patch 0022):
+ * @old_dr6 is DR6 before this exception, @bits the B3:0/BD/BS bits it
+ * sets.  In non-root operation with #DB intercepted this is a VM exit
+ * that does not return and leaves DR6 at @old_dr6.
+ */
+void vmx_debug_exception(CPUX86State *env, target_ulong old_dr6, target_ulong bits);
+
 /* "use TPR shadow": CR8 accesses go to the virtual-APIC page (30.3). */
 static inline bool vmx_tpr_shadow(CPUX86State *env)
 {
