@@ -94,4 +94,13 @@ grep -q 'xen-epml: info: extended PML is not enabled for domain 1' "$tmp/wss.log
 ok $? "wss: after disable, xen-epml info says clearly that it is not enabled"
 grep -q 'sample-wss: all 1000 pages of the last sample have full access again' "$tmp/wss.log"
 ok $? "wss: after sampling, every sampled page has full access again (re-armed and checked)"
+# Stock log-dirty still works on xen-pml with extended PML on: xl migrate
+# turns it off for the domain (Xen says why), migrates the domU with stock
+# PML, then xl save/restore; xen-demo checks the memory verification.
+boot logdirty "Skylake-Server,+vmx,epml=on" --steps create,epmlon,migrate,save,destroy --timeout 600 \
+	--xen-args "hap_2mb=0 hap_1gb=0"
+grep -q '(XEN) d1: extended PML on' "$tmp/logdirty.log"
+ok $? "logdirty: extended PML was on for the domU before the migration"
+grep -q '(XEN) d1: extended PML off (log-dirty)' "$tmp/logdirty.log"
+ok $? "logdirty: xl migrate's log-dirty mode turned extended PML off (Xen's log line)"
 echo "1..$n"
