@@ -350,9 +350,39 @@ static void test_unrestricted_guest(void)
 	       "the same real-mode guest without unrestricted guest: entry failure 33");
 }
 
+/*
+ * INVEPT/INVVPID with a descriptor at a non-canonical address (SDM Vol. 3C
+ * 31.3, 64-bit mode exceptions): #SS(0) when the reference is through
+ * the stack segment (RSP as base), #GP(0) otherwise.  The operand is
+ * (base, RCX) with RCX = 2^63, so only the effective address is bad.
+ */
+static void test_descriptor_address(void)
+{
+	static const u64 bad = 1ull << 63;
+	u64 type = 2;
+
+	ex_clear();
+	asm volatile("1: invvpid (%%rsp,%%rcx,1), %%rax\n2:\n\t" EX_FIXUP("1b", "2b")
+		     :: "a"(type), "c"(bad) : "memory", "cc");
+	report(ex_last.vector == 12 && ex_last.error_code == 0,
+	       "INVVPID, non-canonical descriptor through RSP: #SS(0) (vector %d)", ex_last.vector);
+	ex_clear();
+	asm volatile("1: invept (%%rsp,%%rcx,1), %%rax\n2:\n\t" EX_FIXUP("1b", "2b")
+		     :: "a"(type), "c"(bad) : "memory", "cc");
+	report(ex_last.vector == 12 && ex_last.error_code == 0,
+	       "INVEPT, non-canonical descriptor through RSP: #SS(0) (vector %d)", ex_last.vector);
+	ex_clear();
+	asm volatile("1: invvpid (%%rdx,%%rcx,1), %%rax\n2:\n\t" EX_FIXUP("1b", "2b")
+		     :: "a"(type), "c"(bad), "d"(0) : "memory", "cc");
+	report(ex_last.vector == GP_VECTOR && ex_last.error_code == 0,
+	       "INVVPID, non-canonical descriptor through another base: #GP(0) (vector %d)",
+	       ex_last.vector);
+}
+
 void test_main(void)
 {
 	vmx_on();
+	test_descriptor_address();
 	test_entry_checks();
 	test_translation();
 	test_accessed_dirty();

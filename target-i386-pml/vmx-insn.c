@@ -409,22 +409,41 @@ void helper_vmx_vmlaunch(CPUX86State *env, uint32_t resume)
 
 /* ---- INVEPT / INVVPID (31.3) ------------------------------------------- */
 
+/*
+ * The 128-bit INVEPT/INVVPID descriptor at @a0 (its segment SS if @ss):
+ * in 64-bit mode a non-canonical address is #SS(0) for a stack-segment
+ * reference and #GP(0) otherwise (SDM Vol. 3C 31.3, "64-Bit Mode
+ * Exceptions"), before the descriptor is read.
+ */
+static void check_descriptor_address(CPUX86State *env, target_ulong a0, bool ss,
+                                     uintptr_t ra)
+{
+    if (in_64bit_mode(env) &&
+        (!vmx_canonical(env, a0) || !vmx_canonical(env, a0 + 15))) {
+        raise_exception_err_ra(env, ss ? EXCP0C_STACK : EXCP0D_GPF, 0, ra);
+    }
+}
+
 void helper_vmx_invept(CPUX86State *env, target_ulong a0, uint32_t reg)
 {
     uintptr_t ra = GETPC();
     uint64_t cap = vmx_ept_vpid_caps(env);
     uint64_t type, eptp;
+    bool ss;
 
     if (!(cap & MSR_VMX_EPT_INVEPT)) {
         raise_exception_ra(env, EXCP06_ILLOP, ra);
     }
     vmx_insn_check(env, VMX_EXIT_INVEPT, ra);
+    ss = reg & VMX_OPERAND_SS;
+    reg &= ~VMX_OPERAND_SS;
     type = in_64bit_mode(env) ? env->regs[reg] : (uint32_t)env->regs[reg];
     if (!((type == 1 && (cap & MSR_VMX_EPT_INVEPT_SINGLE_CONTEXT)) ||
           (type == 2 && (cap & MSR_VMX_EPT_INVEPT_ALL_CONTEXT)))) {
         vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
         return;
     }
+    check_descriptor_address(env, a0, ss, ra);
     eptp = cpu_ldq_data_ra(env, a0, ra);
     cpu_ldq_data_ra(env, a0 + 8, ra);           /* the whole descriptor is read */
     if (type == 1 && !vmx_eptp_valid(env, eptp)) {
@@ -442,16 +461,20 @@ void helper_vmx_invvpid(CPUX86State *env, target_ulong a0, uint32_t reg)
     uint64_t cap = vmx_ept_vpid_caps(env);
     uint64_t type, desc_lo, gla;
     uint16_t vpid;
+    bool ss;
 
     if (!(cap & MSR_VMX_EPT_INVVPID)) {
         raise_exception_ra(env, EXCP06_ILLOP, ra);
     }
     vmx_insn_check(env, VMX_EXIT_INVVPID, ra);
+    ss = reg & VMX_OPERAND_SS;
+    reg &= ~VMX_OPERAND_SS;
     type = in_64bit_mode(env) ? env->regs[reg] : (uint32_t)env->regs[reg];
     if (type > 3 || !(cap & (MSR_VMX_EPT_INVVPID_SINGLE_ADDR << type))) {
         vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
         return;
     }
+    check_descriptor_address(env, a0, ss, ra);
     desc_lo = cpu_ldq_data_ra(env, a0, ra);
     gla = cpu_ldq_data_ra(env, a0 + 8, ra);
     vpid = desc_lo;

@@ -15,6 +15,13 @@ enum vmcs_launch_state {
 
 #define VMCS_PTR_INVALID    (~0ull)
 
+/*
+ * INVEPT/INVVPID: the translator ORs this into the register operand it
+ * passes when the descriptor's segment is SS (a non-canonical address is
+ * then #SS, not #GP).
+ */
+#define VMX_OPERAND_SS      (1u << 8)
+
 typedef struct VMXState {
     bool vmxon;                 /* in VMX operation (root or non-root) */
     bool non_root;              /* in VMX non-root operation */
