@@ -351,6 +351,102 @@ static void test_unrestricted_guest(void)
 }
 
 /*
+ * Task switches in non-root operation (SDM 26.4.2) are VM exits (reason 9)
+ * with the new TSS's selector and the source in the qualification (0
+ * CALL, 1 IRET, 2 JMP, 3 a task gate in the IDT), and nothing switched.
+ * The guest: 32-bit protected mode, paging off (unrestricted guest, the
+ * identity EPT), its own GDT and IDT.
+ */
+#define TS_CODE		0x08
+#define TS_DATA		0x10
+#define TS_TR		0x18	/* the guest's current TSS (busy) */
+#define TS_FREE		0x20	/* an available TSS: JMP, CALL, task gate */
+#define TS_BACK		0x28	/* a busy TSS: the back link for IRET */
+
+static u64 tss_desc(u64 base, u32 type)
+{
+	return 0x67 | ((base & 0xffffff) << 16) | ((u64)(0x80 | type) << 40) |
+	       ((base >> 24) << 56);
+}
+
+static void task_switch_case(const char *what, const u8 *code, unsigned len, u64 rflags,
+			     u32 want_qual, u32 want_vectoring)
+{
+	u64 *gdt = (u64 *)pages[3], *idt = (u64 *)pages[4];
+	u64 tss = pa(pages[5]);
+	u32 reason, vectoring;
+	u64 qual;
+	int r, i;
+
+	gdt[0] = 0;
+	gdt[1] = 0x00cf9b000000ffffull;
+	gdt[2] = 0x00cf93000000ffffull;
+	gdt[3] = tss_desc(tss, 0xb);
+	gdt[4] = tss_desc(tss + 0x100, 0x9);
+	gdt[5] = tss_desc(tss + 0x200, 0xb);
+	memset(idt, 0, 4096);
+	idt[0x40] = ((u64)TS_FREE << 16) | (0x85ull << 40);	/* task gate, DPL 0 */
+	memset(pages[5], 0, 4096);
+	*(u16 *)pages[5] = TS_BACK;				/* back link */
+	memcpy(pages[2], code, len);
+
+	setup(false, 0);
+	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | (1u << 7));
+	vmcs_set(VMCS_ENTRY_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_ENTRY_CTLS, MSR_IA32_VMX_TRUE_ENTRY_CTLS, 0));
+	vmcs_set(VMCS_GUEST_CR0, 0x31);			/* PE | ET | NE, paging off */
+	vmcs_set(VMCS_GUEST_CR4, 0x2000);
+	for (i = 0; i < 6; i++) {
+		vmcs_set(VMCS_GUEST_ES_SELECTOR + i * VMCS_SEG_STEP, i == 1 ? TS_CODE : TS_DATA);
+		vmcs_set(VMCS_GUEST_ES_BASE + i * VMCS_SEG_STEP, 0);
+		vmcs_set(VMCS_GUEST_ES_LIMIT + i * VMCS_SEG_STEP, 0xffffffff);
+		vmcs_set(VMCS_GUEST_ES_AR + i * VMCS_SEG_STEP, i == 1 ? 0xc09b : 0xc093);
+	}
+	vmcs_set(VMCS_GUEST_TR_SELECTOR, TS_TR);
+	vmcs_set(VMCS_GUEST_TR_BASE, tss);
+	vmcs_set(VMCS_GUEST_ES_LIMIT + 7 * VMCS_SEG_STEP, 0x67);
+	vmcs_set(VMCS_GUEST_ES_AR + 7 * VMCS_SEG_STEP, 0x8b);
+	vmcs_set(VMCS_GUEST_GDTR_BASE, pa(gdt));
+	vmcs_set(0x4810, 6 * 8 - 1);				/* GDTR limit */
+	vmcs_set(VMCS_GUEST_IDTR_BASE, pa(idt));
+	vmcs_set(0x4812, 0x7ff);				/* IDTR limit */
+	vmcs_set(VMCS_GUEST_RIP, pa(pages[2]));
+	vmcs_set(VMCS_GUEST_RSP, pa(pages[6]) + 4096);
+	vmcs_set(VMCS_GUEST_RFLAGS, rflags);
+	r = vmx_enter(1);
+	reason = (u32)vmcs_get(VMCS_EXIT_REASON);
+	qual = vmcs_get(VMCS_EXIT_QUALIFICATION);
+	vectoring = (u32)vmcs_get(VMCS_IDT_VECTORING_INFO);
+	report(r == VMX_OK && reason == 9 && qual == want_qual,
+	       "%s: task-switch VM exit (reason %u, qualification %#llx, want %#x)", what,
+	       reason, (unsigned long long)qual, want_qual);
+	report(vmcs_get(VMCS_GUEST_RIP) == pa(pages[2]) &&
+	       vmcs_get(VMCS_EXIT_INSTRUCTION_LEN) == len,
+	       "%s: guest RIP at the instruction, instruction length %llu", what,
+	       (unsigned long long)vmcs_get(VMCS_EXIT_INSTRUCTION_LEN));
+	report(vmcs_get(VMCS_GUEST_TR_SELECTOR) == TS_TR && (gdt[4] >> 41 & 1) == 0,
+	       "%s: nothing switched (TR %#llx, the new TSS still available)", what,
+	       (unsigned long long)vmcs_get(VMCS_GUEST_TR_SELECTOR));
+	report((vectoring & 0x80000fff) == want_vectoring,
+	       "%s: IDT-vectoring information %#x (want %#x)", what, vectoring, want_vectoring);
+}
+
+static void test_task_switch(void)
+{
+	static const u8 jmp[] = { 0xea, 0, 0, 0, 0, TS_FREE, 0 };
+	static const u8 call[] = { 0x9a, 0, 0, 0, 0, TS_FREE, 0 };
+	static const u8 intn[] = { 0xcd, 0x40 };
+	static const u8 iret[] = { 0xcf };
+
+	task_switch_case("JMP far to a TSS", jmp, sizeof(jmp), 2, TS_FREE | (2u << 30), 0);
+	task_switch_case("CALL far to a TSS", call, sizeof(call), 2, TS_FREE | (0u << 30), 0);
+	task_switch_case("IRET with NT", iret, sizeof(iret), 2 | (1u << 14), TS_BACK | (1u << 30),
+			 0);
+	task_switch_case("INT 0x40 through a task gate", intn, sizeof(intn), 2,
+			 TS_FREE | (3u << 30), 0x80000000u | (4u << 8) | 0x40);
+}
+
+/*
  * INVEPT/INVVPID with a descriptor at a non-canonical address (SDM Vol. 3C
  * 31.3, 64-bit mode exceptions): #SS(0) when the reference is through
  * the stack segment (RSP as base), #GP(0) otherwise.  The operand is
@@ -389,5 +485,6 @@ void test_main(void)
 	test_pml();
 	test_invalidation();
 	test_unrestricted_guest();
+	test_task_switch();
 	vmx_off();
 }

@@ -439,6 +439,11 @@ G_NORETURN void vmx_vmexit_len(CPUX86State *env, uint32_t reason, uint64_t qual,
 
     if (ra) {
         cpu_restore_state(cs, ra);      /* also sets exit_insn_len */
+    } else if (!insn_len && (env->vmx.idt_vectoring & VMX_INTR_INFO_VALID) &&
+               ((env->vmx.idt_vectoring & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_SW_INTR ||
+                (env->vmx.idt_vectoring & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_SW_EXCEPTION)) {
+        /* During delivery of a software interrupt or exception (28.2.4). */
+        env->vmx.exit_insn_len = env->vmx.idt_vectoring_len;
     } else {
         env->vmx.exit_insn_len = insn_len;
     }
@@ -857,6 +862,27 @@ void vmx_check_io(CPUX86State *env, uint32_t port, uint32_t svm_param,
 }
 
 /*
+ * 26.4.2: task switches are not allowed in non-root operation.  TCG's
+ * switch_tss calls this (patch 0023) once the checks that come first
+ * have passed (task gate, TSS descriptor type, presence, limit, busy
+ * flag) and before anything changes.  Qualification (28.2.1): the new
+ * TSS's selector and the source: 0 CALL, 1 IRET, 2 JMP, 3 a task gate in
+ * the IDT (then the IDT-vectoring information holds the event).
+ * @source is QEMU's SWITCH_TSS_JMP (0), _IRET (1) or _CALL (2).
+ */
+void vmx_task_switch(CPUX86State *env, int tss_selector, int source, uintptr_t ra)
+{
+    static const uint32_t vmx_source[3] = { 2, 1, 0 };
+    uint32_t src;
+
+    if (!env->vmx.non_root) {
+        return;
+    }
+    src = (env->vmx.idt_vectoring & VMX_INTR_INFO_VALID) ? 3 : vmx_source[source % 3];
+    vmx_vmexit(env, VMX_EXIT_TASK_SWITCH, (tss_selector & 0xffff) | ((uint64_t)src << 30), ra);
+}
+
+/*
  * 28.2.4: an event is being delivered through the guest IDT.  If a VM
  * exit interrupts the delivery, the IDT-vectoring information says which.
  */
@@ -870,6 +896,8 @@ void vmx_event_delivery(CPUX86State *env, int intno, int is_int, int error_code,
     } else if (is_int) {
         info |= (intno == EXCP03_INT3 || intno == EXCP04_INTO) ?
                 VMX_INTR_TYPE_SW_EXCEPTION : VMX_INTR_TYPE_SW_INTR;
+        /* 28.2.4: an exit during its delivery reports the INT's length. */
+        env->vmx.idt_vectoring_len = env->exception_next_eip - env->eip;
     } else {
         info |= VMX_INTR_TYPE_HW_EXCEPTION;
         if (!rm && (intno == 8 || (intno >= 10 && intno <= 14) || intno == 17 ||

@@ -42,6 +42,7 @@ typedef struct VMXState {
     uint32_t pending_insn_info;
     uint32_t idt_vectoring;     /* event being delivered (27.2.4), or 0 */
     uint32_t idt_vectoring_err;
+    uint32_t idt_vectoring_len; /* ... its instruction's length (INT n, INT3, INTO) */
 
     /*
      * Events at instruction boundaries in non-root operation

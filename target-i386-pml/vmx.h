@@ -157,6 +157,12 @@ static inline int vmx_signals_pending(CPUX86State *env, int *req)
  */
 void vmx_debug_exception(CPUX86State *env, target_ulong old_dr6, target_ulong bits);
 
+/*
+ * A task switch is about to happen (patch 0023): in non-root operation a
+ * VM exit (26.4.2) that does not return.  @source is QEMU's SWITCH_TSS_*.
+ */
+void vmx_task_switch(CPUX86State *env, int tss_selector, int source, uintptr_t ra);
+
 /* "use TPR shadow": CR8 accesses go to the virtual-APIC page (30.3). */
 static inline bool vmx_tpr_shadow(CPUX86State *env)
 {
