@@ -514,6 +514,56 @@ static G_NORETURN void cr_access_exit(CPUX86State *env, int cr, int access, uint
 }
 
 /*
+ * LMSW in non-root operation (26.1.3, 25.3): exit if the source sets PE
+ * where the host owns PE and the read shadow has it clear, or differs
+ * from the read shadow in a host-owned bit of MP, EM, TS.  Qualification
+ * (28.2.1): access type 3, bit 6 for a memory operand (its linear address
+ * in the guest-linear address field), the source in bits 31:16.
+ * Otherwise only the guest-owned bits of 3:0 change, and PE is never
+ * cleared.  Returns CR0's new value.
+ */
+static target_ulong lmsw_write(CPUX86State *env, uintptr_t ra)
+{
+    uint64_t mask = VMCS(env, CR0_GUEST_HOST_MASK) & 0xf;
+    uint64_t shadow = VMCS(env, CR0_READ_SHADOW);
+    uint32_t src = env->vmx.lmsw_src & 0xffff;
+    bool mem = ((env->vmx.intercept_info >> 6) & 3) != 3;
+    target_ulong cr0 = env->cr[0];
+
+    if (((mask & 1) && (src & 1) && !(shadow & 1)) || (mask & 0xe & (src ^ shadow))) {
+        if (mem) {
+            VMCS(env, GUEST_LINEAR_ADDRESS) = in_64bit_mode(env) ? env->vmx.intercept_addr :
+                                              (uint32_t)env->vmx.intercept_addr;
+        }
+        vmx_vmexit(env, VMX_EXIT_CR_ACCESS,
+                   0 | (3 << 4) | (mem ? 1 << 6 : 0) | ((uint64_t)src << 16), ra);
+    }
+    return (cr0 & ~(0xf & ~mask)) | (src & 0xf & ~mask) | (cr0 & CR0_PE_MASK);
+}
+
+/*
+ * CLTS in non-root operation (26.1.3, 25.3): with TS owned by the host,
+ * an exit if the read shadow has TS set (access type 2), else nothing
+ * changes.  Returns true if handled here (no return for the exit).
+ */
+bool vmx_clts(CPUX86State *env, uintptr_t ra)
+{
+    if (!env->vmx.non_root || !(VMCS(env, CR0_GUEST_HOST_MASK) & CR0_TS_MASK)) {
+        return false;
+    }
+    if (VMCS(env, CR0_READ_SHADOW) & CR0_TS_MASK) {
+        vmx_vmexit(env, VMX_EXIT_CR_ACCESS, 0 | (2 << 4), ra);
+    }
+    return true;
+}
+
+/* LMSW (0F 01 /6) reaches helper_write_crN like MOV to CR0 does. */
+static bool is_lmsw(CPUX86State *env)
+{
+    return ((env->vmx.intercept_info >> 3) & 7) == 6;
+}
+
+/*
  * MOV to CR0/CR3/CR4/CR8.  Root operation: the FIXED0/FIXED1 rules
  * (24.8), #GP(0) otherwise.  Non-root operation: exit where 26.1.3 says
  * so; else bits owned by the host (set in the guest/host mask) keep their
@@ -538,6 +588,9 @@ target_ulong vmx_cr_write(CPUX86State *env, int reg, target_ulong val, uintptr_t
             raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
         }
         return val;
+    }
+    if (reg == 0 && is_lmsw(env)) {
+        return lmsw_write(env, ra);
     }
     switch (reg) {
     case 0:
@@ -586,6 +639,9 @@ target_ulong helper_vmx_read_cr(CPUX86State *env, uint32_t reg)
 
     if (!env->vmx.non_root) {
         return env->cr[reg];
+    }
+    if (reg == 0 && is_lmsw(env)) {
+        return lmsw_write(env, ra);
     }
     switch (reg) {
     case 0:

@@ -35,6 +35,7 @@ typedef struct VMXState {
     uint32_t intercept_info;    /* operand info the translator left (modrm...) */
     uint64_t intercept_addr;    /* ... and the linear address (INVLPG) */
     uint32_t intercept_insn_info; /* descriptor-table insns: 28.2.5 format */
+    uint32_t lmsw_src;          /* LMSW's source operand (translator) */
     uint32_t pending_reason;    /* exit to deliver at EXCP_VMEXIT */
     uint64_t pending_qual;
     uint32_t pending_intr_info;

@@ -163,6 +163,12 @@ void vmx_debug_exception(CPUX86State *env, target_ulong old_dr6, target_ulong bi
  */
 void vmx_task_switch(CPUX86State *env, int tss_selector, int source, uintptr_t ra);
 
+/*
+ * CLTS (patch 0024): true if non-root operation handles it (TS owned by
+ * the host: a VM exit, which does not return, or no change at all).
+ */
+bool vmx_clts(CPUX86State *env, uintptr_t ra);
+
 /* "use TPR shadow": CR8 accesses go to the virtual-APIC page (30.3). */
 static inline bool vmx_tpr_shadow(CPUX86State *env)
 {
