@@ -22,6 +22,8 @@ static volatile int guest_exc_vector = -1;
 
 /* ---- guest code: each block of instructions ends in VMCALL -------------- */
 
+static u8 io_buf[16];
+extern u8 g_outs[], g_ins[];
 extern u8 g_cpuid[], g_vmcall[], g_hlt[], g_out[], g_in[], g_rdmsr_ok[], g_rdmsr_exit[],
 	  g_wrmsr_exit[], g_ud2[], g_int3[], g_vmptrst[], g_mov_cr3[], g_clts_like[], g_rdtsc[],
 	  g_guest_end[];
@@ -38,6 +40,9 @@ static void __attribute__((noreturn, used)) guest_code(void)
 		"mov $0x70, %%edx\n"
 		"g_in: inw %%dx, %%ax\n"
 		::: "rax", "rbx", "rcx", "rdx", "memory");
+	/* String I/O to port 0x80 (in the bitmap): REP OUTSB from io_buf, INSB to io_buf + 8. */
+	asm volatile("g_outs: rep outsb\n" :: "S"(io_buf), "c"(4), "d"(0x80) : "memory");
+	asm volatile("g_ins: insb\n" :: "D"(io_buf + 8), "d"(0x80) : "memory");
 	/* RDMSR of IA32_TSC is not in the bitmap: no exit. */
 	asm volatile("mov $0x10, %%ecx\n"
 		     "g_rdmsr_ok: rdmsr\n" ::: "rax", "rcx", "rdx");
@@ -216,14 +221,30 @@ static void test_exits(void)
 	vmx_skip_instruction();
 	expect_exit(EXIT_REASON_IO, g_out, 2, "OUT to a port in I/O bitmap A");
 	q = vmcs_get(VMCS_EXIT_QUALIFICATION);
-	report(q == (0x80ull << 16), "OUT qualification: port 0x80, byte, out (%#llx)",
+	report(q == ((0x80ull << 16) | 64), "OUT qualification: port 0x80, byte, out, immediate (%#llx)",
 	       (unsigned long long)q);
 	vmx_skip_instruction();
 	/* Guest RDX is the host's at this point: set the port through RDX = 0x70. */
 	expect_exit(EXIT_REASON_IO, g_in, 2, "16-bit IN whose second byte is in the bitmap");
 	q = vmcs_get(VMCS_EXIT_QUALIFICATION);
-	report((q & 0xf) == 9 && (q & 0x30) == 0,
-	       "IN qualification: word size, direction in (%#llx)", (unsigned long long)q);
+	report((q & 0xf) == 9 && (q & 0x70) == 0,
+	       "IN qualification: word size, direction in, port in DX (%#llx)", (unsigned long long)q);
+	vmx_skip_instruction();
+	expect_exit(EXIT_REASON_IO, g_outs, 2, "REP OUTSB to a port in the bitmap");
+	q = vmcs_get(VMCS_EXIT_QUALIFICATION);
+	report(q == ((0x80ull << 16) | 0x30) && vmcs_get(0x640a) == (u64)(uintptr_t)io_buf &&
+	       vmcs_get(0x440e) == ((2u << 7) | (3u << 15)),
+	       "REP OUTSB: string + REP, its linear address, 64-bit address size and DS "
+	       "(%#llx, %#llx, info %#llx)", (unsigned long long)q,
+	       (unsigned long long)vmcs_get(0x640a), (unsigned long long)vmcs_get(0x440e));
+	vmx_skip_instruction();
+	expect_exit(EXIT_REASON_IO, g_ins, 1, "INSB from a port in the bitmap");
+	q = vmcs_get(VMCS_EXIT_QUALIFICATION);
+	report(q == ((0x80ull << 16) | 0x18) && vmcs_get(0x640a) == (u64)(uintptr_t)(io_buf + 8) &&
+	       vmcs_get(0x440e) == (2u << 7),
+	       "INSB: string, in, ES:RDI's linear address, ES in the instruction information "
+	       "(%#llx, %#llx, info %#llx)", (unsigned long long)q,
+	       (unsigned long long)vmcs_get(0x640a), (unsigned long long)vmcs_get(0x440e));
 	vmx_skip_instruction();
 	expect_exit(EXIT_REASON_RDMSR, g_rdmsr_exit, 2,
 		    "RDMSR of an MSR set in the read bitmap (the TSC read before did not exit)");

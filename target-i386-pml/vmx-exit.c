@@ -844,9 +844,29 @@ void helper_vmx_rdrand(CPUX86State *env, uint32_t info)
 }
 
 /* 26.1.3 / 28.2.1: I/O instruction exit qualification. */
+/*
+ * INS/OUTS exits (28.2.1, 28.2.5): the guest-linear address of the
+ * string element (ES:rDI for INS, segment:rSI for OUTS, at the current
+ * iteration), and, as IA32_VMX_BASIC[54] promises, the instruction
+ * information: address size (bits 9:7) and segment (bits 17:15).
+ */
+static void io_string_info(CPUX86State *env, uint32_t info, bool in)
+{
+    int asize = (info >> VMX_IO_INFO_ASIZE_SHIFT) & 3;     /* MemOp: 1..3 */
+    int seg = (info >> VMX_IO_INFO_SEG_SHIFT) & 7;
+    uint64_t off = env->regs[in ? R_EDI : R_ESI];
+    uint64_t gla;
+
+    off &= asize == MO_16 ? 0xffff : asize == MO_32 ? 0xffffffffull : ~0ull;
+    gla = env->segs[seg].base + off;
+    VMCS(env, GUEST_LINEAR_ADDRESS) = in_64bit_mode(env) ? gla : (uint32_t)gla;
+    env->vmx.pending_insn_info = ((uint32_t)(asize - 1) << 7) | ((uint32_t)seg << 15);
+}
+
 void vmx_check_io(CPUX86State *env, uint32_t port, uint32_t svm_param,
                   uintptr_t ra)
 {
+    uint32_t info = env->vmx.intercept_info;
     int size = (svm_param >> SVM_IOIO_SIZE_SHIFT) & 7;   /* 1, 2 or 4 */
     uint64_t qual;
 
@@ -858,6 +878,12 @@ void vmx_check_io(CPUX86State *env, uint32_t port, uint32_t svm_param,
            ((svm_param & SVM_IOIO_STR_MASK) ? 16 : 0) |
            ((svm_param & SVM_IOIO_REP_MASK) ? 32 : 0) |
            ((uint64_t)port << 16);
+    if (info & VMX_IO_INFO_VALID) {
+        qual |= (info & VMX_IO_INFO_IMM) ? 64 : 0;      /* operand encoding */
+        if (svm_param & SVM_IOIO_STR_MASK) {
+            io_string_info(env, info, svm_param & SVM_IOIO_TYPE_MASK);
+        }
+    }
     vmx_vmexit(env, VMX_EXIT_IO, qual, ra);
 }
 

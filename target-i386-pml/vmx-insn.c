@@ -61,11 +61,6 @@ static bool in_compat_mode(CPUX86State *env)
     return (env->hflags & HF_LMA_MASK) && !(env->hflags & HF_CS64_MASK);
 }
 
-static bool in_64bit_mode(CPUX86State *env)
-{
-    return env->hflags & HF_CS64_MASK;
-}
-
 /*
  * The checks every VMX instruction but VMXON starts with: #UD outside VMX
  * operation, in real-address or virtual-8086 mode and in compatibility

@@ -296,6 +296,12 @@ void vmx_invalidate_guest_tlb(CPUX86State *env);
 void vmx_fail_valid(CPUX86State *env, enum vmx_insn_error err);
 
 /* vmx-exit.c */
+/* 64-bit mode: IA-32e mode with a 64-bit code segment. */
+static inline bool in_64bit_mode(CPUX86State *env)
+{
+    return env->hflags & HF_CS64_MASK;
+}
+
 /* vmx-signals.c */
 void vmx_init_signal(CPUX86State *env);
 void vmx_release_init(CPUX86State *env);

@@ -22,6 +22,17 @@ enum vmcs_launch_state {
  */
 #define VMX_OPERAND_SS      (1u << 8)
 
+/*
+ * IN/OUT/INS/OUTS in guest mode: what the translator leaves in
+ * intercept_info for an I/O exit (vmx_check_io): an immediate port, the
+ * address size (QEMU's MemOp: 1 16-bit, 2 32-bit, 3 64-bit) and the
+ * memory operand's segment (R_ES for INS, DS or its override for OUTS).
+ */
+#define VMX_IO_INFO_VALID   (1u << 31)
+#define VMX_IO_INFO_IMM     (1u << 0)
+#define VMX_IO_INFO_ASIZE_SHIFT 4
+#define VMX_IO_INFO_SEG_SHIFT   8
+
 typedef struct VMXState {
     bool vmxon;                 /* in VMX operation (root or non-root) */
     bool non_root;              /* in VMX non-root operation */
