@@ -25,13 +25,11 @@ static volatile int guest_exc_vector = -1;
 static u8 io_buf[16];
 extern u8 g_outs[], g_ins[];
 extern u8 g_cpuid[], g_vmcall[], g_hlt[], g_out[], g_in[], g_rdmsr_ok[], g_rdmsr_exit[],
-	  g_wrmsr_exit[], g_ud2[], g_int3[], g_vmptrst[], g_mov_cr3[], g_clts_like[], g_rdtsc[],
+	  g_wrmsr_exit[], g_ud2[], g_int3[], g_vmptrst[], g_vmread[], g_mov_cr3[], g_clts_like[], g_rdtsc[],
 	  g_guest_end[];
 
 static void __attribute__((noreturn, used)) guest_code(void)
 {
-	u64 v = 0;
-
 	asm volatile(
 		"g_cpuid: cpuid\n"
 		"g_vmcall: vmcall\n"
@@ -52,7 +50,9 @@ static void __attribute__((noreturn, used)) guest_code(void)
 		     "g_wrmsr_exit: wrmsr\n" ::: "rax", "rcx", "rdx");
 	asm volatile("g_ud2: ud2\n");
 	asm volatile("g_int3: int3\n");
-	asm volatile("g_vmptrst: vmptrst %0\n" : "=m"(v));
+	/* They exit: the operands are only described (instruction information). */
+	asm volatile("g_vmptrst: vmptrst 0x18(%%rsp,%%rbx,4)\n" ::: "memory");
+	asm volatile("g_vmread: vmread %%rax, %%rcx\n" ::: "rcx", "memory");
 	asm volatile("mov %%cr3, %%r9\n"
 		     "g_mov_cr3: mov %%r9, %%cr3\n" ::: "r9", "memory");
 	/* The host made the value a CR3-target value: no exit this time. */
@@ -262,6 +262,16 @@ static void test_exits(void)
 	       (unsigned long long)q);
 	vmx_skip_instruction();
 	expect_exit(EXIT_REASON_VMPTRST, g_vmptrst, 0, "VMPTRST in VMX non-root operation");
+	q = vmcs_get(VMCS_EXIT_QUALIFICATION);
+	report(q == 0x18 && vmcs_get(0x440e) == 0x20d0102,
+	       "VMPTRST 0x18(%%rsp,%%rbx,4): displacement, and scale 4, 64-bit, SS, index RBX, "
+	       "base RSP (%#llx, info %#llx)", (unsigned long long)q,
+	       (unsigned long long)vmcs_get(0x440e));
+	vmx_skip_instruction();
+	expect_exit(EXIT_REASON_VMREAD, g_vmread, 3, "VMREAD in VMX non-root operation");
+	report(vmcs_get(VMCS_EXIT_QUALIFICATION) == 0 && vmcs_get(0x440e) == 0x408,
+	       "VMREAD %%rax, %%rcx: register operand RCX, field in RAX (info %#llx)",
+	       (unsigned long long)vmcs_get(0x440e));
 	vmx_skip_instruction();
 	expect_exit(EXIT_REASON_CR_ACCESS, g_mov_cr3, 4, "MOV to CR3 with CR3-load exiting");
 	q = vmcs_get(VMCS_EXIT_QUALIFICATION);
