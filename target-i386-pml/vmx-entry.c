@@ -589,6 +589,24 @@ static bool check_guest_pdptes(CPUX86State *env)
 /* ---- 27.3.2: loading guest state --------------------------------------- */
 
 /*
+ * 27.3.2.4: with EPT and PAE paging the PDPTEs come from the VMCS fields
+ * and TCG's walker uses them (vmx_pae_pdpte(), patch 0026) instead of
+ * the table at CR3, until the guest writes CR0, CR3 or CR4.
+ */
+static void load_guest_pdptes(CPUX86State *env)
+{
+    int i;
+
+    env->vmx.pdptes_loaded = vmx_ept_enabled_in_vmcs(env) &&
+        (VMCS(env, GUEST_CR0) & CR0_PG_MASK) && (VMCS(env, GUEST_CR4) & CR4_PAE_MASK) &&
+        !(VMCS(env, VM_ENTRY_CONTROLS) & VMX_VM_ENTRY_IA32E_MODE);
+    for (i = 0; i < 4; i++) {
+        env->vmx.pdpte[i] = env->vmx.pdptes_loaded ?
+                            env->vmx.vmcs.f[VMCS_ID_GUEST_PDPTE0 + i] : 0;
+    }
+}
+
+/*
  * Switch CR0/CR3/CR4/EFER as one step (VM entry and VM exit): EFER first,
  * CR0 written without PG so QEMU's CR0 update does not toggle long mode
  * itself, then EFER again so LMA and the hidden flags match the new state.
@@ -803,6 +821,7 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
 
     cpu_restore_state(cs, ra);
     load_guest_state(env);
+    load_guest_pdptes(env);
     env->vmx.non_root = true;
     env->hflags |= HF_GUEST_MASK;
     if (vmx_ept_enabled(env)) {

@@ -233,6 +233,15 @@ static void save_guest_pdptes(CPUX86State *env)
 
     if (!vmx_ept_enabled_in_vmcs(env) || !(env->cr[0] & CR0_PG_MASK) ||
         !(env->cr[4] & CR4_PAE_MASK) || (env->hflags & HF_LMA_MASK)) {
+        env->vmx.pdptes_loaded = false;
+        return;
+    }
+    if (env->vmx.pdptes_loaded) {
+        /* The PDPTEs VM entry loaded, still in use (27.3.2.4, 28.3.4). */
+        for (i = 0; i < 4; i++) {
+            env->vmx.vmcs.f[VMCS_ID_GUEST_PDPTE0 + i] = env->vmx.pdpte[i];
+        }
+        env->vmx.pdptes_loaded = false;
         return;
     }
     for (i = 0; i < 4; i++) {

@@ -576,11 +576,12 @@ static bool is_lmsw(CPUX86State *env)
  * so; else bits owned by the host (set in the guest/host mask) keep their
  * value.  Returns the value to write.
  */
+static target_ulong cr_write_nonroot(CPUX86State *env, int reg, target_ulong val,
+                                     uintptr_t ra);
+
 target_ulong vmx_cr_write(CPUX86State *env, int reg, target_ulong val, uintptr_t ra)
 {
     uint32_t fixed0, fixed1;
-    uint64_t mask, shadow;
-    int i, n;
 
     if (!env->vmx.vmxon) {
         return val;
@@ -596,6 +597,25 @@ target_ulong vmx_cr_write(CPUX86State *env, int reg, target_ulong val, uintptr_t
         }
         return val;
     }
+    val = cr_write_nonroot(env, reg, val, ra);
+    if (reg != 8) {
+        /*
+         * The write goes ahead (no exit): the CPU reloads its PDPTEs from
+         * CR3's table; TCG's walker reads the table itself from now on.
+         */
+        env->vmx.pdptes_loaded = false;
+    }
+    return val;
+}
+
+/* vmx_cr_write() in non-root operation: an exit, or the value to write. */
+static target_ulong cr_write_nonroot(CPUX86State *env, int reg, target_ulong val,
+                                     uintptr_t ra)
+{
+    uint32_t fixed0, fixed1;
+    uint64_t mask, shadow;
+    int i, n;
+
     if (reg == 0 && is_lmsw(env)) {
         return lmsw_write(env, ra);
     }
@@ -646,9 +666,6 @@ target_ulong helper_vmx_read_cr(CPUX86State *env, uint32_t reg)
 
     if (!env->vmx.non_root) {
         return env->cr[reg];
-    }
-    if (reg == 0 && is_lmsw(env)) {
-        return lmsw_write(env, ra);
     }
     switch (reg) {
     case 0:

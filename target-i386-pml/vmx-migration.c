@@ -89,6 +89,26 @@ static const VMStateDescription vmstate_vmx_signals = {
     }
 };
 
+/* PDPTEs loaded by VM entry and still in use (PAE paging under EPT). */
+static bool vmx_pdptes_needed(void *opaque)
+{
+    X86CPU *cpu = opaque;
+
+    return cpu->env.vmx.non_root && cpu->env.vmx.pdptes_loaded;
+}
+
+static const VMStateDescription vmstate_vmx_pdptes = {
+    .name = "cpu/vmx/pdptes",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = vmx_pdptes_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_BOOL(env.vmx.pdptes_loaded, X86CPU),
+        VMSTATE_UINT64_ARRAY(env.vmx.pdpte, X86CPU, 4),
+        VMSTATE_END_OF_LIST()
+    }
+};
+
 const VMStateDescription vmstate_vmx = {
     .name = "cpu/vmx",
     .version_id = 1,
@@ -109,6 +129,7 @@ const VMStateDescription vmstate_vmx = {
     .subsections = (const VMStateDescription * const []) {
         &vmstate_vmx_events,
         &vmstate_vmx_signals,
+        &vmstate_vmx_pdptes,
         NULL
     }
 };

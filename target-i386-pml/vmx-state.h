@@ -68,6 +68,8 @@ typedef struct VMXState {
     uint32_t pending_dbg;       /* pending debug exceptions to save (28.3.4) */
     uint8_t in_iret;            /* a guest IRET is executing (set by its TB) */
     bool guest_hlt;             /* the guest is in HLT (until an event wakes it) */
+    bool pdptes_loaded;         /* PAE paging under EPT: PDPTEs from VM entry */
+    uint64_t pdpte[4];          /* ... held like the CPU's PDPTE registers */
     bool init_pending;          /* INIT latched while blocked (vmx-signals.c) */
     bool wait_sipi;             /* the guest is in wait-for-SIPI (entered by VM entry) */
 

@@ -169,6 +169,21 @@ void vmx_task_switch(CPUX86State *env, int tss_selector, int source, uintptr_t r
  */
 bool vmx_clts(CPUX86State *env, uintptr_t ra);
 
+/*
+ * TCG's PAE walk, level 3 (patch 0026): in non-root operation with EPT,
+ * the PDPTEs VM entry loaded from the VMCS (27.3.2.4) stand in for the
+ * table at CR3 until the guest writes CR0, CR3 or CR4.  True and *@pte
+ * if so.  Only for the guest's own walk (not an SVM nested one).
+ */
+static inline bool vmx_pae_pdpte(CPUX86State *env, int index, uint64_t *pte)
+{
+    if (!env->vmx.non_root || !env->vmx.pdptes_loaded) {
+        return false;
+    }
+    *pte = env->vmx.pdpte[index & 3];
+    return true;
+}
+
 /* "use TPR shadow": CR8 accesses go to the virtual-APIC page (30.3). */
 static inline bool vmx_tpr_shadow(CPUX86State *env)
 {
