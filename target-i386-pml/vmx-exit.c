@@ -438,6 +438,17 @@ G_NORETURN void vmx_entry_failure(CPUX86State *env, uint32_t reason, uint64_t qu
 /* ---- delivering an exit ------------------------------------------------ */
 
 /*
+ * An exit for an instruction whose translator left its operand (28.2.1,
+ * 28.2.5): the instruction information and, as exit qualification, the
+ * displacement (descriptor-table and VMX instructions).
+ */
+G_NORETURN void vmx_operand_exit(CPUX86State *env, uint32_t reason, uintptr_t ra)
+{
+    env->vmx.pending_insn_info = env->vmx.intercept_insn_info;
+    vmx_vmexit(env, reason, env->vmx.intercept_addr, ra);
+}
+
+/*
  * Record an exit and leave the helper; vmx_do_exit() completes it from
  * x86_cpu_do_interrupt (EXCP_VMEXIT), like SVM's do_vmexit.
  */
@@ -709,9 +720,7 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
             bool gdt_idt = type == SVM_EXIT_GDTR_READ || type == SVM_EXIT_IDTR_READ ||
                            type == SVM_EXIT_GDTR_WRITE || type == SVM_EXIT_IDTR_WRITE;
 
-            env->vmx.pending_insn_info = env->vmx.intercept_insn_info;
-            vmx_vmexit(env, gdt_idt ? VMX_EXIT_GDTR_IDTR : VMX_EXIT_LDTR_TR,
-                       env->vmx.intercept_addr, ra);
+            vmx_operand_exit(env, gdt_idt ? VMX_EXIT_GDTR_IDTR : VMX_EXIT_LDTR_TR, ra);
         }
         return;
     case SVM_EXIT_SHUTDOWN:

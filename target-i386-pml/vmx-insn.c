@@ -74,18 +74,14 @@ static void vmx_insn_check(CPUX86State *env, uint32_t exit_reason, uintptr_t ra)
     }
     /* 26.1.2: in VMX non-root operation they exit unconditionally. */
     if (env->vmx.non_root) {
-        uint64_t qual = 0;
-
         switch (exit_reason) {
         case VMX_EXIT_VMCLEAR: case VMX_EXIT_VMPTRLD: case VMX_EXIT_VMPTRST:
-        case VMX_EXIT_VMREAD: case VMX_EXIT_VMWRITE: case VMX_EXIT_VMXON:
+        case VMX_EXIT_VMREAD: case VMX_EXIT_VMWRITE:
         case VMX_EXIT_INVEPT: case VMX_EXIT_INVVPID:
-            /* 28.2.1, 28.2.5: the translator's operand details. */
-            env->vmx.pending_insn_info = env->vmx.intercept_insn_info;
-            qual = env->vmx.intercept_addr;
-            break;
+            vmx_operand_exit(env, exit_reason, ra);
+        default:
+            vmx_vmexit(env, exit_reason, 0, ra);
         }
-        vmx_vmexit(env, exit_reason, qual, ra);
     }
     if (env->hflags & HF_CPL_MASK) {
         raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
@@ -163,8 +159,7 @@ void helper_vmx_vmxon(CPUX86State *env, target_ulong a0)
     }
     if (env->vmx.vmxon) {
         if (env->vmx.non_root) {
-            env->vmx.pending_insn_info = env->vmx.intercept_insn_info;  /* 28.2.5 */
-            vmx_vmexit(env, VMX_EXIT_VMXON, env->vmx.intercept_addr, ra);
+            vmx_operand_exit(env, VMX_EXIT_VMXON, ra);
         }
         if (env->hflags & HF_CPL_MASK) {
             raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);

@@ -309,6 +309,7 @@ G_NORETURN void vmx_enter_wait_sipi(CPUX86State *env);
 
 G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
                            uintptr_t ra);
+G_NORETURN void vmx_operand_exit(CPUX86State *env, uint32_t reason, uintptr_t ra);
 G_NORETURN void vmx_vmexit_len(CPUX86State *env, uint32_t reason, uint64_t qual,
                                uint32_t insn_len, uintptr_t ra);
 G_NORETURN void vmx_entry_failure(CPUX86State *env, uint32_t reason, uint64_t qual,

@@ -14,7 +14,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from qmp import QMP  # noqa: E402
+import migrate_lib  # noqa: E402
+from migrate_lib import wait_text  # noqa: E402
 from tap import done, ok  # noqa: E402
 
 qemu, guest_dir = sys.argv[1], sys.argv[2]
@@ -32,25 +33,8 @@ def symbol_range(name):
 
 
 def start(tmp, tag, extra):
-    con = os.path.join(tmp, tag + ".con")
-    sock = os.path.join(tmp, tag + ".qmp")
-    p = subprocess.Popen([qemu, "-M", "pc", "-nodefaults", "-display", "none", "-no-reboot",
-                          "-accel", "tcg", "-cpu", "Skylake-Server,+vmx", "-m", "128",
-                          "-kernel", elf, "-debugcon", "file:" + con, "-serial", "none",
-                          "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-                          "-qmp", "unix:%s,server=on,wait=off" % sock] + extra,
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    return p, con, QMP(sock)
-
-
-def wait_text(path, pattern, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if os.path.exists(path) and re.search(pattern, open(path, errors="replace").read(), re.M):
-            return True
-        time.sleep(0.05)
-    return False
+    return migrate_lib.start(qemu, elf, tmp, tag, ["-accel", "tcg", "-cpu", "Skylake-Server,+vmx"],
+                             extra)
 
 
 with tempfile.TemporaryDirectory(prefix="qemu-pml-migrate-") as tmp:
@@ -79,23 +63,13 @@ with tempfile.TemporaryDirectory(prefix="qemu-pml-migrate-") as tmp:
     hmp = q1.cmd("human-monitor-command", **{"command-line": "info pml"})
     ok(re.search(r"^0 +on +non-root +on ", hmp, re.M) is not None, "HMP info pml shows the vCPU in non-root operation")
     entries_before = stats["entries"]
-    q1.cmd("migrate", uri="file:" + state)
-    status = None
-    for _ in range(600):
-        status = q1.cmd("query-migrate").get("status")
-        if status in ("completed", "failed"):
-            break
-        time.sleep(0.05)
+    status = migrate_lib.migrate_to_file(q1, state)
     ok(status == "completed", "migration to a file completed (%s)" % status)
     q1.cmd("quit")
     p1.wait(timeout=30)
 
     p2, con2, q2 = start(tmp, "dst", ["-incoming", "file:" + state])
-    for _ in range(600):
-        st = q2.cmd("query-status")["status"]
-        if st in ("paused", "postmigrate", "prelaunch") and q2.cmd("query-migrate").get("status") == "completed":
-            break
-        time.sleep(0.05)
+    migrate_lib.wait_incoming(q2)
     ok(q2.cmd("query-pml-stats")["entries"] == entries_before,
        "the PML counters travelled with the migration")
     q2.cmd("reset-pml-stats")
@@ -104,16 +78,6 @@ with tempfile.TemporaryDirectory(prefix="qemu-pml-migrate-") as tmp:
        after_reset["vcpus"][0]["non-root"],
        "reset-pml-stats zeroes the counters and leaves the VMX state alone")
     q2.cmd("cont")
-    ok(wait_text(con2, r"^END: ", 120), "the restored guest ran to its end")
-    try:
-        p2.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p2.kill()
-    text = open(con2, errors="replace").read() if os.path.exists(con2) else ""
-    for line in text.splitlines():
-        if line.startswith(("PASS: ", "FAIL: ")):
-            ok(line.startswith("PASS: "), "restored guest: " + line[6:])
-    ok(p2.returncode == 1, "the restored guest exited with every assertion passing (status %s)"
-       % p2.returncode)
+    migrate_lib.relay_guest_end(p2, con2)
 
 done()

@@ -292,6 +292,16 @@ static void sync_cut(uint16_t domid, unsigned long w, double t, void (*cut)(uint
 	domain_pause_ctl(domid, false);
 }
 
+/* A window boundary: through the host (--sync) or straight away. */
+static void window_cut(uint16_t domid, bool sync, unsigned long w, double t,
+		       void (*cut)(uint16_t))
+{
+	if (sync)
+		sync_cut(domid, w, t, cut);
+	else
+		cut(domid);
+}
+
 static void cut_new_window(uint16_t domid)
 {
 	struct epml_op op = { .op = EPML_NEW_WINDOW };
@@ -454,17 +464,24 @@ static void cut_sample_arm(uint16_t domid)
 	}
 }
 
-/* The pages of the current sample accessed since it was armed. */
-static void cut_sample_harvest(uint16_t domid)
+/* @op over the whole current sample, in calls of WSS_SAMPLE_MAX: the total count. */
+static uint32_t sample_call_all(uint16_t domid, uint32_t op)
 {
 	uint64_t *s = payload();
+	uint32_t total = 0;
 
-	sample_last_hits = 0;
 	for (uint32_t done = 0; done < sample_armed; done += WSS_SAMPLE_MAX) {
 		uint32_t n = sample_armed - done < WSS_SAMPLE_MAX ? sample_armed - done : WSS_SAMPLE_MAX;
 
-		sample_last_hits += (uint32_t)wss_sample_call(domid, WSS_SAMPLE_HARVEST, &s[done], n);
+		total += (uint32_t)wss_sample_call(domid, op, &s[done], n);
 	}
+	return total;
+}
+
+/* The pages of the current sample accessed since it was armed. */
+static void cut_sample_harvest(uint16_t domid)
+{
+	sample_last_hits = sample_call_all(domid, WSS_SAMPLE_HARVEST);
 }
 
 /*
@@ -474,15 +491,9 @@ static void cut_sample_harvest(uint16_t domid)
  */
 static void sample_check_restored(uint16_t domid)
 {
-	uint64_t *s = payload();
-	uint32_t again = 0;
+	uint32_t again = sample_call_all(domid, WSS_SAMPLE_ARM);
 
-	for (uint32_t done = 0; done < sample_armed; done += WSS_SAMPLE_MAX) {
-		uint32_t n = sample_armed - done < WSS_SAMPLE_MAX ? sample_armed - done : WSS_SAMPLE_MAX;
-
-		again += (uint32_t)wss_sample_call(domid, WSS_SAMPLE_ARM, &s[done], n);
-		wss_sample_call(domid, WSS_SAMPLE_HARVEST, &s[done], n);
-	}
+	sample_call_all(domid, WSS_SAMPLE_HARVEST);
 	if (again != sample_armed)
 		die("sample-wss: %u of the last sample's %u pages did not get full access back",
 		    sample_armed - again, sample_armed);
@@ -788,20 +799,14 @@ int main(int argc, char **argv)
 		if (rc)
 			die("pml-wss: enabling log-dirty for domain %u: %s", domid, strerror(-rc));
 		double t0 = now_s();
-		if (sync)
-			sync_cut(domid, 0, 0, cut_pml_clean);
-		else
-			cut_pml_clean(domid);
+		window_cut(domid, sync, 0, 0, cut_pml_clean);
 		if (csv)
 			printf("window,t_s,written_pages,written_mib\n");
 		else
 			printf("%6s %8s %14s %9s\n", "window", "t(s)", "dirty(pages)", "(MiB)");
 		for (unsigned long w = 1; w <= windows; w++) {
 			wait_window(-1, interval);
-			if (sync)
-				sync_cut(domid, w, now_s() - t0, cut_pml_clean);
-			else
-				cut_pml_clean(domid);
+			window_cut(domid, sync, w, now_s() - t0, cut_pml_clean);
 			printf(csv ? "%lu,%.3f,%llu,%.2f\n" : "%6lu %8.2f %14llu %9.2f\n", w, now_s() - t0,
 			       (unsigned long long)pml_last_dirty, pml_last_dirty / 256.0);
 			print_est("pml", w, pml_last_dirty, pml_last_dirty, now_s() - t0);
@@ -826,10 +831,7 @@ int main(int argc, char **argv)
 		       domid, (unsigned long long)sample_tot_pages,
 		       (unsigned long long)sample_max_gpfn, sample_want, seed);
 		double t0 = now_s();
-		if (sync)
-			sync_cut(domid, 0, 0, cut_sample_arm);
-		else
-			cut_sample_arm(domid);
+		window_cut(domid, sync, 0, 0, cut_sample_arm);
 		if (csv)
 			printf("window,t_s,sampled,accessed,wss_pages,wss_mib,ci95_pages\n");
 		else
@@ -838,12 +840,8 @@ int main(int argc, char **argv)
 		for (unsigned long w = 1; w <= windows; w++) {
 			wait_window(-1, interval);
 			uint32_t n = sample_armed;
-			if (sync)
-				sync_cut(domid, w, now_s() - t0, w < windows ? cut_sample : cut_sample_harvest);
-			else if (w < windows)
-				cut_sample(domid);
-			else
-				cut_sample_harvest(domid);
+			window_cut(domid, sync, w, now_s() - t0,
+				   w < windows ? cut_sample : cut_sample_harvest);
 			/* f/n of the domain's pages; the binomial's 95% interval. */
 			double p = (double)sample_last_hits / n;
 			uint64_t est = (uint64_t)(p * sample_tot_pages + 0.5);

@@ -1,0 +1,72 @@
+"""What the migration tests share: start a bare-metal test guest under
+QEMU with a QMP socket, wait for its debug console, migrate it to a file
+and restore it, and relay the restored guest's own results as TAP."""
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from qmp import QMP  # noqa: E402
+from tap import ok  # noqa: E402
+
+
+def start(qemu, elf, tmp, tag, machine_args, extra):
+    """QEMU running @elf (console in tmp/tag.con); returns (process, console, QMP)."""
+    con = os.path.join(tmp, tag + ".con")
+    sock = os.path.join(tmp, tag + ".qmp")
+    p = subprocess.Popen([qemu, "-M", "pc", "-nodefaults", "-display", "none", "-no-reboot"] +
+                         machine_args +
+                         ["-m", "128", "-kernel", elf, "-debugcon", "file:" + con,
+                          "-serial", "none", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                          "-qmp", "unix:%s,server=on,wait=off" % sock] + extra,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    return p, con, QMP(sock)
+
+
+def wait_text(path, pattern, timeout, poll=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path) and re.search(pattern, open(path, errors="replace").read(), re.M):
+            return True
+        time.sleep(poll)
+    return False
+
+
+def migrate_to_file(q, state):
+    """Migrate the stopped machine behind @q to @state: the final status."""
+    q.cmd("migrate", uri="file:" + state)
+    status = None
+    for _ in range(600):
+        status = q.cmd("query-migrate").get("status")
+        if status in ("completed", "failed"):
+            break
+        time.sleep(0.05)
+    return status
+
+
+def wait_incoming(q):
+    """Wait until a QEMU started with -incoming has loaded the state."""
+    for _ in range(600):
+        st = q.cmd("query-status")["status"]
+        if st in ("paused", "postmigrate", "prelaunch") and \
+                q.cmd("query-migrate").get("status") == "completed":
+            return
+        time.sleep(0.05)
+
+
+def relay_guest_end(p, con):
+    """Let the restored guest run to its end; each of its results is a TAP line."""
+    ok(wait_text(con, r"^END: ", 120), "the restored guest ran to its end")
+    try:
+        p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+    text = open(con, errors="replace").read() if os.path.exists(con) else ""
+    for line in text.splitlines():
+        if line.startswith(("PASS: ", "FAIL: ")):
+            ok(line.startswith("PASS: "), "restored guest: " + line[6:])
+    ok(p.returncode == 1, "the restored guest exited with every assertion passing (status %s)"
+       % p.returncode)
