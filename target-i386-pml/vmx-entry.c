@@ -172,7 +172,7 @@ static bool check_controls(CPUX86State *env)
     if (!(pin & VMX_PIN_BASED_VIRTUAL_NMIS) && (proc & VMX_CPU_BASED_VIRTUAL_NMI_PENDING)) {
         return false;
     }
-    if (!vmx_tpr_shadow_controls_ok(env)) {
+    if (!vmx_apic_controls_ok(env)) {
         return false;
     }
 
@@ -841,6 +841,7 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
     }
     env->vmx.launch_state = VMCS_LAUNCH_LAUNCHED;
     vmx_events_entry(env);
+    vmx_apic_entry(env);
     if (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_VIRTUAL_INTR_PENDING) {
         /* Checked between translation blocks, like an interrupt request. */
         qatomic_or(&cs->interrupt_request, CPU_INTERRUPT_VIRQ);

@@ -288,6 +288,8 @@ G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
     switch (env->vmx.ept_fault) {
     case EPT_FAULT_MISCONFIG:
         vmx_vmexit(env, VMX_EXIT_EPT_MISCONFIG, 0, ra);
+    case EPT_FAULT_APIC_ACCESS:
+        vmx_apic_access_gpa(env, gpa, ra);
     case EPT_FAULT_PML_FULL:
         qatomic_set(&env->vmx.pml_full_exits, env->vmx.pml_full_exits + 1);
         trace_vmx_pml_full(env_cpu(env)->cpu_index, gpa);

@@ -1,7 +1,7 @@
 /*
  * qemu-pml: VM exits at instruction boundaries (Intel SDM Vol. 3C 26.7):
- * the monitor trap flag, the VMX-preemption timer and NMI-window exiting;
- * and the TPR shadow's CR8 accesses (30.3).
+ * the monitor trap flag, the VMX-preemption timer and NMI-window exiting,
+ * after the trap-like exits of APIC virtualization (vmx-apic.c).
  *
  * Between instructions QEMU looks at interrupt requests.  While one of
  * these exits may become due, the vCPU keeps CPU_INTERRUPT_VMX_EVENT set
@@ -154,6 +154,7 @@ void vmx_events_exit(CPUX86State *env)
 
     cs->tcg_cflags &= ~MTF_CFLAGS;
     cpu_reset_interrupt(cs, CPU_INTERRUPT_VMX_EVENT);
+    vmx_apic_exit(env);
     env->vmx.insn_ran = 0;
     env->vmx.mtf_pending = false;
     if (env->vmx.preempt_active) {
@@ -187,6 +188,7 @@ void vmx_events_post_load(CPUX86State *env)
     env->vmx.mtf_pending = mtf_pending;
     env->vmx.pending_dbg = pending_dbg;
     env->vmx.guest_hlt = guest_hlt;
+    vmx_apic_post_load(env);
     if (mtf_pending) {
         qatomic_or(&env_cpu(env)->interrupt_request, CPU_INTERRUPT_VMX_EVENT);
     }
@@ -208,6 +210,10 @@ static uint32_t due_event(CPUX86State *env)
 
     if (!env->vmx.non_root) {
         return 0;
+    }
+    /* Trap-like exits of the instruction itself come first (30.1.2). */
+    if (vmx_apic_due_event(env)) {
+        return VMX_EXIT_TPR_BELOW_THRESHOLD;
     }
     proc = VMCS(env, CPU_BASED_VM_EXEC_CONTROL);
     /* 26.5.2: after one instruction, or after delivering an event. */
@@ -235,6 +241,9 @@ void vmx_deliver_event(CPUX86State *env)
 {
     uint32_t reason = due_event(env);
 
+    if (reason == VMX_EXIT_TPR_BELOW_THRESHOLD && !vmx_apic_write_emulation(env)) {
+        reason = due_event(env);    /* APIC-write emulation did not exit */
+    }
     if (!reason) {
         return;
     }
@@ -248,54 +257,4 @@ void vmx_preempt_check(CPUX86State *env, uintptr_t ra)
     if (env->vmx.preempt_active && cpu_get_tsc(env) >= env->vmx.preempt_deadline) {
         vmx_vmexit(env, VMX_EXIT_PREEMPTION_TIMER, 0, ra);
     }
-}
-
-/* ---- TPR shadow (30.3, 30.1.2) ----------------------------------------- */
-
-static hwaddr vtpr_addr(CPUX86State *env)
-{
-    return VMCS(env, VIRTUAL_APIC_PAGE_ADDR) + 0x80;
-}
-
-/* MOV from CR8: VTPR bits 7:4. */
-target_ulong vmx_read_vtpr(CPUX86State *env)
-{
-    return (x86_ldl_phys(env_cpu(env), vtpr_addr(env)) >> 4) & 0xf;
-}
-
-/*
- * MOV to CR8: bits 3:0 of the source become VTPR bits 7:4, the rest of
- * VTPR is cleared; then TPR virtualization (without virtual-interrupt
- * delivery): VTPR[7:4] below TPR threshold[3:0] is a trap-like VM exit.
- */
-void vmx_write_vtpr(CPUX86State *env, target_ulong val, uintptr_t ra)
-{
-    CPUState *cs = env_cpu(env);
-
-    x86_stl_phys(cs, vtpr_addr(env), (val & 0xf) << 4);
-    if ((val & 0xf) < (VMCS(env, TPR_THRESHOLD) & 0xf)) {
-        cpu_restore_state(cs, ra);
-        env->eip += env->vmx.exit_insn_len;
-        vmx_vmexit_len(env, VMX_EXIT_TPR_BELOW_THRESHOLD, 0, 0, 0);
-    }
-}
-
-/* 27.2.1.1: the checks that involve "use TPR shadow". */
-bool vmx_tpr_shadow_controls_ok(CPUX86State *env)
-{
-    uint64_t vapic = VMCS(env, VIRTUAL_APIC_PAGE_ADDR);
-    uint32_t threshold = VMCS(env, TPR_THRESHOLD);
-
-    if (!(VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_TPR_SHADOW)) {
-        return true;
-    }
-    if ((vapic & 0xfff) || (vapic >> env_archcpu(env)->phys_bits)) {
-        return false;
-    }
-    /* Without virtual-interrupt delivery (not offered): bits 31:4 are 0. */
-    if (threshold & ~0xfu) {
-        return false;
-    }
-    /* Without "virtualize APIC accesses" (not offered): threshold <= VTPR. */
-    return threshold <= ((x86_ldl_phys(env_cpu(env), vapic + 0x80) >> 4) & 0xf);
 }

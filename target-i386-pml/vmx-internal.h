@@ -279,13 +279,22 @@ void vmx_events_inject_mtf(CPUX86State *env);
 void vmx_events_save(CPUX86State *env);
 void vmx_events_exit(CPUX86State *env);
 void vmx_preempt_check(CPUX86State *env, uintptr_t ra);
-bool vmx_tpr_shadow_controls_ok(CPUX86State *env);
+
+/* vmx-apic.c */
+bool vmx_apic_controls_ok(CPUX86State *env);
+void vmx_apic_entry(CPUX86State *env);
+void vmx_apic_exit(CPUX86State *env);
+void vmx_apic_post_load(CPUX86State *env);
+uint32_t vmx_apic_due_event(CPUX86State *env);
+bool vmx_apic_write_emulation(CPUX86State *env);
+G_NORETURN void vmx_apic_access_gpa(CPUX86State *env, uint64_t gpa, uintptr_t ra);
 
 /* vmx-ept.c */
 enum ept_fault_kind {
     EPT_FAULT_VIOLATION = 0,
     EPT_FAULT_MISCONFIG = 1,
     EPT_FAULT_PML_FULL = 2,
+    EPT_FAULT_APIC_ACCESS = 3,     /* the walker reached the APIC-access page */
 };
 bool vmx_eptp_valid(CPUX86State *env, uint64_t eptp);
 void *vmx_phys_host(CPUX86State *env, hwaddr addr, int size, MMUAccessType access);

@@ -109,6 +109,26 @@ static const VMStateDescription vmstate_vmx_pdptes = {
     }
 };
 
+/* A VTPR write awaiting APIC-write emulation, or a TPR exit due (vmx-apic.c). */
+static bool vmx_apic_needed(void *opaque)
+{
+    X86CPU *cpu = opaque;
+
+    return cpu->env.vmx.non_root && (cpu->env.vmx.apic_write || cpu->env.vmx.tpr_exit_due);
+}
+
+static const VMStateDescription vmstate_vmx_apic = {
+    .name = "cpu/vmx/apic",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = vmx_apic_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT8(env.vmx.apic_write, X86CPU),
+        VMSTATE_BOOL(env.vmx.tpr_exit_due, X86CPU),
+        VMSTATE_END_OF_LIST()
+    }
+};
+
 const VMStateDescription vmstate_vmx = {
     .name = "cpu/vmx",
     .version_id = 1,
@@ -130,6 +150,7 @@ const VMStateDescription vmstate_vmx = {
         &vmstate_vmx_events,
         &vmstate_vmx_signals,
         &vmstate_vmx_pdptes,
+        &vmstate_vmx_apic,
         NULL
     }
 };

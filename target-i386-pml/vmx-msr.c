@@ -16,10 +16,10 @@
  * What TCG can offer per feature word: the VMX controls this emulation
  * implements (VM entry, the exits of vmx-exit.c, CR accesses, I/O and MSR
  * bitmaps, EFER/PAT switching, EPT with A/D flags, stock PML, VPID,
- * virtual NMIs, NMI window, MTF, preemption timer, TPR shadow).  A
- * default1 control listed here may be 0 in the TRUE capability MSRs.  Not
- * yet: APIC-access virtualization, posted interrupts, VMCS shadowing, VM
- * functions.
+ * virtual NMIs, NMI window, MTF, preemption timer, TPR shadow, APIC-access
+ * page).  A default1 control listed here may be 0 in the TRUE capability
+ * MSRs.  Not yet: APIC-register virtualization, virtual-interrupt
+ * delivery, posted interrupts, VMCS shadowing, VM functions.
  */
 uint64_t vmx_tcg_supported_features(FeatureWord w)
 {
@@ -54,7 +54,8 @@ uint64_t vmx_tcg_supported_features(FeatureWord w)
                VMX_SECONDARY_EXEC_UNRESTRICTED_GUEST | VMX_SECONDARY_EXEC_ENABLE_PML |
                VMX_SECONDARY_EXEC_DESC | VMX_SECONDARY_EXEC_WBINVD_EXITING |
                VMX_SECONDARY_EXEC_RDRAND_EXITING | VMX_SECONDARY_EXEC_RDSEED_EXITING |
-               VMX_SECONDARY_EXEC_ENABLE_INVPCID;
+               VMX_SECONDARY_EXEC_ENABLE_INVPCID |
+               VMX_SECONDARY_EXEC_VIRTUALIZE_APIC_ACCESSES;
     case FEAT_VMX_EPT_VPID_CAPS:
         return MSR_VMX_EPT_EXECONLY | MSR_VMX_EPT_PAGE_WALK_LENGTH_4 |
                MSR_VMX_EPT_UC | MSR_VMX_EPT_WB | MSR_VMX_EPT_2MB | MSR_VMX_EPT_1GB |

@@ -72,6 +72,8 @@ typedef struct VMXState {
     uint64_t pdpte[4];          /* ... held like the CPU's PDPTE registers */
     bool init_pending;          /* INIT latched while blocked (vmx-signals.c) */
     bool wait_sipi;             /* the guest is in wait-for-SIPI (entered by VM entry) */
+    uint8_t apic_write;         /* a VTPR write awaits APIC-write emulation (vmx-apic.c) */
+    bool tpr_exit_due;          /* TPR-below-threshold exit at the next boundary */
 
     /* Why the last EPT translation failed (vmx-ept.c). */
     uint8_t ept_fault;          /* enum ept_fault_kind */

@@ -194,4 +194,16 @@ static inline bool vmx_tpr_shadow(CPUX86State *env)
 target_ulong vmx_read_vtpr(CPUX86State *env);
 void vmx_write_vtpr(CPUX86State *env, target_ulong val, uintptr_t ra);
 
+/*
+ * "Virtualize APIC accesses" (vmx-apic.c, patch 0027): x86_cpu_tlb_fill
+ * passes each non-root fill with the physical address @*paddr it
+ * resolved to.  An access on the APIC-access page is sent to the
+ * virtual-APIC page (*paddr, *page_size changed) or becomes an
+ * APIC-access VM exit; returns false instead when @probe (or for the
+ * page walker, whose exit vmx_ept_exit then takes).
+ */
+bool vmx_apic_access(CPUX86State *env, vaddr addr, int size, MMUAccessType access,
+                     int mmu_idx, bool probe, hwaddr *paddr, int *page_size,
+                     uintptr_t ra);
+
 #endif
