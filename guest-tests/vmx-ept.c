@@ -226,6 +226,67 @@ static void test_accessed_dirty(void)
 	       (unsigned long long)e);
 }
 
+/*
+ * EPT without A/D flags (29.3.3.2): the guest's page walk only reads its
+ * paging structures, and writes one only to set an accessed or dirty
+ * flag.  A read-only EPT mapping of a page-directory page faults only
+ * then, as a read and write of the entry; a non-readable one as a read.
+ */
+#define PDE_A		(1ull << 5)
+#define PDE_D		(1ull << 6)
+
+static void test_walk_without_ad(void)
+{
+	u64 *pde = (u64 *)boot_pd + (pa(pages) >> 21);
+	u64 pd_page = pa(pde) & ~0xfffull;
+	u64 *pd_epte, q;
+	u32 reason;
+
+	setup(false, 0);
+	pd_epte = ept_pte(pd_page);
+	*pde |= PDE_A | PDE_D;
+	*pd_epte = pd_page | EPT_MT_WB | EPT_R;
+	invept(2, 0);
+	reason = guest_do(OP_READ, pages[2], 0);
+	report(reason == EXIT_REASON_VMCALL,
+	       "read-only page directory, A and D set: reads walk it without exiting (%u)", reason);
+	reason = guest_do(OP_WRITE, pages[2], 5);
+	report(reason == EXIT_REASON_VMCALL && *(u64 *)pages[2] == 5,
+	       "... and writes too (%u)", reason);
+
+	/* (This host shares the tables and sets the flags again as it runs.) */
+	*pde &= ~PDE_D;
+	reason = guest_do(OP_WRITE, pages[2], 6);
+	q = vmcs_get(VMCS_EXIT_QUALIFICATION);
+	report(reason == EXIT_REASON_EPT_VIOLATION && (q & 0x1bf) == (1 | 2 | (1 << 3) | (1 << 7)) &&
+	       vmcs_get(VMCS_GUEST_PHYSICAL_ADDRESS) == pa(pde),
+	       "D clear: the dirty-flag update is an EPT violation, read+write of the PDE "
+	       "(%u, %#llx, %#llx)", reason, (unsigned long long)q,
+	       (unsigned long long)vmcs_get(VMCS_GUEST_PHYSICAL_ADDRESS));
+
+	*pde &= ~PDE_A;
+	reason = guest_do(OP_READ, pages[2], 0);
+	q = vmcs_get(VMCS_EXIT_QUALIFICATION);
+	report(reason == EXIT_REASON_EPT_VIOLATION && (q & 0x1bf) == (1 | 2 | (1 << 3) | (1 << 7)) &&
+	       vmcs_get(VMCS_GUEST_PHYSICAL_ADDRESS) == pa(pde),
+	       "A clear: the accessed-flag update faults the same way (%u, %#llx)", reason,
+	       (unsigned long long)q);
+
+	*pd_epte = pd_page | EPT_MT_WB | EPT_X;		/* execute-only */
+	invept(2, 0);
+	reason = guest_do(OP_READ, pages[2], 0);
+	q = vmcs_get(VMCS_EXIT_QUALIFICATION);
+	report(reason == EXIT_REASON_EPT_VIOLATION && (q & 0x1bf) == (1 | (4 << 3) | (1 << 7)),
+	       "execute-only page directory: a read of the PDE (%u, %#llx)", reason,
+	       (unsigned long long)q);
+
+	*pde |= PDE_A | PDE_D;
+	*pd_epte = pd_page | EPT_MT_WB | EPT_RWX;
+	invept(2, 0);
+	reason = guest_do(OP_READ, pages[2], 0);
+	report(reason == EXIT_REASON_VMCALL, "after repair the guest runs on (%u)", reason);
+}
+
 static int logged(u64 gpa, u16 index_after)
 {
 	int i, n = 0;
@@ -482,6 +543,7 @@ void test_main(void)
 	test_entry_checks();
 	test_translation();
 	test_accessed_dirty();
+	test_walk_without_ad();
 	test_pml();
 	test_invalidation();
 	test_unrestricted_guest();

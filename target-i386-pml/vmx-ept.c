@@ -273,6 +273,38 @@ restart:
     return true;
 }
 
+/* ---- the guest's page walk under EPT without A/D flags (29.3.3.2) ----- */
+
+bool vmx_ept_walk_may_read(CPUX86State *env)
+{
+    return vmx_ept_enabled(env) && !(VMCS(env, EPT_POINTER) & EPTP_AD) &&
+           env->vmx.ept_fault == EPT_FAULT_VIOLATION && !env->vmx.walk_refused;
+}
+
+void vmx_ept_walk_refuse(CPUX86State *env, uint64_t gpa)
+{
+    if (!env->vmx.walk_refused) {
+        env->vmx.walk_refused = true;
+        env->vmx.walk_refused_gpa = gpa;
+    }
+}
+
+uint64_t vmx_ept_walk_take_refusal(CPUX86State *env)
+{
+    uint64_t gpa = env->vmx.walk_refused_gpa;
+    hwaddr hpa;
+    int prot, size;
+
+    env->vmx.walk_refused = false;
+    /* Walk EPT again for the write it refused, to record the violation. */
+    if (vmx_ept_translate(env, gpa, MMU_DATA_STORE, &hpa, &prot, &size)) {
+        /* EPT changed since (another vCPU): report what was refused. */
+        ept_fault(env, EPT_FAULT_VIOLATION, EPT_R | ((prot & PAGE_EXEC) ? EPT_X : 0),
+                  MMU_DATA_STORE);
+    }
+    return gpa;
+}
+
 /*
  * A stage-2 (EPT) failure reached x86_cpu_tlb_fill: report it as the VM
  * exit the walk recorded.  @walk is true if the access was to a guest
@@ -300,12 +332,12 @@ G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
                (1ull << 7) | (walk ? 0 : 1ull << 8);
         if (walk) {
             /*
-             * A paging-structure access reads the entry; it counts as a
-             * write only with EPT A/D on (TCG's walker probes every entry
-             * for a possible A/D update, so without EPT A/D a read-only
-             * paging-structure page still faults: reported as a read).
+             * A paging-structure access reads the entry; it is also a
+             * write with EPT A/D on, or when it sets a guest A/D flag.
              */
-            qual = (qual & ~7ull) | 1 | ((VMCS(env, EPT_POINTER) & EPTP_AD) ? 2 : 0);
+            qual = (qual & ~7ull) | 1 |
+                   (((VMCS(env, EPT_POINTER) & EPTP_AD) ||
+                     env->vmx.ept_fault_access == 2) ? 2 : 0);
         }
         VMCS(env, GUEST_LINEAR_ADDRESS) = gla;
         vmx_vmexit(env, VMX_EXIT_EPT_VIOLATION, qual, ra);

@@ -82,6 +82,9 @@ typedef struct VMXState {
 
     /* Set while TCG's page walker probes a guest paging structure. */
     bool in_guest_walk;
+    /* EPT without A/D: an A/D update the walk could not write (vmx-ept.c). */
+    bool walk_refused;
+    uint64_t walk_refused_gpa;
 
     /* PML statistics (vmx-ept.c, vmx-epml.c), per vCPU. */
     uint64_t pml_entries;       /* entries written, stock and extended */

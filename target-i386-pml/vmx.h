@@ -77,6 +77,22 @@ static inline void vmx_ept_guest_walk(CPUX86State *env, bool on)
     env->vmx.in_guest_walk = on;
 }
 
+/*
+ * EPT without A/D flags (patch 0028): the walker needs write access to a
+ * guest paging structure only to set an A/D flag.  After a failed store
+ * probe, vmx_ept_walk_may_read() says whether to retry as a read; an A/D
+ * update EPT does not allow is recorded (vmx_ept_walk_refuse), ends the
+ * walk, and vmx_ept_walk_take_refusal() turns it into the EPT violation
+ * and returns its guest-physical address.
+ */
+static inline bool vmx_ept_walk_refused(CPUX86State *env)
+{
+    return env->vmx.walk_refused;
+}
+bool vmx_ept_walk_may_read(CPUX86State *env);
+void vmx_ept_walk_refuse(CPUX86State *env, uint64_t gpa);
+uint64_t vmx_ept_walk_take_refusal(CPUX86State *env);
+
 /* Interrupt-window exiting (26.2 / 26.7.5): RFLAGS.IF = 1, no STI/MOV SS blocking. */
 static inline bool vmx_intr_window_open(CPUX86State *env)
 {
