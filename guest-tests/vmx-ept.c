@@ -357,8 +357,18 @@ static void test_invalidation(void)
 	report(invvpid(0, 1, 0x1000) == VMX_OK, "INVVPID individual address");
 	report(invvpid(1, 0, 0) == VMX_FAIL_VALID && vmx_insn_error() == 28,
 	       "INVVPID single-context with VPID 0: VMfailValid(28)");
-	report(invvpid(0, 1, 0x0000800000000000ull) == VMX_FAIL_VALID && vmx_insn_error() == 28,
+	report(invvpid(0, 1, 0x0100000000000000ull) == VMX_FAIL_VALID && vmx_insn_error() == 28,
 	       "INVVPID individual address, non-canonical: VMfailValid(28)");
+	{
+		/* Canonical means for the CPU's linear-address width (57 with LA57). */
+		bool la57 = cpuid_count(7, 0).c & (1u << 16);
+		int r = invvpid(0, 1, 0x0000800000000000ull);
+
+		report(la57 ? r == VMX_OK : (r == VMX_FAIL_VALID && vmx_insn_error() == 28),
+		       "INVVPID of 0x800000000000: %s with%s LA57 (%s)",
+		       la57 ? "succeeds" : "VMfailValid(28)", la57 ? "" : "out",
+		       vmx_outcome_name(r));
+	}
 	report(invvpid(4, 1, 0) == VMX_FAIL_VALID && vmx_insn_error() == 28,
 	       "INVVPID type 4: VMfailValid(28)");
 }
