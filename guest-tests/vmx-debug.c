@@ -6,7 +6,9 @@
  *  2. an instruction breakpoint in DR0: fault before the instruction, B0;
  *  3. a data breakpoint in DR1 on a write: trap after the store, B1;
  *  4. debug exceptions pending at entry under MOV-SS blocking join the
- *     single-step trap's bits (BS | B0), and nothing is left pending.
+ *     single-step trap's bits (BS | B0), and nothing is left pending;
+ *  5. without a single step they are a #DB after the first instruction;
+ *  6. if that instruction exits, they are saved as still pending.
  */
 #include "libtest.h"
 #include "vmx.h"
@@ -106,5 +108,24 @@ void test_main(void)
 	vmcs_set(VMCS_GUEST_PENDING_DBG, DR6_BS | 0x1);
 	expect_db("4 pending at entry + single step", false, l2_nop, 1u << 8, 0x400, l2_after_nop,
 		  DR6_BS | 0x1);
+
+	/* Pending B0 under MOV SS, no single step: #DB after the first instruction. */
+	vmcs_set(VMCS_GUEST_INTERRUPTIBILITY, 2);
+	vmcs_set(VMCS_GUEST_PENDING_DBG, 0x1);
+	expect_db("5 pending at entry, delivered after one instruction", false, l2_nop, 0, 0x400,
+		  l2_after_nop, 0x1);
+
+	/* ... unless that instruction exits: they are saved again. */
+	vmcs_set(VMCS_GUEST_INTERRUPTIBILITY, 2);
+	vmcs_set(VMCS_GUEST_PENDING_DBG, 0x1);
+	vmcs_set(VMCS_GUEST_RIP, (u64)(uintptr_t)l2_after_nop);
+	{
+		int r = vmx_enter(false);
+		u32 reason = r == VMX_OK ? (u32)vmcs_get(VMCS_EXIT_REASON) : ~0u;
+
+		report(reason == EXIT_REASON_VMCALL && vmcs_get(VMCS_GUEST_PENDING_DBG) == 0x1,
+		       "6 pending at entry, the first instruction exits: still pending (%u, %#llx)",
+		       reason, (unsigned long long)vmcs_get(VMCS_GUEST_PENDING_DBG));
+	}
 	vmx_off();
 }

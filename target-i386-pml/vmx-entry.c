@@ -765,24 +765,16 @@ static void inject_event(CPUX86State *env)
  * (DR6 untouched, the bits in the exit qualification), else delivered
  * through the guest IDT with DR6 updated.
  */
-static void deliver_pending_dbg(CPUX86State *env)
+/*
+ * Deliver pending debug exceptions @pending (DR6 format) as a #DB trap,
+ * or as a VM exit when #DB is in the exception bitmap (DR6 then keeps its
+ * value and the qualification has the bits).
+ */
+G_NORETURN void vmx_raise_pending_dbg(CPUX86State *env, uint64_t pending)
 {
-    uint64_t pending = VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) & 0x400full;
     CPUState *cs = env_cpu(env);
 
-    if (pending && (VMCS(env, GUEST_INTERRUPTIBILITY_INFO) & VMX_INTERRUPTIBILITY_MOV_SS)) {
-        /*
-         * Blocked by MOV SS: they stay pending for the instruction after
-         * (a VM exit saves them again), and join the next #DB's bits
-         * (vmx_debug_exception).
-         */
-        env->vmx.pending_dbg = pending;
-        return;
-    }
-    if (!pending || (VMCS(env, VM_ENTRY_INTR_INFO_FIELD) & VMX_INTR_INFO_VALID) ||
-        VMCS(env, GUEST_ACTIVITY_STATE) != VMX_ACTIVITY_ACTIVE) {
-        return;
-    }
+    env->vmx.pending_dbg = 0;
     if (VMCS(env, EXCEPTION_BITMAP) & (1u << EXCP01_DB)) {
         env->vmx.pending_intr_info = VMX_INTR_INFO_VALID | VMX_INTR_TYPE_HW_EXCEPTION |
                                      EXCP01_DB;
@@ -794,6 +786,28 @@ static void deliver_pending_dbg(CPUX86State *env)
     env->exception_is_int = 0;
     env->exception_next_eip = -1;
     cpu_loop_exit(cs);
+}
+
+/* 27.7.3: pending debug exceptions in the guest-state area. */
+static void deliver_pending_dbg(CPUX86State *env)
+{
+    uint64_t pending = VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) & 0x400full;
+
+    if (pending && (VMCS(env, GUEST_INTERRUPTIBILITY_INFO) & VMX_INTERRUPTIBILITY_MOV_SS)) {
+        /*
+         * Blocked by MOV SS: they are delivered after the first guest
+         * instruction (vmx-events.c), or join a #DB it raises
+         * (vmx_debug_exception); a VM exit before saves them again.
+         */
+        env->vmx.pending_dbg = pending;
+        vmx_events_dbg_after_insn(env);
+        return;
+    }
+    if (!pending || (VMCS(env, VM_ENTRY_INTR_INFO_FIELD) & VMX_INTR_INFO_VALID) ||
+        VMCS(env, GUEST_ACTIVITY_STATE) != VMX_ACTIVITY_ACTIVE) {
+        return;
+    }
+    vmx_raise_pending_dbg(env, pending);
 }
 
 void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)

@@ -30,6 +30,10 @@
 #include "vmx-internal.h"
 
 #define MTF_CFLAGS      (CF_NO_GOTO_TB | CF_NO_GOTO_PTR | CF_COUNT_MASK)
+#define MTF_CFLAGS_ONE  (CF_NO_GOTO_TB | CF_NO_GOTO_PTR | 1)   /* one insn, then main loop */
+
+/* due_event(): pending debug exceptions to deliver (not an exit reason). */
+#define VMX_EVENT_PENDING_DBG   0x10000
 
 /* ---- VMX-preemption timer (26.5.1, 27.7.4) ----------------------------- */
 
@@ -103,11 +107,12 @@ void vmx_events_entry(CPUX86State *env)
     env->vmx.insn_ran = 0;
     env->vmx.mtf_pending = false;
     env->vmx.pending_dbg = 0;
+    env->vmx.dbg_after_insn = false;
     env->vmx.in_iret = 0;
     env->vmx.guest_hlt = false;
     cs->tcg_cflags &= ~MTF_CFLAGS;
     if (proc & VMX_CPU_BASED_MONITOR_TRAP_FLAG) {
-        cs->tcg_cflags |= CF_NO_GOTO_TB | CF_NO_GOTO_PTR | 1;
+        cs->tcg_cflags |= MTF_CFLAGS_ONE;
         armed = true;
     }
     if (proc & VMX_CPU_BASED_VIRTUAL_NMI_PENDING) {
@@ -129,6 +134,20 @@ void vmx_events_entry(CPUX86State *env)
     if (armed) {
         qatomic_or(&cs->interrupt_request, CPU_INTERRUPT_VMX_EVENT);
     }
+}
+
+/*
+ * 27.7.3: pending debug exceptions loaded under blocking by MOV SS wait
+ * for the first guest instruction: it runs alone in a TB that returns to
+ * the main loop, and the #DB follows at the boundary after it.
+ */
+void vmx_events_dbg_after_insn(CPUX86State *env)
+{
+    CPUState *cs = env_cpu(env);
+
+    env->vmx.dbg_after_insn = true;
+    cs->cflags_next_tb = (cs->tcg_cflags & ~CF_COUNT_MASK) | MTF_CFLAGS_ONE;
+    qatomic_or(&cs->interrupt_request, CPU_INTERRUPT_VMX_EVENT);
 }
 
 /* 27.6 (type 7): VM entry injects a pending MTF VM exit. */
@@ -155,6 +174,7 @@ void vmx_events_exit(CPUX86State *env)
     cs->tcg_cflags &= ~MTF_CFLAGS;
     cpu_reset_interrupt(cs, CPU_INTERRUPT_VMX_EVENT);
     vmx_apic_exit(env);
+    env->vmx.dbg_after_insn = false;
     env->vmx.insn_ran = 0;
     env->vmx.mtf_pending = false;
     if (env->vmx.preempt_active) {
@@ -177,6 +197,7 @@ void vmx_events_post_load(CPUX86State *env)
     uint8_t insn_ran = env->vmx.insn_ran;
     bool mtf_pending = env->vmx.mtf_pending;
     uint32_t pending_dbg = env->vmx.pending_dbg;
+    bool dbg_after_insn = env->vmx.dbg_after_insn;
     bool guest_hlt = env->vmx.guest_hlt;
 
     if (!env->vmx.non_root) {
@@ -188,6 +209,9 @@ void vmx_events_post_load(CPUX86State *env)
     env->vmx.mtf_pending = mtf_pending;
     env->vmx.pending_dbg = pending_dbg;
     env->vmx.guest_hlt = guest_hlt;
+    if (dbg_after_insn) {
+        vmx_events_dbg_after_insn(env);
+    }
     vmx_apic_post_load(env);
     if (mtf_pending) {
         qatomic_or(&env_cpu(env)->interrupt_request, CPU_INTERRUPT_VMX_EVENT);
@@ -214,6 +238,10 @@ static uint32_t due_event(CPUX86State *env)
     /* Trap-like exits of the instruction itself come first (30.1.2). */
     if (vmx_apic_due_event(env)) {
         return VMX_EXIT_TPR_BELOW_THRESHOLD;
+    }
+    /* Then debug traps from the previous instruction (6.9), before MTF. */
+    if (env->vmx.dbg_after_insn && env->vmx.insn_ran) {
+        return VMX_EVENT_PENDING_DBG;
     }
     proc = VMCS(env, CPU_BASED_VM_EXEC_CONTROL);
     /* 26.5.2: after one instruction, or after delivering an event. */
@@ -243,6 +271,13 @@ void vmx_deliver_event(CPUX86State *env)
 
     if (reason == VMX_EXIT_TPR_BELOW_THRESHOLD && !vmx_apic_write_emulation(env)) {
         reason = due_event(env);    /* APIC-write emulation did not exit */
+    }
+    if (reason == VMX_EVENT_PENDING_DBG) {
+        env->vmx.dbg_after_insn = false;
+        if (env->vmx.pending_dbg) {
+            vmx_raise_pending_dbg(env, env->vmx.pending_dbg);
+        }
+        reason = due_event(env);    /* they joined a #DB already */
     }
     if (!reason) {
         return;

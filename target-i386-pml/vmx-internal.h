@@ -271,11 +271,13 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra);
 void vmx_load_paging_state(CPUX86State *env, uint64_t cr0, uint64_t cr3,
                            uint64_t cr4, uint64_t efer);
 bool vmx_canonical(CPUX86State *env, uint64_t addr);
+G_NORETURN void vmx_raise_pending_dbg(CPUX86State *env, uint64_t pending);
 
 /* vmx-events.c */
 #define VMX_PREEMPT_RATE    5   /* IA32_VMX_MISC[4:0]: TSC bit that counts */
 void vmx_events_entry(CPUX86State *env);
 void vmx_events_inject_mtf(CPUX86State *env);
+void vmx_events_dbg_after_insn(CPUX86State *env);
 void vmx_events_save(CPUX86State *env);
 void vmx_events_exit(CPUX86State *env);
 void vmx_preempt_check(CPUX86State *env, uintptr_t ra);

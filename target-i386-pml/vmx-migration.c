@@ -109,6 +109,25 @@ static const VMStateDescription vmstate_vmx_pdptes = {
     }
 };
 
+/* Pending debug exceptions waiting for the first instruction (MOV SS). */
+static bool vmx_dbg_needed(void *opaque)
+{
+    X86CPU *cpu = opaque;
+
+    return cpu->env.vmx.non_root && cpu->env.vmx.dbg_after_insn;
+}
+
+static const VMStateDescription vmstate_vmx_dbg = {
+    .name = "cpu/vmx/dbg-after-insn",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = vmx_dbg_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_BOOL(env.vmx.dbg_after_insn, X86CPU),
+        VMSTATE_END_OF_LIST()
+    }
+};
+
 /* A VTPR write awaiting APIC-write emulation, or a TPR exit due (vmx-apic.c). */
 static bool vmx_apic_needed(void *opaque)
 {
@@ -151,6 +170,7 @@ const VMStateDescription vmstate_vmx = {
         &vmstate_vmx_signals,
         &vmstate_vmx_pdptes,
         &vmstate_vmx_apic,
+        &vmstate_vmx_dbg,
         NULL
     }
 };

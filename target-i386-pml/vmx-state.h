@@ -66,6 +66,7 @@ typedef struct VMXState {
     bool preempt_active;        /* "activate VMX-preemption timer" at entry */
     uint64_t preempt_deadline;  /* TSC at which the timer reaches 0 */
     uint32_t pending_dbg;       /* pending debug exceptions to save (28.3.4) */
+    bool dbg_after_insn;        /* ... delivered after the next instruction (MOV SS) */
     uint8_t in_iret;            /* a guest IRET is executing (set by its TB) */
     bool guest_hlt;             /* the guest is in HLT (until an event wakes it) */
     bool pdptes_loaded;         /* PAE paging under EPT: PDPTEs from VM entry */
