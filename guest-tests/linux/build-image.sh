@@ -1,6 +1,7 @@
 #!/bin/bash
 # Build the Linux test image: Debian's kernel (linux-image-amd64) and a tiny
-# busybox initramfs whose /init is guest-tests/linux/init.
+# busybox initramfs whose /init is guest-tests/linux/init, with KVM's modules
+# and kvm-smoke (a minimal VMM, guest-tests/linux/kvm-smoke.c).
 #
 #   guest-tests/linux/build-image.sh [OUTDIR]   (default <repo>/_build/linux)
 #
@@ -20,7 +21,7 @@ ROOT=$CACHE/debroot
 kpkg=$(deb_kernel_package)
 deb_fetch "$kpkg" busybox-static
 
-stamp=$( { ls "$DEBS/${kpkg}_"*.deb "$DEBS"/busybox-static_*.deb; cat "$HERE/init"; } | sha256sum | cut -c1-64)
+stamp=$( { ls "$DEBS/${kpkg}_"*.deb "$DEBS"/busybox-static_*.deb; cat "$HERE/init" "$HERE/kvm-smoke.c"; } | sha256sum | cut -c1-64)
 if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$stamp" ]; then
 	exit 0
 fi
@@ -42,7 +43,10 @@ for m in virt/lib/irqbypass.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-intel.ko; do
 	cp "$ROOT/lib/modules/$kver/kernel/$m" "$stage/lib/modules/" ||
 		die "kernel module $m missing from $kpkg"
 done
-for a in sh mount cat grep sed head tr poweroff sleep echo uname insmod dmesg ls; do
+# A minimal VMM, so KVM runs a nested guest of its own (guest-tests/linux/kvm-smoke.c).
+${CC:-gcc} -static -O2 -Wall -Werror -o "$stage/bin/kvm-smoke" "$HERE/kvm-smoke.c" ||
+	die "cannot build kvm-smoke (needs gcc and libc6-dev)"
+for a in sh mount cat grep sed head tr poweroff sleep echo uname insmod dmesg ls timeout; do
 	ln -s busybox "$stage/bin/$a"
 done
 install -m 0755 "$HERE/init" "$stage/init"

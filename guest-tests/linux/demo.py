@@ -161,6 +161,12 @@ def main():
             for k, v in guest.items():
                 if k == "insmod-failed":
                     print("  insmod failed: %s" % v)
+            smoke = [(k[len("kvm-smoke-"):], v) for k, v in guest.items()
+                     if k.startswith("kvm-smoke-")]
+            if smoke:
+                print("  a KVM guest   (kvm-smoke: Linux KVM runs a nested guest of its own)")
+                for k, v in smoke:
+                    print("    %-12s %s" % (k, v))
         print("\nQEMU (QMP):")
         print("  vCPUs         %d (%s)" % (len(cpus), ", ".join(
             "cpu%d thread %d" % (c["cpu-index"], c["thread-id"]) for c in cpus)))

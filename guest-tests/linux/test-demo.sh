@@ -21,9 +21,18 @@ else
 	echo "$out" | grep -Eq '^  vmx flag +yes$'; ok $? "VMX on: the guest kernel sees the vmx flag"
 	kvm=$(echo "$out" | grep -E '^  kvm_intel +')
 	echo "$kvm" | grep -Eq '^  kvm_intel +loaded'; ok $? "Linux loads kvm_intel on the emulated CPU"
-	for p in ept unrestricted_guest vpid pml; do
+	for p in ept unrestricted_guest vpid pml flexpriority; do
 		echo "$kvm" | grep -Eq " $p=Y( |\$)"; ok $? "kvm_intel reports $p enabled"
 	done
+	# kvm-smoke: KVM's own guest, in real mode and then 32-bit protected mode.
+	echo "$out" | grep -Eq '^    real-out1 +port=0x10 value=0x1234$'
+	ok $? "a KVM guest in real mode (unrestricted guest): its OUT reaches the VMM"
+	echo "$out" | grep -Eq '^    real-mem +0x5678$'
+	ok $? "... its store through EPT lands in the VMM's memory"
+	echo "$out" | grep -Eq '^    prot-out1 +port=0x11 value=0x[0-9a-f]*14$'
+	ok $? "... in protected mode it reads KVM's local APIC version register"
+	echo "$out" | grep -Eq '^    done +ok$'
+	ok $? "... and the VMM ran to the end"
 fi
 echo "$out" | grep -q '^guest and QMP views agree$'; ok $? "guest and QMP views agree"
 echo "1..$n"
