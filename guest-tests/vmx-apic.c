@@ -32,7 +32,7 @@ static u8 guest_stack[8192] __attribute__((aligned(16)));
  * VMCALL; an APIC-access exit is resumed past the access by the host.
  */
 extern u8 g_rd300[], g_wr310[], g_rd80[], g_rd84[], g_rd80q[], g_wr80[], g_wr80_next[],
-	  g_wr80b[], g_rd81b[], g_lock80[], g_after_lock[], g_nop[];
+	  g_wr80b[], g_rd81b[], g_lock80[], g_after_lock[], g_nop[], g_rep80[], g_after_rep[];
 
 asm(".pushsection .text\n"
     "g_rd300: movl 0x300(%rbx), %eax\n"
@@ -59,6 +59,11 @@ asm(".pushsection .text\n"
     "g_after_lock: vmcall\n"
     "g_nop: nop\n"
     "vmcall\n"
+    /* Four byte writes to VTPR by one instruction. */
+    "g_rep80: leaq 0x80(%rbx), %rdi\n"
+    "movl $4, %ecx\n"
+    "rep stosb\n"
+    "g_after_rep: vmcall\n"
     ".popsection\n");
 
 static u64 pa(const void *p)
@@ -270,6 +275,15 @@ static void test_vtpr(void)
 	       (unsigned long long)r, *(u32 *)(vapic + 0x80));
 
 	vmcs_set(VMCS_TPR_THRESHOLD, 0);
+	*(u32 *)(vapic + 0x80) = 0;
+	vmcs_set(VMCS_GUEST_RIP, pa(g_rep80));
+	vmx_guest_regs.rax = 0x57;
+	r = enter(false);
+	report(r == EXIT_REASON_VMCALL && rip() == pa(g_after_rep) &&
+	       *(u32 *)(vapic + 0x80) == 0x57,
+	       "REP STOSB of 4 bytes over VTPR: one APIC-write emulation, VTPR 57H (%#llx, %#x)",
+	       (unsigned long long)r, *(u32 *)(vapic + 0x80));
+
 	*(u32 *)(vapic + 0x80) = 0x30;
 	vmcs_set(VMCS_GUEST_RIP, pa(g_lock80));
 	vmx_guest_regs.rcx = 0x10;

@@ -186,7 +186,8 @@ static void vtpr_write(CPUX86State *env, uintptr_t ra)
 {
     CPUState *cs = env_cpu(env);
 
-    if (env->vmx.apic_write == APIC_WRITE_REPLAY) {
+    if (env->vmx.apic_write != APIC_WRITE_NONE) {
+        /* The replay (or a second write of the same instruction). */
         env->vmx.apic_write = APIC_WRITE_DONE;
         request_boundary_event(cs);
         return;
