@@ -3,6 +3,9 @@
  * a minimal hypervisor (no exits while they run), in one boot:
  *   cpu   - a register-only mixing loop;
  *   mem   - writes with a 4 KiB stride over 64 MiB, repeated (TLB refills);
+ *   exits - reads of 64 pages, then CPUID, repeated: in L2 every CPUID is a
+ *           VM exit that L1 handles, so this measures what an exit costs,
+ *           with VPID (TLB sets kept across entry and exit) and without;
  * L2 runs them with EPT (identity, A/D off) and, for mem, also with EPT
  * A/D + PML on (every first write to a page is logged), and with EPT A/D
  * with extended PML off and on (docs/epml.md: reads and writes, EPT-entry
@@ -16,6 +19,8 @@
 #define MEM_BASE	0x1000000ull		/* 16 MiB */
 #define MEM_SIZE	(64ull << 20)
 #define MEM_PASSES	12
+#define EXIT_ITERS	20000ull
+#define EXIT_PAGES	64
 
 static u8 vmcs[4096] __attribute__((aligned(4096)));
 static u8 guest_stack[8192] __attribute__((aligned(4096)));
@@ -56,10 +61,30 @@ static u64 __attribute__((noinline)) mem_work(void)
 	return sum;
 }
 
+static u64 __attribute__((noinline)) exit_work(void)
+{
+	u64 i, p, sum = 0;
+
+	for (i = 0; i < EXIT_ITERS; i++) {
+		u32 a = 0, b, c = 0, d;
+
+		for (p = 0; p < EXIT_PAGES; p++)
+			sum += *(volatile u64 *)(uintptr_t)(MEM_BASE + p * 4096);
+		asm volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+		sum += a;
+	}
+	return sum;
+}
+
+static u64 work(int w)
+{
+	return w == 2 ? exit_work() : w ? mem_work() : cpu_work();
+}
+
 static void __attribute__((noreturn, used)) l2_main(void)
 {
 	for (;;) {
-		result = workload ? mem_work() : cpu_work();
+		result = work(workload);
 		asm volatile("vmcall" ::: "memory");
 	}
 }
@@ -83,6 +108,10 @@ static u64 run_l2(int w)
 			vmcs_set(VMCS_GUEST_PML_INDEX, 511);
 			continue;
 		}
+		if (vmcs_get(VMCS_EXIT_REASON) == EXIT_REASON_CPUID) {
+			vmx_skip_instruction();
+			continue;
+		}
 		if (vmcs_get(VMCS_EXIT_REASON) != EXIT_REASON_VMCALL)
 			test_abort("unexpected exit %llu", (unsigned long long)vmcs_get(VMCS_EXIT_REASON));
 		break;
@@ -96,7 +125,7 @@ static u64 run_l1(int w)
 {
 	u64 t0 = rdtsc();
 
-	result = w ? mem_work() : cpu_work();
+	result = work(w);
 	return rdtsc() - t0;
 }
 
@@ -195,6 +224,38 @@ static void bench_epml(void)
 	       (unsigned long long)entries);
 }
 
+/*
+ * The exit workload: L1 alone, then L2 with EPT, with VPID (kept TLB sets)
+ * and without (every entry and exit flushes), each the best of three.
+ */
+static void bench_exits(u64 eptp)
+{
+	u64 l1 = ~0ull, vpid = ~0ull, novpid = ~0ull, t;
+	int i;
+
+	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT);
+	vmcs_set(VMCS_EPT_POINTER, eptp);
+	invept(2, 0);
+	for (i = 0; i < 3; i++) {
+		t = run_l1(2);
+		l1 = t < l1 ? t : l1;
+		vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID);
+		vmcs_set(VMCS_VPID, 1);
+		t = run_l2(2);
+		vpid = t < vpid ? t : vpid;
+		vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT);
+		t = run_l2(2);
+		novpid = t < novpid ? t : novpid;
+	}
+	info("bench exits L1 %llu", (unsigned long long)l1);
+	info("bench exits L2-ept-vpid %llu (%llu per exit)", (unsigned long long)vpid,
+	     (unsigned long long)((vpid - l1) / EXIT_ITERS));
+	info("bench exits L2-ept-novpid %llu (%llu per exit)", (unsigned long long)novpid,
+	     (unsigned long long)((novpid - l1) / EXIT_ITERS));
+	info("bench exits VPID/no-VPID speed %llu.%02llu", (unsigned long long)(novpid * 100 / vpid) / 100,
+	     (unsigned long long)(novpid * 100 / vpid) % 100);
+}
+
 void test_main(void)
 {
 	u64 l1_cpu, l1_mem, l2_cpu, l2_mem, l2_mem_pml, eptp;
@@ -240,6 +301,8 @@ void test_main(void)
 		l2_mem_pml = t < l2_mem_pml ? t : l2_mem_pml;
 	}
 	info("bench mem L2-ept-pml %llu", (unsigned long long)l2_mem_pml);
+
+	bench_exits(eptp);
 
 	ratio("cpu", l1_cpu, l2_cpu);
 	ratio("mem(EPT)", l1_mem, l2_mem);

@@ -834,6 +834,7 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
                       env->vmx.current_vmcs);
 
     cpu_restore_state(cs, ra);
+    vmx_tlb_entry_begin(env);
     load_guest_state(env);
     load_guest_pdptes(env);
     env->vmx.non_root = true;
@@ -845,8 +846,7 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
     env->tsc_offset = (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_USE_TSC_OFFSETING) ?
                       VMCS(env, TSC_OFFSET) : 0;
     env->vmx.idt_vectoring = 0;
-    /* No VPID yet: entries and exits flush the linear mappings (28.3.3.1). */
-    tlb_flush(cs);
+    vmx_tlb_entry_end(env);
 
     failed_msr = load_msr_list(env, VMCS(env, VM_ENTRY_MSR_LOAD_ADDR),
                                VMCS(env, VM_ENTRY_MSR_LOAD_COUNT));

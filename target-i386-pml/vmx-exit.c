@@ -346,6 +346,7 @@ void vmx_load_host_state(CPUX86State *env)
     int i;
 
     vmx_events_exit(env);
+    vmx_tlb_exit_begin(env);
     env->vmx.non_root = false;
     env->hflags &= ~HF_GUEST_MASK;
     env->hflags2 &= ~HF2_NPT_MASK;
@@ -404,7 +405,7 @@ void vmx_load_host_state(CPUX86State *env)
     vmx_load_rflags(env, 2);
     env->hflags &= ~HF_INHIBIT_IRQ_MASK;
     cs->halted = 0;
-    tlb_flush(cs);
+    vmx_tlb_exit_end(env);
 
     /* 28.6: the VM-exit MSR-load list. */
     for (i = 0; i < VMCS(env, VM_EXIT_MSR_LOAD_COUNT); i++) {

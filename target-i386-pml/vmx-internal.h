@@ -282,6 +282,12 @@ void vmx_events_save(CPUX86State *env);
 void vmx_events_exit(CPUX86State *env);
 void vmx_preempt_check(CPUX86State *env, uintptr_t ra);
 
+/* vmx-tlb.c */
+void vmx_tlb_entry_begin(CPUX86State *env);
+void vmx_tlb_entry_end(CPUX86State *env);
+void vmx_tlb_exit_begin(CPUX86State *env);
+void vmx_tlb_exit_end(CPUX86State *env);
+
 /* vmx-apic.c */
 bool vmx_apic_controls_ok(CPUX86State *env);
 void vmx_apic_entry(CPUX86State *env);

@@ -33,6 +33,15 @@ enum vmcs_launch_state {
 #define VMX_IO_INFO_ASIZE_SHIFT 4
 #define VMX_IO_INFO_SEG_SHIFT   8
 
+/* What a set of TCG's TLB was filled under (vmx-tlb.c). */
+struct vmx_tlb_tag {
+    uint64_t cr0, cr3, cr4, efer, a20;  /* paging state, relevant bits */
+    uint64_t eptp;                      /* non-root: EPTP, or 0 without EPT */
+    uint64_t apic_access;               /* ... APIC-access page, or ~0 */
+    uint16_t vpid;                      /* ... VPID, or 0 without VPID */
+    bool valid;
+};
+
 typedef struct VMXState {
     bool vmxon;                 /* in VMX operation (root or non-root) */
     bool non_root;              /* in VMX non-root operation */
@@ -80,6 +89,14 @@ typedef struct VMXState {
     uint8_t ept_fault;          /* enum ept_fault_kind */
     uint8_t ept_fault_perms;    /* R/W/X the walk allowed, bits 2:0 */
     uint8_t ept_fault_access;   /* 1 read, 2 write, 4 fetch */
+
+    /* TLB sets across VM entries and exits (vmx-tlb.c). */
+    bool paging_switch;         /* a transition loads CR0/CR3/CR4: no flush */
+    struct vmx_tlb_tag root_tag;
+    struct vmx_tlb_tag guest_tag;
+    uint64_t ept_tag;           /* EPTP of the MMU_NESTED_IDX entries */
+    uint64_t tlb_flushes;       /* transitions that flushed a set */
+    uint64_t tlb_kept;          /* transitions that kept every set */
 
     /* Set while TCG's page walker probes a guest paging structure. */
     bool in_guest_walk;

@@ -71,6 +71,12 @@ void wss_oracle_walk(CPUX86State *env, uint64_t gpa);
 G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
                              uint64_t gla, uintptr_t ra);
 
+/* A VMX transition is loading CR0/CR3/CR4: vmx-tlb.c flushes (patch 0029). */
+static inline bool vmx_paging_switch(CPUX86State *env)
+{
+    return env->vmx.paging_switch;
+}
+
 /* TCG's page walker is probing a guest paging structure (patch 0015). */
 static inline void vmx_ept_guest_walk(CPUX86State *env, bool on)
 {

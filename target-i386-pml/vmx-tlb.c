@@ -1,0 +1,137 @@
+/*
+ * qemu-pml: which cached translations VM entry and VM exit keep
+ * (Intel SDM Vol. 3C 29.4.3: VPIDs; 29.4.3.3, 29.4.4: invalidation).
+ *
+ * TCG's TLB has an index set per mode (patch 0029): root operation uses
+ * MMU indices 0..5 (linear mappings of VPID 0), non-root operation 8..13
+ * (linear or combined mappings of the current VPID), and EPT's
+ * guest-physical mappings live in MMU_NESTED_IDX.  Hardware keeps
+ * mappings across entries and exits when they are tagged with a VPID
+ * other than 0; with VPID off, entries and exits invalidate the VPID-0
+ * linear and combined mappings.  TCG's entries also embed paging state
+ * the hardware tag does not carry (CR0.WP, CR4.SMEP, EFER.NXE, the EPT
+ * and APIC-access settings they were filled under), so a set is kept
+ * only while that state is unchanged: flushing more than hardware does is
+ * always allowed, keeping a stale entry never is.
+ *
+ * While a transition loads CR0/CR3/CR4, the helpers' own flushes are
+ * off (vmx_paging_switch()); the transition flushes here instead.
+ */
+#include "qemu/osdep.h"
+#include "cpu.h"
+#include "exec/cputlb.h"
+#include "vmx.h"
+#include "vmx-internal.h"
+
+#define TLB_ROOT_SET    (0x3fu)
+#define TLB_GUEST_SET   (0x3fu << MMU_GUEST_OFFSET)
+#define TLB_EPT_SET     (1u << MMU_NESTED_IDX)
+
+#define TAG_CR0     (CR0_PG_MASK | CR0_WP_MASK | CR0_PE_MASK)
+#define TAG_CR4     (CR4_PGE_MASK | CR4_PAE_MASK | CR4_PSE_MASK | CR4_SMEP_MASK | \
+                     CR4_SMAP_MASK | CR4_LA57_MASK | CR4_PKE_MASK | CR4_PKS_MASK)
+#define TAG_EFER    (MSR_EFER_LMA | MSR_EFER_NXE)
+
+/* The paging state that translations filled now depend on. */
+static void paging_tag(CPUX86State *env, struct vmx_tlb_tag *t)
+{
+    t->cr0 = env->cr[0] & TAG_CR0;
+    t->cr3 = env->cr[3];
+    t->cr4 = env->cr[4] & TAG_CR4;
+    t->efer = env->efer & TAG_EFER;
+    t->a20 = env->a20_mask;
+}
+
+/* ... and, for non-root operation, the VMCS settings that shape them. */
+static void guest_tag(CPUX86State *env, struct vmx_tlb_tag *t)
+{
+    uint32_t proc2 = vmx_secondary_ctls(env);
+
+    paging_tag(env, t);
+    t->vpid = (proc2 & VMX_SECONDARY_EXEC_ENABLE_VPID) ? VMCS(env, VIRTUAL_PROCESSOR_ID) : 0;
+    t->eptp = (proc2 & VMX_SECONDARY_EXEC_ENABLE_EPT) ? VMCS(env, EPT_POINTER) : 0;
+    t->apic_access = (proc2 & VMX_SECONDARY_EXEC_VIRTUALIZE_APIC_ACCESSES) ?
+                     VMCS(env, APIC_ACCESS_ADDR) : ~0ull;
+    t->valid = true;
+}
+
+static bool same_paging(const struct vmx_tlb_tag *a, const struct vmx_tlb_tag *b)
+{
+    return a->cr0 == b->cr0 && a->cr3 == b->cr3 && a->cr4 == b->cr4 &&
+           a->efer == b->efer && a->a20 == b->a20;
+}
+
+static void flush(CPUX86State *env, uint16_t sets)
+{
+    tlb_flush_by_mmuidx(env_cpu(env), sets);
+    qatomic_set(&env->vmx.tlb_flushes, env->vmx.tlb_flushes + 1);
+}
+
+/* VM entry, before the guest state is loaded. */
+void vmx_tlb_entry_begin(CPUX86State *env)
+{
+    paging_tag(env, &env->vmx.root_tag);
+    env->vmx.paging_switch = true;
+}
+
+/* VM entry, with the guest state loaded and HF_GUEST_MASK set. */
+void vmx_tlb_entry_end(CPUX86State *env)
+{
+    struct vmx_tlb_tag now;
+    uint16_t sets = 0;
+
+    env->vmx.paging_switch = false;
+    guest_tag(env, &now);
+    if (!now.vpid) {
+        /*
+         * 29.4.3.3: without a VPID, entry invalidates VPID 0's linear and
+         * combined mappings.  TCG's MMU_NESTED_IDX entries also stand in
+         * for the combined mappings' EPT part (dirty state included), so
+         * they go too, as when KVM emulates such an entry.
+         */
+        sets = TLB_ROOT_SET | TLB_GUEST_SET | TLB_EPT_SET;
+    } else if (!env->vmx.guest_tag.valid || now.vpid != env->vmx.guest_tag.vpid ||
+               now.eptp != env->vmx.guest_tag.eptp ||
+               now.apic_access != env->vmx.guest_tag.apic_access ||
+               !same_paging(&now, &env->vmx.guest_tag)) {
+        sets = TLB_GUEST_SET;
+    }
+    /* Guest-physical mappings are tagged by the EPTP (29.4.2). */
+    if (now.eptp != env->vmx.ept_tag || !now.vpid) {
+        sets |= TLB_EPT_SET;
+        env->vmx.ept_tag = now.eptp;
+    }
+    env->vmx.guest_tag = now;
+    if (sets) {
+        flush(env, sets);
+    } else {
+        qatomic_set(&env->vmx.tlb_kept, env->vmx.tlb_kept + 1);
+    }
+}
+
+/* VM exit (or a VM-entry failure), before the host state is loaded. */
+void vmx_tlb_exit_begin(CPUX86State *env)
+{
+    if (env->vmx.non_root) {
+        guest_tag(env, &env->vmx.guest_tag);
+    } else {
+        paging_tag(env, &env->vmx.root_tag);     /* entry failed early */
+    }
+    env->vmx.paging_switch = true;
+}
+
+/* VM exit, with the host state loaded. */
+void vmx_tlb_exit_end(CPUX86State *env)
+{
+    struct vmx_tlb_tag now;
+
+    env->vmx.paging_switch = false;
+    paging_tag(env, &now);
+    if (!env->vmx.guest_tag.vpid) {
+        flush(env, TLB_ROOT_SET | TLB_GUEST_SET);
+    } else if (!same_paging(&now, &env->vmx.root_tag)) {
+        flush(env, TLB_ROOT_SET);
+    } else {
+        qatomic_set(&env->vmx.tlb_kept, env->vmx.tlb_kept + 1);
+    }
+}
