@@ -95,8 +95,6 @@ typedef struct VMXState {
     struct vmx_tlb_tag root_tag;
     struct vmx_tlb_tag guest_tag;
     uint64_t ept_tag;           /* EPTP of the MMU_NESTED_IDX entries */
-    uint64_t tlb_flushes;       /* transitions that flushed a set */
-    uint64_t tlb_kept;          /* transitions that kept every set */
 
     /* Set while TCG's page walker probes a guest paging structure. */
     bool in_guest_walk;

@@ -22,6 +22,7 @@
 #include "exec/cputlb.h"
 #include "vmx.h"
 #include "vmx-internal.h"
+#include "trace.h"
 
 #define TLB_ROOT_SET    (0x3fu)
 #define TLB_GUEST_SET   (0x3fu << MMU_GUEST_OFFSET)
@@ -61,10 +62,12 @@ static bool same_paging(const struct vmx_tlb_tag *a, const struct vmx_tlb_tag *b
            a->efer == b->efer && a->a20 == b->a20;
 }
 
-static void flush(CPUX86State *env, uint16_t sets)
+static void flush(CPUX86State *env, const char *at, uint16_t sets)
 {
-    tlb_flush_by_mmuidx(env_cpu(env), sets);
-    qatomic_set(&env->vmx.tlb_flushes, env->vmx.tlb_flushes + 1);
+    trace_vmx_tlb_flush(env_cpu(env)->cpu_index, at, sets);
+    if (sets) {
+        tlb_flush_by_mmuidx(env_cpu(env), sets);
+    }
 }
 
 /* VM entry, before the guest state is loaded. */
@@ -102,11 +105,7 @@ void vmx_tlb_entry_end(CPUX86State *env)
         env->vmx.ept_tag = now.eptp;
     }
     env->vmx.guest_tag = now;
-    if (sets) {
-        flush(env, sets);
-    } else {
-        qatomic_set(&env->vmx.tlb_kept, env->vmx.tlb_kept + 1);
-    }
+    flush(env, "entry", sets);
 }
 
 /* VM exit (or a VM-entry failure), before the host state is loaded. */
@@ -128,10 +127,8 @@ void vmx_tlb_exit_end(CPUX86State *env)
     env->vmx.paging_switch = false;
     paging_tag(env, &now);
     if (!env->vmx.guest_tag.vpid) {
-        flush(env, TLB_ROOT_SET | TLB_GUEST_SET);
-    } else if (!same_paging(&now, &env->vmx.root_tag)) {
-        flush(env, TLB_ROOT_SET);
+        flush(env, "exit", TLB_ROOT_SET | TLB_GUEST_SET);
     } else {
-        qatomic_set(&env->vmx.tlb_kept, env->vmx.tlb_kept + 1);
+        flush(env, "exit", same_paging(&now, &env->vmx.root_tag) ? 0 : TLB_ROOT_SET);
     }
 }
