@@ -6,6 +6,7 @@
  *  - without VPID, VM entry invalidates linear and combined mappings;
  *  - INVVPID single-context and individual-address;
  *  - a different VPID has no mappings of the old one;
+ *  - L2's own MOV to CR3 invalidates its (non-global) mappings;
  *  - INVEPT, and another EPT root, for guest-physical mappings;
  *  - a changed CR0.WP in the guest-state area (permissions use the current
  *    CR0.WP, whatever is cached).
@@ -32,7 +33,7 @@ static u64 ept_b[512] __attribute__((aligned(4096)));
 static u64 ept_pml4_2[512] __attribute__((aligned(4096)));	/* a second EPT root */
 
 extern u64 boot_pd[];
-extern u8 g_read[], g_write[];
+extern u8 g_read[], g_write[], g_cr3_read[];
 
 asm(".pushsection .text\n"
     "g_read: movq (%rbx), %rax\n"
@@ -41,6 +42,11 @@ asm(".pushsection .text\n"
     "g_write: movq $1, (%rbx)\n"
     "vmcall\n"
     "jmp g_write\n"
+    "g_cr3_read: movq %cr3, %rax\n"
+    "movq %rax, %cr3\n"
+    "movq (%rbx), %rax\n"
+    "vmcall\n"
+    "jmp g_cr3_read\n"
     ".popsection\n");
 
 static u64 pa(const void *p)
@@ -114,6 +120,20 @@ static void test_linear(void)
 	map_lin(PAGE_A, PDE_P_RW_PS);
 	report(invvpid(0, 1, LIN) == VMX_OK, "INVVPID individual address");
 	expect_read("VPID 1, remapped to A, after INVVPID individual-address", LIN, MARK_A);
+
+	/* L2's MOV to CR3: its own mappings go. */
+	expect_read("VPID 1, mapped to A", LIN, MARK_A);
+	map_lin(PAGE_B, PDE_P_RW_PS);
+	{
+		u64 got;
+		u32 reason = run(g_cr3_read, LIN, &got);
+
+		report(reason == EXIT_REASON_VMCALL && got == MARK_B,
+		       "VPID 1, remapped to B, after L2's own MOV to CR3: L2 reads %#llx (exit %u)",
+		       (unsigned long long)got, reason);
+	}
+	map_lin(PAGE_A, PDE_P_RW_PS);
+	invvpid(1, 1, 0);
 
 	/* Another VPID never saw the old mapping. */
 	map_lin(PAGE_B, PDE_P_RW_PS);

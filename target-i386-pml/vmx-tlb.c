@@ -14,8 +14,10 @@
  * only while that state is unchanged: flushing more than hardware does is
  * always allowed, keeping a stale entry never is.
  *
- * While a transition loads CR0/CR3/CR4, the helpers' own flushes are
- * off (vmx_paging_switch()); the transition flushes here instead.
+ * A MOV to CR0/CR3/CR4 invalidates the current VPID's mappings only: in
+ * VMX operation the CR helpers flush the current mode's set
+ * (vmx_paging_flush()), and nothing while a transition loads CR0/CR3/CR4;
+ * the transition flushes here instead.
  */
 #include "qemu/osdep.h"
 #include "cpu.h"
@@ -67,6 +69,17 @@ static void flush(CPUX86State *env, const char *at, uint16_t sets)
     trace_vmx_tlb_flush(env_cpu(env)->cpu_index, at, sets);
     if (sets) {
         tlb_flush_by_mmuidx(env_cpu(env), sets);
+    }
+}
+
+void vmx_paging_flush(CPUX86State *env)
+{
+    CPUState *cs = env_cpu(env);
+
+    if (!env->vmx.vmxon) {
+        tlb_flush(cs);
+    } else if (!env->vmx.paging_switch) {
+        tlb_flush_by_mmuidx(cs, (env->hflags & HF_GUEST_MASK) ? TLB_GUEST_SET : TLB_ROOT_SET);
     }
 }
 

@@ -71,11 +71,13 @@ void wss_oracle_walk(CPUX86State *env, uint64_t gpa);
 G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
                              uint64_t gla, uintptr_t ra);
 
-/* A VMX transition is loading CR0/CR3/CR4: vmx-tlb.c flushes (patch 0029). */
-static inline bool vmx_paging_switch(CPUX86State *env)
-{
-    return env->vmx.paging_switch;
-}
+/*
+ * MOV to CR0/CR3/CR4 changed paging state (patch 0029): flush the whole
+ * TLB outside VMX operation; in it only the current VPID's mappings, i.e.
+ * the current mode's MMU index set (29.4.3.1), and nothing while a VMX
+ * transition loads paging state (vmx-tlb.c flushes then).
+ */
+void vmx_paging_flush(CPUX86State *env);
 
 /* TCG's page walker is probing a guest paging structure (patch 0015). */
 static inline void vmx_ept_guest_walk(CPUX86State *env, bool on)
