@@ -25,7 +25,7 @@ static volatile int guest_exc_vector = -1;
 static u8 io_buf[16];
 extern u8 g_outs[], g_ins[];
 extern u8 g_cpuid[], g_vmcall[], g_hlt[], g_out[], g_in[], g_rdmsr_ok[], g_rdmsr_exit[],
-	  g_wrmsr_exit[], g_ud2[], g_int3[], g_vmptrst[], g_vmread[], g_mov_cr3[], g_clts_like[], g_rdtsc[],
+	  g_wrmsr_exit[], g_ud2[], g_int3[], g_after_int_n3[], g_vmptrst[], g_vmread[], g_mov_cr3[], g_clts_like[], g_rdtsc[],
 	  g_guest_end[];
 
 static void __attribute__((noreturn, used)) guest_code(void)
@@ -50,6 +50,10 @@ static void __attribute__((noreturn, used)) guest_code(void)
 		     "g_wrmsr_exit: wrmsr\n" ::: "rax", "rcx", "rdx");
 	asm volatile("g_ud2: ud2\n");
 	asm volatile("g_int3: int3\n");
+	/* INT 3 written as CD 03 is a software interrupt: never intercepted. */
+	asm volatile("g_int_n3: .byte 0xcd, 0x03\n"
+		     "g_after_int_n3:\n"
+		     ".pushsection .ex_table, \"a\"\n .quad g_after_int_n3, g_after_int_n3\n .popsection\n");
 	/* They exit: the operands are only described (instruction information). */
 	asm volatile("g_vmptrst: vmptrst 0x18(%%rsp,%%rbx,4)\n" ::: "memory");
 	asm volatile("g_vmread: vmread %%rax, %%rcx\n" ::: "rcx", "memory");
@@ -88,13 +92,23 @@ static void setup(void)
 }
 
 /* Run until the next exit and check it; then skip the instruction. */
+/* The exception the guest's own handler saw during the last expect_exit() (or -1). */
+static int guest_vector;
+static u64 guest_vector_rip;
+
 static void expect_exit(u32 reason, const u8 *at, u64 len, const char *what)
 {
 	static int launched;
-	int r = vmx_enter(!launched);
-	u64 got = r == VMX_OK ? vmcs_get(VMCS_EXIT_REASON) : ~0ull;
-	u64 rip = r == VMX_OK ? vmcs_get(VMCS_GUEST_RIP) : 0;
-	u64 ilen = r == VMX_OK ? vmcs_get(VMCS_EXIT_INSTRUCTION_LEN) : 0;
+	u64 got, rip, ilen;
+	int r;
+
+	ex_last.vector = -1;
+	r = vmx_enter(!launched);
+	guest_vector = ex_last.vector;		/* before VMREAD clears it */
+	guest_vector_rip = ex_last.rip;
+	got = r == VMX_OK ? vmcs_get(VMCS_EXIT_REASON) : ~0ull;
+	rip = r == VMX_OK ? vmcs_get(VMCS_GUEST_RIP) : 0;
+	ilen = r == VMX_OK ? vmcs_get(VMCS_EXIT_INSTRUCTION_LEN) : 0;
 
 	launched = 1;
 	report(r == VMX_OK && got == reason, "%s: exit reason %u (got %s, reason %#llx)",
@@ -262,6 +276,9 @@ static void test_exits(void)
 	       (unsigned long long)q);
 	vmx_skip_instruction();
 	expect_exit(EXIT_REASON_VMPTRST, g_vmptrst, 0, "VMPTRST in VMX non-root operation");
+	report(guest_vector == 3 && guest_vector_rip == pa(g_after_int_n3),
+	       "INT 3 as CD 03 with #BP in the exception bitmap: no exit, the guest's handler "
+	       "ran (vector %d)", guest_vector);
 	q = vmcs_get(VMCS_EXIT_QUALIFICATION);
 	report(q == 0x18 && vmcs_get(0x440e) == 0x20d0102,
 	       "VMPTRST 0x18(%%rsp,%%rbx,4): displacement, and scale 4, 64-bit, SS, index RBX, "

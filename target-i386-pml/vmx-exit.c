@@ -568,6 +568,18 @@ void vmx_do_exit(CPUX86State *env)
 
 /* ---- which events exit (chapter 26) ------------------------------------ */
 
+/*
+ * INT3 (CC) and INTO (CE) are software exceptions, INT n (CD ib) a
+ * software interrupt even for vectors 3 and 4.  TCG passes the vector and
+ * the instruction's length: the one-byte forms are the exceptions (a
+ * prefixed CC or CE would be taken for INT n).
+ */
+static bool sw_exception(int vector, unsigned insn_len)
+{
+    return (vector == EXCP03_INT3 || vector == EXCP04_INTO) && insn_len == 1;
+}
+
+
 /* The general register the intercepted instruction names (translator info). */
 int vmx_intercept_gpr(CPUX86State *env)
 {
@@ -766,13 +778,13 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
     case SVM_EXIT_SWINT:
         /*
          * INT3 and INTO are software exceptions: the exception bitmap
-         * decides (25.2).  INT n is never intercepted.  (INT 3 written as
-         * CD 03 is treated like INT3 here: TCG does not tell them apart.)
+         * decides (25.2).  INT n is never intercepted, INT 3 and INT 4
+         * (CD 03, CD 04) included.
          */
         {
             int vector = param & 0xff;
 
-            if ((vector == EXCP03_INT3 || vector == EXCP04_INTO) &&
+            if (sw_exception(vector, param >> 8) &&
                 (VMCS(env, EXCEPTION_BITMAP) & (1u << vector))) {
                 env->vmx.pending_intr_info = VMX_INTR_INFO_VALID |
                                              VMX_INTR_TYPE_SW_EXCEPTION | vector;
@@ -939,10 +951,10 @@ void vmx_event_delivery(CPUX86State *env, int intno, int is_int, int error_code,
     if (is_hw) {
         info |= intno == EXCP02_NMI ? VMX_INTR_TYPE_NMI : VMX_INTR_TYPE_EXT_INTR;
     } else if (is_int) {
-        info |= (intno == EXCP03_INT3 || intno == EXCP04_INTO) ?
-                VMX_INTR_TYPE_SW_EXCEPTION : VMX_INTR_TYPE_SW_INTR;
         /* 28.2.4: an exit during its delivery reports the INT's length. */
         env->vmx.idt_vectoring_len = env->exception_next_eip - env->eip;
+        info |= sw_exception(intno, env->vmx.idt_vectoring_len) ?
+                VMX_INTR_TYPE_SW_EXCEPTION : VMX_INTR_TYPE_SW_INTR;
     } else {
         info |= VMX_INTR_TYPE_HW_EXCEPTION;
         if (!rm && (intno == 8 || (intno >= 10 && intno <= 14) || intno == 17 ||
