@@ -279,6 +279,64 @@ static void test_vmcs_switch(void)
 	expect_error(vmresume(), 5, "VMRESUME after VMCLEAR (launch state clear)");
 }
 
+/*
+ * A memory operand at a non-canonical address (SDM Vol. 3C 31.3, 64-bit
+ * mode exceptions): #SS(0) through SS (RSP as base), #GP(0) otherwise.
+ * The operand is (base, RCX) with RCX = 2^63: only the address is bad.
+ */
+#define NONCANON_OP(name, mnemonic)						\
+static int name(bool via_rsp)							\
+{										\
+	u64 enc = VMCS_GUEST_RIP;						\
+										\
+	ex_clear();								\
+	if (via_rsp)								\
+		asm volatile("1: " mnemonic " (%%rsp,%%rcx,1)\n2:\n\t"		\
+			     EX_FIXUP("1b", "2b")				\
+			     :: "c"(1ull << 63), "a"(enc) : "memory", "cc");	\
+	else									\
+		asm volatile("1: " mnemonic " (%%rdx,%%rcx,1)\n2:\n\t"		\
+			     EX_FIXUP("1b", "2b")				\
+			     :: "c"(1ull << 63), "d"(0), "a"(enc) : "memory", "cc");	\
+	return ex_last.vector;							\
+}
+NONCANON_OP(noncanon_vmptrld, "vmptrld")
+NONCANON_OP(noncanon_vmclear, "vmclear")
+NONCANON_OP(noncanon_vmptrst, "vmptrst")
+
+static int noncanon_vmread(bool via_rsp)
+{
+	u64 enc = VMCS_GUEST_RIP;
+
+	ex_clear();
+	if (via_rsp)
+		asm volatile("1: vmread %%rax, (%%rsp,%%rcx,1)\n2:\n\t" EX_FIXUP("1b", "2b")
+			     :: "c"(1ull << 63), "a"(enc) : "memory", "cc");
+	else
+		asm volatile("1: vmwrite (%%rdx,%%rcx,1), %%rax\n2:\n\t" EX_FIXUP("1b", "2b")
+			     :: "c"(1ull << 63), "d"(0), "a"(enc) : "memory", "cc");
+	return ex_last.vector;
+}
+
+static void test_noncanonical_operands(void)
+{
+	int v;
+
+	v = noncanon_vmptrld(true);
+	report(v == 12, "VMPTRLD, non-canonical operand through RSP: #SS(0) (vector %d)", v);
+	v = noncanon_vmptrld(false);
+	report(v == GP_VECTOR, "VMPTRLD, non-canonical operand through RDX: #GP(0) (vector %d)", v);
+	v = noncanon_vmclear(true);
+	report(v == 12, "VMCLEAR, non-canonical operand through RSP: #SS(0) (vector %d)", v);
+	v = noncanon_vmptrst(true);
+	report(v == 12, "VMPTRST, non-canonical operand through RSP: #SS(0) (vector %d)", v);
+	v = noncanon_vmread(true);
+	report(v == 12, "VMREAD to memory, non-canonical through RSP: #SS(0) (vector %d)", v);
+	v = noncanon_vmread(false);
+	report(v == GP_VECTOR, "VMWRITE from memory, non-canonical through RDX: #GP(0) (vector %d)",
+	       v);
+}
+
 static void test_vmxoff(void)
 {
 	u64 v = 0;
@@ -298,5 +356,6 @@ void test_main(void)
 	test_current_vmcs();
 	test_vmread_vmwrite();
 	test_vmcs_switch();
+	test_noncanonical_operands();
 	test_vmxoff();
 }

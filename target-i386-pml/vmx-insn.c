@@ -95,8 +95,23 @@ static bool vmx_bad_phys_addr(CPUX86State *env, uint64_t addr)
     return (addr & 0xfff) || (addr >> cpu->phys_bits);
 }
 
-static uint64_t vmx_read_m64(CPUX86State *env, target_ulong a0, uintptr_t ra)
+/*
+ * A memory operand of @len bytes at @a0 in 64-bit mode: non-canonical is
+ * #SS(0) through SS (@ops has VMX_OPERAND_SS), #GP(0) otherwise.  (TCG's
+ * own check, at the access, always raises #GP.)
+ */
+static void check_operand_address(CPUX86State *env, target_ulong a0, int len, uint32_t ops,
+                                  uintptr_t ra)
 {
+    if (in_64bit_mode(env) &&
+        (!vmx_canonical(env, a0) || !vmx_canonical(env, a0 + len - 1))) {
+        raise_exception_err_ra(env, (ops & VMX_OPERAND_SS) ? EXCP0C_STACK : EXCP0D_GPF, 0, ra);
+    }
+}
+
+static uint64_t vmx_read_m64(CPUX86State *env, target_ulong a0, uint32_t ops, uintptr_t ra)
+{
+    check_operand_address(env, a0, 8, ops, ra);
     return cpu_ldq_data_ra(env, a0, ra);
 }
 
@@ -146,7 +161,7 @@ static bool vmx_cr_supported(CPUX86State *env)
                            vmx_cap_msr(env, MSR_IA32_VMX_CR4_FIXED1));
 }
 
-void helper_vmx_vmxon(CPUX86State *env, target_ulong a0)
+void helper_vmx_vmxon(CPUX86State *env, target_ulong a0, uint32_t ops)
 {
     uintptr_t ra = GETPC();
     uint64_t fc = env->msr_ia32_feature_control;
@@ -172,7 +187,7 @@ void helper_vmx_vmxon(CPUX86State *env, target_ulong a0)
         !(fc & FEATURE_CONTROL_VMXON_ENABLED_OUTSIDE_SMX)) {
         raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
     }
-    addr = vmx_read_m64(env, a0, ra);
+    addr = vmx_read_m64(env, a0, ops, ra);
     if (vmx_bad_phys_addr(env, addr)) {
         vmfail_invalid(env);
         return;
@@ -207,11 +222,11 @@ void helper_vmx_vmxoff(CPUX86State *env)
  * the physical-address width, not the VMXON region.  Returns false after
  * VMfail with the instruction's own error number.
  */
-static bool vmcs_pointer_operand(CPUX86State *env, target_ulong a0, uintptr_t ra,
-                                 enum vmx_insn_error bad_addr,
+static bool vmcs_pointer_operand(CPUX86State *env, target_ulong a0, uint32_t ops,
+                                 uintptr_t ra, enum vmx_insn_error bad_addr,
                                  enum vmx_insn_error vmxon_ptr, uint64_t *addr)
 {
-    *addr = vmx_read_m64(env, a0, ra);
+    *addr = vmx_read_m64(env, a0, ops, ra);
     if (vmx_bad_phys_addr(env, *addr)) {
         vmfail(env, bad_addr);
         return false;
@@ -223,13 +238,13 @@ static bool vmcs_pointer_operand(CPUX86State *env, target_ulong a0, uintptr_t ra
     return true;
 }
 
-void helper_vmx_vmclear(CPUX86State *env, target_ulong a0)
+void helper_vmx_vmclear(CPUX86State *env, target_ulong a0, uint32_t ops)
 {
     uintptr_t ra = GETPC();
     uint64_t addr;
 
     vmx_insn_check(env, VMX_EXIT_VMCLEAR, ra);
-    if (!vmcs_pointer_operand(env, a0, ra, VMXERR_VMCLEAR_INVALID_ADDR,
+    if (!vmcs_pointer_operand(env, a0, ops, ra, VMXERR_VMCLEAR_INVALID_ADDR,
                               VMXERR_VMCLEAR_VMXON_PTR, &addr)) {
         return;
     }
@@ -244,13 +259,13 @@ void helper_vmx_vmclear(CPUX86State *env, target_ulong a0)
     vmsucceed(env);
 }
 
-void helper_vmx_vmptrld(CPUX86State *env, target_ulong a0)
+void helper_vmx_vmptrld(CPUX86State *env, target_ulong a0, uint32_t ops)
 {
     uintptr_t ra = GETPC();
     uint64_t addr;
 
     vmx_insn_check(env, VMX_EXIT_VMPTRLD, ra);
-    if (!vmcs_pointer_operand(env, a0, ra, VMXERR_VMPTRLD_INVALID_ADDR,
+    if (!vmcs_pointer_operand(env, a0, ops, ra, VMXERR_VMPTRLD_INVALID_ADDR,
                               VMXERR_VMPTRLD_VMXON_PTR, &addr)) {
         return;
     }
@@ -268,11 +283,12 @@ void helper_vmx_vmptrld(CPUX86State *env, target_ulong a0)
     vmsucceed(env);
 }
 
-void helper_vmx_vmptrst(CPUX86State *env, target_ulong a0)
+void helper_vmx_vmptrst(CPUX86State *env, target_ulong a0, uint32_t ops)
 {
     uintptr_t ra = GETPC();
 
     vmx_insn_check(env, VMX_EXIT_VMPTRST, ra);
+    check_operand_address(env, a0, 8, ops, ra);
     cpu_stq_data_ra(env, a0, env->vmx.current_vmcs, ra);
     vmsucceed(env);
 }
@@ -282,11 +298,18 @@ void helper_vmx_vmptrst(CPUX86State *env, target_ulong a0)
 /*
  * The operand-info word the translator passes (vmx-translate.c.inc):
  * bits 3:0 the register operand (field encoding), bits 7:4 the r/m
- * register, bit 8 set if r/m is a register.
+ * register, bit 8 set if r/m is a register, bit 9 if the memory operand
+ * goes through SS.
  */
 #define VMX_OPINFO_REG(i)       ((i) & 0xf)
 #define VMX_OPINFO_RM(i)        (((i) >> 4) & 0xf)
 #define VMX_OPINFO_RM_IS_REG    0x100
+#define VMX_OPINFO_SS           0x200   /* the memory operand is SS-based */
+
+static uint32_t opinfo_ops(uint32_t info)
+{
+    return (info & VMX_OPINFO_SS) ? VMX_OPERAND_SS : 0;
+}
 
 /*
  * Find the field a VMREAD/VMWRITE names, or fail with error 12.  In 64-bit
@@ -328,6 +351,7 @@ void helper_vmx_vmread(CPUX86State *env, target_ulong a0, uint32_t info)
     if (info & VMX_OPINFO_RM_IS_REG) {
         env->regs[VMX_OPINFO_RM(info)] = long_op ? val : (uint32_t)val;
     } else if (long_op) {
+        check_operand_address(env, a0, 8, opinfo_ops(info), ra);
         cpu_stq_data_ra(env, a0, val, ra);
     } else {
         cpu_stl_data_ra(env, a0, (uint32_t)val, ra);
@@ -347,6 +371,7 @@ void helper_vmx_vmwrite(CPUX86State *env, target_ulong a0, uint32_t info)
     if (info & VMX_OPINFO_RM_IS_REG) {
         val = env->regs[VMX_OPINFO_RM(info)];
     } else if (long_op) {
+        check_operand_address(env, a0, 8, opinfo_ops(info), ra);
         val = cpu_ldq_data_ra(env, a0, ra);
     } else {
         val = cpu_ldl_data_ra(env, a0, ra);
@@ -417,21 +442,13 @@ void helper_vmx_vmlaunch(CPUX86State *env, uint32_t resume)
  * reference and #GP(0) otherwise (SDM Vol. 3C 31.3, "64-Bit Mode
  * Exceptions"), before the descriptor is read.
  */
-static void check_descriptor_address(CPUX86State *env, target_ulong a0, bool ss,
-                                     uintptr_t ra)
-{
-    if (in_64bit_mode(env) &&
-        (!vmx_canonical(env, a0) || !vmx_canonical(env, a0 + 15))) {
-        raise_exception_err_ra(env, ss ? EXCP0C_STACK : EXCP0D_GPF, 0, ra);
-    }
-}
 
 void helper_vmx_invept(CPUX86State *env, target_ulong a0, uint32_t reg)
 {
     uintptr_t ra = GETPC();
     uint64_t cap = vmx_ept_vpid_caps(env);
     uint64_t type, eptp;
-    bool ss;
+    uint32_t ss;
 
     if (!(cap & MSR_VMX_EPT_INVEPT)) {
         raise_exception_ra(env, EXCP06_ILLOP, ra);
@@ -445,7 +462,7 @@ void helper_vmx_invept(CPUX86State *env, target_ulong a0, uint32_t reg)
         vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
         return;
     }
-    check_descriptor_address(env, a0, ss, ra);
+    check_operand_address(env, a0, 16, ss, ra);
     eptp = cpu_ldq_data_ra(env, a0, ra);
     cpu_ldq_data_ra(env, a0 + 8, ra);           /* the whole descriptor is read */
     if (type == 1 && !vmx_eptp_valid(env, eptp)) {
@@ -463,7 +480,7 @@ void helper_vmx_invvpid(CPUX86State *env, target_ulong a0, uint32_t reg)
     uint64_t cap = vmx_ept_vpid_caps(env);
     uint64_t type, desc_lo, gla;
     uint16_t vpid;
-    bool ss;
+    uint32_t ss;
 
     if (!(cap & MSR_VMX_EPT_INVVPID)) {
         raise_exception_ra(env, EXCP06_ILLOP, ra);
@@ -476,7 +493,7 @@ void helper_vmx_invvpid(CPUX86State *env, target_ulong a0, uint32_t reg)
         vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
         return;
     }
-    check_descriptor_address(env, a0, ss, ra);
+    check_operand_address(env, a0, 16, ss, ra);
     desc_lo = cpu_ldq_data_ra(env, a0, ra);
     gla = cpu_ldq_data_ra(env, a0 + 8, ra);
     vpid = desc_lo;
