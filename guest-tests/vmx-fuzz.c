@@ -14,6 +14,12 @@
 
 #define ITERATIONS 3000
 
+#define PROC_TPR_SHADOW			(1u << 21)
+#define PROC2_VIRT_APIC_ACCESSES	(1u << 0)
+#define VMCS_VIRTUAL_APIC_ADDR		0x2012
+#define VMCS_APIC_ACCESS_ADDR		0x2014
+#define VMCS_TPR_THRESHOLD		0x401c
+
 static u8 vmcs[4096] __attribute__((aligned(4096)));
 static u8 sandbox[16][4096] __attribute__((aligned(4096)));
 static u64 fuzz_ept[4][512] __attribute__((aligned(4096)));	/* PML4, PDPT, PD, PT */
@@ -143,6 +149,22 @@ static void fuzz_vm_entries(struct tally *t, u64 eptp)
 			if (vmread(enc, &old) == VMX_OK)
 				vmwrite(enc, fuzz_value(old));
 		}
+		/*
+		 * APIC virtualization: the APIC-access and virtual-APIC pages
+		 * in the sandbox (misaligned now and then, for the entry
+		 * checks), a random TPR threshold, the controls on by chance.
+		 */
+		if (rnd() % 2) {
+			vmcs_set(VMCS_SECONDARY_CONTROLS,
+				 vmcs_get(VMCS_SECONDARY_CONTROLS) | PROC2_VIRT_APIC_ACCESSES);
+			vmcs_set(VMCS_PROC_BASED_CONTROLS,
+				 vmcs_get(VMCS_PROC_BASED_CONTROLS) | (rnd() % 2 ? PROC_TPR_SHADOW : 0));
+		}
+		vmcs_set(VMCS_APIC_ACCESS_ADDR, (u64)(uintptr_t)sandbox[rnd() % 14] +
+			 (rnd() % 8 ? 0 : rnd() % 4096));
+		vmcs_set(VMCS_VIRTUAL_APIC_ADDR, (u64)(uintptr_t)sandbox[rnd() % 14] +
+			 (rnd() % 8 ? 0 : rnd() % 4096));
+		vmcs_set(VMCS_TPR_THRESHOLD, rnd() % 8 ? rnd() % 16 : rnd() & 0xff);
 		/* Never let the guest see host memory. */
 		vmcs_set(VMCS_SECONDARY_CONTROLS,
 			 vmcs_get(VMCS_SECONDARY_CONTROLS) | PROC2_ENABLE_EPT);
