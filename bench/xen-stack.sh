@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${QEMU_PML_BUILD:-$PWD/_build}
 runs=${1:-3}
-guest-tests/xen/build-image.sh "$B/ours/guest-tests/xen/wss-touch" "$B/xen"
+# The same image as ./qpml builds (with xen-epml), so the two never undo each other.
+guest-tests/xen/build-image.sh "$B/ours/guest-tests/xen/wss-touch" "$B/xen" "$B/ours/xen-pml/tools/xen-epml"
 
 # one CPU [ARGS]: "<domU up s> <demo end s> <PML entries> <PASS|FAIL>"
 one() {

@@ -213,14 +213,12 @@ bool vmx_apic_access(CPUX86State *env, vaddr addr, int size, MMUAccessType acces
         return true;
     }
     if (mmu_idx == MMU_NESTED_IDX) {
-        if (env->vmx.in_guest_walk) {
-            /* A guest-physical access by the page walker: vmx_ept_exit reports it. */
-            env->vmx.ept_fault = EPT_FAULT_APIC_ACCESS;
-            return false;
-        }
-        /* EPT for a final address: its linear access is decided below. */
-        *page_size = 1;
-        return true;
+        /*
+         * A guest-physical access: the page walker's (final addresses do
+         * not fill this TLB, patch 0030).  vmx_ept_exit reports it.
+         */
+        env->vmx.ept_fault = EPT_FAULT_APIC_ACCESS;
+        return false;
     }
     if (mmu_idx == MMU_PHYS_IDX) {
         return true;            /* physical access (30.4.6): memory, see docs/vmx.md */

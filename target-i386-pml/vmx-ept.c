@@ -273,6 +273,26 @@ restart:
     return true;
 }
 
+/*
+ * The combined (guest-linear) TLB entry the fill makes is the cache for
+ * final addresses, as on hardware, so they need no nested entry of their
+ * own: one TLB fill per guest miss instead of two.
+ */
+bool vmx_ept_final(CPUX86State *env, uint64_t gpa, MMUAccessType access,
+                   CPUTLBEntryFull *full)
+{
+    int prot, size;
+    hwaddr hpa;
+
+    if (!vmx_ept_translate(env, gpa, access, &hpa, &prot, &size)) {
+        return false;
+    }
+    full->phys_addr = hpa;
+    full->prot = prot;
+    full->lg_page_size = ctz32(size);
+    return true;
+}
+
 /* ---- the guest's page walk under EPT without A/D flags (29.3.3.2) ----- */
 
 bool vmx_ept_walk_may_read(CPUX86State *env)

@@ -62,6 +62,13 @@ static inline bool vmx_intr_exits_regardless_of_if(CPUX86State *env)
 bool vmx_ept_enabled(CPUX86State *env);
 bool vmx_ept_translate(CPUX86State *env, uint64_t gpa, MMUAccessType access,
                        hwaddr *hpa, int *prot, int *page_size);
+/*
+ * A guest access's final guest-physical address (patch 0030), translated
+ * without an MMU_NESTED_IDX entry: @full gets the host-physical address,
+ * EPT's permissions and page size; false as for vmx_ept_translate().
+ */
+bool vmx_ept_final(CPUX86State *env, uint64_t gpa, MMUAccessType access,
+                   CPUTLBEntryFull *full);
 
 /* The working-set oracle (wss-oracle.c, patch 0019). */
 extern bool wss_oracle_active;
