@@ -66,11 +66,6 @@ asm(".pushsection .text\n"
     "g_after_rep: vmcall\n"
     ".popsection\n");
 
-static u64 pa(const void *p)
-{
-	return (u64)(uintptr_t)p;
-}
-
 static u32 proc_ctls(u32 want)
 {
 	return vmx_ctls(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS, want);

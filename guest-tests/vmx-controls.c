@@ -156,11 +156,6 @@ extern u8 sec_guest[], sec_sgdt[], sec_sldt[], sec_wbinvd[], sec_rdrand[], sec_r
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static u64 pa(const void *p)
-{
-	return (u64)(uintptr_t)p;
-}
-
 static u32 pin_ctls(u32 want)
 {
 	return vmx_ctls(MSR_IA32_VMX_PINBASED_CTLS, MSR_IA32_VMX_TRUE_PINBASED_CTLS, want);

@@ -81,11 +81,6 @@ static void __attribute__((noreturn, used)) guest_code(void)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static u64 pa(const void *p)
-{
-	return (u64)(uintptr_t)p;
-}
-
 static void setup(void)
 {
 	vmx_setup_vmcs(vmcs, guest_code, GUEST_STACK_TOP);

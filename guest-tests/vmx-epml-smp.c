@@ -30,11 +30,6 @@ static u64 drained[MAX_ENTRIES][2];
 static volatile u32 n_drained, notified, handled;
 static volatile int collector_paused, collector_stop;
 
-static u64 pa(const void *p)
-{
-	return (u64)(uintptr_t)p;
-}
-
 /* ---- L2: touch every test page once, reading or writing it ------------- */
 
 static void __attribute__((noreturn, used)) l2_main(void)

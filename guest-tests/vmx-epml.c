@@ -39,11 +39,6 @@ static void __attribute__((noreturn, used)) guest_main(void)
 	}
 }
 
-static u64 pa(const void *p)
-{
-	return (u64)(uintptr_t)p;
-}
-
 static int launched;
 
 /* Run the script; returns the exit reason (VM entry must succeed). */

@@ -17,11 +17,6 @@ static u8 pages[8][4096] __attribute__((aligned(4096)));
 extern u8 boot_pd[];
 static u64 eptp;
 
-static u64 pa(const void *p)
-{
-	return (u64)(uintptr_t)p;
-}
-
 /* ---- guest: a script of operations, one per VMCALL ---------------------- */
 
 enum op { OP_READ, OP_WRITE, OP_EXEC, OP_STOP };

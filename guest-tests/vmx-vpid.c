@@ -49,11 +49,6 @@ asm(".pushsection .text\n"
     "jmp g_cr3_read\n"
     ".popsection\n");
 
-static u64 pa(const void *p)
-{
-	return (u64)(uintptr_t)p;
-}
-
 static void map_lin(u64 phys, u64 flags)
 {
 	boot_pd[LIN >> 21] = phys | flags;	/* no INVLPG: the point of the test */

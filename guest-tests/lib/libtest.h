@@ -83,6 +83,9 @@ void set_irq_handler(unsigned vector, void (*fn)(void));
 void apic_eoi(void);
 bool smp_ap_done(void);
 
+/* The physical address of @p: the tests run identity-mapped. */
+static inline u64 pa(const void *p) { return (u64)(uintptr_t)p; }
+
 /* Port I/O and control registers. */
 static inline void outb(u16 port, u8 v) { asm volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
 static inline void outl(u16 port, u32 v) { asm volatile("outl %0, %1" :: "a"(v), "Nd"(port)); }
