@@ -110,6 +110,18 @@ static u64 rip(void)
 	return vmcs_get(VMCS_GUEST_RIP);
 }
 
+/* Resume L2 at @at: an APIC-access exit (44) with qualification @want. */
+static void expect_apic_exit(void *at, u64 want, const char *what)
+{
+	u64 r;
+
+	vmcs_set(VMCS_GUEST_RIP, pa(at));
+	r = enter(false);
+	report(r == EXIT_REASON_APIC_ACCESS && qual() == want,
+	       "%s: exit 44, qualification %#llx (%#llx, %#llx)", what, (unsigned long long)want,
+	       (unsigned long long)r, (unsigned long long)qual());
+}
+
 static void expect_vmfail7(int r, const char *what)
 {
 	u64 err = vmx_insn_error();
@@ -177,11 +189,7 @@ static void test_exits(void)
 	       "write of offset 310H: exit 44, linear write, memory unchanged (%#llx, %#llx)",
 	       (unsigned long long)r, (unsigned long long)qual());
 
-	vmcs_set(VMCS_GUEST_RIP, pa(g_rd80));
-	r = enter(false);
-	report(r == EXIT_REASON_APIC_ACCESS && qual() == 0x80,
-	       "VTPR read without the TPR shadow: exit 44 at 080H (%#llx, %#llx)",
-	       (unsigned long long)r, (unsigned long long)qual());
+	expect_apic_exit(g_rd80, 0x80, "VTPR read without the TPR shadow");
 
 	vmcs_set(VMCS_GUEST_RIP, pa(apic_page) + 0x100);
 	r = enter(false);
@@ -226,17 +234,8 @@ static void test_vtpr(void)
 	report(r == EXIT_REASON_VMCALL && vmx_guest_regs.rax == 0x22,
 	       "byte read at 081H: virtualized (%#llx)", (unsigned long long)vmx_guest_regs.rax);
 
-	vmcs_set(VMCS_GUEST_RIP, pa(g_rd84));
-	r = enter(false);
-	report(r == EXIT_REASON_APIC_ACCESS && qual() == 0x84,
-	       "read at 084H (outside bytes 3:0 of the register): exit 44 (%#llx, %#llx)",
-	       (unsigned long long)r, (unsigned long long)qual());
-
-	vmcs_set(VMCS_GUEST_RIP, pa(g_rd80q));
-	r = enter(false);
-	report(r == EXIT_REASON_APIC_ACCESS && qual() == 0x80,
-	       "64-bit read at 080H: exit 44 (%#llx, %#llx)",
-	       (unsigned long long)r, (unsigned long long)qual());
+	expect_apic_exit(g_rd84, 0x84, "read at 084H (outside bytes 3:0 of the register)");
+	expect_apic_exit(g_rd80q, 0x80, "64-bit read at 080H");
 
 	/* Write above the threshold: bytes 3:1 cleared, no exit. */
 	vmcs_set(VMCS_GUEST_RIP, pa(g_wr80));

@@ -64,6 +64,12 @@ static bool apic_accesses_virtualized(CPUX86State *env)
     return vmx_secondary_ctls(env) & VMX_SECONDARY_EXEC_VIRTUALIZE_APIC_ACCESSES;
 }
 
+/* Run the next TB as this one instruction alone, interrupts held off. */
+static void replay_insn_alone(CPUState *cs)
+{
+    cs->cflags_next_tb = (cs->tcg_cflags & ~CF_COUNT_MASK) | CF_NOIRQ | 1;
+}
+
 /* Let the vCPU reach vmx_deliver_event() at the next TB boundary. */
 static void request_boundary_event(CPUState *cs)
 {
@@ -121,8 +127,7 @@ bool vmx_apic_controls_ok(CPUX86State *env)
         return false;
     }
     /* Only without "virtualize APIC accesses": threshold <= VTPR[7:4]. */
-    return apic_accesses_virtualized(env) ||
-           threshold <= ((x86_ldl_phys(env_cpu(env), vapic + APIC_OFFSET_TPR) >> 4) & 0xf);
+    return apic_accesses_virtualized(env) || threshold <= vtpr_class(env);
 }
 
 /*
@@ -154,7 +159,7 @@ void vmx_apic_post_load(CPUX86State *env)
     CPUState *cs = env_cpu(env);
 
     if (env->vmx.apic_write == APIC_WRITE_REPLAY) {
-        cs->cflags_next_tb = (cs->tcg_cflags & ~CF_COUNT_MASK) | CF_NOIRQ | 1;
+        replay_insn_alone(cs);
     }
     if (vmx_apic_due_event(env)) {
         qatomic_or(&cs->interrupt_request, CPU_INTERRUPT_VMX_EVENT);
@@ -193,7 +198,7 @@ static void vtpr_write(CPUX86State *env, uintptr_t ra)
         return;
     }
     env->vmx.apic_write = APIC_WRITE_REPLAY;
-    cs->cflags_next_tb = (cs->tcg_cflags & ~CF_COUNT_MASK) | CF_NOIRQ | 1;
+    replay_insn_alone(cs);
     cpu_loop_exit_restore(cs, ra);
 }
 

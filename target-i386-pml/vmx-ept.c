@@ -352,12 +352,11 @@ G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
                (1ull << 7) | (walk ? 0 : 1ull << 8);
         if (walk) {
             /*
-             * A paging-structure access reads the entry; it is also a
-             * write with EPT A/D on, or when it sets a guest A/D flag.
+             * A paging-structure access reads the entry, and is a write
+             * as the walker probed it: always with EPT A/D on, otherwise
+             * only to set a guest A/D flag (vmx_ept_walk_*).
              */
-            qual = (qual & ~7ull) | 1 |
-                   (((VMCS(env, EPT_POINTER) & EPTP_AD) ||
-                     env->vmx.ept_fault_access == 2) ? 2 : 0);
+            qual = (qual & ~7ull) | 1 | (env->vmx.ept_fault_access & 2);
         }
         VMCS(env, GUEST_LINEAR_ADDRESS) = gla;
         vmx_vmexit(env, VMX_EXIT_EPT_VIOLATION, qual, ra);

@@ -295,21 +295,6 @@ void helper_vmx_vmptrst(CPUX86State *env, target_ulong a0, uint32_t ops)
 
 /* ---- VMREAD / VMWRITE -------------------------------------------------- */
 
-/*
- * The operand-info word the translator passes (vmx-translate.c.inc):
- * bits 3:0 the register operand (field encoding), bits 7:4 the r/m
- * register, bit 8 set if r/m is a register, bit 9 if the memory operand
- * goes through SS.
- */
-#define VMX_OPINFO_REG(i)       ((i) & 0xf)
-#define VMX_OPINFO_RM(i)        (((i) >> 4) & 0xf)
-#define VMX_OPINFO_RM_IS_REG    0x100
-#define VMX_OPINFO_SS           0x200   /* the memory operand is SS-based */
-
-static uint32_t opinfo_ops(uint32_t info)
-{
-    return (info & VMX_OPINFO_SS) ? VMX_OPERAND_SS : 0;
-}
 
 /*
  * Find the field a VMREAD/VMWRITE names, or fail with error 12.  In 64-bit
@@ -351,7 +336,7 @@ void helper_vmx_vmread(CPUX86State *env, target_ulong a0, uint32_t info)
     if (info & VMX_OPINFO_RM_IS_REG) {
         env->regs[VMX_OPINFO_RM(info)] = long_op ? val : (uint32_t)val;
     } else if (long_op) {
-        check_operand_address(env, a0, 8, opinfo_ops(info), ra);
+        check_operand_address(env, a0, 8, info, ra);
         cpu_stq_data_ra(env, a0, val, ra);
     } else {
         cpu_stl_data_ra(env, a0, (uint32_t)val, ra);
@@ -371,7 +356,7 @@ void helper_vmx_vmwrite(CPUX86State *env, target_ulong a0, uint32_t info)
     if (info & VMX_OPINFO_RM_IS_REG) {
         val = env->regs[VMX_OPINFO_RM(info)];
     } else if (long_op) {
-        check_operand_address(env, a0, 8, opinfo_ops(info), ra);
+        check_operand_address(env, a0, 8, info, ra);
         val = cpu_ldq_data_ra(env, a0, ra);
     } else {
         val = cpu_ldl_data_ra(env, a0, ra);

@@ -23,6 +23,16 @@ enum vmcs_launch_state {
 #define VMX_OPERAND_SS      (1u << 8)
 
 /*
+ * VMREAD/VMWRITE: the operand-info word the translator passes: bits 3:0
+ * the register operand (field encoding), bits 7:4 the r/m register, and
+ * either VMX_OPINFO_RM_IS_REG or, for an SS-based memory operand,
+ * VMX_OPERAND_SS.
+ */
+#define VMX_OPINFO_REG(i)       ((i) & 0xf)
+#define VMX_OPINFO_RM(i)        (((i) >> 4) & 0xf)
+#define VMX_OPINFO_RM_IS_REG    (1u << 9)
+
+/*
  * IN/OUT/INS/OUTS in guest mode: what the translator leaves in
  * intercept_info for an I/O exit (vmx_check_io): an immediate port, the
  * address size (QEMU's MemOp: 1 16-bit, 2 32-bit, 3 64-bit) and the

@@ -47,6 +47,19 @@ def migrate_to_file(q, state):
     return status
 
 
+def migrate_and_restore(q, p, state, start_dst):
+    """Migrate the stopped source (@q, @p) to @state and end it, then start
+    the destination with start_dst(extra_args) on that state and wait until
+    it is loaded; returns the destination's (process, console, QMP)."""
+    status = migrate_to_file(q, state)
+    ok(status == "completed", "migration to a file completed (%s)" % status)
+    q.cmd("quit")
+    p.wait(timeout=30)
+    p2, con2, q2 = start_dst(["-incoming", "file:" + state])
+    wait_incoming(q2)
+    return p2, con2, q2
+
+
 def wait_incoming(q):
     """Wait until a QEMU started with -incoming has loaded the state."""
     for _ in range(600):

@@ -37,13 +37,8 @@ with tempfile.TemporaryDirectory(prefix="qemu-pml-migrate-sipi-") as tmp:
     v1 = q1.cmd("query-pml-stats")["vcpus"][1]
     ok(v1["vmx-operation"] and v1["non-root"],
        "stopped with the AP in VMX non-root operation (%s)" % v1)
-    status = migrate_lib.migrate_to_file(q1, state)
-    ok(status == "completed", "migration to a file completed (%s)" % status)
-    q1.cmd("quit")
-    p1.wait(timeout=30)
-
-    p2, con2, q2 = start(tmp, "dst", ["-incoming", "file:" + state])
-    migrate_lib.wait_incoming(q2)
+    p2, con2, q2 = migrate_lib.migrate_and_restore(q1, p1, state,
+                                                   lambda extra: start(tmp, "dst", extra))
     v1 = q2.cmd("query-pml-stats")["vcpus"][1]
     ok(v1["non-root"], "restored: the AP is still in VMX non-root operation")
     q2.cmd("cont")

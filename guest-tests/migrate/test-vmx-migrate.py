@@ -63,13 +63,8 @@ with tempfile.TemporaryDirectory(prefix="qemu-pml-migrate-") as tmp:
     hmp = q1.cmd("human-monitor-command", **{"command-line": "info pml"})
     ok(re.search(r"^0 +on +non-root +on ", hmp, re.M) is not None, "HMP info pml shows the vCPU in non-root operation")
     entries_before = stats["entries"]
-    status = migrate_lib.migrate_to_file(q1, state)
-    ok(status == "completed", "migration to a file completed (%s)" % status)
-    q1.cmd("quit")
-    p1.wait(timeout=30)
-
-    p2, con2, q2 = start(tmp, "dst", ["-incoming", "file:" + state])
-    migrate_lib.wait_incoming(q2)
+    p2, con2, q2 = migrate_lib.migrate_and_restore(q1, p1, state,
+                                                   lambda extra: start(tmp, "dst", extra))
     ok(q2.cmd("query-pml-stats")["entries"] == entries_before,
        "the PML counters travelled with the migration")
     q2.cmd("reset-pml-stats")
