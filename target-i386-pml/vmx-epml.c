@@ -114,9 +114,13 @@ static void epml_notify(CPUX86State *env)
 /* Section 7 step 3: the active buffer is full; give it to software. */
 static void epml_hand_over(CPUX86State *env)
 {
+    static uint32_t handovers;
     uint32_t active = VMCS(env, GUEST_EPML_ACTIVE);
     uint32_t n = VMCS(env, GUEST_EPML_INDEX);
 
+    if (vmx_mutated(VMX_MUTATE_DROP_BUFFER) && qatomic_fetch_inc(&handovers) == 3) {
+        n = 0;                  /* mutation: this buffer's entries vanish */
+    }
     desc_stl(env, EPML_DESC_COUNT(active), n);
     desc_stl(env, EPML_DESC_STATE(active), EPML_DESC_FULL);
     desc_inc64(env, EPML_DESC_HANDOVERS);
@@ -157,7 +161,7 @@ bool vmx_epml_log(CPUX86State *env, uint64_t gpa, bool set_a, bool set_d,
     if (!((set_d && (ctl & EPML_CTL_LOG_WRITE)) || (set_a && (ctl & EPML_CTL_LOG_READ)))) {
         return true;
     }
-    if (walk && (ctl & EPML_CTL_FILTER_WALK)) {
+    if (walk && (ctl & EPML_CTL_FILTER_WALK) && !vmx_mutated(VMX_MUTATE_NO_WALK_FILTER)) {
         qatomic_set(&env->vmx.epml_filtered, env->vmx.epml_filtered + 1);
         return true;
     }

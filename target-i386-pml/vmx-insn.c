@@ -455,7 +455,9 @@ void helper_vmx_invept(CPUX86State *env, target_ulong a0, uint32_t reg)
         return;
     }
     /* Guest mappings are not tagged by EPTP here: invalidate them all. */
-    vmx_invalidate_guest_tlb(env);
+    if (!vmx_mutated(VMX_MUTATE_INVEPT_NOOP)) {
+        vmx_invalidate_guest_tlb(env);
+    }
     vmsucceed(env);
 }
 

@@ -251,6 +251,12 @@ static inline bool vmx_epml_on(CPUX86State *env)
     return vmx_tertiary_ctls(env) & VMX_TERTIARY_EXEC_ENABLE_EPML;
 }
 
+/* vmx-mutate.c: deliberate defects for mutation runs, off by default */
+#define VMX_MUTATE_INVEPT_NOOP      (1u << 0)
+#define VMX_MUTATE_DROP_BUFFER      (1u << 1)
+#define VMX_MUTATE_NO_WALK_FILTER   (1u << 2)
+bool vmx_mutated(unsigned m);
+
 /* vmx-epml.c */
 uint64_t vmx_epml_cap(CPUX86State *env);
 uint32_t vmx_epml_entries_per_buffer(CPUX86State *env);

@@ -52,6 +52,35 @@ int strcmp(const char *a, const char *b)
 	return (u8)*a - (u8)*b;
 }
 
+/*
+ * Whether QEMU's -append gave @word (whole, space-separated).  Multiboot
+ * passes the command line (flags bit 2, at offset 16 of the information
+ * structure) with the kernel's file name as its first word.
+ */
+extern u64 multiboot_info;
+
+bool test_has_arg(const char *word)
+{
+	const u32 *mbi = (const u32 *)(uintptr_t)multiboot_info;
+	const char *p;
+
+	if (!mbi || !(mbi[0] & 4) || !mbi[4])
+		return false;
+	for (p = (const char *)(uintptr_t)mbi[4]; *p; ) {
+		const char *w = word;
+
+		while (*p == ' ')
+			p++;
+		while (*w && *p == *w)
+			p++, w++;
+		if (!*w && (*p == ' ' || !*p))
+			return true;
+		while (*p && *p != ' ')
+			p++;
+	}
+	return false;
+}
+
 /* ---- formatting: %d %i %u %x %X %p %s %c %%, flags 0 - #, width, l/ll/z */
 
 struct outbuf {

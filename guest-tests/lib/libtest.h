@@ -44,6 +44,8 @@ void *memcpy(void *d, const void *s, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
 int strcmp(const char *a, const char *b);
+/* Whether QEMU's -append gave this word (tests.list: expectations). */
+bool test_has_arg(const char *word);
 
 /*
  * Expected exceptions.  An instruction placed with EX_FIXUP(insn, resume)

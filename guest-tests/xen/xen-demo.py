@@ -24,6 +24,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 from qmp import QMP, QMPError  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, "truth"))
+import score as truth  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join(REPO, "configs", "xen", "stack.json")
 DEFAULT_STEPS = "info,create,migrate,save,destroy"
@@ -170,6 +172,105 @@ def delta(a, b):
     return out
 
 
+def score_plugin(console, text, path, inv, oracle):
+    """Per extended-PML window: its pages against the plugin's record."""
+    est = truth.estimate_pages(text, "epml")
+    print("\nPage by page, extended PML against the plugin truth (truth/wss-truth.c: every load,"
+          " store and executed block of the domU's pages, its windows cut by xen-epml's marker)")
+    if not os.path.isfile(path) or not inv:
+        print("  (no plugin record or no EPT map: %s, %d pages mapped)" % (path, len(inv)))
+        return [{"status": "missing"}]
+    wins, tot = truth.plugin_windows(path)
+    print("  %6s %10s %10s %10s %8s %8s %9s %9s %8s %9s" % (
+        "window", "truth", "written", "estimate", "FN", "FP", "recall", "precision", "count",
+        "oracle"))
+    rows = []
+    for w in sorted(est):
+        pages, meta = est[w]
+        win = wins.get(str(w))
+        row = {"w": w}
+        if pages is None or win is None:
+            row["status"] = "no page list" if pages is None else "no plugin window"
+            rows.append(row)
+            print("  %6d  (%s)" % (w, row["status"]))
+            continue
+        g = truth.to_guest(win, inv)
+        true = set(g)
+        row.update(truth.score_sets(pages, true))
+        row["written"] = sum(1 for c in g.values() if c[1])
+        row["count_err"] = 100.0 * (len(pages) - len(true)) / max(len(true), 1)
+        o = oracle.get(("epml", w))
+        og = max(o["guests"], key=lambda x: x["touched"]) if o and o["guests"] else None
+        row["oracle"] = og["touched"] if og else None
+        row["status"] = "ok"
+        rows.append(row)
+        print("  %6d %10d %10d %10d %8d %8d %8.3f%% %8.3f%% %+7.3f%% %9s" % (
+            w, row["truth"], row["written"], row["estimate"], row["fn"], row["fp"],
+            row["recall"], row["precision"], row["count_err"],
+            row["oracle"] if row["oracle"] is not None else "-"))
+        for kind in ("fn", "fp"):
+            if row[kind]:
+                print("         %s: %s" % ("missed" if kind == "fn" else "extra",
+                                           truth.runs_of(sorted(row[kind + "_pages"])[:200])))
+    return rows
+
+
+def score_truth(args, console, text):
+    """Per extended-PML window: its pages against the workload's own frames."""
+    truths = truth.guest_truth(text)
+    est = truth.estimate_pages(text, "epml")
+    cuts = {}
+    for ev, fields, when in console.marks:
+        f = dict(kv.split("=", 1) for kv in fields.split() if "=" in kv)
+        if ev == "epml-begin":
+            cuts[0] = when
+        elif ev == "est" and f.get("name") == "epml":
+            cuts[int(f["w"])] = when
+    phases = truth.window_phases(console.stamped, cuts, 1.5)
+    print("\nPage by page, extended PML against the guest-side truth (wss-touch's frames"
+          " from pagemap; docs/ground-truth.md)")
+    print("  (workload: its pages in the window's phase; recall: share of them extended PML"
+          " logged; outside: logged pages that are not the workload's: kernel, page cache)")
+    print("  %6s %6s %10s %10s %10s %10s %10s %9s" % ("window", "phase", "workload", "estimate",
+                                                     "TP", "FN", "outside", "recall"))
+    rows = []
+    last_phase = None
+    for w in sorted(k for k in cuts if k > 0):
+        pages, meta = est.get(w, (None, None))
+        ph = phases.get(w, set())
+        row = {"w": w, "phases": sorted(ph)}
+        if len(ph) == 1:
+            last_phase = next(iter(ph))
+        if pages is None:
+            row["status"] = "no page list" if meta is None else "page list incomplete"
+        elif len(ph) > 1:
+            row["status"] = "mixed"
+        elif last_phase is None:
+            row["status"] = "no workload pass seen"
+        else:
+            t = truth.truth_for_phase(truths, last_phase)
+            if t is None:
+                row["status"] = "no complete frame list for phase %d" % last_phase
+            elif t[1]["cover"] != "every":
+                # rand: each pass touches another subset; the frames of one
+                # pass are not the window's set.
+                row["status"] = "random phase, not graded"
+            else:
+                row.update(truth.score(pages, t[0]))
+                row["status"] = "ok"
+                row["absent"] = t[1]["absent"]
+        rows.append(row)
+        if row["status"] != "ok":
+            print("  %6d %6s  (%s)" % (w, ",".join(map(str, row["phases"])) or "-", row["status"]))
+            continue
+        print("  %6d %6d %10d %10d %10d %10d %10d %8.3f%%" % (
+            w, last_phase, row["truth"], row["estimate"], row["tp"], row["fn"], row["outside"],
+            row["recall"]))
+        if row["fn"]:
+            print("         missed: %s" % truth.runs_of(sorted(row["fn_pages"])[:400]))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -188,6 +289,17 @@ def main():
     ap.add_argument("--oracle", action="store_true",
                     help="epml step: cut the emulator's working-set oracle at each of xen-epml's "
                          "window boundaries (the domU paused meanwhile) and compare, per window")
+    ap.add_argument("--truth", action="store_true",
+                    help="epml step: score every window page by page against the guest-side truth "
+                         "(wss-touch --gfns: the workload's own frames from pagemap) and require "
+                         "recall >= 99%% of the workload's pages; works with or without --oracle")
+    ap.add_argument("--truth-plugin", action="store_true",
+                    help="epml step: also record every guest memory access with the TCG plugin "
+                         "truth/wss-truth.c (windows cut by xen-epml's marker, the domU never "
+                         "waits for the host) and score each window's pages against it: "
+                         "precision and recall >= 99%%")
+    ap.add_argument("--truth-every", type=int, default=20, metavar="N",
+                    help="--truth: wss-touch re-reads its frames every N passes (default %(default)s)")
     ap.add_argument("--cpu", help="-cpu model (overrides the config)")
     ap.add_argument("--hypervisor", choices=sorted(HYPERVISORS),
                     help="Xen to boot: Debian's binary package or xen-pml's build (overrides the config)")
@@ -227,9 +339,21 @@ def main():
         die("--oracle compares the epml, pmlwss or sample step's windows: add one to --steps")
     if not 1 <= args.samples <= 65536:
         die("--samples wants 1..65536 (got %d)" % args.samples)
-    epml_arg = args.epml + (",sync" if args.oracle else "")
+    if (args.truth or args.truth_plugin) and "epml" not in steps:
+        die("--truth and --truth-plugin score the epml step's windows: add it to --steps")
+    plugin_so = os.path.join(BUILD, "wss-truth.so")
+    if args.truth_plugin and not os.path.isfile(plugin_so):
+        die("missing %s (run ./qpml build)" % plugin_so)
+    if not 1 <= args.truth_every <= 100000:
+        die("--truth-every wants 1..100000 (got %d)" % args.truth_every)
+    epml_arg = (args.epml + (",sync" if args.oracle else "")
+                + (",pages" if args.truth or args.truth_plugin else "")
+                + (",truth" if args.truth_plugin else ""))
+    workload = cfg["workload"].split()
+    if args.truth:
+        workload = ["--gfns", str(args.truth_every)] + workload
     dom0_cmdline = "%s qpml.steps=%s qpml.domu=%s qpml.wl=%s qpml.epml=%s qpml.samples=%d" % (
-        cfg["dom0_cmdline"], "+".join(steps), cfg["domu"], kernel_arg(cfg["workload"].split()),
+        cfg["dom0_cmdline"], "+".join(steps), cfg["domu"], kernel_arg(workload),
         epml_arg, args.samples)
     xen_cmdline = (cfg["xen_cmdline"] + " " + args.xen_args).strip()
     # -initrd separates modules with ',' and escapes a literal one as ',,'.
@@ -240,6 +364,14 @@ def main():
            "-serial", "stdio", "-monitor", "none", "-no-reboot",
            "-qmp", "unix:%s,server=on,wait=off" % qmp_path,
            "-kernel", images["xen"], "-append", xen_cmdline, "-initrd", initrd]
+    truth_out = os.path.join(tmp, "truth.txt")
+    if args.truth_plugin:
+        # Guest RAM in a memfd: the plugin turns instruction host addresses
+        # into physical ones, and this script reads the domU's EPT from it.
+        cmd += ["-object", "memory-backend-memfd,id=qpml-ram,size=%dM" % cfg["memory_mb"],
+                "-machine", "memory-backend=qpml-ram",
+                "-plugin", "%s,out=%s,ram=memfd,ram-mib=%d" % (plugin_so, truth_out,
+                                                                 cfg["memory_mb"])]
     cmd += shlex.split(args.qemu_args)
     print("xen-demo: %s -smp %d, Xen %s (%s: %s)" % (cpu, smp, xen_cmdline,
                                                     hypervisor, images["xen"]))
@@ -255,6 +387,7 @@ def main():
     oracle = {}    # (estimator, window) -> query-wss-oracle
     pml_at = {}    # (estimator, window) -> query-pml-stats at the cut
     committed = {}  # epml window -> the domU's Committed_AS (pages) at its end
+    ept_inv = {}    # the plugin truth: machine pfn -> the domU's gfn
     lock = threading.Lock()
     try:
         qmp = QMP(qmp_path)
@@ -264,6 +397,14 @@ def main():
             if ev == "epml-cut":
                 oracle_cut(fields)
                 return
+            if ev == "truth-ept":
+                m = re.search(r"eptp=(0x[0-9a-f]+)", fields)
+                try:
+                    ram = truth.GuestRAM(proc.pid, cfg["memory_mb"])
+                    ept_inv.update(truth.ept_inverse(ram, int(m.group(1), 16)))
+                    ram.close()
+                except (OSError, AttributeError) as e:
+                    print("xen-demo: truth: cannot walk the domU's EPT (%s): %s" % (fields, e))
             try:
                 samples.append((ev, when, sample(qmp, lock)))
             except (QMPError, OSError):
@@ -399,6 +540,10 @@ def main():
                 est, w, g["touched"], g["written"], g["walk-only"], e["pages"], e["written"],
                 err, errw, exits))
 
+    truth_rows = score_truth(args, console, text) if args.truth else None
+    plugin_rows = (score_plugin(console, text, truth_out, ept_inv, oracle)
+                   if args.truth_plugin else None)
+
     # The domU's cost: its workload's pass times (wss-touch's ms=) while no
     # estimator runs (baseline step), under extended PML, under stock PML.
     section, pass_ms = None, {}
@@ -480,6 +625,32 @@ def main():
             check("extended PML's working set is within 1%% of the oracle's in every window "
                   "(worst %s)" % ("%.2f%%" % worst if worst is not None else "n/a"),
                   worst is not None and worst <= 1.0)
+    if truth_rows is not None:
+        graded = [r for r in truth_rows if r.get("recall") is not None]
+        check("every extended-PML window has its page list and the workload's frames "
+              "(%d windows, %d graded)" % (len(truth_rows), len(graded)),
+              truth_rows and all(r.get("status") in ("ok", "mixed", "random phase, not graded")
+                                 for r in truth_rows)
+              and graded)
+        worst = min((r["recall"] for r in graded), default=None)
+        check("extended PML's pages include >= 99%% of the workload's pages in every window "
+              "(page-set recall against the guest-side truth; worst %s)"
+              % ("%.3f%%" % worst if worst is not None else "n/a"),
+              worst is not None and worst >= 99.0)
+    if plugin_rows is not None:
+        graded = [r for r in plugin_rows if r.get("status") == "ok"]
+        check("the plugin truth has every extended-PML window, mapped through the domU's EPT "
+              "(%d of %d windows, %d domU pages mapped)"
+              % (len(graded), len(plugin_rows), len(ept_inv)),
+              plugin_rows and len(graded) == len(plugin_rows))
+        worst_r = min((r["recall"] for r in graded), default=None)
+        worst_p = min((r["precision"] for r in graded), default=None)
+        worst_c = max((abs(r["count_err"]) for r in graded), default=None)
+        check("against the plugin truth, extended PML has recall and precision >= 99%% and a "
+              "count within 1%% in every window (worst recall %s, precision %s, count %s)"
+              % tuple("%.3f%%" % v if v is not None else "n/a"
+                      for v in (worst_r, worst_p, worst_c)),
+              graded and worst_r >= 99.0 and worst_p >= 99.0 and worst_c <= 1.0)
     bad = [l for l in text if "@@QPML fail" in l or "verify=BAD" in l]
     check("no step failed and no memory verification failed", not bad)
     check("dom0 finished all steps (done rc=0)", end is not None and end[1] == "rc=0")

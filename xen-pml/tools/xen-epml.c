@@ -6,7 +6,8 @@
  *   xen-epml disable DOMID
  *   xen-epml info DOMID
  *   xen-epml collect DOMID [--csv]
- *   xen-epml wss DOMID --interval S --windows N [--csv] [--sync]
+ *   xen-epml wss DOMID --interval S --windows N [--csv] [--sync] [--pages]
+ *                         [--truth-marker]
  *   xen-epml pml-wss DOMID --interval S --windows N [--csv] [--sync]
  *   xen-epml sample-wss DOMID --interval S --windows N [--samples K]
  *                         [--seed X] [--csv] [--sync]
@@ -26,6 +27,15 @@
  * f of them the guest faults on give f/K times its memory.
  * Every window also ends with a machine-readable line,
  * "@@QPML est name=epml|pml|sample w=N pages=P written=W t=T".
+ * wss --pages also prints the window's pages, as ranges of gfns, so the
+ * host can score the estimate page by page against a ground truth:
+ * "@@QPML pages est=epml w=N part=I/K n=P r=START+LEN,..." (hex, K lines).
+ * wss --truth-marker: at each boundary, with the domU paused, store the
+ * value 0x51504d4c4354NNNN (N: the window that ends) to memory: the TCG
+ * plugin truth/wss-truth.c cuts its own window there (docs/ground-truth.md).
+ * Without --sync, each boundary is one XEN_DOMCTL_EPML_COLLECT_NEXT: the
+ * window is read and the next one opened with the domain paused once, in
+ * Xen, so no access falls between two windows.
  * Static, no Xen libraries: the ABI below is the patch series'.
  */
 #define _GNU_SOURCE
@@ -63,6 +73,7 @@
 #define EPML_INFO                       2
 #define EPML_COLLECT                    3
 #define EPML_NEW_WINDOW                 4
+#define EPML_COLLECT_NEXT               5
 #define EPML_READS                      (1u << 0)
 #define EPML_WRITES                     (1u << 1)
 #define EPML_FILTER_WALK                (1u << 2)
@@ -279,6 +290,16 @@ static void domain_pause_ctl(uint16_t domid, bool pause)
  */
 static const char *cut_est = "epml";     /* which estimator's windows */
 
+/* --truth-marker: the store wss-truth.c watches for (a window boundary). */
+static bool truth_marker;
+static volatile uint64_t truth_marker_word;
+
+static void truth_mark(unsigned long w)
+{
+	if (truth_marker)
+		truth_marker_word = 0x51504d4c43540000ULL | (w & 0xffff);
+}
+
 static void sync_cut(uint16_t domid, unsigned long w, double t, void (*cut)(uint16_t))
 {
 	char line[64];
@@ -288,6 +309,7 @@ static void sync_cut(uint16_t domid, unsigned long w, double t, void (*cut)(uint
 	fflush(stdout);
 	if (!fgets(line, sizeof(line), stdin))
 		die("wss --sync: stdin closed while waiting for the host");
+	truth_mark(w);
 	cut(domid);
 	domain_pause_ctl(domid, false);
 }
@@ -315,9 +337,8 @@ static struct epml_op cut_result;
 static void cut_collect_and_open(uint16_t domid)
 {
 	memset(&cut_result, 0, sizeof(cut_result));
-	cut_result.op = EPML_COLLECT;
+	cut_result.op = EPML_COLLECT_NEXT;
 	epml_or_die(domid, &cut_result, cut_room, "wss");
-	cut_new_window(domid);
 }
 
 /* One XEN_DOMCTL_shadow_op; CLEAN gets the bitmap after the domctl. */
@@ -508,6 +529,39 @@ static void cut_sample(uint16_t domid)
 
 /* ---- commands ---------------------------------------------------------------- */
 
+/*
+ * The window's pages as "@@QPML pages" lines: runs of consecutive gfns,
+ * "start+length" in hex, at most 120 runs a line (console lines stay
+ * short), every line numbered "part=I/K" so a lost line is noticed.
+ */
+#define PAGES_RUNS_PER_LINE 120
+
+static void print_pages(const char *est, unsigned long w, const struct epml_page *p, uint64_t n)
+{
+	uint64_t runs = 0, part = 0, parts;
+
+	for (uint64_t i = 0; i < n; i++)
+		runs += !i || p[i].gfn != p[i - 1].gfn + 1;
+	parts = runs ? (runs + PAGES_RUNS_PER_LINE - 1) / PAGES_RUNS_PER_LINE : 1;
+	for (uint64_t i = 0, r = 0; i < n || !r; ) {
+		printf("@@QPML pages est=%s w=%lu part=%llu/%llu n=%llu r=", est, w,
+		       (unsigned long long)++part, (unsigned long long)parts,
+		       (unsigned long long)n);
+		for (unsigned k = 0; k < PAGES_RUNS_PER_LINE && i < n; k++, r++) {
+			uint64_t j = i + 1;
+
+			while (j < n && p[j].gfn == p[j - 1].gfn + 1)
+				j++;
+			printf("%s%llx+%llx", k ? "," : "", (unsigned long long)p[i].gfn,
+			       (unsigned long long)(j - i));
+			i = j;
+		}
+		printf("\n");
+		if (!n)
+			break;
+	}
+}
+
 static void print_stats(const struct epml_op *op)
 {
 	printf("window %llu: %llu pages touched, %llu written (of %llu tracked)\n",
@@ -579,7 +633,8 @@ static void usage(void)
 		"       xen-epml disable DOMID\n"
 		"       xen-epml info DOMID\n"
 		"       xen-epml collect DOMID [--csv]\n"
-		"       xen-epml wss DOMID --interval S --windows N [--csv] [--sync]\n"
+		"       xen-epml wss DOMID --interval S --windows N [--csv] [--sync] [--pages]\n"
+		"                     [--truth-marker]\n"
 		"       xen-epml pml-wss DOMID --interval S --windows N [--csv] [--sync]\n"
 		"       xen-epml sample-wss DOMID --interval S --windows N [--samples K]\n"
 		"                            [--seed X] [--csv] [--sync]\n");
@@ -612,6 +667,8 @@ int main(int argc, char **argv)
 		{ "interval", required_argument, NULL, 'i' },
 		{ "windows", required_argument, NULL, 'W' },
 		{ "sync", no_argument, NULL, 's' },
+		{ "pages", no_argument, NULL, 'p' },
+		{ "truth-marker", no_argument, NULL, 'T' },
 		{ "samples", required_argument, NULL, 'k' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ 0 }
@@ -620,7 +677,7 @@ int main(int argc, char **argv)
 	unsigned long buf_kib = 64, notify_cpu = 0, windows = 0, samples = 1000;
 	unsigned long long seed = 0;
 	double interval = 0;
-	bool csv = false, sync = false;
+	bool csv = false, sync = false, pages = false;
 	const char *cmd;
 	uint16_t domid;
 	struct epml_op op = { 0 };
@@ -650,6 +707,8 @@ int main(int argc, char **argv)
 		}
 		case 'W': windows = parse_num(optarg, "window count", 1000000); break;
 		case 's': sync = true; break;
+		case 'p': pages = true; break;
+		case 'T': truth_marker = true; break;
 		case 'k': samples = parse_num(optarg, "sample size", 65536); break;
 		case 'S': seed = parse_num(optarg, "seed", ~0ul); break;
 		default: usage();
@@ -734,9 +793,15 @@ int main(int argc, char **argv)
 		op.op = EPML_INFO;              /* the counters at the start */
 		epml_or_die(domid, &op, 0, "wss");
 		if (!sync) {
+			if (truth_marker)
+				domain_pause_ctl(domid, true);
+			truth_mark(0);
 			memset(&op, 0, sizeof(op));
 			op.op = EPML_NEW_WINDOW;        /* start clean */
 			epml_or_die(domid, &op, 0, "wss");
+			if (truth_marker)
+				domain_pause_ctl(domid, false);
+			tstart = now_s();
 		}
 		if (csv)
 			printf("window,t_s,wss_pages,wss_mib,written,hot,cold,entries,dropped,notifications\n");
@@ -753,9 +818,19 @@ int main(int argc, char **argv)
 				sync_cut(domid, w, now_s() - tstart, cut_collect_and_open);
 				op = cut_result;
 			} else {
+				/*
+				 * Read this window and open the next at once.  With
+				 * the truth's marker, the domU is paused around both
+				 * (no host round trip: a few hypercalls).
+				 */
+				if (truth_marker)
+					domain_pause_ctl(domid, true);
+				truth_mark(w);
 				memset(&op, 0, sizeof(op));
-				op.op = EPML_COLLECT;
+				op.op = EPML_COLLECT_NEXT;
 				epml_or_die(domid, &op, room, "wss");
+				if (truth_marker)
+					domain_pause_ctl(domid, false);
 			}
 			for (uint64_t i = 0; i < op.nr; i++) {
 				const struct epml_page *p = &((const struct epml_page *)payload())[i];
@@ -779,11 +854,11 @@ int main(int argc, char **argv)
 				       (unsigned long long)(wss - hot), (unsigned long long)entries,
 				       (unsigned long long)dropped);
 			print_est("epml", w, wss, op.written, now_s() - t0);
+			if (pages)
+				print_pages("epml", w, payload(), op.nr);
 			fflush(stdout);
 			entries0 = op.entries;
 			dropped0 = op.dropped;
-			if (!sync)
-				cut_new_window(domid);
 		}
 	} else if (!strcmp(cmd, "pml-wss")) {
 		int rc;

@@ -9,7 +9,7 @@
  * save/restore or a migration, say) and print a digest of it.
  *
  *   wss-touch [--seed N] [--region SIZE] [--loops N] [--verify-every N]
- *             [--quiet] PHASE...
+ *             [--quiet] [--gfns N] PHASE...
  *
  *   PHASE   = MODE:SIZE[:PATTERN[:LENGTH]]
  *   MODE    = r | w | rwN   (rwN: every page read, N % of them also written)
@@ -22,9 +22,23 @@
  * and, after a verification, "verify=ok" or "verify=BAD pages=<bad>".
  * --loops 0 repeats the phase list forever.  Exit status: 0, 1 if a
  * verification failed, 2 on a usage error.
+ *
+ * --gfns N: the guest-side ground truth (docs/ground-truth.md).  After the
+ * first pass of every phase, and after every Nth pass when it changed, the
+ * program prints the guest frame numbers of the region pages that pass
+ * touched, read from /proc/self/pagemap (root only; in a PVH or HVM domU a
+ * frame number is the guest-physical address >> 12):
+ *   wss-touch: gfns phase=P at=PASS cover=every|this part=I/K n=PAGES
+ *              absent=A hash=H r=START+LEN,...
+ * runs of consecutive frames in hex, at most 120 a line; cover=every when
+ * every pass of the phase touches these pages (seq, stride), cover=this
+ * when only the pass reported did (rand).  It is the
+ * workload's own account of which guest-physical pages it used, made
+ * without the emulator, EPT or Xen.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -58,6 +72,8 @@ static uint64_t region_pages;
 static uint32_t *generation;  /* times each page was written */
 static uint64_t seed = 1;
 static bool quiet;
+static uint64_t gfns_every;   /* --gfns N; 0: off */
+static uint8_t *pass_touched; /* --gfns: pages of the current pass */
 
 static void usage(const char *why)
 {
@@ -225,6 +241,10 @@ static uint64_t run_pass(const struct phase *ph, uint64_t n, uint64_t *written)
     for (uint64_t i = 0; i < ph->pages; i++) {
         uint64_t page = phase_page(ph, i, n);
 
+        if (pass_touched) {
+            pass_touched[page] = 1;
+        }
+
         switch (ph->mode) {
         case MODE_READ:
             sum += read_page(page);
@@ -243,6 +263,89 @@ static uint64_t run_pass(const struct phase *ph, uint64_t n, uint64_t *written)
         }
     }
     return sum;
+}
+
+/* --gfns: frame numbers of the pages the last pass touched, sorted. */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Print the frames of the pages the pass touched, unless they are those
+ * printed last time for this phase.  A page pagemap reports absent (never
+ * the case for a touched, populated, unswapped page) is counted apart.
+ */
+static void report_gfns(unsigned phase, uint64_t pass, bool every_pass)
+{
+    static uint64_t *pm, *gfn, last_hash;
+    static unsigned last_phase = ~0u;
+    static int fd = -1;
+    uint64_t n = 0, absent = 0, hash = 0, runs = 0, parts, part = 0;
+    size_t len = region_pages * sizeof(uint64_t);
+    ssize_t got = 0;
+
+    if (fd < 0) {
+        fd = open("/proc/self/pagemap", O_RDONLY);
+        pm = malloc(len);
+        gfn = malloc(len);
+        if (fd < 0 || !pm || !gfn) {
+            fprintf(stderr, "wss-touch: --gfns: /proc/self/pagemap: %s\n", strerror(errno));
+            exit(2);
+        }
+    }
+    while ((size_t)got < len) {
+        ssize_t r = pread(fd, (char *)pm + got, len - got,
+                          (off_t)((uintptr_t)region / PAGE_SIZE * 8 + got));
+
+        if (r <= 0) {
+            fprintf(stderr, "wss-touch: --gfns: reading pagemap: %s\n",
+                    r ? strerror(errno) : "short read");
+            exit(2);
+        }
+        got += r;
+    }
+    for (uint64_t p = 0; p < region_pages; p++) {
+        if (!pass_touched[p]) {
+            continue;
+        }
+        pass_touched[p] = 0;
+        /* bit 63 present, 62 swapped, 54:0 frame (0 without CAP_SYS_ADMIN) */
+        if (!(pm[p] >> 63) || !(pm[p] & ((1ULL << 55) - 1))) {
+            absent++;
+            continue;
+        }
+        gfn[n++] = pm[p] & ((1ULL << 55) - 1);
+    }
+    qsort(gfn, n, sizeof(*gfn), cmp_u64);
+    for (uint64_t i = 0; i < n; i++) {
+        hash = mix64(hash ^ gfn[i]);
+        runs += !i || gfn[i] != gfn[i - 1] + 1;
+    }
+    if (phase == last_phase && hash == last_hash) {
+        return;
+    }
+    last_phase = phase;
+    last_hash = hash;
+    parts = runs ? (runs + 119) / 120 : 1;
+    for (uint64_t i = 0; i < n || !part; ) {
+        printf("wss-touch: gfns phase=%u at=%" PRIu64 " cover=%s part=%" PRIu64 "/%" PRIu64
+               " n=%" PRIu64 " absent=%" PRIu64 " hash=0x%016" PRIx64 " r=",
+               phase, pass, every_pass ? "every" : "this", ++part, parts, n, absent, hash);
+        for (unsigned k = 0; k < 120 && i < n; k++) {
+            uint64_t j = i + 1;
+
+            while (j < n && gfn[j] == gfn[j - 1] + 1) {
+                j++;
+            }
+            printf("%s%" PRIx64 "+%" PRIx64, k ? "," : "", gfn[i], j - i);
+            i = j;
+        }
+        printf("\n");
+    }
+    fflush(stdout);
 }
 
 static const char *mode_name(const struct phase *ph)
@@ -275,6 +378,13 @@ int main(int argc, char **argv)
             }
         } else if (!strcmp(a, "--quiet")) {
             quiet = true;
+        } else if (!strcmp(a, "--gfns") && i + 1 < argc) {
+            char *end;
+
+            gfns_every = strtoull(argv[++i], &end, 0);
+            if (*end || !gfns_every) {
+                usage("--gfns wants a pass count >= 1");
+            }
         } else if (a[0] == '-') {
             usage("unknown option");
         } else {
@@ -304,7 +414,10 @@ int main(int argc, char **argv)
     region = mmap(NULL, region_pages * PAGE_SIZE, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     generation = calloc(region_pages, sizeof(*generation));
-    if (region == MAP_FAILED || !generation) {
+    if (gfns_every) {
+        pass_touched = calloc(region_pages, 1);
+    }
+    if (region == MAP_FAILED || !generation || (gfns_every && !pass_touched)) {
         fprintf(stderr, "wss-touch: cannot map %" PRIu64 " pages: %s\n",
                 region_pages, strerror(errno));
         return 2;
@@ -342,6 +455,12 @@ int main(int argc, char **argv)
                     }
                     printf("\n");
                     fflush(stdout);
+                }
+                if (gfns_every && (n == 0 || pass_no % gfns_every == 0)) {
+                    /* seq and stride touch the same pages every pass */
+                    report_gfns(p, pass_no, ph->pattern != PAT_RAND);
+                } else if (pass_touched) {
+                    memset(pass_touched, 0, region_pages);
                 }
                 if (ph->timed ? now_ms() - start >= ph->length * 1000 : n + 1 >= ph->length) {
                     break;
