@@ -271,6 +271,24 @@ static void test_kinds(void)
 	       "with read logging off a read is not logged");
 	report(find(0, n, pa(pages[1]), &f, NULL) == 1 && f == (E_R | E_W) &&
 	       buf[0][2 * 0 + 1] == 0, "the write is logged, without EPT-entry address");
+	report(!(*ept_pte(cr3) & (EPT_A | EPT_D)),
+	       "with the filter the page walk leaves the flags of CR3's page clear (EPT entry %#llx)",
+	       (unsigned long long)*ept_pte(cr3));
+
+	/*
+	 * So a data access to a page the walk also uses is logged (docs/epml.md
+	 * section 6): read CR3's page as data, with the walk touching it first.
+	 */
+	ept_clean(true);
+	epml_reset(CTL_WRITE | CTL_READ | CTL_FILTER);
+	script_clear();
+	script_add((void *)(uintptr_t)cr3, false);
+	report(run() == EXIT_REASON_VMCALL, "the guest reads its own PML4 page as data");
+	n = vmcs_get(VMCS_EPML_INDEX);
+	hits = find(0, n, cr3, &f, NULL);
+	report(hits == 1 && f == E_R,
+	       "the data read of a page the filtered walk used first is logged, as a read (%d, %#llx)",
+	       hits, (unsigned long long)f);
 }
 
 /* Write every test page once; buffer 0 is handed over, 44 entries go to buffer 1. */

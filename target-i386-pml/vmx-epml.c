@@ -148,6 +148,23 @@ static void epml_store_entry(CPUX86State *env, hwaddr slot, uint64_t q0, uint64_
                         MEMTXATTRS_UNSPECIFIED, entry, sizeof(entry));
 }
 
+/*
+ * Section 6: is the guest page walk's access filtered?  Then it neither
+ * logs nor sets the leaf's flags; @transition: it would have changed them
+ * (counted as filtered).
+ */
+bool vmx_epml_walk_filtered(CPUX86State *env, bool transition)
+{
+    if (!vmx_epml_on(env) || !(VMCS(env, EPML_CONTROLS) & EPML_CTL_FILTER_WALK) ||
+        vmx_mutated(VMX_MUTATE_NO_WALK_FILTER)) {
+        return false;
+    }
+    if (transition) {
+        qatomic_set(&env->vmx.epml_filtered, env->vmx.epml_filtered + 1);
+    }
+    return true;
+}
+
 bool vmx_epml_log(CPUX86State *env, uint64_t gpa, bool set_a, bool set_d,
                   bool walk, hwaddr epte_addr, int level)
 {
@@ -159,10 +176,6 @@ bool vmx_epml_log(CPUX86State *env, uint64_t gpa, bool set_a, bool set_d,
     CPUState *cs = env_cpu(env);
 
     if (!((set_d && (ctl & EPML_CTL_LOG_WRITE)) || (set_a && (ctl & EPML_CTL_LOG_READ)))) {
-        return true;
-    }
-    if (walk && (ctl & EPML_CTL_FILTER_WALK) && !vmx_mutated(VMX_MUTATE_NO_WALK_FILTER)) {
-        qatomic_set(&env->vmx.epml_filtered, env->vmx.epml_filtered + 1);
         return true;
     }
     if (VMCS(env, GUEST_EPML_INDEX) >= n && !epml_switch_buffer(env)) {

@@ -248,6 +248,14 @@ restart:
         bool set_a = !(e & EPT_A);
         bool set_d = access == MMU_DATA_STORE && !(e & EPT_D);
 
+        /*
+         * docs/epml.md section 6: with the walk filter, the guest page
+         * walk's accesses leave the leaf's flags alone, so that the first
+         * data access to a page holding paging structures is still logged.
+         */
+        if (env->vmx.in_guest_walk && vmx_epml_walk_filtered(env, set_a || set_d)) {
+            goto flags_done;
+        }
         /* Log before the flags change: a PML-full exit leaves them clear. */
         if (vmx_epml_on(env)) {
             if ((set_a || set_d) &&
@@ -265,6 +273,7 @@ restart:
             *prot &= ~PAGE_WRITE;
         }
     }
+flags_done:
     if (unlikely(qatomic_read(&wss_oracle_active)) && env->vmx.in_guest_walk) {
         wss_oracle_walk(env, gpa);
     }

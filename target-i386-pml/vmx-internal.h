@@ -258,6 +258,7 @@ static inline bool vmx_epml_on(CPUX86State *env)
 bool vmx_mutated(unsigned m);
 
 /* vmx-epml.c */
+bool vmx_epml_walk_filtered(CPUX86State *env, bool transition);
 uint64_t vmx_epml_cap(CPUX86State *env);
 uint32_t vmx_epml_entries_per_buffer(CPUX86State *env);
 bool vmx_epml_controls_valid(CPUX86State *env);

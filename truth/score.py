@@ -23,7 +23,8 @@ import struct
 
 GFNS = re.compile(r"wss-touch: gfns phase=(\d+) at=(\d+) cover=(\w+) part=(\d+)/(\d+) "
                   r"n=(\d+) absent=(\d+) hash=(0x[0-9a-f]+) r=(\S*)")
-PAGES = re.compile(r"@@QPML pages est=(\S+) w=(\d+) part=(\d+)/(\d+) n=(\d+) r=(\S*)")
+PAGES = re.compile(r"@@QPML pages est=(\S+) kind=(\w+) w=(\d+) part=(\d+)/(\d+) n=(\d+) "
+                   r"r=(\S*)")
 PASS = re.compile(r"\[domU\] wss-touch: loop=\d+ phase=(\d+) pass=\d+")
 
 
@@ -89,14 +90,15 @@ def guest_truth(lines):
     return _assemble(recs, None, lambda meta: meta["n"])
 
 
-def estimate_pages(lines, est="epml"):
-    """{window: (set of gfns or None, meta)} of xen-epml wss --pages."""
+def estimate_pages(lines, est="epml", kind="all"):
+    """{window: (set of gfns or None, meta)} of xen-epml wss --pages: the
+    window's pages (kind all) or those of them written (kind written)."""
     recs = []
     for i, l in enumerate(lines):
         m = PAGES.search(l)
-        if m and m.group(1) == est:
-            meta = {"w": int(m.group(2)), "n": int(m.group(5)), "line": i}
-            recs.append((meta["w"], int(m.group(3)), int(m.group(4)), meta, _ranges(m.group(6))))
+        if m and m.group(1) == est and m.group(2) == kind:
+            meta = {"w": int(m.group(3)), "n": int(m.group(6)), "line": i}
+            recs.append((meta["w"], int(m.group(4)), int(m.group(5)), meta, _ranges(m.group(7))))
     return _assemble(recs, None, lambda meta: meta["n"])
 
 

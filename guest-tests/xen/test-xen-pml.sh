@@ -75,17 +75,20 @@ for pat in 'HVM: VMX enabled' 'HVM: Hardware Assisted Paging (HAP) detected' \
 	grep -qF "(XEN) $pat" "$tmp/noepml.log"
 	ok $? "noepml: Xen reports '${pat# - }'"
 done
-# Extended PML end to end: Xen enables it for a PVH domU (4 KiB EPT
-# mappings), xen-epml measures 3 windows of 2 s, each cut together with
-# the emulator's working-set oracle while the domU is paused; xen-demo
-# checks every window against the oracle (within 1%), no drops; then the
-# tool's own view of enable/disable.  Then VMware-style sampling (patch
-# 0003) over the same windows: each estimate within 4 standard errors of
-# the oracle, every sampled page given its access back.
-boot wss "Skylake-Server,+vmx,epml=on" --steps create,epml,sample,destroy --epml 2,3 --oracle \
-	--xen-args "hap_2mb=0 hap_1gb=0"
+# Extended PML end to end, with Xen's default superpages: Xen enables it
+# for a PVH domU (splitting its 2 MiB EPT leaves: patch 0004), xen-epml
+# measures 3 windows of 2 s, each cut together with the emulator's
+# working-set oracle while the domU is paused; xen-demo checks every window
+# against the oracle (within 1%), no drops; then the tool's own view of
+# enable/disable.  Then VMware-style sampling (patch 0003) over the same
+# windows: each estimate within 4 standard errors of the oracle, every
+# sampled page given its access back.
+boot wss "Skylake-Server,+vmx,epml=on" --steps create,epml,sample,destroy --epml 2,3 --oracle
 grep -q '(XEN) d1: extended PML on: reads writes walk-filtered' "$tmp/wss.log"
 ok $? "wss: Xen turned extended PML on for the domU (reads, writes, walk filtered)"
+split=$(sed -n 's/.*(XEN) d1: extended PML on: .*, \([0-9]*\) large EPT leaves split.*/\1/p' "$tmp/wss.log" | head -n1)
+[ "${split:-0}" -gt 0 ]
+ok $? "wss: with Xen's default superpages, enabling split the domU's large EPT leaves (${split:-none})"
 grep -q 'entries [1-9][0-9]* (walk 0, large 0, out of range 0), dropped 0' "$tmp/wss.log"
 ok $? "wss: the entries all name 4 KiB leaves, none from the page walk, none dropped"
 grep -q '(XEN) d1: extended PML off (dom0.s request)' "$tmp/wss.log"
@@ -103,4 +106,40 @@ grep -q '(XEN) d1: extended PML on' "$tmp/logdirty.log"
 ok $? "logdirty: extended PML was on for the domU before the migration"
 grep -q '(XEN) d1: extended PML off (log-dirty)' "$tmp/logdirty.log"
 ok $? "logdirty: xl migrate's log-dirty mode turned extended PML off (Xen's log line)"
+# The ground truths (docs/ground-truth.md), on the path a provider would
+# run: Xen's default superpages, windows cut by xen-epml without any host
+# round trip (COLLECT_NEXT).  Every window's pages are scored against the
+# plugin truth (every load, store and fetch, TCG plugin truth/wss-truth.c)
+# and the guest-side truth (the workload's frames from pagemap): xen-demo
+# requires recall and precision >= 99% and the count within 1%.
+CI_TRUTH=$HERE/../../configs/xen/wss-truth-ci.json
+boot truth "Skylake-Server,+vmx,epml=on" --config "$CI_TRUTH" --steps create,epml,destroy \
+	--epml 2,3 --truth --truth-plugin --timeout 900
+# Mutation runs: the same measurement with one link of the pipeline broken
+# on purpose must fail, and a ground truth must be what says so.
+# mutant NAME EXPECTED-FAILURE [ENV=VALUE...] -- XEN-DEMO ARGS
+mutant() {
+	local name=$1 want=$2 envs=() out rc
+	shift 2
+	while [ "$1" != -- ]; do envs+=("$1"); shift; done
+	shift
+	out=$(env "${envs[@]}" "$HERE/xen-demo.py" --qemu "$QEMU" --image-dir "$IMAGES" \
+		--config "$CI_TRUTH" --steps create,epml,destroy --epml 2,3 --truth --timeout 900 \
+		--log "$tmp/$name.log" "$@" 2>&1)
+	rc=$?
+	echo "$out" | grep -E '^ +[0-9]+ +[0-9]+ .*%' | sed "s/^/# $name: /"
+	[ $rc != 0 ] && echo "$out" | grep -q "^not ok .*$want"
+	ok $? "$name: the mutation is caught ('$want' fails; xen-demo rc=$rc)"
+}
+# A buffer's entries vanish (the emulator hands it over as empty): the
+# guest-side truth misses workload pages.
+mutant mut-drop "of the workload's pages in every window" QPML_MUTATE=drop-buffer --
+# Xen clears only the accessed flags between windows: the plugin truth's
+# written pages are no longer logged as written.
+mutant mut-nodirty "written pages include" -- --truth-plugin --xen-args epml_mutate=no-dirty-reset
+grep -q 'EPML: MUTATION RUN: epml_mutate=no-dirty-reset' "$tmp/mut-nodirty.log"
+ok $? "mut-nodirty: Xen announced the mutation"
+# The page-walk filter is ignored: page-table pages only the walk touched
+# are logged, and the plugin truth (which sees no walk) counts them extra.
+mutant mut-nowalk "precision >= 99.9%" QPML_MUTATE=no-walk-filter -- --truth-plugin
 echo "1..$n"

@@ -175,15 +175,17 @@ def delta(a, b):
 def score_plugin(console, text, path, inv, oracle):
     """Per extended-PML window: its pages against the plugin's record."""
     est = truth.estimate_pages(text, "epml")
+    est_w = truth.estimate_pages(text, "epml", "written")
     print("\nPage by page, extended PML against the plugin truth (truth/wss-truth.c: every load,"
           " store and executed block of the domU's pages, its windows cut by xen-epml's marker)")
     if not os.path.isfile(path) or not inv:
         print("  (no plugin record or no EPT map: %s, %d pages mapped)" % (path, len(inv)))
         return [{"status": "missing"}]
     wins, tot = truth.plugin_windows(path)
-    print("  %6s %10s %10s %10s %8s %8s %9s %9s %8s %9s" % (
-        "window", "truth", "written", "estimate", "FN", "FP", "recall", "precision", "count",
-        "oracle"))
+    print("  (written: pages stored to, by the truth and by extended PML, and the recall of those)")
+    print("  %6s %10s %10s %8s %8s %9s %9s %8s %9s %9s %9s" % (
+        "window", "truth", "estimate", "FN", "FP", "recall", "precision", "count",
+        "written", "est.wr", "wr.recall"))
     rows = []
     for w in sorted(est):
         pages, meta = est[w]
@@ -197,21 +199,35 @@ def score_plugin(console, text, path, inv, oracle):
         g = truth.to_guest(win, inv)
         true = set(g)
         row.update(truth.score_sets(pages, true))
-        row["written"] = sum(1 for c in g.values() if c[1])
+        true_w = {p for p, c in g.items() if c[1]}
+        pages_w = est_w.get(w, (None, None))[0]
+        row["written"] = len(true_w)
+        row["est_written"] = len(pages_w) if pages_w is not None else None
+        row["written_recall"] = (100.0 * len(pages_w & true_w) / max(len(true_w), 1)
+                                 if pages_w is not None else None)
         row["count_err"] = 100.0 * (len(pages) - len(true)) / max(len(true), 1)
         o = oracle.get(("epml", w))
         og = max(o["guests"], key=lambda x: x["touched"]) if o and o["guests"] else None
         row["oracle"] = og["touched"] if og else None
         row["status"] = "ok"
         rows.append(row)
-        print("  %6d %10d %10d %10d %8d %8d %8.3f%% %8.3f%% %+7.3f%% %9s" % (
-            w, row["truth"], row["written"], row["estimate"], row["fn"], row["fp"],
-            row["recall"], row["precision"], row["count_err"],
-            row["oracle"] if row["oracle"] is not None else "-"))
+        print("  %6d %10d %10d %8d %8d %8.3f%% %8.3f%% %+7.3f%% %9d %9s %8s" % (
+            w, row["truth"], row["estimate"], row["fn"], row["fp"], row["recall"],
+            row["precision"], row["count_err"], row["written"],
+            row["est_written"] if row["est_written"] is not None else "-",
+            "%.3f%%" % row["written_recall"] if row["written_recall"] is not None else "-"))
         for kind in ("fn", "fp"):
             if row[kind]:
-                print("         %s: %s" % ("missed" if kind == "fn" else "extra",
-                                           truth.runs_of(sorted(row[kind + "_pages"])[:200])))
+                pgs = sorted(row[kind + "_pages"])
+                c = [sum(g.get(p, (0, 0, 0))[i] for p in pgs) for i in range(3)]
+                print("         %s (%d pages; %d reads, %d writes, %d fetches by the truth): %s"
+                      % ("missed" if kind == "fn" else "extra", len(pgs), c[0], c[1], c[2],
+                         truth.runs_of(pgs[:200])))
+                row[kind + "_list"] = [[p] + list(g.get(p, (0, 0, 0))) for p in pgs]
+    # The run's page lists, kept beside its console log.
+    with open(path + ".scored.json", "w") as f:
+        json.dump([{k: v for k, v in r.items() if not k.endswith("_pages")} for r in rows], f)
+    print("  page lists (missed and extra pages with the truth's counts): %s.scored.json" % path)
     return rows
 
 
@@ -298,8 +314,15 @@ def main():
                          "truth/wss-truth.c (windows cut by xen-epml's marker, the domU never "
                          "waits for the host) and score each window's pages against it: "
                          "precision and recall >= 99%%")
+    ap.add_argument("--epml-enable", default="", metavar="ARGS",
+                    help="more options for dom0's 'xen-epml enable', e.g. \"--no-filter "
+                         "--buf-kib 16\"")
+    ap.add_argument("--no-committed", action="store_true",
+                    help="no Committed_AS sampler in the domU: the workload is its only process "
+                         "(no CR3 switches flush the emulated TLB meanwhile)")
     ap.add_argument("--truth-every", type=int, default=20, metavar="N",
                     help="--truth: wss-touch re-reads its frames every N passes (default %(default)s)")
+    ap.add_argument("--workload", help="wss-touch's arguments in the domU (overrides the config)")
     ap.add_argument("--cpu", help="-cpu model (overrides the config)")
     ap.add_argument("--hypervisor", choices=sorted(HYPERVISORS),
                     help="Xen to boot: Debian's binary package or xen-pml's build (overrides the config)")
@@ -349,12 +372,16 @@ def main():
     epml_arg = (args.epml + (",sync" if args.oracle else "")
                 + (",pages" if args.truth or args.truth_plugin else "")
                 + (",truth" if args.truth_plugin else ""))
-    workload = cfg["workload"].split()
+    workload = (args.workload or cfg["workload"]).split()
     if args.truth:
         workload = ["--gfns", str(args.truth_every)] + workload
     dom0_cmdline = "%s qpml.steps=%s qpml.domu=%s qpml.wl=%s qpml.epml=%s qpml.samples=%d" % (
         cfg["dom0_cmdline"], "+".join(steps), cfg["domu"], kernel_arg(workload),
         epml_arg, args.samples)
+    if args.no_committed:
+        dom0_cmdline += " qpml.nocommit=1"
+    if args.epml_enable:
+        dom0_cmdline += " qpml.epmlenable=" + kernel_arg(args.epml_enable.split())
     xen_cmdline = (cfg["xen_cmdline"] + " " + args.xen_args).strip()
     # -initrd separates modules with ',' and escapes a literal one as ',,'.
     initrd = "%s %s,%s" % (images["vmlinux"], dom0_cmdline.replace(",", ",,"), images["dom0.cpio.gz"])
@@ -376,7 +403,7 @@ def main():
     print("xen-demo: %s -smp %d, Xen %s (%s: %s)" % (cpu, smp, xen_cmdline,
                                                     hypervisor, images["xen"]))
     print("xen-demo: dom0 steps %s, domU %s, workload: wss-touch %s"
-          % (",".join(steps), cfg["domu"], cfg["workload"]))
+          % (",".join(steps), cfg["domu"], " ".join(workload)))
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if args.oracle else subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
@@ -646,11 +673,22 @@ def main():
         worst_r = min((r["recall"] for r in graded), default=None)
         worst_p = min((r["precision"] for r in graded), default=None)
         worst_c = max((abs(r["count_err"]) for r in graded), default=None)
-        check("against the plugin truth, extended PML has recall and precision >= 99%% and a "
-              "count within 1%% in every window (worst recall %s, precision %s, count %s)"
+        # Precision is held tighter than recall: the pages the plugin cannot
+        # see the domU touch are those only its page walk reads, which the
+        # walk filter keeps out of the log, so an extra page is a defect;
+        # recall has room for what the plugin sees but the domU did not do
+        # (Xen reading its page tables: docs/ground-truth.md).
+        check("against the plugin truth, extended PML has recall >= 99%%, precision >= 99.9%% "
+              "and a count within 1%% in every window (worst recall %s, precision %s, count %s)"
               % tuple("%.3f%%" % v if v is not None else "n/a"
                       for v in (worst_r, worst_p, worst_c)),
-              graded and worst_r >= 99.0 and worst_p >= 99.0 and worst_c <= 1.0)
+              graded and worst_r >= 99.0 and worst_p >= 99.9 and worst_c <= 1.0)
+        wr = [r["written_recall"] for r in graded]
+        worst_w = min(wr) if wr and None not in wr else None
+        check("against the plugin truth, extended PML's written pages include >= 99%% of the "
+              "pages stored to in every window (worst %s)"
+              % ("%.3f%%" % worst_w if worst_w is not None else "n/a"),
+              worst_w is not None and worst_w >= 99.0)
     bad = [l for l in text if "@@QPML fail" in l or "verify=BAD" in l]
     check("no step failed and no memory verification failed", not bad)
     check("dom0 finished all steps (done rc=0)", end is not None and end[1] == "rc=0")

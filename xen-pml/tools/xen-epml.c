@@ -29,7 +29,8 @@
  * "@@QPML est name=epml|pml|sample w=N pages=P written=W t=T".
  * wss --pages also prints the window's pages, as ranges of gfns, so the
  * host can score the estimate page by page against a ground truth:
- * "@@QPML pages est=epml w=N part=I/K n=P r=START+LEN,..." (hex, K lines).
+ * "@@QPML pages est=epml kind=all|written w=N part=I/K n=P r=START+LEN,..."
+ * (hex, K lines per kind).
  * wss --truth-marker: at each boundary, with the domU paused, store the
  * value 0x51504d4c4354NNNN (N: the window that ends) to memory: the TCG
  * plugin truth/wss-truth.c cuts its own window there (docs/ground-truth.md).
@@ -536,30 +537,50 @@ static void cut_sample(uint16_t domid)
  */
 #define PAGES_RUNS_PER_LINE 120
 
-static void print_pages(const char *est, unsigned long w, const struct epml_page *p, uint64_t n)
+/* The next page at or after @i that @want selects (all, or written). */
+static uint64_t next_page(const struct epml_page *p, uint64_t n, uint64_t i, bool written)
 {
-	uint64_t runs = 0, part = 0, parts;
+	while (i < n && written && !(p[i].flags & EPML_PAGE_WRITTEN))
+		i++;
+	return i;
+}
 
-	for (uint64_t i = 0; i < n; i++)
-		runs += !i || p[i].gfn != p[i - 1].gfn + 1;
+static void print_page_list(const char *est, const char *kind, unsigned long w,
+			    const struct epml_page *p, uint64_t n, bool written)
+{
+	uint64_t runs = 0, part = 0, parts, count = 0, prev = 0;
+
+	for (uint64_t i = next_page(p, n, 0, written); i < n; i = next_page(p, n, i + 1, written)) {
+		runs += !count || p[i].gfn != prev + 1;
+		prev = p[i].gfn;
+		count++;
+	}
 	parts = runs ? (runs + PAGES_RUNS_PER_LINE - 1) / PAGES_RUNS_PER_LINE : 1;
-	for (uint64_t i = 0, r = 0; i < n || !r; ) {
-		printf("@@QPML pages est=%s w=%lu part=%llu/%llu n=%llu r=", est, w,
+	uint64_t i = next_page(p, n, 0, written);
+	do {
+		printf("@@QPML pages est=%s kind=%s w=%lu part=%llu/%llu n=%llu r=", est, kind, w,
 		       (unsigned long long)++part, (unsigned long long)parts,
-		       (unsigned long long)n);
-		for (unsigned k = 0; k < PAGES_RUNS_PER_LINE && i < n; k++, r++) {
-			uint64_t j = i + 1;
+		       (unsigned long long)count);
+		for (unsigned k = 0; k < PAGES_RUNS_PER_LINE && i < n; k++) {
+			uint64_t start = p[i].gfn, len = 1, j = next_page(p, n, i + 1, written);
 
-			while (j < n && p[j].gfn == p[j - 1].gfn + 1)
-				j++;
-			printf("%s%llx+%llx", k ? "," : "", (unsigned long long)p[i].gfn,
-			       (unsigned long long)(j - i));
+			while (j < n && p[j].gfn == start + len) {
+				len++;
+				j = next_page(p, n, j + 1, written);
+			}
+			printf("%s%llx+%llx", k ? "," : "", (unsigned long long)start,
+			       (unsigned long long)len);
 			i = j;
 		}
 		printf("\n");
-		if (!n)
-			break;
-	}
+	} while (i < n);
+}
+
+/* The window's pages (kind=all), then those of them written (kind=written). */
+static void print_pages(const char *est, unsigned long w, const struct epml_page *p, uint64_t n)
+{
+	print_page_list(est, "all", w, p, n, false);
+	print_page_list(est, "written", w, p, n, true);
 }
 
 static void print_stats(const struct epml_op *op)
