@@ -182,6 +182,55 @@ static bool ept_misconfigured(CPUX86State *env, uint64_t e, int level, bool leaf
     return false;
 }
 
+/*
+ * Guest-physical mappings (-cpu ...,x-ept-gpa-cache=on; docs/vmx.md).
+ *
+ * Hardware may cache guest-physical mappings, derived from EPT alone and
+ * tagged by the EPT pointer, and use them for any VPID and any CR3 until
+ * INVEPT invalidates them (SDM 29.4.1, 29.4.3.1); a translation made from
+ * one does not set the EPT accessed flag again.  Without this model the
+ * emulator walks the EPT in memory on every miss of its combined TLB,
+ * which is permitted (caching is optional) but hides a hypervisor that
+ * clears EPT A/D flags and forgets INVEPT.  With it, each vCPU keeps a
+ * direct-mapped cache of 2,048 4 KiB mappings, filled only by walks that
+ * found or set the accessed flag (and, for a writable mapping, the dirty
+ * flag), emptied by INVEPT, VMXON and VMXOFF.
+ */
+#define GPA_CACHE_BITS  11
+#define GPA_CACHE_CPUS  1024
+
+typedef struct GPAMapping {
+    uint64_t eptp;          /* 0: empty */
+    uint64_t gfn;
+    hwaddr hpa;             /* of the 4 KiB page */
+    int prot;               /* PAGE_WRITE only once the dirty flag is set */
+    int page_size;
+} GPAMapping;
+
+static GPAMapping *gpa_caches[GPA_CACHE_CPUS];
+
+static GPAMapping *gpa_slot(CPUX86State *env, uint64_t gfn)
+{
+    int cpu = env_cpu(env)->cpu_index;
+
+    if (!env_archcpu(env)->ept_gpa_cache || cpu >= GPA_CACHE_CPUS) {
+        return NULL;
+    }
+    if (!gpa_caches[cpu]) {
+        gpa_caches[cpu] = g_new0(GPAMapping, 1 << GPA_CACHE_BITS);
+    }
+    return &gpa_caches[cpu][gfn & ((1 << GPA_CACHE_BITS) - 1)];
+}
+
+void vmx_ept_gpa_flush(CPUX86State *env)
+{
+    int cpu = env_cpu(env)->cpu_index;
+
+    if (cpu < GPA_CACHE_CPUS && gpa_caches[cpu]) {
+        memset(gpa_caches[cpu], 0, sizeof(GPAMapping) << GPA_CACHE_BITS);
+    }
+}
+
 static bool ept_fault(CPUX86State *env, enum ept_fault_kind kind, uint64_t perms,
                       MMUAccessType access)
 {
@@ -201,6 +250,21 @@ bool vmx_ept_translate(CPUX86State *env, uint64_t gpa, MMUAccessType access,
     uint64_t table, e, perms;
     hwaddr e_addr;
     int level;
+    bool flags_set = ad;
+    GPAMapping *m = ad ? gpa_slot(env, gpa >> 12) : NULL;
+
+    if (m && m->eptp == eptp && m->gfn == gpa >> 12 &&
+        (access == MMU_DATA_LOAD ? (m->prot & PAGE_READ) :
+         access == MMU_DATA_STORE ? (m->prot & PAGE_WRITE) : (m->prot & PAGE_EXEC))) {
+        /* A cached guest-physical mapping: no walk, no flag, nothing logged. */
+        if (unlikely(qatomic_read(&wss_oracle_active)) && env->vmx.in_guest_walk) {
+            wss_oracle_walk(env, gpa);
+        }
+        *prot = m->prot;
+        *page_size = TARGET_PAGE_SIZE;
+        *hpa = m->hpa | (gpa & ~TARGET_PAGE_MASK);
+        return true;
+    }
 
 restart:
     table = eptp & EPT_ADDR_MASK;
@@ -254,6 +318,7 @@ restart:
          * data access to a page holding paging structures is still logged.
          */
         if (env->vmx.in_guest_walk && vmx_epml_walk_filtered(env, set_a || set_d)) {
+            flags_set = !set_a;     /* the flags as they were */
             goto flags_done;
         }
         /* Log before the flags change: a PML-full exit leaves them clear. */
@@ -279,6 +344,13 @@ flags_done:
     }
     *page_size = 1 << (12 + 9 * (level - 1));
     *hpa = (e & EPT_ADDR_MASK & ~((uint64_t)*page_size - 1)) | (gpa & (*page_size - 1));
+    if (m && flags_set) {
+        /* The accessed flag is set; PAGE_WRITE in *prot means dirty too. */
+        m->eptp = eptp;
+        m->gfn = gpa >> 12;
+        m->hpa = *hpa & TARGET_PAGE_MASK;
+        m->prot = *prot;
+    }
     return true;
 }
 

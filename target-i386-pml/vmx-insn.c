@@ -198,6 +198,7 @@ void helper_vmx_vmxon(CPUX86State *env, target_ulong a0, uint32_t ops)
         return;
     }
     env->vmx.vmxon = true;
+    vmx_ept_gpa_flush(env);
     env->vmx.non_root = false;
     env->vmx.vmxon_ptr = addr;
     env->vmx.current_vmcs = VMCS_PTR_INVALID;
@@ -210,6 +211,7 @@ void helper_vmx_vmxoff(CPUX86State *env)
     vmx_insn_check(env, VMX_EXIT_VMXOFF, GETPC());
     vmcs_flush(env);
     env->vmx.vmxon = false;
+    vmx_ept_gpa_flush(env);
     trace_vmx_vmxoff(env_cpu(env)->cpu_index);
     vmsucceed(env);
     vmx_release_init(env);              /* an INIT latched in VMX operation */
@@ -457,6 +459,7 @@ void helper_vmx_invept(CPUX86State *env, target_ulong a0, uint32_t reg)
     /* Guest mappings are not tagged by EPTP here: invalidate them all. */
     if (!vmx_mutated(VMX_MUTATE_INVEPT_NOOP)) {
         vmx_invalidate_guest_tlb(env);
+        vmx_ept_gpa_flush(env);
     }
     vmsucceed(env);
 }

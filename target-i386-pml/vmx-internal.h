@@ -257,6 +257,9 @@ static inline bool vmx_epml_on(CPUX86State *env)
 #define VMX_MUTATE_NO_WALK_FILTER   (1u << 2)
 bool vmx_mutated(unsigned m);
 
+/* vmx-ept.c: empty this vCPU's guest-physical mapping cache */
+void vmx_ept_gpa_flush(CPUX86State *env);
+
 /* vmx-epml.c */
 bool vmx_epml_walk_filtered(CPUX86State *env, bool transition);
 uint64_t vmx_epml_cap(CPUX86State *env);
