@@ -204,7 +204,6 @@ typedef struct GPAMapping {
     uint64_t gfn;
     hwaddr hpa;             /* of the 4 KiB page */
     int prot;               /* PAGE_WRITE only once the dirty flag is set */
-    int page_size;
 } GPAMapping;
 
 static GPAMapping *gpa_caches[GPA_CACHE_CPUS];

@@ -58,8 +58,9 @@ def runs_of(pages):
     return ",".join(out)
 
 
-def _assemble(records, key_of, total_of):
-    """Multi-part records -> {key: (set or None if incomplete, meta)}."""
+def _assemble(records):
+    """Multi-part records -> {key: (set or None if incomplete, meta)}; a
+    record is complete when every part is there and it has meta["n"] pages."""
     parts = {}
     for key, part, nparts, meta, runs in records:
         d = parts.setdefault(key, {"n": nparts, "parts": {}, "meta": meta})
@@ -72,7 +73,7 @@ def _assemble(records, key_of, total_of):
         s = set()
         for p in range(1, d["n"] + 1):
             s |= _expand(d["parts"][p])
-        out[key] = (s if len(s) == total_of(d["meta"]) else None, d["meta"])
+        out[key] = (s if len(s) == d["meta"]["n"] else None, d["meta"])
     return out
 
 
@@ -87,7 +88,7 @@ def guest_truth(lines):
                     "line": i}
             recs.append(((meta["phase"], meta["at"]), int(m.group(4)), int(m.group(5)), meta,
                          _ranges(m.group(9))))
-    return _assemble(recs, None, lambda meta: meta["n"])
+    return _assemble(recs)
 
 
 def estimate_pages(lines, est="epml", kind="all"):
@@ -99,7 +100,7 @@ def estimate_pages(lines, est="epml", kind="all"):
         if m and m.group(1) == est and m.group(2) == kind:
             meta = {"w": int(m.group(3)), "n": int(m.group(6)), "line": i}
             recs.append((meta["w"], int(m.group(4)), int(m.group(5)), meta, _ranges(m.group(7))))
-    return _assemble(recs, None, lambda meta: meta["n"])
+    return _assemble(recs)
 
 
 def window_phases(stamped, cuts, lag):
@@ -129,16 +130,6 @@ def truth_for_phase(truths, phase, before_line=None):
         if best is None or meta["line"] > best[1]["line"]:
             best = (s, meta)
     return best
-
-
-def score(est, truth):
-    """Page-set comparison of an estimate with the workload's pages."""
-    tp = est & truth
-    fn = truth - est
-    return {"truth": len(truth), "estimate": len(est), "tp": len(tp), "fn": len(fn),
-            "outside": len(est - truth),
-            "recall": 100.0 * len(tp) / len(truth) if truth else 0.0,
-            "fn_pages": fn}
 
 
 # ---- the plugin truth (truth/wss-truth.c) ----------------------------------

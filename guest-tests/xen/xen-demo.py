@@ -272,7 +272,8 @@ def score_truth(args, console, text):
                 # pass are not the window's set.
                 row["status"] = "random phase, not graded"
             else:
-                row.update(truth.score(pages, t[0]))
+                # Pages outside the workload are not errors by this truth.
+                row.update(truth.score_sets(pages, t[0]))
                 row["status"] = "ok"
                 row["absent"] = t[1]["absent"]
         rows.append(row)
@@ -280,7 +281,7 @@ def score_truth(args, console, text):
             print("  %6d %6s  (%s)" % (w, ",".join(map(str, row["phases"])) or "-", row["status"]))
             continue
         print("  %6d %6d %10d %10d %10d %10d %10d %8.3f%%" % (
-            w, last_phase, row["truth"], row["estimate"], row["tp"], row["fn"], row["outside"],
+            w, last_phase, row["truth"], row["estimate"], row["tp"], row["fn"], row["fp"],
             row["recall"]))
         if row["fn"]:
             print("         missed: %s" % truth.runs_of(sorted(row["fn_pages"])[:400]))
