@@ -19,6 +19,7 @@ static PmlVcpuStats *pml_vcpu_stats(CPUState *cs)
     CPUX86State *env = cpu_env(cs);
     PmlVcpuStats *s = g_new0(PmlVcpuStats, 1);
     uint64_t vmcs = qatomic_read(&env->vmx.current_vmcs);
+    VmxExitCountList **reasons = &s->exit_reasons;
 
     s->cpu_index = cs->cpu_index;
     s->vmx_operation = qatomic_read(&env->vmx.vmxon);
@@ -32,6 +33,20 @@ static PmlVcpuStats *pml_vcpu_stats(CPUState *cs)
     s->handovers = qatomic_read(&env->vmx.epml_handovers);
     s->notifications = qatomic_read(&env->vmx.epml_notifies);
     s->drops = qatomic_read(&env->vmx.epml_drops);
+    s->notify_exits = qatomic_read(&env->vmx.notify_exits);
+    s->log_lines = qatomic_read(&env->vmx.log_lines);
+    for (int r = 0; r < VMX_STATS_REASONS; r++) {
+        uint64_t n = qatomic_read(&env->vmx.exits[r]);
+
+        if (n) {
+            VmxExitCount *c = g_new0(VmxExitCount, 1);
+
+            c->reason = r;
+            c->count = n;
+            QAPI_LIST_APPEND(reasons, c);
+            s->exits += n;
+        }
+    }
     if (s->vmx_operation && vmcs != VMCS_PTR_INVALID) {
         s->pml_enabled = vmx_pml_enabled(env);
         s->has_pml_index = true;
@@ -62,6 +77,9 @@ PmlStats *qmp_query_pml_stats(Error **errp)
         stats->handovers += s->handovers;
         stats->notifications += s->notifications;
         stats->drops += s->drops;
+        stats->exits += s->exits;
+        stats->notify_exits += s->notify_exits;
+        stats->log_lines += s->log_lines;
         QAPI_LIST_APPEND(tail, s);
     }
     return stats;
@@ -83,6 +101,11 @@ void qmp_reset_pml_stats(Error **errp)
         qatomic_set(&env->vmx.epml_handovers, 0);
         qatomic_set(&env->vmx.epml_notifies, 0);
         qatomic_set(&env->vmx.epml_drops, 0);
+        qatomic_set(&env->vmx.notify_exits, 0);
+        qatomic_set(&env->vmx.log_lines, 0);
+        for (int r = 0; r < VMX_STATS_REASONS; r++) {
+            qatomic_set(&env->vmx.exits[r], 0);
+        }
     }
 }
 
@@ -122,4 +145,19 @@ void hmp_info_pml(Monitor *mon, const QDict *qdict)
                    stats->entries, stats->reads, stats->writes, stats->walk_entries,
                    stats->filtered, stats->handovers, stats->notifications,
                    stats->drops, stats->full_exits);
+    monitor_printf(mon, "VM exits %" PRIu64 " (notification interrupts %" PRIu64
+                   "), log lines written %" PRIu64 "\n",
+                   stats->exits, stats->notify_exits, stats->log_lines);
+    for (l = stats->vcpus; l; l = l->next) {
+        VmxExitCountList *c;
+
+        if (!l->value->exits) {
+            continue;
+        }
+        monitor_printf(mon, "vCPU %" PRId64 " exits by reason:", l->value->cpu_index);
+        for (c = l->value->exit_reasons; c; c = c->next) {
+            monitor_printf(mon, " %" PRId64 ":%" PRIu64, c->value->reason, c->value->count);
+        }
+        monitor_printf(mon, "\n");
+    }
 }

@@ -107,6 +107,7 @@ static void epml_notify(CPUX86State *env)
 
     address_space_stl_le(&address_space_memory, 0xfee00000u | (dest << 12), vector,
                          MEMTXATTRS_UNSPECIFIED, NULL);
+    vmx_stats_notify_vector(vector);
     qatomic_set(&env->vmx.epml_notifies, env->vmx.epml_notifies + 1);
     trace_vmx_epml_notify(env_cpu(env)->cpu_index, dest, vector);
 }
@@ -197,6 +198,9 @@ bool vmx_epml_log(CPUX86State *env, uint64_t gpa, bool set_a, bool set_d,
             VMCS(env, EPML_BUFFER0_ADDR)) + (hwaddr)index * EPML_ENTRY_SIZE;
     epml_store_entry(env, slot, q0, q1);
     VMCS(env, GUEST_EPML_INDEX) = index + 1;
+    if (!index || !(slot & 63)) {
+        vmx_stats_log_line(env);    /* the first entry in its cache line */
+    }
 
     qatomic_set(&env->vmx.pml_entries, env->vmx.pml_entries + 1);
     if (set_a) {

@@ -141,6 +141,9 @@ static bool pml_log(CPUX86State *env, uint64_t gpa)
     }
     x86_stq_phys(env_cpu(env), VMCS(env, PML_ADDRESS) + 8 * index, gpa & ~0xfffull);
     VMCS(env, GUEST_PML_INDEX) = (uint16_t)(index - 1);
+    if ((index & 7) == 7) {
+        vmx_stats_log_line(env);    /* the log fills downwards: a new line */
+    }
     qatomic_set(&env->vmx.pml_entries, env->vmx.pml_entries + 1);
     trace_vmx_pml_log(env_cpu(env)->cpu_index, gpa & ~0xfffull, index);
     return true;

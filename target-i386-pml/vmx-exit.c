@@ -549,6 +549,7 @@ void vmx_do_exit(CPUX86State *env)
     env->vmx.pending_insn_info = 0;
     env->vmx.idt_vectoring = 0;
     trace_vmx_vmexit(cs->cpu_index, reason, env->vmx.pending_qual, env->eip, env->cr[3]);
+    vmx_stats_exit(env, reason, VMCS(env, VM_EXIT_INTR_INFO));
 
     save_guest_state(env);
     vmx_events_save(env);

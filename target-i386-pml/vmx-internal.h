@@ -257,6 +257,11 @@ static inline bool vmx_epml_on(CPUX86State *env)
 #define VMX_MUTATE_NO_WALK_FILTER   (1u << 2)
 bool vmx_mutated(unsigned m);
 
+/* vmx-stats.c: counters for query-pml-stats (a leaf: calls nothing back). */
+void vmx_stats_exit(CPUX86State *env, uint32_t reason, uint32_t intr_info);
+void vmx_stats_notify_vector(uint8_t vector);
+void vmx_stats_log_line(CPUX86State *env);
+
 /* vmx-ept.c: empty this vCPU's guest-physical mapping cache */
 void vmx_ept_gpa_flush(CPUX86State *env);
 

@@ -122,6 +122,12 @@ typedef struct VMXState {
     uint64_t epml_handovers;    /* buffers handed to software */
     uint64_t epml_notifies;     /* notification interrupts sent */
     uint64_t epml_drops;        /* entries dropped, both buffers full */
+
+    /* Exit and log statistics (vmx-stats.c), per vCPU. */
+#define VMX_STATS_REASONS 80
+    uint64_t exits[VMX_STATS_REASONS]; /* VM exits by basic reason */
+    uint64_t notify_exits;      /* external-interrupt exits for an EPML notification */
+    uint64_t log_lines;         /* 64-byte lines of PML/EPML log memory written */
 } VMXState;
 
 #endif

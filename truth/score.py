@@ -25,6 +25,9 @@ GFNS = re.compile(r"wss-touch: gfns phase=(\d+) at=(\d+) cover=(\w+) part=(\d+)/
                   r"n=(\d+) absent=(\d+) hash=(0x[0-9a-f]+) r=(\S*)")
 PAGES = re.compile(r"@@QPML pages est=(\S+) kind=(\w+) w=(\d+) part=(\d+)/(\d+) n=(\d+) "
                    r"r=(\S*)")
+BITS = re.compile(r"@@QPML pages est=(\S+) kind=written-bits w=(\d+) part=(\d+)/(\d+) n=(\d+) "
+                  r"bits=([0-9a-f]*)")
+HEAT = re.compile(r"@@QPML heat est=(\S+) windows=(\d+) part=(\d+)/(\d+) n=(\d+) h=(\S*)")
 PASS = re.compile(r"\[domU\] wss-touch: loop=\d+ phase=(\d+) pass=\d+")
 
 
@@ -93,14 +96,41 @@ def guest_truth(lines):
 
 def estimate_pages(lines, est="epml", kind="all"):
     """{window: (set of gfns or None, meta)} of xen-epml wss --pages: the
-    window's pages (kind all) or those of them written (kind written)."""
-    recs = []
+    window's pages (kind all) or those of them written (kind written:
+    from the window's kind=written-bits record, a bit per page of the
+    kind=all list in its order; older runs printed kind=written runs)."""
+    recs, bits = [], {}
     for i, l in enumerate(lines):
         m = PAGES.search(l)
         if m and m.group(1) == est and m.group(2) == kind:
             meta = {"w": int(m.group(3)), "n": int(m.group(6)), "line": i}
             recs.append((meta["w"], int(m.group(4)), int(m.group(5)), meta, _ranges(m.group(7))))
-    return _assemble(recs)
+            continue
+        m = BITS.search(l)
+        if m and m.group(1) == est and kind == "written":
+            d = bits.setdefault(int(m.group(2)), {"k": int(m.group(4)), "n": int(m.group(5)),
+                                                  "parts": {}})
+            d["parts"][int(m.group(3))] = m.group(6)
+    out = _assemble(recs)
+    if not bits:
+        return out
+    every = estimate_pages(lines, est, "all")
+    for w, d in bits.items():
+        pages = every.get(w, (None, None))[0]
+        meta = {"w": w, "n": None}
+        if pages is None or sorted(d["parts"]) != list(range(1, d["k"] + 1)) or \
+                len(pages) != d["n"]:
+            out[w] = (None, meta)
+            continue
+        hexs = "".join(d["parts"][p] for p in range(1, d["k"] + 1))
+        order = sorted(pages)
+        if len(hexs) != (len(order) + 3) // 4:
+            out[w] = (None, meta)
+            continue
+        written = {order[i] for i in range(len(order)) if int(hexs[i // 4], 16) >> (i % 4) & 1}
+        meta["n"] = len(written)
+        out[w] = (written, meta)
+    return out
 
 
 def window_phases(stamped, cuts, lag):
@@ -230,3 +260,113 @@ def score_sets(est, true):
             "precision": 100.0 * len(tp) / len(est) if est else 0.0,
             "recall": 100.0 * len(tp) / len(true) if true else 0.0,
             "fn_pages": true - est, "fp_pages": est - true}
+
+
+# ---- page heat ------------------------------------------------------------
+
+def estimate_heat(lines, est="epml"):
+    """xen-epml wss --pages' closing heat record: ({gfn: (windows read,
+    windows written)} or None if a part is missing, windows)."""
+    parts, nparts, n, windows = {}, None, None, None
+    for l in lines:
+        m = HEAT.search(l)
+        if not m or m.group(1) != est:
+            continue
+        windows, nparts, n = int(m.group(2)), int(m.group(4)), int(m.group(5))
+        heat = {}
+        for run in filter(None, m.group(6).split(",")):
+            rng, rw = run.split(":")
+            start, length = (int(x, 16) for x in rng.split("+"))
+            r, w = (int(x) for x in rw.split("."))
+            for g in range(start, start + length):
+                heat[g] = (r, w)
+        parts[int(m.group(3))] = heat
+    if nparts is None or sorted(parts) != list(range(1, nparts + 1)):
+        return None, windows
+    out = {}
+    for h in parts.values():
+        out.update(h)
+    return (out if len(out) == n else None), windows
+
+
+def _ranks(values):
+    """Average ranks (1-based; ties share the mean of their positions)."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2.0 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(xs, ys):
+    """Spearman's rank correlation (Pearson's on average ranks); None when
+    either side has no spread."""
+    rx, ry = _ranks(xs), _ranks(ys)
+    n = len(xs)
+    if n < 2:
+        return None
+    mx, my = sum(rx) / n, sum(ry) / n
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sxx = sum((a - mx) ** 2 for a in rx)
+    syy = sum((b - my) ** 2 for b in ry)
+    return sxy / (sxx * syy) ** 0.5 if sxx and syy else None
+
+
+def top_k_share(est, true, frac):
+    """Of the true top-k pages (k = frac of the pages the truth saw, by
+    count), the share the estimate also ranks in its own top k.  The
+    longmap's heat has few distinct values, so its top k usually ends
+    inside a tie: the pages tied at the boundary fill the remaining slots
+    in proportion (the expected overlap if the tie were broken at random).
+    Returns (share in %, k, pages tied at the boundary, slots left)."""
+    pages = sorted(true, key=lambda p: -true[p])
+    k = max(1, int(round(frac * len(pages))))
+    top_true = set(pages[:k])
+    heat = sorted((est.get(p, 0) for p in true), reverse=True)
+    theta = heat[k - 1]
+    above = {p for p in true if est.get(p, 0) > theta}
+    tied = {p for p in true if est.get(p, 0) == theta}
+    slots = k - len(above)
+    hits = len(top_true & above) + len(top_true & tied) * slots / len(tied)
+    return 100.0 * hits / k, k, len(tied), slots
+
+
+def heat_agreement(heat, windows):
+    """Page heat by the estimate (longmap: windows read + windows written
+    per page) against the plugin truth over the same windows.
+
+    heat: {gfn: (windows read, windows written)}; windows: [{gfn: (reads,
+    writes, fetches)}] of the graded windows.  Over the pages the truth saw:
+    - rho_count: Spearman between the longmap's heat and the true access
+      count (reads + writes + fetches over all windows): how well the
+      longmap ranks pages by use (the research's limit 4);
+    - rho_windows: Spearman between the longmap's heat and the truth's own
+      windows read + windows written (fetches count as reads, as they set
+      the accessed flag): the longmap's ceiling, 1.0 if every page's count
+      is right;
+    - exact: share of pages whose longmap (read, written) window counts
+      equal the truth's;
+    - top-k (1%, 10%) shares as in top_k_share."""
+    count, wins = {}, {}
+    for win in windows:
+        for g, (r, w, f) in win.items():
+            count[g] = count.get(g, 0) + r + w + f
+            a, b = wins.get(g, (0, 0))
+            wins[g] = (a + (1 if r or f else 0), b + (1 if w else 0))
+    pages = sorted(count)
+    est = {g: sum(heat.get(g, (0, 0))) for g in pages}
+    out = {"pages": len(pages),
+           "rho_count": spearman([est[g] for g in pages], [count[g] for g in pages]),
+           "rho_windows": spearman([est[g] for g in pages], [sum(wins[g]) for g in pages]),
+           "exact": 100.0 * sum(heat.get(g, (0, 0)) == wins[g] for g in pages) / max(len(pages), 1),
+           "levels": len(set(est.values()))}
+    for frac in (0.01, 0.10):
+        share, k, tied, slots = top_k_share(est, count, frac)
+        out["top%d" % round(frac * 100)] = {"share": share, "k": k, "tied": tied, "slots": slots}
+    return out

@@ -82,6 +82,23 @@ with tempfile.TemporaryDirectory() as tmp:
            s["filtered"] == 3 * s["full-exits"],
            "3 walk entries without the filter; 1-4 both-full exits, and 3 filtered walk "
            "accesses for each (%d, %d, %d)" % (s["walk-entries"], s["full-exits"], s["filtered"]))
+        # VM exits by reason: the L2 ends each of its 6 runs with VMCALL
+        # (reason 18); every other exit is a both-full exit (reason 62,
+        # counted in full-exits too).  The collector is not in VMX
+        # operation, so the notifications interrupt no guest.
+        reasons = {c["reason"]: c["count"] for c in v0["exit-reasons"]}
+        ok(reasons == {18: 6, 62: s["full-exits"]} and v0["exits"] == 6 + s["full-exits"] and
+           v1["exits"] == 0 and not v1["exit-reasons"] and s["notify-exits"] == 0 and
+           s["exits"] == v0["exits"],
+           "VM exits by reason: 6 VMCALL and one PML-full per both-full exit, none on the "
+           "collector, no notification exit (%s; %d exits, %d notification exits)"
+           % (reasons, s["exits"], s["notify-exits"]))
+        # 16-byte entries, 4 to a 64-byte line, buffers filled upwards from
+        # a page boundary: each buffer's fill writes ceil(n / 4) lines, so
+        # 1,719 entries take at least 430 lines, one more for each fill
+        # that ended inside a line (at most one per case of the guest).
+        ok(430 <= s["log-lines"] <= 433 and s["log-lines"] == v0["log-lines"],
+           "log lines written: 430-433 for 1,719 16-byte entries (%d)" % s["log-lines"])
         ok(v1["entries"] == 0 and v1["handovers"] == 0 and not v1["vmx-operation"],
            "the collector vCPU logged nothing (it is not in VMX operation)")
         ok(seen_on is not None and seen_on["vmx-operation"] and not seen_on["pml-enabled"] and
@@ -100,7 +117,9 @@ with tempfile.TemporaryDirectory() as tmp:
         ok(all(z[k] == 0 for k in z if k != "vcpus") and
            all(c[k] == 0 for c in z["vcpus"] for k in ("entries", "reads", "writes", "walk-entries",
                                                         "filtered", "handovers", "notifications",
-                                                        "drops", "full-exits")),
+                                                        "drops", "full-exits", "exits",
+                                                        "notify-exits", "log-lines")) and
+           not any(c["exit-reasons"] for c in z["vcpus"]),
            "reset-pml-stats zeroes every counter")
         try:
             qmp.cmd("query-pml-stats", bogus=1)

@@ -180,7 +180,7 @@ def score_plugin(console, text, path, inv, oracle):
           " store and executed block of the domU's pages, its windows cut by xen-epml's marker)")
     if not os.path.isfile(path) or not inv:
         print("  (no plugin record or no EPT map: %s, %d pages mapped)" % (path, len(inv)))
-        return [{"status": "missing"}]
+        return [{"status": "missing"}], None
     wins, tot = truth.plugin_windows(path)
     print("  (written: pages stored to, by the truth and by extended PML, and the recall of those)")
     print("  %6s %10s %10s %8s %8s %9s %9s %8s %9s %9s %9s" % (
@@ -224,11 +224,137 @@ def score_plugin(console, text, path, inv, oracle):
                       % ("missed" if kind == "fn" else "extra", len(pgs), c[0], c[1], c[2],
                          truth.runs_of(pgs[:200])))
                 row[kind + "_list"] = [[p] + list(g.get(p, (0, 0, 0))) for p in pgs]
+    heat = score_heat(text, wins, inv, [r["w"] for r in rows if r.get("status") == "ok"])
+    pml = score_plugin_pml(text, wins, inv)
     # The run's page lists, kept beside its console log.
     with open(path + ".scored.json", "w") as f:
-        json.dump([{k: v for k, v in r.items() if not k.endswith("_pages")} for r in rows], f)
+        json.dump([{k: v for k, v in r.items() if not k.endswith("_pages")} for r in rows]
+                  + [{"heat": heat}, {"pml": pml}], f)
     print("  page lists (missed and extra pages with the truth's counts): %s.scored.json" % path)
+    return rows, heat
+
+
+# Basic VM-exit reasons (Intel SDM appendix C) that the cost table names.
+EXIT_NAMES = {0: "exc/NMI", 1: "ext-intr", 7: "intr-window", 10: "CPUID", 12: "HLT",
+              16: "RDTSC", 18: "VMCALL", 28: "CR", 30: "I/O", 31: "RDMSR", 32: "WRMSR", 44: "APIC-access",
+              48: "EPT-viol", 49: "EPT-misc", 51: "RDTSCP", 52: "preempt", 54: "WBINVD", 55: "XSETBV",
+              56: "APIC-write", 62: "PML-full"}
+
+
+def cost_table(win_stats, pml_at, name="epml"):
+    """Per window of an estimator and per CPU of Xen: VM exits by reason,
+    the external-interrupt exits that were extended-PML notifications,
+    hand-overs, notifications sent and log lines written.  Every VM exit
+    is the domU's: dom0 is PV and runs in root operation.  Counters come
+    from query-pml-stats when the host sees a window's end (unpaused: the
+    console line after the cut; --sync: at the cut itself)."""
+    at = {}
+    for ev, fields, st in win_stats:
+        f = dict(kv.split("=", 1) for kv in fields.split() if "=" in kv)
+        if ev == "epml-open" and name == "epml":
+            at[0] = st
+        elif ev == "est" and f.get("name") == name and int(f["w"]) not in at:
+            at[int(f["w"])] = st
+    for (est, w), st in pml_at.items():
+        if est == name:
+            at[w] = st
+    rows = []
+    for w in sorted(at):
+        if w == 0 or w - 1 not in at:
+            continue
+        a, b = at[w - 1], at[w]
+        for va, vb in zip(a["vcpus"], b["vcpus"]):
+            ra = {c["reason"]: c["count"] for c in va.get("exit-reasons", [])}
+            rb = {c["reason"]: c["count"] for c in vb.get("exit-reasons", [])}
+            d = {r: rb[r] - ra.get(r, 0) for r in rb if rb[r] - ra.get(r, 0)}
+            row = {"w": w, "cpu": vb["cpu-index"], "reasons": d, "exits": sum(d.values())}
+            for k in ("notify-exits", "handovers", "notifications", "log-lines", "entries",
+                      "full-exits"):
+                row[k] = vb.get(k, 0) - va.get(k, 0)
+            rows.append(row)
+    if not rows:
+        return rows
+    print("\nCost per window and CPU of Xen (query-pml-stats; every VM exit is the domU's,"
+          " dom0 being PV): exits by reason, exits for an extended-PML notification,"
+          " hand-overs, notifications sent, log lines (64 B) written")
+    print("  %6s %4s %8s %8s %9s %8s %10s %10s  %s" % (
+        "window", "cpu", "exits", "notify", "handovers", "notes", "log-lines", "entries",
+        "top exit reasons"))
+    for r in rows:
+        top = sorted(r["reasons"].items(), key=lambda x: -x[1])[:5]
+        print("  %6d %4d %8d %8d %9d %8d %10d %10d  %s" % (
+            r["w"], r["cpu"], r["exits"], r["notify-exits"], r["handovers"], r["notifications"],
+            r["log-lines"], r["entries"],
+            " ".join("%s:%d" % (EXIT_NAMES.get(k, str(k)), v) for k, v in top)))
     return rows
+
+
+def score_plugin_pml(text, wins, inv):
+    """Stock PML's windows (xen-epml pml-wss --pages; the truth's windows
+    0x1000 + w) against the pages the plugin saw stored to: its natural
+    reference, since it logs writes only.  Its extra pages are those whose
+    EPT dirty flag was set with no store by an instruction: paging
+    structures whose A/D flags the guest's page walk set, and device
+    writes."""
+    est = truth.estimate_pages(text, "pml")
+    if not est:
+        return []
+    print("\nPage by page, stock PML (writes only) against the pages the plugin truth saw"
+          " stored to (extra: dirty in the EPT with no store by an instruction)")
+    print("  %6s %10s %10s %8s %8s %9s %9s %8s %10s %9s" % (
+        "window", "stored", "estimate", "FN", "FP", "recall", "precision", "count", "touched",
+        "vs touch"))
+    rows = []
+    for w in sorted(est):
+        pages, meta = est[w]
+        win = wins.get(str(0x1000 + w))
+        if pages is None or win is None:
+            rows.append({"w": w, "status": "no page list" if pages is None else "no plugin window"})
+            print("  %6d  (%s)" % (w, rows[-1]["status"]))
+            continue
+        g = truth.to_guest(win, inv)
+        stored = {p for p, c in g.items() if c[1]}
+        row = {"w": w, "status": "ok"}
+        row.update(truth.score_sets(pages, stored))
+        row["count_err"] = 100.0 * (len(pages) - len(stored)) / max(len(stored), 1)
+        row["touched"] = len(g)
+        row["touched_err"] = 100.0 * (len(pages) - len(g)) / max(len(g), 1)
+        rows.append(row)
+        print("  %6d %10d %10d %8d %8d %8.3f%% %8.3f%% %+7.3f%% %10d %+8.2f%%" % (
+            w, row["truth"], row["estimate"], row["fn"], row["fp"], row["recall"],
+            row["precision"], row["count_err"], row["touched"], row["touched_err"]))
+        for kind in ("fn", "fp"):
+            if row[kind]:
+                pgs = sorted(row[kind + "_pages"])
+                c = [sum(g.get(p, (0, 0, 0))[i] for p in pgs) for i in range(3)]
+                print("         %s (%d pages; %d reads, %d writes, %d fetches by the truth): %s"
+                      % ("missed" if kind == "fn" else "extra", len(pgs), c[0], c[1], c[2],
+                         truth.runs_of(pgs[:200])))
+    return [{k: v for k, v in r.items() if not k.endswith("_pages")} for r in rows]
+
+
+def score_heat(text, wins, inv, graded):
+    """The longmap's page heat against the plugin's access counts."""
+    heat, nwin = truth.estimate_heat(text, "epml")
+    print("\nPage heat: the longmap (per page, windows read + windows written) against the"
+          " plugin truth over the same %d windows" % len(graded))
+    if heat is None or not graded:
+        print("  (%s)" % ("no complete heat record from xen-epml" if heat is None
+                          else "no graded window"))
+        return None
+    h = truth.heat_agreement(heat, [truth.to_guest(wins[str(w)], inv) for w in graded])
+    fmt = lambda x: "%.4f" % x if x is not None else "n/a (no spread)"
+    print("  pages the truth saw: %d; distinct longmap heats among them: %d" % (h["pages"],
+                                                                             h["levels"]))
+    print("  rank correlation (Spearman) with the true access counts: %s" % fmt(h["rho_count"]))
+    print("  rank correlation with the truth's windows per page:      %s" % fmt(h["rho_windows"]))
+    print("  pages whose longmap window counts equal the truth's:      %.3f%%" % h["exact"])
+    for k in ("top1", "top10"):
+        t = h[k]
+        print("  true %s hot pages (k=%d) the longmap ranks in its top k: %.1f%% (its boundary:"
+              " %d pages tied for %d slots)" % (k.replace("top", "top-") + "%", t["k"], t["share"],
+                                               t["tied"], t["slots"]))
+    return h
 
 
 def score_truth(args, console, text):
@@ -318,6 +444,9 @@ def main():
     ap.add_argument("--epml-enable", default="", metavar="ARGS",
                     help="more options for dom0's 'xen-epml enable', e.g. \"--no-filter "
                          "--buf-kib 16\"")
+    ap.add_argument("--pin-domu", metavar="CPUS",
+                    help="pin the domU's vCPUs to these of Xen's CPUs (xl vcpu-pin; extended"
+                         " PML notifies CPU 0 unless --epml-enable says --notify-cpu)")
     ap.add_argument("--no-committed", action="store_true",
                     help="no Committed_AS sampler in the domU: the workload is its only process "
                          "(no CR3 switches flush the emulated TLB meanwhile)")
@@ -381,6 +510,8 @@ def main():
         epml_arg, args.samples)
     if args.no_committed:
         dom0_cmdline += " qpml.nocommit=1"
+    if args.pin_domu:
+        dom0_cmdline += " qpml.pin=" + args.pin_domu
     if args.epml_enable:
         dom0_cmdline += " qpml.epmlenable=" + kernel_arg(args.epml_enable.split())
     xen_cmdline = (cfg["xen_cmdline"] + " " + args.xen_args).strip()
@@ -412,6 +543,7 @@ def main():
     ok = True
     end = None
     samples = []   # (event, host time, query-pml-stats)
+    win_stats = []  # (event, marker fields, query-pml-stats) at estimator window ends
     oracle = {}    # (estimator, window) -> query-wss-oracle
     pml_at = {}    # (estimator, window) -> query-pml-stats at the cut
     committed = {}  # epml window -> the domU's Committed_AS (pages) at its end
@@ -434,7 +566,10 @@ def main():
                 except (OSError, AttributeError) as e:
                     print("xen-demo: truth: cannot walk the domU's EPT (%s): %s" % (fields, e))
             try:
-                samples.append((ev, when, sample(qmp, lock)))
+                st = sample(qmp, lock)
+                samples.append((ev, when, st))
+                if ev in ("est", "epml-open"):
+                    win_stats.append((ev, fields, st))
             except (QMPError, OSError):
                 pass
 
@@ -568,9 +703,10 @@ def main():
                 est, w, g["touched"], g["written"], g["walk-only"], e["pages"], e["written"],
                 err, errw, exits))
 
+    cost_rows = cost_table(win_stats, pml_at) if "epml" in steps else []
     truth_rows = score_truth(args, console, text) if args.truth else None
-    plugin_rows = (score_plugin(console, text, truth_out, ept_inv, oracle)
-                   if args.truth_plugin else None)
+    plugin_rows, heat = (score_plugin(console, text, truth_out, ept_inv, oracle)
+                         if args.truth_plugin else (None, None))
 
     # The domU's cost: its workload's pass times (wss-touch's ms=) while no
     # estimator runs (baseline step), under extended PML, under stock PML.
@@ -629,6 +765,13 @@ def main():
         check("extended PML was enabled for the domU and gave per-window working sets (%d windows)"
               % len(epml_rows), len(epml_rows) > 0 and all(r["pages"] > 0 for r in epml_rows.values()))
         check("no extended-PML entry was dropped (%s)" % drops, drops and not any(drops))
+        if cost_rows:
+            h = sum(r["handovers"] for r in cost_rows)
+            n = sum(r["notifications"] for r in cost_rows)
+            x = sum(r["notify-exits"] for r in cost_rows)
+            check("every extended-PML hand-over sent one notification, and no more VM exits were"
+                  " notifications than were sent (%d hand-overs, %d notifications, %d such exits)"
+                  % (h, n, x), h == n and x <= n)
     if "pmlwss" in steps:
         pml_rows = [r for (n, w), r in est_rows.items() if n == "pml"]
         check("stock PML (log-dirty) gave per-window written pages (%d windows)" % len(pml_rows),
@@ -690,6 +833,12 @@ def main():
               "pages stored to in every window (worst %s)"
               % ("%.3f%%" % worst_w if worst_w is not None else "n/a"),
               worst_w is not None and worst_w >= 99.0)
+        # Each page's longmap counts (windows read, windows written) must be
+        # the truth's own; the pages Xen reads for the domU (no EPT flag
+        # sees those) are the allowed difference.
+        check("the longmap's window counts equal the plugin truth's for >= 99%% of the domU's "
+              "pages (%s)" % ("%.3f%%" % heat["exact"] if heat else "no heat record"),
+              heat and heat["exact"] >= 99.0)
     bad = [l for l in text if "@@QPML fail" in l or "verify=BAD" in l]
     check("no step failed and no memory verification failed", not bad)
     check("dom0 finished all steps (done rc=0)", end is not None and end[1] == "rc=0")

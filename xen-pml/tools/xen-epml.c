@@ -8,7 +8,8 @@
  *   xen-epml collect DOMID [--csv]
  *   xen-epml wss DOMID --interval S --windows N [--csv] [--sync] [--pages]
  *                         [--truth-marker]
- *   xen-epml pml-wss DOMID --interval S --windows N [--csv] [--sync]
+ *   xen-epml pml-wss DOMID --interval S --windows N [--csv] [--sync] [--pages]
+ *                         [--truth-marker]
  *   xen-epml sample-wss DOMID --interval S --windows N [--samples K]
  *                         [--seed X] [--csv] [--sync]
  *
@@ -29,8 +30,10 @@
  * "@@QPML est name=epml|pml|sample w=N pages=P written=W t=T".
  * wss --pages also prints the window's pages, as ranges of gfns, so the
  * host can score the estimate page by page against a ground truth:
- * "@@QPML pages est=epml kind=all|written w=N part=I/K n=P r=START+LEN,..."
- * (hex, K lines per kind).
+ * "@@QPML pages est=epml kind=all w=N part=I/K n=P r=START+LEN,..." (hex,
+ * K lines), which of them were written (kind=written-bits, a bit per page:
+ * print_written_bits), and after the last window each page's heat:
+ * the longmap's windows read and written (see print_heat).
  * wss --truth-marker: at each boundary, with the domU paused, store the
  * value 0x51504d4c4354NNNN (N: the window that ends) to memory: the TCG
  * plugin truth/wss-truth.c cuts its own window there (docs/ground-truth.md).
@@ -295,10 +298,18 @@ static const char *cut_est = "epml";     /* which estimator's windows */
 static bool truth_marker;
 static volatile uint64_t truth_marker_word;
 
+/*
+ * The marker's 16 bits name the window that ends: extended PML's windows
+ * are 0..N, stock PML's 0x1000 + w, sampling's 0x2000 + w, so that the
+ * truth's windows of two estimators run one after the other keep
+ * distinct names.
+ */
 static void truth_mark(unsigned long w)
 {
+	unsigned base = !strcmp(cut_est, "pml") ? 0x1000 : !strcmp(cut_est, "sample") ? 0x2000 : 0;
+
 	if (truth_marker)
-		truth_marker_word = 0x51504d4c43540000ULL | (w & 0xffff);
+		truth_marker_word = 0x51504d4c43540000ULL | ((base + w) & 0xffff);
 }
 
 static void sync_cut(uint16_t domid, unsigned long w, double t, void (*cut)(uint16_t))
@@ -315,14 +326,23 @@ static void sync_cut(uint16_t domid, unsigned long w, double t, void (*cut)(uint
 	domain_pause_ctl(domid, false);
 }
 
-/* A window boundary: through the host (--sync) or straight away. */
+/*
+ * A window boundary: through the host (--sync) or straight away; with
+ * the truth's marker, the domU is paused around the marker and the cut.
+ */
 static void window_cut(uint16_t domid, bool sync, unsigned long w, double t,
 		       void (*cut)(uint16_t))
 {
-	if (sync)
+	if (sync) {
 		sync_cut(domid, w, t, cut);
-	else
-		cut(domid);
+		return;
+	}
+	if (truth_marker)
+		domain_pause_ctl(domid, true);
+	truth_mark(w);
+	cut(domid);
+	if (truth_marker)
+		domain_pause_ctl(domid, false);
 }
 
 static void cut_new_window(uint16_t domid)
@@ -360,6 +380,8 @@ static int shadow_call(uint16_t domid, uint32_t op, struct shadow_op *out)
 }
 
 static uint64_t pml_last_dirty;
+static bool pml_pages;                  /* pml-wss --pages */
+static struct epml_page *pml_list;      /* the last CLEAN's pages */
 
 /* CLEAN: the pages written since the last one. */
 static void cut_pml_clean(uint16_t domid)
@@ -371,8 +393,15 @@ static void cut_pml_clean(uint16_t domid)
 
 	if (rc)
 		die("pml-wss: log-dirty CLEAN of domain %u: %s", domid, strerror(-rc));
-	for (uint64_t i = 0; i < (so.pages + 63) / 64; i++)
-		n += (uint64_t)__builtin_popcountll(bm[i]);
+	for (uint64_t i = 0; i < (so.pages + 63) / 64; i++) {
+		for (uint64_t b = bm[i]; b; b &= b - 1) {
+			if (pml_pages) {
+				pml_list[n].gfn = i * 64 + (uint64_t)__builtin_ctzll(b);
+				pml_list[n].flags = EPML_PAGE_WRITTEN;
+			}
+			n++;
+		}
+	}
 	pml_last_dirty = n;
 }
 
@@ -537,50 +566,138 @@ static void cut_sample(uint16_t domid)
  */
 #define PAGES_RUNS_PER_LINE 120
 
-/* The next page at or after @i that @want selects (all, or written). */
-static uint64_t next_page(const struct epml_page *p, uint64_t n, uint64_t i, bool written)
-{
-	while (i < n && written && !(p[i].flags & EPML_PAGE_WRITTEN))
-		i++;
-	return i;
-}
-
 static void print_page_list(const char *est, const char *kind, unsigned long w,
-			    const struct epml_page *p, uint64_t n, bool written)
+			    const struct epml_page *p, uint64_t n)
 {
-	uint64_t runs = 0, part = 0, parts, count = 0, prev = 0;
+	uint64_t runs = 0, part = 0, parts, i = 0;
 
-	for (uint64_t i = next_page(p, n, 0, written); i < n; i = next_page(p, n, i + 1, written)) {
-		runs += !count || p[i].gfn != prev + 1;
-		prev = p[i].gfn;
-		count++;
-	}
+	for (uint64_t k = 0; k < n; k++)
+		runs += !k || p[k].gfn != p[k - 1].gfn + 1;
 	parts = runs ? (runs + PAGES_RUNS_PER_LINE - 1) / PAGES_RUNS_PER_LINE : 1;
-	uint64_t i = next_page(p, n, 0, written);
 	do {
 		printf("@@QPML pages est=%s kind=%s w=%lu part=%llu/%llu n=%llu r=", est, kind, w,
 		       (unsigned long long)++part, (unsigned long long)parts,
-		       (unsigned long long)count);
+		       (unsigned long long)n);
 		for (unsigned k = 0; k < PAGES_RUNS_PER_LINE && i < n; k++) {
-			uint64_t start = p[i].gfn, len = 1, j = next_page(p, n, i + 1, written);
+			uint64_t start = p[i].gfn, len = 1;
 
-			while (j < n && p[j].gfn == start + len) {
+			while (i + len < n && p[i + len].gfn == start + len)
 				len++;
-				j = next_page(p, n, j + 1, written);
-			}
 			printf("%s%llx+%llx", k ? "," : "", (unsigned long long)start,
 			       (unsigned long long)len);
-			i = j;
+			i += len;
 		}
 		printf("\n");
 	} while (i < n);
 }
 
-/* The window's pages (kind=all), then those of them written (kind=written). */
+/*
+ * Page heat: the longmap's count of windows each page was read and
+ * written in, as it stood after the last window.  The longmap counts from
+ * ENABLE, so a page touched between ENABLE and the first window has one
+ * window more; @base holds that (a page's count when it first appears,
+ * less that window's own flag) and is taken off.
+ */
+struct heat {
+	uint16_t base_r, base_w, r, w;
+	bool seen;
+};
+
+static void heat_note(struct heat *h, uint64_t room, const struct epml_page *p, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		struct heat *e;
+
+		if (p[i].gfn >= room)
+			continue;
+		e = &h[p[i].gfn];
+		if (!e->seen) {
+			e->seen = true;
+			e->base_r = p[i].reads - !!(p[i].flags & EPML_PAGE_READ);
+			e->base_w = p[i].writes - !!(p[i].flags & EPML_PAGE_WRITTEN);
+		}
+		e->r = p[i].reads;
+		e->w = p[i].writes;
+	}
+}
+
+/*
+ * "@@QPML heat est=epml windows=N part=I/K n=P h=START+LEN:R.W,..." (start
+ * and length hex, R and W decimal): runs of consecutive gfns with the same
+ * windows read (R) and written (W), 120 runs a line.
+ */
+static void print_heat(const char *est, unsigned long windows, const struct heat *h, uint64_t room)
+{
+	uint64_t runs = 0, count = 0, parts, part = 0, g = 0;
+
+#define HEAT_SAME(a, b) ((a)->r - (a)->base_r == (b)->r - (b)->base_r && \
+			 (a)->w - (a)->base_w == (b)->w - (b)->base_w)
+	for (uint64_t i = 0; i < room; i++) {
+		if (!h[i].seen)
+			continue;
+		runs += !i || !h[i - 1].seen || !HEAT_SAME(&h[i - 1], &h[i]);
+		count++;
+	}
+	parts = runs ? (runs + PAGES_RUNS_PER_LINE - 1) / PAGES_RUNS_PER_LINE : 1;
+	do {
+		unsigned k = 0;
+
+		printf("@@QPML heat est=%s windows=%lu part=%llu/%llu n=%llu h=", est, windows,
+		       (unsigned long long)++part, (unsigned long long)parts,
+		       (unsigned long long)count);
+		for (; g < room && k < PAGES_RUNS_PER_LINE; g++) {
+			uint64_t len = 1;
+
+			if (!h[g].seen)
+				continue;
+			while (g + len < room && h[g + len].seen && HEAT_SAME(&h[g], &h[g + len]))
+				len++;
+			printf("%s%llx+%llx:%u.%u", k++ ? "," : "", (unsigned long long)g,
+			       (unsigned long long)len, h[g].r - h[g].base_r, h[g].w - h[g].base_w);
+			g += len - 1;
+		}
+		printf("\n");
+	} while (g < room && part < parts);
+#undef HEAT_SAME
+}
+
+/*
+ * Which of the window's pages were written, as one bit per page of the
+ * kind=all list in its order, 4 pages a hex digit (page i is bit i % 4 of
+ * digit i / 4), PAGES_BITS_PER_LINE pages a line:
+ * "@@QPML pages est=E kind=written-bits w=N part=I/K n=P bits=HEX".  A
+ * random half of the pages written takes some 50 times less console than
+ * as runs of gfns.
+ */
+#define PAGES_BITS_PER_LINE 4000
+
+static void print_written_bits(const char *est, unsigned long w, const struct epml_page *p,
+			       uint64_t n)
+{
+	uint64_t parts = n ? (n + PAGES_BITS_PER_LINE - 1) / PAGES_BITS_PER_LINE : 1;
+
+	for (uint64_t part = 0; part < parts; part++) {
+		uint64_t end = (part + 1) * PAGES_BITS_PER_LINE;
+
+		printf("@@QPML pages est=%s kind=written-bits w=%lu part=%llu/%llu n=%llu bits=", est,
+		       w, (unsigned long long)part + 1, (unsigned long long)parts,
+		       (unsigned long long)n);
+		for (uint64_t i = part * PAGES_BITS_PER_LINE; i < n && i < end; i += 4) {
+			unsigned digit = 0;
+
+			for (unsigned k = 0; k < 4 && i + k < n; k++)
+				digit |= !!(p[i + k].flags & EPML_PAGE_WRITTEN) << k;
+			putchar("0123456789abcdef"[digit]);
+		}
+		printf("\n");
+	}
+}
+
+/* The window's pages (kind=all), then which of them were written. */
 static void print_pages(const char *est, unsigned long w, const struct epml_page *p, uint64_t n)
 {
-	print_page_list(est, "all", w, p, n, false);
-	print_page_list(est, "written", w, p, n, true);
+	print_page_list(est, "all", w, p, n);
+	print_written_bits(est, w, p, n);
 }
 
 static void print_stats(const struct epml_op *op)
@@ -656,7 +773,8 @@ static void usage(void)
 		"       xen-epml collect DOMID [--csv]\n"
 		"       xen-epml wss DOMID --interval S --windows N [--csv] [--sync] [--pages]\n"
 		"                     [--truth-marker]\n"
-		"       xen-epml pml-wss DOMID --interval S --windows N [--csv] [--sync]\n"
+		"       xen-epml pml-wss DOMID --interval S --windows N [--csv] [--sync] [--pages]\n"
+		"                         [--truth-marker]\n"
 		"       xen-epml sample-wss DOMID --interval S --windows N [--samples K]\n"
 		"                            [--seed X] [--csv] [--sync]\n");
 	exit(2);
@@ -805,6 +923,10 @@ int main(int argc, char **argv)
 
 		if (interval <= 0 || windows == 0)
 			die("wss: --interval S and --windows N are required");
+		struct heat *heat = pages ? calloc(room, sizeof(*heat)) : NULL;
+
+		if (pages && !heat)
+			die("wss: no memory for the heat of %llu pages", (unsigned long long)room);
 		virq = bind_virq();
 		cut_room = room;
 		double tstart = now_s();
@@ -823,6 +945,9 @@ int main(int argc, char **argv)
 			if (truth_marker)
 				domain_pause_ctl(domid, false);
 			tstart = now_s();
+			/* The host notes its counters here: window 1 starts. */
+			printf("@@QPML epml-open w=0 t=0.00\n");
+			fflush(stdout);
 		}
 		if (csv)
 			printf("window,t_s,wss_pages,wss_mib,written,hot,cold,entries,dropped,notifications\n");
@@ -875,12 +1000,17 @@ int main(int argc, char **argv)
 				       (unsigned long long)(wss - hot), (unsigned long long)entries,
 				       (unsigned long long)dropped);
 			print_est("epml", w, wss, op.written, now_s() - t0);
-			if (pages)
+			if (pages) {
 				print_pages("epml", w, payload(), op.nr);
+				heat_note(heat, room, payload(), op.nr);
+			}
 			fflush(stdout);
 			entries0 = op.entries;
 			dropped0 = op.dropped;
 		}
+		if (pages)
+			print_heat("epml", windows, heat, room);
+		free(heat);
 	} else if (!strcmp(cmd, "pml-wss")) {
 		int rc;
 
@@ -888,6 +1018,9 @@ int main(int argc, char **argv)
 			die("pml-wss: --interval S and --windows N are required");
 		xen_open(4096 + PML_BITMAP_PAGES / 8);
 		cut_est = "pml";
+		pml_pages = pages;
+		if (pages && !(pml_list = calloc(PML_BITMAP_PAGES, sizeof(*pml_list))))
+			die("pml-wss: no memory for the page list");
 		rc = shadow_call(domid, SHADOW_OP_ENABLE_LOGDIRTY, NULL);
 		if (rc == -EINVAL || rc == -EBUSY)
 			die("pml-wss: log-dirty refused for domain %u (already in log-dirty mode, "
@@ -906,6 +1039,8 @@ int main(int argc, char **argv)
 			printf(csv ? "%lu,%.3f,%llu,%.2f\n" : "%6lu %8.2f %14llu %9.2f\n", w, now_s() - t0,
 			       (unsigned long long)pml_last_dirty, pml_last_dirty / 256.0);
 			print_est("pml", w, pml_last_dirty, pml_last_dirty, now_s() - t0);
+			if (pages)
+				print_page_list("pml", "all", w, pml_list, pml_last_dirty);
 			fflush(stdout);
 		}
 		rc = shadow_call(domid, SHADOW_OP_OFF, NULL);

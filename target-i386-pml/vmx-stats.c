@@ -1,0 +1,54 @@
+/*
+ * qemu-pml: per-vCPU VM-exit and log statistics (query-pml-stats).
+ *
+ * A leaf of the VMX files: the exit path and the logging paths call in
+ * here, and nothing here calls back.  The counters answer what a
+ * working-set estimator costs the guest it measures: VM exits by basic
+ * reason, the external-interrupt exits that were extended-PML
+ * notifications, and the 64-byte lines of log memory written.
+ */
+#include "qemu/osdep.h"
+#include "qemu/atomic.h"
+#include "qemu/bitops.h"
+#include "cpu.h"
+#include "vmx.h"
+#include "vmx-internal.h"
+
+/*
+ * Vectors extended PML has sent notifications with, machine-wide: an
+ * external-interrupt exit for one of them is counted as a notification
+ * exit.  A hypervisor gives the notification a vector of its own (Xen:
+ * one allocated for it), so this is exact unless it shares that vector.
+ */
+static unsigned long notify_vectors[BITS_TO_LONGS(256)];
+
+void vmx_stats_notify_vector(uint8_t vector)
+{
+    if (!test_bit(vector, notify_vectors)) {
+        set_bit_atomic(vector, notify_vectors);
+    }
+}
+
+static void count(uint64_t *c)
+{
+    qatomic_set(c, *c + 1);     /* one writer (the vCPU); QMP reads */
+}
+
+void vmx_stats_exit(CPUX86State *env, uint32_t reason, uint32_t intr_info)
+{
+    uint32_t basic = reason & 0xffff;
+
+    if (basic < VMX_STATS_REASONS) {
+        count(&env->vmx.exits[basic]);
+    }
+    /* With "acknowledge interrupt on exit" the vector is in the info. */
+    if (basic == VMX_EXIT_EXTERNAL_INTERRUPT && (intr_info & VMX_INTR_INFO_VALID) &&
+        test_bit(intr_info & 0xff, notify_vectors)) {
+        count(&env->vmx.notify_exits);
+    }
+}
+
+void vmx_stats_log_line(CPUX86State *env)
+{
+    count(&env->vmx.log_lines);
+}
