@@ -230,12 +230,16 @@ def ept_inverse(ram, eptp):
 
 
 def plugin_windows(path):
-    """{window name: {pfn: (reads, writes, fetches)}} and per-window totals."""
-    wins, tot, cur = {}, {}, None
+    """{window name: {pfn: (reads, writes, fetches)}} and per-window totals;
+    a name that closes two windows (a marker seen twice) is listed in
+    totals["_repeated"], and the later window replaces the earlier."""
+    wins, tot, cur = {}, {"_repeated": []}, None
     with open(path) as f:
         for line in f:
             if line.startswith("window "):
                 cur = line.split()[1]
+                if cur in wins:
+                    tot["_repeated"].append(cur)
                 wins[cur] = {}
             elif line.startswith("end "):
                 w = line.split()
@@ -366,6 +370,11 @@ def heat_agreement(heat, windows):
            "rho_windows": spearman([est[g] for g in pages], [sum(wins[g]) for g in pages]),
            "exact": 100.0 * sum(heat.get(g, (0, 0)) == wins[g] for g in pages) / max(len(pages), 1),
            "levels": len(set(est.values()))}
+    off = [g for g in pages if heat.get(g, (0, 0)) != wins[g]]
+    out["never_logged"] = sum(1 for g in off if g not in heat)
+    out["read_off"] = sum(1 for g in off if g in heat and heat[g][0] != wins[g][0])
+    out["written_off"] = sum(1 for g in off if g in heat and heat[g][1] != wins[g][1])
+    out["off_sample"] = [[g, list(heat.get(g, (0, 0))), list(wins[g])] for g in off[:40]]
     for frac in (0.01, 0.10):
         share, k, tied, slots = top_k_share(est, count, frac)
         out["top%d" % round(frac * 100)] = {"share": share, "k": k, "tied": tied, "slots": slots}

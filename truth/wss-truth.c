@@ -36,8 +36,10 @@
  *            ram-mib=N (physical pages counted: below N MiB; default 4096).
  * Output: "window N" (N from the marker that closed it), then one line per
  * page with any access: "PFN READS WRITES FETCHES" (hex pfn, decimal
- * counts), then "end N accesses=A io=I beyond=B".  Accesses before the
- * first marker form window "pre"; after the last one, window "tail".
+ * counts), then "end N accesses=A io=I beyond=B echoes=E" (E: stores of
+ * the window's opening marker value again, which do not cut: a copy of a
+ * marker is not a boundary).  Accesses before the first marker form window
+ * "pre"; after the last one, window "tail".
  */
 #include <glib.h>
 #include <inttypes.h>
@@ -64,6 +66,8 @@ static uint64_t npages;
 static FILE *out;
 static GMutex cut_lock;
 static long windows_seen = -1;     /* the last marker's number; -1: none */
+static uint64_t last_marker;       /* the last marker's value */
+static uint64_t echoes;            /* stores of it again, ignored */
 static uintptr_t ram_host;         /* host mapping of guest RAM (fetches) */
 static uint64_t ram_size;
 static char *ram_id;               /* ram=memfd */
@@ -94,7 +98,9 @@ static void dump(struct counts *c, const char *name)
         }
     }
     fprintf(out, "end %s pages=%" PRIu64 " accesses=%" PRIu64 " io=%" PRIu64
-            " beyond=%" PRIu64 "\n", name, n, c->accesses, c->io, c->beyond);
+            " beyond=%" PRIu64 " echoes=%" PRIu64 "\n", name, n, c->accesses, c->io,
+            c->beyond, echoes);
+    echoes = 0;
     fflush(out);
     memset(c->reads, 0, npages * sizeof(uint32_t));
     memset(c->writes, 0, npages * sizeof(uint32_t));
@@ -113,6 +119,17 @@ static void cut(uint64_t value)
     char name[32];
 
     g_mutex_lock(&cut_lock);
+    if (windows_seen >= 0 && value == last_marker) {
+        /*
+         * The same marker again: a copy of the last one (a kernel saving
+         * the register that held it, say), not a new boundary; xen-epml
+         * never repeats one.
+         */
+        echoes++;
+        g_mutex_unlock(&cut_lock);
+        return;
+    }
+    last_marker = value;
     old = cur;
     cur = old == &sets[0] ? &sets[1] : &sets[0];
     __atomic_thread_fence(__ATOMIC_SEQ_CST);

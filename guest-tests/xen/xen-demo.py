@@ -180,9 +180,14 @@ def score_plugin(console, text, path, inv, oracle):
           " store and executed block of the domU's pages, its windows cut by xen-epml's marker)")
     if not os.path.isfile(path) or not inv:
         print("  (no plugin record or no EPT map: %s, %d pages mapped)" % (path, len(inv)))
-        return [{"status": "missing"}], None
+        return [{"status": "missing"}], None, []
     wins, tot = truth.plugin_windows(path)
-    print("  (written: pages stored to, by the truth and by extended PML, and the recall of those)")
+    echoes = sum(int(t.get("echoes", 0)) for k, t in tot.items() if k != "_repeated")
+    print("  (written: pages stored to, by the truth and by extended PML, and the recall of those;"
+          " marker copies ignored: %d; windows cut twice: %s)"
+          % (echoes, ",".join(tot["_repeated"]) or "none"))
+    if tot["_repeated"]:
+        return [{"status": "window %s cut twice" % w} for w in tot["_repeated"]], None, []
     print("  %6s %10s %10s %8s %8s %9s %9s %8s %9s %9s %9s" % (
         "window", "truth", "estimate", "FN", "FP", "recall", "precision", "count",
         "written", "est.wr", "wr.recall"))
@@ -231,7 +236,7 @@ def score_plugin(console, text, path, inv, oracle):
         json.dump([{k: v for k, v in r.items() if not k.endswith("_pages")} for r in rows]
                   + [{"heat": heat}, {"pml": pml}], f)
     print("  page lists (missed and extra pages with the truth's counts): %s.scored.json" % path)
-    return rows, heat
+    return rows, heat, pml
 
 
 # Basic VM-exit reasons (Intel SDM appendix C) that the cost table names.
@@ -287,6 +292,27 @@ def cost_table(win_stats, pml_at, name="epml"):
             r["log-lines"], r["entries"],
             " ".join("%s:%d" % (EXIT_NAMES.get(k, str(k)), v) for k, v in top)))
     return rows
+
+
+def summary_table(epml_rows, pml_rows, heat):
+    """Each page-listing estimate beside the plugin truth: count, precision,
+    recall; and the longmap's page heat in one line."""
+    print("\nEstimates beside the plugin truth (extended PML: pages touched; stock PML: pages"
+          " stored to, its natural reference)")
+    print("  %-5s %6s %10s %10s %9s %9s %8s" % ("est.", "window", "truth", "estimate",
+                                              "precision", "recall", "count"))
+    for est, rows in (("epml", epml_rows), ("pml", pml_rows)):
+        for r in rows:
+            if r.get("status") != "ok":
+                continue
+            print("  %-5s %6d %10d %10d %8.3f%% %8.3f%% %+7.2f%%" % (
+                est, r["w"], r["truth"], r["estimate"], r["precision"], r["recall"],
+                r["count_err"]))
+    if heat:
+        print("  page heat (longmap vs true access counts): Spearman %s, true top-1%% in its"
+              " top 1%%: %.1f%%, top-10%%: %.1f%%; window counts exact for %.2f%% of pages" % (
+                  "%.3f" % heat["rho_count"] if heat["rho_count"] is not None else "n/a",
+                  heat["top1"]["share"], heat["top10"]["share"], heat["exact"]))
 
 
 def score_plugin_pml(text, wins, inv):
@@ -348,7 +374,12 @@ def score_heat(text, wins, inv, graded):
                                                                              h["levels"]))
     print("  rank correlation (Spearman) with the true access counts: %s" % fmt(h["rho_count"]))
     print("  rank correlation with the truth's windows per page:      %s" % fmt(h["rho_windows"]))
-    print("  pages whose longmap window counts equal the truth's:      %.3f%%" % h["exact"])
+    print("  pages whose longmap window counts equal the truth's:      %.3f%% (of the others: %d"
+          " never logged, %d with windows read off, %d with windows written off)"
+          % (h["exact"], h["never_logged"], h["read_off"], h["written_off"]))
+    if h["off_sample"]:
+        print("    e.g. gfn: longmap (read, written) / truth: " + ", ".join(
+            "%x: %d.%d/%d.%d" % (g, a[0], a[1], b[0], b[1]) for g, a, b in h["off_sample"][:12]))
     for k in ("top1", "top10"):
         t = h[k]
         print("  true %s hot pages (k=%d) the longmap ranks in its top k: %.1f%% (its boundary:"
@@ -705,8 +736,10 @@ def main():
 
     cost_rows = cost_table(win_stats, pml_at) if "epml" in steps else []
     truth_rows = score_truth(args, console, text) if args.truth else None
-    plugin_rows, heat = (score_plugin(console, text, truth_out, ept_inv, oracle)
-                         if args.truth_plugin else (None, None))
+    plugin_rows, heat, pml_rows = (score_plugin(console, text, truth_out, ept_inv, oracle)
+                                   if args.truth_plugin else (None, None, []))
+    if plugin_rows:
+        summary_table(plugin_rows, pml_rows, heat)
 
     # The domU's cost: its workload's pass times (wss-touch's ms=) while no
     # estimator runs (baseline step), under extended PML, under stock PML.

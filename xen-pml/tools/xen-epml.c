@@ -306,10 +306,21 @@ static volatile uint64_t truth_marker_word;
  */
 static void truth_mark(unsigned long w)
 {
-	unsigned base = !strcmp(cut_est, "pml") ? 0x1000 : !strcmp(cut_est, "sample") ? 0x2000 : 0;
+	uint64_t n = ((!strcmp(cut_est, "pml") ? 0x1000 : !strcmp(cut_est, "sample") ? 0x2000 : 0)
+		      + w) & 0xffff;
 
-	if (truth_marker)
-		truth_marker_word = 0x51504d4c43540000ULL | ((base + w) & 0xffff);
+	if (!truth_marker)
+		return;
+	/*
+	 * Built, stored and forgotten in one register: a marker value left in
+	 * a register is stored again wherever the kernel saves registers (at
+	 * the next system call), and the plugin would see a marker there.
+	 */
+	__asm__ volatile("movabsq $0x51504d4c43540000, %%rax\n\t"
+			 "orq %1, %%rax\n\t"
+			 "movq %%rax, %0\n\t"
+			 "xorl %%eax, %%eax"
+			 : "=m"(truth_marker_word) : "r"(n) : "rax", "memory");
 }
 
 static void sync_cut(uint16_t domid, unsigned long w, double t, void (*cut)(uint16_t))
