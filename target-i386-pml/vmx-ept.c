@@ -81,21 +81,6 @@ bool vmx_eptp_valid(CPUX86State *env, uint64_t eptp)
 
 /* ---- host memory access for the walk ------------------------------------ */
 
-/*
- * The host address of L1-physical @addr through the physical-address TLB
- * (a store probe also marks the page dirty), or NULL if it is not RAM:
- * the caller then goes through the address space.  EPT tables and log
- * buffers are a handful of pages, so the TLB keeps them.
- */
-void *vmx_phys_host(CPUX86State *env, hwaddr addr, int size, MMUAccessType access)
-{
-    void *host;
-    int flags;
-
-    flags = probe_access_full_mmu(env, addr, size, access, MMU_PHYS_IDX, &host, NULL);
-    return (flags & TLB_INVALID_MASK) ? NULL : host;
-}
-
 static uint64_t ept_load(CPUX86State *env, hwaddr addr)
 {
     void *host = vmx_phys_host(env, addr, 0, MMU_DATA_LOAD);

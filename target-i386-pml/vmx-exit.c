@@ -24,67 +24,6 @@
 
 /* ---- MSRs named by the MSR-load/store lists (27.4, 28.4, 28.6) ---------- */
 
-bool vmx_load_msr(CPUX86State *env, uint32_t index, uint64_t val)
-{
-    switch (index) {
-    case MSR_EFER:
-        if (val & ~(MSR_EFER_SCE | MSR_EFER_LME | MSR_EFER_LMA | MSR_EFER_NXE)) {
-            return false;
-        }
-        cpu_load_efer(env, val);
-        return true;
-    case MSR_STAR:
-        env->star = val;
-        return true;
-    case MSR_LSTAR:
-        if (!vmx_canonical(env, val)) {
-            return false;
-        }
-        env->lstar = val;
-        return true;
-    case MSR_CSTAR:
-        if (!vmx_canonical(env, val)) {
-            return false;
-        }
-        env->cstar = val;
-        return true;
-    case MSR_FMASK:
-        env->fmask = val;
-        return true;
-    case MSR_KERNELGSBASE:
-        if (!vmx_canonical(env, val)) {
-            return false;
-        }
-        env->kernelgsbase = val;
-        return true;
-    case MSR_IA32_SYSENTER_CS:
-        env->sysenter_cs = val & 0xffff;
-        return true;
-    case MSR_IA32_SYSENTER_ESP:
-        env->sysenter_esp = val;
-        return true;
-    case MSR_IA32_SYSENTER_EIP:
-        env->sysenter_eip = val;
-        return true;
-    case MSR_PAT:
-        env->pat = val;
-        return true;
-    case MSR_TSC_AUX:
-        env->tsc_aux = val;
-        return true;
-    case VMX_MSR_IA32_DEBUGCTL:
-        return !(val & ~0x3ull);        /* TCG keeps no LBR state */
-    case MSR_IA32_TSC:
-        /* Accepted, but TCG does not model TSC writes (nor does its WRMSR). */
-        qemu_log_mask(LOG_UNIMP, "qemu-pml: IA32_TSC in an MSR-load list is ignored\n");
-        return true;
-    }
-    /* FS/GS base, x2APIC and SMM MSRs may not be loaded (27.4); others are
-     * not implemented by the list loader yet. */
-    qemu_log_mask(LOG_UNIMP, "qemu-pml: MSR-load list entry 0x%x refused\n", index);
-    return false;
-}
-
 static bool vmx_store_msr(CPUX86State *env, uint32_t index, uint64_t *val)
 {
     switch (index) {
@@ -146,18 +85,6 @@ static G_NORETURN void vmx_abort(CPUX86State *env, uint32_t indicator)
     cs->exception_index = EXCP_HLT;
     cs->halted = 1;
     cpu_loop_exit(cs);
-}
-
-/*
- * TCG keeps the arithmetic flags and DF outside env->eflags (CC_SRC/CC_OP,
- * env->df): cpu_load_eflags() puts them there, and they must not also stay
- * in env->eflags, where every later RFLAGS image (PUSHF, an interrupt
- * frame, the next VM exit) would OR them in.
- */
-void vmx_load_rflags(CPUX86State *env, uint64_t rflags)
-{
-    env->eflags = 0;
-    cpu_load_eflags(env, rflags, ~(CC_O | CC_S | CC_Z | CC_A | CC_P | CC_C | DF_MASK));
 }
 
 /* ---- 28.3: saving guest state ------------------------------------------ */
@@ -437,50 +364,6 @@ G_NORETURN void vmx_entry_failure(CPUX86State *env, uint32_t reason, uint64_t qu
 }
 
 /* ---- delivering an exit ------------------------------------------------ */
-
-/*
- * An exit for an instruction whose translator left its operand (28.2.1,
- * 28.2.5): the instruction information and, as exit qualification, the
- * displacement (descriptor-table and VMX instructions).
- */
-G_NORETURN void vmx_operand_exit(CPUX86State *env, uint32_t reason, uintptr_t ra)
-{
-    env->vmx.pending_insn_info = env->vmx.intercept_insn_info;
-    vmx_vmexit(env, reason, env->vmx.intercept_addr, ra);
-}
-
-/*
- * Record an exit and leave the helper; vmx_do_exit() completes it from
- * x86_cpu_do_interrupt (EXCP_VMEXIT), like SVM's do_vmexit.
- */
-G_NORETURN void vmx_vmexit_len(CPUX86State *env, uint32_t reason, uint64_t qual,
-                               uint32_t insn_len, uintptr_t ra)
-{
-    CPUState *cs = env_cpu(env);
-
-    if (ra) {
-        cpu_restore_state(cs, ra);      /* also sets exit_insn_len */
-    } else if (!insn_len && (env->vmx.idt_vectoring & VMX_INTR_INFO_VALID) &&
-               ((env->vmx.idt_vectoring & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_SW_INTR ||
-                (env->vmx.idt_vectoring & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_SW_EXCEPTION)) {
-        /* During delivery of a software interrupt or exception (28.2.4). */
-        env->vmx.exit_insn_len = env->vmx.idt_vectoring_len;
-    } else {
-        env->vmx.exit_insn_len = insn_len;
-    }
-    env->vmx.pending_reason = reason;
-    env->vmx.pending_qual = qual;
-    cs->exception_index = EXCP_VMEXIT;
-    /* An exit during event delivery ends that delivery (no double fault). */
-    env->old_exception = -1;
-    cpu_loop_exit(cs);
-}
-
-G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
-                           uintptr_t ra)
-{
-    vmx_vmexit_len(env, reason, qual, 0, ra);
-}
 
 /* IRET ends (virtual-)NMI blocking even when it faults (unless NMI exiting alone). */
 static bool iret_unblocks_nmis(CPUX86State *env)
