@@ -297,6 +297,12 @@ void vmx_stats_log_line(CPUX86State *env);
 /* vmx-ept.c: empty this vCPU's guest-physical mapping cache */
 void vmx_ept_gpa_flush(CPUX86State *env);
 
+/*
+ * vmx-pml.c: log guest-physical @gpa, whose EPT dirty flag is about to be
+ * set; false if the log is full (a PML-full exit before the access).
+ */
+bool vmx_pml_log(CPUX86State *env, uint64_t gpa);
+
 /* vmx-epml.c */
 bool vmx_epml_walk_filtered(CPUX86State *env, bool transition);
 uint64_t vmx_epml_cap(CPUX86State *env);
