@@ -4,7 +4,7 @@
  * and MSRs at VM entry and VM exit; 28.1, 28.2 recording a VM exit).
  *
  * This is the bottom layer of target-i386-pml/: the feature files
- * (entry, exit, events, EPT, extended PML, APIC, signals, instructions)
+ * (entry, exit, intercept, events, EPT, PML, APIC, signals, instructions)
  * call in here, and nothing here calls a feature file; it uses QEMU core
  * functions and, at most, the leaves vmcs-fields.c, vmx-caps.c,
  * vmx-stats.c, vmx-mutate.c and vmx-tlb.c.  tests/check-layering.py
@@ -46,6 +46,19 @@ void *vmx_phys_host(CPUX86State *env, hwaddr addr, int size, MMUAccessType acces
 
     flags = probe_access_full_mmu(env, addr, size, access, MMU_PHYS_IDX, &host, NULL);
     return (flags & TLB_INVALID_MASK) ? NULL : host;
+}
+
+/* ---- software exceptions and software interrupts ----------------------- */
+
+/*
+ * INT3 (CC) and INTO (CE) are software exceptions, INT n (CD ib) a
+ * software interrupt even for vectors 3 and 4.  TCG passes the vector and
+ * the instruction's length: the one-byte forms are the exceptions (a
+ * prefixed CC or CE would be taken for INT n).
+ */
+bool vmx_sw_exception(int vector, unsigned insn_len)
+{
+    return (vector == EXCP03_INT3 || vector == EXCP04_INTO) && insn_len == 1;
 }
 
 /* ---- loading processor state at VM entry and VM exit (27.3.2, 28.5) --- */

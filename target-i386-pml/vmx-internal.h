@@ -209,6 +209,8 @@ void vmx_load_paging_state(CPUX86State *env, uint64_t cr0, uint64_t cr3,
 void vmx_load_rflags(CPUX86State *env, uint64_t rflags);
 /* One entry of a VM-entry or VM-exit MSR-load list; false if refused. */
 bool vmx_load_msr(CPUX86State *env, uint32_t index, uint64_t val);
+/* INT3/INTO (one byte) are software exceptions; INT n is a software interrupt. */
+bool vmx_sw_exception(int vector, unsigned insn_len);
 
 /* VMX instruction results (31.2): VMsucceed, VMfailInvalid, VMfailValid(n), VMfail(n). */
 void vmx_vmsucceed(CPUX86State *env);
@@ -373,6 +375,8 @@ G_NORETURN void vmx_enter_wait_sipi(CPUX86State *env);
 G_NORETURN void vmx_entry_failure(CPUX86State *env, uint32_t reason, uint64_t qual,
                                   uintptr_t ra);
 void vmx_load_host_state(CPUX86State *env);
+
+/* vmx-intercept.c: the general register an intercepted instruction names */
 int vmx_intercept_gpr(CPUX86State *env);
 
 #endif
