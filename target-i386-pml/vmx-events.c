@@ -1,7 +1,9 @@
 /*
  * qemu-pml: VM exits at instruction boundaries (Intel SDM Vol. 3C 26.7):
  * the monitor trap flag, the VMX-preemption timer and NMI-window exiting,
- * after the trap-like exits of APIC virtualization (vmx-apic.c).
+ * after the trap-like exits of APIC virtualization (vmx-apic.c); their
+ * arming at VM entry (27.7) and the #DB for pending debug exceptions
+ * (27.7.3), which VM entry raises too.
  *
  * Between instructions QEMU looks at interrupt requests.  While one of
  * these exits may become due, the vCPU keeps CPU_INTERRUPT_VMX_EVENT set

@@ -1,5 +1,9 @@
 /*
- * qemu-pml: the VMX instructions (Intel SDM Vol. 3C, chapter 31.3).
+ * qemu-pml: the VMX instructions (Intel SDM Vol. 3C 31.3; their results,
+ * 31.2, are in vmx-base.c; their exits in non-root operation, 26.1.2),
+ * INVPCID and RDTSCP there, and MOV to/from CR, CLTS and LMSW in VMX
+ * operation (24.8 fixed bits; 26.1.3 exits and 25.3 guest/host masks in
+ * non-root operation).
  *
  * Each helper follows the instruction's "Operation" section: the #UD and
  * #GP checks, then VMsucceed / VMfailInvalid / VMfailValid(n).  Register
