@@ -1,5 +1,9 @@
 /*
  * qemu-pml: QMP query-pml-stats / reset-pml-stats and HMP "info pml".
+ *
+ * Monitor glue: it implements no architecture, only reports the per-vCPU
+ * counters of the PML, extended-PML and exit paths (vmx-stats.c,
+ * env->vmx) to management software.
  */
 #include "qemu/osdep.h"
 #include "qemu/atomic.h"

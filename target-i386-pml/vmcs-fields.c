@@ -1,5 +1,9 @@
 /*
- * qemu-pml: VMCS field table and VMREAD/VMWRITE access rules.
+ * qemu-pml: VMCS field table and VMREAD/VMWRITE access rules (Intel SDM
+ * Vol. 3D, Appendix B: field encodings and widths; Vol. 3C 25.11.2:
+ * reading and writing fields, including the high half of 64-bit fields;
+ * IA32_VMX_VMCS_ENUM, Vol. 3D A.9).  Pure logic, no CPU state: built into
+ * the host-side unit tests as well.
  */
 #include "pml-common.h"
 #include "vmcs-fields.h"

@@ -20,14 +20,6 @@
 #include "vmx-internal.h"
 #include "pml/trace.h"
 
-bool vmx_canonical(CPUX86State *env, uint64_t addr)
-{
-    /* Canonical for the processor's linear-address width (5-level paging). */
-    int bits = (env->features[FEAT_7_0_ECX] & CPUID_7_0_ECX_LA57) ? 57 : 48;
-
-    return (int64_t)(addr << (64 - bits)) >> (64 - bits) == (int64_t)addr;
-}
-
 static bool vmx_phys_ok(CPUX86State *env, uint64_t addr)
 {
     return !(addr >> env_archcpu(env)->phys_bits);
@@ -606,22 +598,6 @@ static void load_guest_pdptes(CPUX86State *env)
     }
 }
 
-/*
- * Switch CR0/CR3/CR4/EFER as one step (VM entry and VM exit): EFER first,
- * CR0 written without PG so QEMU's CR0 update does not toggle long mode
- * itself, then EFER again so LMA and the hidden flags match the new state.
- */
-void vmx_load_paging_state(CPUX86State *env, uint64_t cr0, uint64_t cr3,
-                           uint64_t cr4, uint64_t efer)
-{
-    cpu_load_efer(env, efer);
-    env->cr[0] = cr0 & ~CR0_PG_MASK;
-    cpu_x86_update_cr4(env, cr4);
-    cpu_x86_update_cr0(env, cr0);
-    cpu_x86_update_cr3(env, cr3);
-    cpu_load_efer(env, efer);
-}
-
 static void load_guest_seg(CPUX86State *env, X86Seg seg, int sel_id, int base_id,
                            int limit_id, int ar_id)
 {
@@ -765,29 +741,6 @@ static void inject_event(CPUX86State *env)
  * (DR6 untouched, the bits in the exit qualification), else delivered
  * through the guest IDT with DR6 updated.
  */
-/*
- * Deliver pending debug exceptions @pending (DR6 format) as a #DB trap,
- * or as a VM exit when #DB is in the exception bitmap (DR6 then keeps its
- * value and the qualification has the bits).
- */
-G_NORETURN void vmx_raise_pending_dbg(CPUX86State *env, uint64_t pending)
-{
-    CPUState *cs = env_cpu(env);
-
-    env->vmx.pending_dbg = 0;
-    if (VMCS(env, EXCEPTION_BITMAP) & (1u << EXCP01_DB)) {
-        env->vmx.pending_intr_info = VMX_INTR_INFO_VALID | VMX_INTR_TYPE_HW_EXCEPTION |
-                                     EXCP01_DB;
-        vmx_vmexit_len(env, VMX_EXIT_EXCEPTION_NMI, pending, 0, 0);
-    }
-    env->dr[6] = (env->dr[6] & ~0x400full) | pending;
-    cs->exception_index = EXCP01_DB;
-    env->error_code = 0;
-    env->exception_is_int = 0;
-    env->exception_next_eip = -1;
-    cpu_loop_exit(cs);
-}
-
 /* 27.7.3: pending debug exceptions in the guest-state area. */
 static void deliver_pending_dbg(CPUX86State *env)
 {

@@ -1,6 +1,11 @@
 /*
  * qemu-pml: extended page-modification logging (docs/epml.md).
  *
+ * Extended PML is this project's extension, not part of the Intel SDM:
+ * docs/epml.md is its specification (section numbers below are that
+ * document's).  It builds on EPT accessed/dirty flags and stock PML
+ * (SDM Vol. 3C 29.3.5, 29.3.6; stock PML itself is vmx-pml.c).
+ *
  * The EPT walker (vmx-ept.c) calls vmx_epml_log() before it sets a leaf
  * entry's accessed or dirty flag; this file decides whether the
  * transition is logged, writes the 16-byte entry into the active buffer,

@@ -1,6 +1,8 @@
 /*
- * qemu-pml: EPT translation, EPT accessed/dirty flags and stock PML
- * (Intel SDM Vol. 3C 29.3; PML: 29.3.6; INVEPT: 31.3).
+ * qemu-pml: EPT translation and EPT accessed/dirty flags (Intel SDM
+ * Vol. 3C 29.3; INVEPT: 31.3), EPT violation and misconfiguration exits
+ * (28.2.1).  The walk hands dirty-flag transitions to stock PML
+ * (vmx-pml.c, 29.3.6) or extended PML (vmx-epml.c).
  *
  * EPT is TCG's second translation stage.  A VM entry with "enable EPT"
  * sets HF2_NPT_MASK, so QEMU's stage-1 walker reaches guest paging
@@ -81,21 +83,6 @@ bool vmx_eptp_valid(CPUX86State *env, uint64_t eptp)
 
 /* ---- host memory access for the walk ------------------------------------ */
 
-/*
- * The host address of L1-physical @addr through the physical-address TLB
- * (a store probe also marks the page dirty), or NULL if it is not RAM:
- * the caller then goes through the address space.  EPT tables and log
- * buffers are a handful of pages, so the TLB keeps them.
- */
-void *vmx_phys_host(CPUX86State *env, hwaddr addr, int size, MMUAccessType access)
-{
-    void *host;
-    int flags;
-
-    flags = probe_access_full_mmu(env, addr, size, access, MMU_PHYS_IDX, &host, NULL);
-    return (flags & TLB_INVALID_MASK) ? NULL : host;
-}
-
 static uint64_t ept_load(CPUX86State *env, hwaddr addr)
 {
     void *host = vmx_phys_host(env, addr, 0, MMU_DATA_LOAD);
@@ -122,30 +109,6 @@ static bool ept_set_bits(CPUX86State *env, hwaddr addr, uint64_t old, uint64_t b
     }
     /* Not RAM: best effort, like QEMU's own walker does for MMIO. */
     x86_stq_phys(env_cpu(env), addr, old | bits);
-    return true;
-}
-
-/* ---- stock PML (29.3.6) --------------------------------------------------- */
-
-/*
- * Log the guest-physical page @gpa whose EPT dirty flag is about to go
- * from 0 to 1.  Returns false if the log is full: the caller reports a
- * PML-full VM exit before the access happens.
- */
-static bool pml_log(CPUX86State *env, uint64_t gpa)
-{
-    uint16_t index = VMCS(env, GUEST_PML_INDEX);
-
-    if (index > 511) {
-        return false;
-    }
-    x86_stq_phys(env_cpu(env), VMCS(env, PML_ADDRESS) + 8 * index, gpa & ~0xfffull);
-    VMCS(env, GUEST_PML_INDEX) = (uint16_t)(index - 1);
-    if ((index & 7) == 7) {
-        vmx_stats_log_line(env);    /* the log fills downwards: a new line */
-    }
-    qatomic_set(&env->vmx.pml_entries, env->vmx.pml_entries + 1);
-    trace_vmx_pml_log(env_cpu(env)->cpu_index, gpa & ~0xfffull, index);
     return true;
 }
 
@@ -329,7 +292,7 @@ restart:
                 !vmx_epml_log(env, gpa, set_a, set_d, env->vmx.in_guest_walk, e_addr, level)) {
                 return ept_fault(env, EPT_FAULT_PML_FULL, perms, access);
             }
-        } else if (set_d && vmx_pml_enabled(env) && !pml_log(env, gpa)) {
+        } else if (set_d && vmx_pml_enabled(env) && !vmx_pml_log(env, gpa)) {
             return ept_fault(env, EPT_FAULT_PML_FULL, perms, access);
         }
         if (!ept_set_bits(env, e_addr, e, EPT_A | (set_d ? EPT_D : 0))) {

@@ -1,7 +1,9 @@
 /*
  * qemu-pml: VM exits at instruction boundaries (Intel SDM Vol. 3C 26.7):
  * the monitor trap flag, the VMX-preemption timer and NMI-window exiting,
- * after the trap-like exits of APIC virtualization (vmx-apic.c).
+ * after the trap-like exits of APIC virtualization (vmx-apic.c); their
+ * arming at VM entry (27.7) and the #DB for pending debug exceptions
+ * (27.7.3), which VM entry raises too.
  *
  * Between instructions QEMU looks at interrupt requests.  While one of
  * these exits may become due, the vCPU keeps CPU_INTERRUPT_VMX_EVENT set
@@ -263,6 +265,29 @@ static uint32_t due_event(CPUX86State *env)
 bool vmx_event_pending(CPUX86State *env)
 {
     return due_event(env) != 0;
+}
+
+/*
+ * Deliver pending debug exceptions @pending (DR6 format) as a #DB trap,
+ * or as a VM exit when #DB is in the exception bitmap (DR6 then keeps its
+ * value and the qualification has the bits).
+ */
+G_NORETURN void vmx_raise_pending_dbg(CPUX86State *env, uint64_t pending)
+{
+    CPUState *cs = env_cpu(env);
+
+    env->vmx.pending_dbg = 0;
+    if (VMCS(env, EXCEPTION_BITMAP) & (1u << EXCP01_DB)) {
+        env->vmx.pending_intr_info = VMX_INTR_INFO_VALID | VMX_INTR_TYPE_HW_EXCEPTION |
+                                     EXCP01_DB;
+        vmx_vmexit_len(env, VMX_EXIT_EXCEPTION_NMI, pending, 0, 0);
+    }
+    env->dr[6] = (env->dr[6] & ~0x400full) | pending;
+    cs->exception_index = EXCP01_DB;
+    env->error_code = 0;
+    env->exception_is_int = 0;
+    env->exception_next_eip = -1;
+    cpu_loop_exit(cs);
 }
 
 void vmx_deliver_event(CPUX86State *env)

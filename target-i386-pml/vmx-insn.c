@@ -1,5 +1,9 @@
 /*
- * qemu-pml: the VMX instructions (Intel SDM Vol. 3C, chapter 31.3).
+ * qemu-pml: the VMX instructions (Intel SDM Vol. 3C 31.3; their results,
+ * 31.2, are in vmx-base.c; their exits in non-root operation, 26.1.2),
+ * INVPCID and RDTSCP there, and MOV to/from CR, CLTS and LMSW in VMX
+ * operation (24.8 fixed bits; 26.1.3 exits and 25.3 guest/host masks in
+ * non-root operation).
  *
  * Each helper follows the instruction's "Operation" section: the #UD and
  * #GP checks, then VMsucceed / VMfailInvalid / VMfailValid(n).  Register
@@ -16,43 +20,6 @@
 #include "vmx.h"
 #include "vmx-internal.h"
 #include "pml/trace.h"
-
-/* ---- results (31.2) ---------------------------------------------------- */
-
-static void vmx_set_flags(CPUX86State *env, uint32_t set)
-{
-    /* CF, PF, AF, ZF, SF and OF are all written (the translator assumes
-     * the helper leaves CC_OP_EFLAGS). */
-    env->cc_src = set;
-    env->cc_op = CC_OP_EFLAGS;
-    env->eflags &= ~(CC_C | CC_P | CC_A | CC_Z | CC_S | CC_O);
-}
-
-static void vmsucceed(CPUX86State *env)
-{
-    vmx_set_flags(env, 0);
-}
-
-static void vmfail_invalid(CPUX86State *env)
-{
-    vmx_set_flags(env, CC_C);
-}
-
-void vmx_fail_valid(CPUX86State *env, enum vmx_insn_error err)
-{
-    vmx_set_flags(env, CC_Z);
-    env->vmx.vmcs.f[VMCS_ID_VM_INSTRUCTION_ERROR] = err;
-}
-
-/* VMfail(n): VMfailValid if there is a current VMCS, else VMfailInvalid. */
-static void vmfail(CPUX86State *env, enum vmx_insn_error err)
-{
-    if (env->vmx.current_vmcs != VMCS_PTR_INVALID) {
-        vmx_fail_valid(env, err);
-    } else {
-        vmfail_invalid(env);
-    }
-}
 
 /* ---- common checks ----------------------------------------------------- */
 
@@ -179,7 +146,7 @@ void helper_vmx_vmxon(CPUX86State *env, target_ulong a0, uint32_t ops)
         if (env->hflags & HF_CPL_MASK) {
             raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
         }
-        vmfail(env, VMXERR_VMXON_IN_ROOT);
+        vmx_vmfail(env, VMXERR_VMXON_IN_ROOT);
         return;
     }
     if ((env->hflags & HF_CPL_MASK) || !vmx_cr_supported(env) ||
@@ -189,12 +156,12 @@ void helper_vmx_vmxon(CPUX86State *env, target_ulong a0, uint32_t ops)
     }
     addr = vmx_read_m64(env, a0, ops, ra);
     if (vmx_bad_phys_addr(env, addr)) {
-        vmfail_invalid(env);
+        vmx_vmfail_invalid(env);
         return;
     }
     rev = vmcs_region_revision(env, addr);
     if (rev != VMX_VMCS_REVISION) {     /* also rejects bit 31 (shadow) */
-        vmfail_invalid(env);
+        vmx_vmfail_invalid(env);
         return;
     }
     env->vmx.vmxon = true;
@@ -203,7 +170,7 @@ void helper_vmx_vmxon(CPUX86State *env, target_ulong a0, uint32_t ops)
     env->vmx.vmxon_ptr = addr;
     env->vmx.current_vmcs = VMCS_PTR_INVALID;
     trace_vmx_vmxon(env_cpu(env)->cpu_index, addr);
-    vmsucceed(env);
+    vmx_vmsucceed(env);
 }
 
 void helper_vmx_vmxoff(CPUX86State *env)
@@ -213,7 +180,7 @@ void helper_vmx_vmxoff(CPUX86State *env)
     env->vmx.vmxon = false;
     vmx_ept_gpa_flush(env);
     trace_vmx_vmxoff(env_cpu(env)->cpu_index);
-    vmsucceed(env);
+    vmx_vmsucceed(env);
     vmx_release_init(env);              /* an INIT latched in VMX operation */
 }
 
@@ -230,11 +197,11 @@ static bool vmcs_pointer_operand(CPUX86State *env, target_ulong a0, uint32_t ops
 {
     *addr = vmx_read_m64(env, a0, ops, ra);
     if (vmx_bad_phys_addr(env, *addr)) {
-        vmfail(env, bad_addr);
+        vmx_vmfail(env, bad_addr);
         return false;
     }
     if (*addr == env->vmx.vmxon_ptr) {
-        vmfail(env, vmxon_ptr);
+        vmx_vmfail(env, vmxon_ptr);
         return false;
     }
     return true;
@@ -258,7 +225,7 @@ void helper_vmx_vmclear(CPUX86State *env, target_ulong a0, uint32_t ops)
         x86_stl_phys(env_cpu(env), addr + VMCS_OFF_LAUNCH, VMCS_LAUNCH_CLEAR);
     }
     trace_vmx_vmclear(env_cpu(env)->cpu_index, addr);
-    vmsucceed(env);
+    vmx_vmsucceed(env);
 }
 
 void helper_vmx_vmptrld(CPUX86State *env, target_ulong a0, uint32_t ops)
@@ -273,7 +240,7 @@ void helper_vmx_vmptrld(CPUX86State *env, target_ulong a0, uint32_t ops)
     }
     /* Bit 31 (shadow-VMCS indicator) is refused: no VMCS shadowing. */
     if (vmcs_region_revision(env, addr) != VMX_VMCS_REVISION) {
-        vmfail(env, VMXERR_VMPTRLD_BAD_REVISION);
+        vmx_vmfail(env, VMXERR_VMPTRLD_BAD_REVISION);
         return;
     }
     if (addr != env->vmx.current_vmcs) {
@@ -282,7 +249,7 @@ void helper_vmx_vmptrld(CPUX86State *env, target_ulong a0, uint32_t ops)
         env->vmx.current_vmcs = addr;
     }
     trace_vmx_vmptrld(env_cpu(env)->cpu_index, addr);
-    vmsucceed(env);
+    vmx_vmsucceed(env);
 }
 
 void helper_vmx_vmptrst(CPUX86State *env, target_ulong a0, uint32_t ops)
@@ -292,7 +259,7 @@ void helper_vmx_vmptrst(CPUX86State *env, target_ulong a0, uint32_t ops)
     vmx_insn_check(env, VMX_EXIT_VMPTRST, ra);
     check_operand_address(env, a0, 8, ops, ra);
     cpu_stq_data_ra(env, a0, env->vmx.current_vmcs, ra);
-    vmsucceed(env);
+    vmx_vmsucceed(env);
 }
 
 /* ---- VMREAD / VMWRITE -------------------------------------------------- */
@@ -327,7 +294,7 @@ void helper_vmx_vmread(CPUX86State *env, target_ulong a0, uint32_t info)
 
     vmx_insn_check(env, VMX_EXIT_VMREAD, ra);
     if (env->vmx.current_vmcs == VMCS_PTR_INVALID) {
-        vmfail_invalid(env);
+        vmx_vmfail_invalid(env);
         return;
     }
     if (vmx_field_operand(env, info) < 0) {
@@ -343,7 +310,7 @@ void helper_vmx_vmread(CPUX86State *env, target_ulong a0, uint32_t info)
     } else {
         cpu_stl_data_ra(env, a0, (uint32_t)val, ra);
     }
-    vmsucceed(env);
+    vmx_vmsucceed(env);
 }
 
 void helper_vmx_vmwrite(CPUX86State *env, target_ulong a0, uint32_t info)
@@ -367,7 +334,7 @@ void helper_vmx_vmwrite(CPUX86State *env, target_ulong a0, uint32_t info)
         val = (uint32_t)val;
     }
     if (env->vmx.current_vmcs == VMCS_PTR_INVALID) {
-        vmfail_invalid(env);
+        vmx_vmfail_invalid(env);
         return;
     }
     if (vmx_field_operand(env, info) < 0) {
@@ -380,7 +347,7 @@ void helper_vmx_vmwrite(CPUX86State *env, target_ulong a0, uint32_t info)
         return;
     }
     vmcs_write(&env->vmx.vmcs, enc, val);
-    vmsucceed(env);
+    vmx_vmsucceed(env);
 }
 
 /* ---- VMCALL, VMLAUNCH, VMRESUME ---------------------------------------- */
@@ -393,7 +360,7 @@ void helper_vmx_vmcall(CPUX86State *env)
     }
     vmx_insn_check(env, VMX_EXIT_VMCALL, GETPC());
     /* No dual-monitor treatment of SMIs: VMfail(VMCALL in root). */
-    vmfail(env, VMXERR_VMCALL_IN_ROOT);
+    vmx_vmfail(env, VMXERR_VMCALL_IN_ROOT);
 }
 
 void helper_vmx_vmlaunch(CPUX86State *env, uint32_t resume)
@@ -402,7 +369,7 @@ void helper_vmx_vmlaunch(CPUX86State *env, uint32_t resume)
 
     vmx_insn_check(env, resume ? VMX_EXIT_VMRESUME : VMX_EXIT_VMLAUNCH, ra);
     if (env->vmx.current_vmcs == VMCS_PTR_INVALID) {
-        vmfail_invalid(env);
+        vmx_vmfail_invalid(env);
         return;
     }
     if (env->hflags & HF_INHIBIT_IRQ_MASK) {
@@ -446,14 +413,14 @@ void helper_vmx_invept(CPUX86State *env, target_ulong a0, uint32_t reg)
     type = in_64bit_mode(env) ? env->regs[reg] : (uint32_t)env->regs[reg];
     if (!((type == 1 && (cap & MSR_VMX_EPT_INVEPT_SINGLE_CONTEXT)) ||
           (type == 2 && (cap & MSR_VMX_EPT_INVEPT_ALL_CONTEXT)))) {
-        vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
+        vmx_vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
         return;
     }
     check_operand_address(env, a0, 16, ss, ra);
     eptp = cpu_ldq_data_ra(env, a0, ra);
     cpu_ldq_data_ra(env, a0 + 8, ra);           /* the whole descriptor is read */
     if (type == 1 && !vmx_eptp_valid(env, eptp)) {
-        vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
+        vmx_vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
         return;
     }
     /* Guest mappings are not tagged by EPTP here: invalidate them all. */
@@ -461,7 +428,7 @@ void helper_vmx_invept(CPUX86State *env, target_ulong a0, uint32_t reg)
         vmx_invalidate_guest_tlb(env);
         vmx_ept_gpa_flush(env);
     }
-    vmsucceed(env);
+    vmx_vmsucceed(env);
 }
 
 void helper_vmx_invvpid(CPUX86State *env, target_ulong a0, uint32_t reg)
@@ -480,7 +447,7 @@ void helper_vmx_invvpid(CPUX86State *env, target_ulong a0, uint32_t reg)
     reg &= ~VMX_OPERAND_SS;
     type = in_64bit_mode(env) ? env->regs[reg] : (uint32_t)env->regs[reg];
     if (type > 3 || !(cap & (MSR_VMX_EPT_INVVPID_SINGLE_ADDR << type))) {
-        vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
+        vmx_vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
         return;
     }
     check_operand_address(env, a0, 16, ss, ra);
@@ -489,12 +456,12 @@ void helper_vmx_invvpid(CPUX86State *env, target_ulong a0, uint32_t reg)
     vpid = desc_lo;
     if ((desc_lo >> 16) || (type != 2 && vpid == 0) ||
         (type == 0 && !vmx_canonical(env, gla))) {
-        vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
+        vmx_vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
         return;
     }
     /* VPIDs do not tag TCG's TLB: invalidating more is architecturally fine. */
     vmx_invalidate_guest_tlb(env);
-    vmsucceed(env);
+    vmx_vmsucceed(env);
 }
 
 /* ---- RDTSCP and RDPID in non-root operation (25.3) ---------------------- */

@@ -191,8 +191,42 @@ static inline bool vmx_pml_enabled(CPUX86State *env)
            (VMCS(env, EPT_POINTER) & EPTP_AD);
 }
 
-/* Load RFLAGS whole at VM entry and VM exit (vmx-exit.c). */
+/*
+ * ---- vmx-base.c: helpers shared by the feature files ---------------------
+ * The bottom layer: it calls no other file here but the leaves
+ * (vmcs-fields.c, vmx-caps.c, vmx-stats.c, vmx-mutate.c, vmx-tlb.c);
+ * tests/check-layering.py checks it.
+ */
+
+/* Canonical for the processor's linear-address width. */
+bool vmx_canonical(CPUX86State *env, uint64_t addr);
+/* Host pointer to L1-physical @addr, or NULL if it is not RAM. */
+void *vmx_phys_host(CPUX86State *env, hwaddr addr, int size, MMUAccessType access);
+/* Load CR0/CR3/CR4/EFER as one step (VM entry and VM exit). */
+void vmx_load_paging_state(CPUX86State *env, uint64_t cr0, uint64_t cr3,
+                           uint64_t cr4, uint64_t efer);
+/* Load RFLAGS whole at VM entry and VM exit. */
 void vmx_load_rflags(CPUX86State *env, uint64_t rflags);
+/* One entry of a VM-entry or VM-exit MSR-load list; false if refused. */
+bool vmx_load_msr(CPUX86State *env, uint32_t index, uint64_t val);
+/* INT3/INTO (one byte) are software exceptions; INT n is a software interrupt. */
+bool vmx_sw_exception(int vector, unsigned insn_len);
+
+/* VMX instruction results (31.2): VMsucceed, VMfailInvalid, VMfailValid(n), VMfail(n). */
+void vmx_vmsucceed(CPUX86State *env);
+void vmx_vmfail_invalid(CPUX86State *env);
+void vmx_fail_valid(CPUX86State *env, enum vmx_insn_error err);
+void vmx_vmfail(CPUX86State *env, enum vmx_insn_error err);
+
+/*
+ * Request a VM exit: record it in env->vmx and leave the CPU loop;
+ * vmx_do_exit() (vmx-exit.c) delivers it at EXCP_VMEXIT.
+ */
+G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
+                           uintptr_t ra);
+G_NORETURN void vmx_vmexit_len(CPUX86State *env, uint32_t reason, uint64_t qual,
+                               uint32_t insn_len, uintptr_t ra);
+G_NORETURN void vmx_operand_exit(CPUX86State *env, uint32_t reason, uintptr_t ra);
 
 /* ---- extended PML (docs/epml.md) ---------------------------------------- */
 
@@ -265,6 +299,12 @@ void vmx_stats_log_line(CPUX86State *env);
 /* vmx-ept.c: empty this vCPU's guest-physical mapping cache */
 void vmx_ept_gpa_flush(CPUX86State *env);
 
+/*
+ * vmx-pml.c: log guest-physical @gpa, whose EPT dirty flag is about to be
+ * set; false if the log is full (a PML-full exit before the access).
+ */
+bool vmx_pml_log(CPUX86State *env, uint64_t gpa);
+
 /* vmx-epml.c */
 bool vmx_epml_walk_filtered(CPUX86State *env, bool transition);
 uint64_t vmx_epml_cap(CPUX86State *env);
@@ -283,10 +323,6 @@ bool vmx_epml_log(CPUX86State *env, uint64_t gpa, bool set_a, bool set_d,
 
 /* vmx-entry.c */
 void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra);
-void vmx_load_paging_state(CPUX86State *env, uint64_t cr0, uint64_t cr3,
-                           uint64_t cr4, uint64_t efer);
-bool vmx_canonical(CPUX86State *env, uint64_t addr);
-G_NORETURN void vmx_raise_pending_dbg(CPUX86State *env, uint64_t pending);
 
 /* vmx-events.c */
 #define VMX_PREEMPT_RATE    5   /* IA32_VMX_MISC[4:0]: TSC bit that counts */
@@ -296,6 +332,7 @@ void vmx_events_dbg_after_insn(CPUX86State *env);
 void vmx_events_save(CPUX86State *env);
 void vmx_events_exit(CPUX86State *env);
 void vmx_preempt_check(CPUX86State *env, uintptr_t ra);
+G_NORETURN void vmx_raise_pending_dbg(CPUX86State *env, uint64_t pending);
 
 /* vmx-tlb.c */
 void vmx_tlb_entry_begin(CPUX86State *env);
@@ -320,14 +357,9 @@ enum ept_fault_kind {
     EPT_FAULT_APIC_ACCESS = 3,     /* the walker reached the APIC-access page */
 };
 bool vmx_eptp_valid(CPUX86State *env, uint64_t eptp);
-void *vmx_phys_host(CPUX86State *env, hwaddr addr, int size, MMUAccessType access);
 uint64_t vmx_ept_vpid_caps(CPUX86State *env);
 void vmx_invalidate_guest_tlb(CPUX86State *env);
 
-/* vmx-insn.c */
-void vmx_fail_valid(CPUX86State *env, enum vmx_insn_error err);
-
-/* vmx-exit.c */
 /* 64-bit mode: IA-32e mode with a 64-bit code segment. */
 static inline bool in_64bit_mode(CPUX86State *env)
 {
@@ -339,15 +371,12 @@ void vmx_init_signal(CPUX86State *env);
 void vmx_release_init(CPUX86State *env);
 G_NORETURN void vmx_enter_wait_sipi(CPUX86State *env);
 
-G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
-                           uintptr_t ra);
-G_NORETURN void vmx_operand_exit(CPUX86State *env, uint32_t reason, uintptr_t ra);
-G_NORETURN void vmx_vmexit_len(CPUX86State *env, uint32_t reason, uint64_t qual,
-                               uint32_t insn_len, uintptr_t ra);
+/* vmx-exit.c */
 G_NORETURN void vmx_entry_failure(CPUX86State *env, uint32_t reason, uint64_t qual,
                                   uintptr_t ra);
 void vmx_load_host_state(CPUX86State *env);
-bool vmx_load_msr(CPUX86State *env, uint32_t index, uint64_t val);
+
+/* vmx-intercept.c: the general register an intercepted instruction names */
 int vmx_intercept_gpr(CPUX86State *env);
 
 #endif

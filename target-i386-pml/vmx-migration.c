@@ -1,6 +1,11 @@
 /*
  * qemu-pml: VMX state in the migration stream (and savevm/loadvm).
  *
+ * QEMU plumbing: it implements no architecture.  What it carries is the
+ * state the SDM keeps inside the processor (VMX operation, the VMXON
+ * pointer, the current-VMCS pointer and its cached copy), which a real
+ * CPU never migrates.
+ *
  * A "cpu/vmx" subsection of the x86 CPU state (patch 0011), sent only
  * while the vCPU is in VMX operation, carries VMX operation, root or
  * non-root, the VMXON region, the current-VMCS pointer and its cached

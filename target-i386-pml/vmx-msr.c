@@ -14,7 +14,7 @@
 
 /*
  * What TCG can offer per feature word: the VMX controls this emulation
- * implements (VM entry, the exits of vmx-exit.c, CR accesses, I/O and MSR
+ * implements (VM entry, the exits of vmx-intercept.c, CR accesses, I/O and MSR
  * bitmaps, EFER/PAT switching, EPT with A/D flags, stock PML, VPID,
  * virtual NMIs, NMI window, MTF, preemption timer, TPR shadow, APIC-access
  * page).  A default1 control listed here may be 0 in the TRUE capability

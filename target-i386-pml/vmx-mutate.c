@@ -1,4 +1,6 @@
 /*
+ * qemu-pml test support: it implements no architecture.
+ *
  * Deliberate defects for mutation runs (docs/ground-truth.md): each breaks
  * one link of the extended-PML pipeline so that a ground truth can be shown
  * to catch it.  Test-only and off unless the environment variable

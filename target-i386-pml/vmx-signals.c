@@ -1,5 +1,6 @@
 /*
- * qemu-pml: INIT and SIPI in VMX operation.
+ * qemu-pml: INIT and SIPI in VMX operation (Intel SDM Vol. 3C 26.2 and
+ * 26.6.2 for non-root operation, 24.8 and 33.2 for root operation).
  *
  * - VMX root operation blocks INIT (SDM 24.8 / 33.2): the signal is
  *   latched, and acted on when VMXOFF leaves VMX operation, or as a VM

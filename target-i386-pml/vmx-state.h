@@ -60,7 +60,7 @@ typedef struct VMXState {
     uint64_t current_vmcs;      /* current-VMCS pointer, or VMCS_PTR_INVALID */
     struct vmcs_store vmcs;     /* the current VMCS, cached */
 
-    /* Filled while a VM exit is being prepared (vmx-exit.c). */
+    /* Filled while a VM exit is being prepared (vmx-base.c, vmx-intercept.c). */
     uint32_t exit_insn_len;     /* length of the current instruction (TB data) */
     uint32_t intercept_info;    /* operand info the translator left (modrm...) */
     uint64_t intercept_addr;    /* ... and the linear address (INVLPG) */
@@ -112,7 +112,7 @@ typedef struct VMXState {
     bool walk_refused;
     uint64_t walk_refused_gpa;
 
-    /* PML statistics (vmx-ept.c, vmx-epml.c), per vCPU. */
+    /* PML statistics (vmx-pml.c, vmx-epml.c, vmx-ept.c), per vCPU. */
     uint64_t pml_entries;       /* entries written, stock and extended */
     uint64_t pml_full_exits;    /* VM exits for reason 62 */
     uint64_t epml_reads;        /* extended entries with R (accessed 0->1) */

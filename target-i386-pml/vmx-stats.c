@@ -1,6 +1,9 @@
 /*
  * qemu-pml: per-vCPU VM-exit and log statistics (query-pml-stats).
  *
+ * Instrumentation: it implements no architecture (exit reasons are those
+ * of Intel SDM Vol. 3D, Appendix C, counted as they are delivered).
+ *
  * A leaf of the VMX files: the exit path and the logging paths call in
  * here, and nothing here calls back.  The counters answer what a
  * working-set estimator costs the guest it measures: VM exits by basic

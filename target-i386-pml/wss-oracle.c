@@ -1,6 +1,9 @@
 /*
  * qemu-pml: the working-set oracle (docs/wss-oracle.md).
  *
+ * A measurement instrument: it implements no architecture and a guest
+ * cannot observe it.
+ *
  * While it runs, the emulator records, per EPT guest (keyed by the EPT
  * PML4 address of the EPTP), every guest-physical page an instruction of
  * that guest read, wrote or fetched, and every page only its page walk

@@ -1,0 +1,238 @@
+/*
+ * qemu-pml: the helpers every VMX file shares (Intel SDM Vol. 3C:
+ * 31.2 VMX instruction results; 27.3.2, 27.4, 28.5, 28.6 loading state
+ * and MSRs at VM entry and VM exit; 28.1, 28.2 recording a VM exit).
+ *
+ * This is the bottom layer of target-i386-pml/: the feature files
+ * (entry, exit, intercept, events, EPT, PML, APIC, signals, instructions)
+ * call in here, and nothing here calls a feature file; it uses QEMU core
+ * functions and, at most, the leaves vmcs-fields.c, vmx-caps.c,
+ * vmx-stats.c, vmx-mutate.c and vmx-tlb.c.  tests/check-layering.py
+ * keeps it that way.
+ *
+ * A VM exit is requested here (vmx_vmexit(): the exit is recorded in
+ * env->vmx and the CPU loop is left) and delivered by vmx_do_exit() in
+ * vmx-exit.c.
+ */
+#include "qemu/osdep.h"
+#include "qemu/log.h"
+#include "cpu.h"
+#include "exec/exec-all.h"
+#include "exec/cputlb.h"
+#include "tcg/helper-tcg.h"
+#include "vmx.h"
+#include "vmx-internal.h"
+
+/* ---- addresses ---------------------------------------------------------- */
+
+bool vmx_canonical(CPUX86State *env, uint64_t addr)
+{
+    /* Canonical for the processor's linear-address width (5-level paging). */
+    int bits = (env->features[FEAT_7_0_ECX] & CPUID_7_0_ECX_LA57) ? 57 : 48;
+
+    return (int64_t)(addr << (64 - bits)) >> (64 - bits) == (int64_t)addr;
+}
+
+/*
+ * The host address of L1-physical @addr through the physical-address TLB
+ * (a store probe also marks the page dirty), or NULL if it is not RAM:
+ * the caller then goes through the address space.  EPT tables and log
+ * buffers are a handful of pages, so the TLB keeps them.
+ */
+void *vmx_phys_host(CPUX86State *env, hwaddr addr, int size, MMUAccessType access)
+{
+    void *host;
+    int flags;
+
+    flags = probe_access_full_mmu(env, addr, size, access, MMU_PHYS_IDX, &host, NULL);
+    return (flags & TLB_INVALID_MASK) ? NULL : host;
+}
+
+/* ---- software exceptions and software interrupts ----------------------- */
+
+/*
+ * INT3 (CC) and INTO (CE) are software exceptions, INT n (CD ib) a
+ * software interrupt even for vectors 3 and 4.  TCG passes the vector and
+ * the instruction's length: the one-byte forms are the exceptions (a
+ * prefixed CC or CE would be taken for INT n).
+ */
+bool vmx_sw_exception(int vector, unsigned insn_len)
+{
+    return (vector == EXCP03_INT3 || vector == EXCP04_INTO) && insn_len == 1;
+}
+
+/* ---- loading processor state at VM entry and VM exit (27.3.2, 28.5) --- */
+
+/*
+ * Switch CR0/CR3/CR4/EFER as one step (VM entry and VM exit): EFER first,
+ * CR0 written without PG so QEMU's CR0 update does not toggle long mode
+ * itself, then EFER again so LMA and the hidden flags match the new state.
+ */
+void vmx_load_paging_state(CPUX86State *env, uint64_t cr0, uint64_t cr3,
+                           uint64_t cr4, uint64_t efer)
+{
+    cpu_load_efer(env, efer);
+    env->cr[0] = cr0 & ~CR0_PG_MASK;
+    cpu_x86_update_cr4(env, cr4);
+    cpu_x86_update_cr0(env, cr0);
+    cpu_x86_update_cr3(env, cr3);
+    cpu_load_efer(env, efer);
+}
+
+/*
+ * TCG keeps the arithmetic flags and DF outside env->eflags (CC_SRC/CC_OP,
+ * env->df): cpu_load_eflags() puts them there, and they must not also stay
+ * in env->eflags, where every later RFLAGS image (PUSHF, an interrupt
+ * frame, the next VM exit) would OR them in.
+ */
+void vmx_load_rflags(CPUX86State *env, uint64_t rflags)
+{
+    env->eflags = 0;
+    cpu_load_eflags(env, rflags, ~(CC_O | CC_S | CC_Z | CC_A | CC_P | CC_C | DF_MASK));
+}
+
+/* ---- MSRs named by the MSR-load lists (27.4, 28.6) --------------------- */
+
+bool vmx_load_msr(CPUX86State *env, uint32_t index, uint64_t val)
+{
+    switch (index) {
+    case MSR_EFER:
+        if (val & ~(MSR_EFER_SCE | MSR_EFER_LME | MSR_EFER_LMA | MSR_EFER_NXE)) {
+            return false;
+        }
+        cpu_load_efer(env, val);
+        return true;
+    case MSR_STAR:
+        env->star = val;
+        return true;
+    case MSR_LSTAR:
+        if (!vmx_canonical(env, val)) {
+            return false;
+        }
+        env->lstar = val;
+        return true;
+    case MSR_CSTAR:
+        if (!vmx_canonical(env, val)) {
+            return false;
+        }
+        env->cstar = val;
+        return true;
+    case MSR_FMASK:
+        env->fmask = val;
+        return true;
+    case MSR_KERNELGSBASE:
+        if (!vmx_canonical(env, val)) {
+            return false;
+        }
+        env->kernelgsbase = val;
+        return true;
+    case MSR_IA32_SYSENTER_CS:
+        env->sysenter_cs = val & 0xffff;
+        return true;
+    case MSR_IA32_SYSENTER_ESP:
+        env->sysenter_esp = val;
+        return true;
+    case MSR_IA32_SYSENTER_EIP:
+        env->sysenter_eip = val;
+        return true;
+    case MSR_PAT:
+        env->pat = val;
+        return true;
+    case MSR_TSC_AUX:
+        env->tsc_aux = val;
+        return true;
+    case VMX_MSR_IA32_DEBUGCTL:
+        return !(val & ~0x3ull);        /* TCG keeps no LBR state */
+    case MSR_IA32_TSC:
+        /* Accepted, but TCG does not model TSC writes (nor does its WRMSR). */
+        qemu_log_mask(LOG_UNIMP, "qemu-pml: IA32_TSC in an MSR-load list is ignored\n");
+        return true;
+    }
+    /* FS/GS base, x2APIC and SMM MSRs may not be loaded (27.4); others are
+     * not implemented by the list loader yet. */
+    qemu_log_mask(LOG_UNIMP, "qemu-pml: MSR-load list entry 0x%x refused\n", index);
+    return false;
+}
+
+/* ---- VMX instruction results (31.2) ------------------------------------ */
+
+static void vmx_set_flags(CPUX86State *env, uint32_t set)
+{
+    /* CF, PF, AF, ZF, SF and OF are all written (the translator assumes
+     * the helper leaves CC_OP_EFLAGS). */
+    env->cc_src = set;
+    env->cc_op = CC_OP_EFLAGS;
+    env->eflags &= ~(CC_C | CC_P | CC_A | CC_Z | CC_S | CC_O);
+}
+
+void vmx_vmsucceed(CPUX86State *env)
+{
+    vmx_set_flags(env, 0);
+}
+
+void vmx_vmfail_invalid(CPUX86State *env)
+{
+    vmx_set_flags(env, CC_C);
+}
+
+void vmx_fail_valid(CPUX86State *env, enum vmx_insn_error err)
+{
+    vmx_set_flags(env, CC_Z);
+    env->vmx.vmcs.f[VMCS_ID_VM_INSTRUCTION_ERROR] = err;
+}
+
+/* VMfail(n): VMfailValid if there is a current VMCS, else VMfailInvalid. */
+void vmx_vmfail(CPUX86State *env, enum vmx_insn_error err)
+{
+    if (env->vmx.current_vmcs != VMCS_PTR_INVALID) {
+        vmx_fail_valid(env, err);
+    } else {
+        vmx_vmfail_invalid(env);
+    }
+}
+
+/* ---- requesting a VM exit (delivered by vmx_do_exit(), vmx-exit.c) ----- */
+
+/*
+ * Record an exit and leave the helper; vmx_do_exit() completes it from
+ * x86_cpu_do_interrupt (EXCP_VMEXIT), like SVM's do_vmexit.
+ */
+G_NORETURN void vmx_vmexit_len(CPUX86State *env, uint32_t reason, uint64_t qual,
+                               uint32_t insn_len, uintptr_t ra)
+{
+    CPUState *cs = env_cpu(env);
+
+    if (ra) {
+        cpu_restore_state(cs, ra);      /* also sets exit_insn_len */
+    } else if (!insn_len && (env->vmx.idt_vectoring & VMX_INTR_INFO_VALID) &&
+               ((env->vmx.idt_vectoring & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_SW_INTR ||
+                (env->vmx.idt_vectoring & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_SW_EXCEPTION)) {
+        /* During delivery of a software interrupt or exception (28.2.4). */
+        env->vmx.exit_insn_len = env->vmx.idt_vectoring_len;
+    } else {
+        env->vmx.exit_insn_len = insn_len;
+    }
+    env->vmx.pending_reason = reason;
+    env->vmx.pending_qual = qual;
+    cs->exception_index = EXCP_VMEXIT;
+    /* An exit during event delivery ends that delivery (no double fault). */
+    env->old_exception = -1;
+    cpu_loop_exit(cs);
+}
+
+G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
+                           uintptr_t ra)
+{
+    vmx_vmexit_len(env, reason, qual, 0, ra);
+}
+
+/*
+ * An exit for an instruction whose translator left its operand (28.2.1,
+ * 28.2.5): the instruction information and, as exit qualification, the
+ * displacement (descriptor-table and VMX instructions).
+ */
+G_NORETURN void vmx_operand_exit(CPUX86State *env, uint32_t reason, uintptr_t ra)
+{
+    env->vmx.pending_insn_info = env->vmx.intercept_insn_info;
+    vmx_vmexit(env, reason, env->vmx.intercept_addr, ra);
+}
