@@ -351,9 +351,12 @@ def heat_agreement(heat, windows):
       count (reads + writes + fetches over all windows): how well the
       longmap ranks pages by use (the research's limit 4);
     - rho_windows: Spearman between the longmap's heat and the truth's own
-      windows read + windows written (fetches count as reads, as they set
-      the accessed flag): the longmap's ceiling, 1.0 if every page's count
-      is right;
+      windows accessed + windows written: the longmap's ceiling, 1.0 if
+      every page's count is right.  The longmap's first count is of
+      windows in which the page's accessed flag was set, which any access
+      does (a load, a fetch, or a store to a page not yet accessed: an
+      extended-PML entry for a first store has both R and W), so the
+      truth's is windows with any access;
     - exact: share of pages whose longmap (read, written) window counts
       equal the truth's;
     - top-k (1%, 10%) shares as in top_k_share."""
@@ -362,7 +365,7 @@ def heat_agreement(heat, windows):
         for g, (r, w, f) in win.items():
             count[g] = count.get(g, 0) + r + w + f
             a, b = wins.get(g, (0, 0))
-            wins[g] = (a + (1 if r or f else 0), b + (1 if w else 0))
+            wins[g] = (a + (1 if r or w or f else 0), b + (1 if w else 0))
     pages = sorted(count)
     est = {g: sum(heat.get(g, (0, 0))) for g in pages}
     out = {"pages": len(pages),

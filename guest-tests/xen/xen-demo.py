@@ -362,7 +362,7 @@ def score_plugin_pml(text, wins, inv):
 def score_heat(text, wins, inv, graded):
     """The longmap's page heat against the plugin's access counts."""
     heat, nwin = truth.estimate_heat(text, "epml")
-    print("\nPage heat: the longmap (per page, windows read + windows written) against the"
+    print("\nPage heat: the longmap (per page, windows accessed + windows written) against the"
           " plugin truth over the same %d windows" % len(graded))
     if heat is None or not graded:
         print("  (%s)" % ("no complete heat record from xen-epml" if heat is None
@@ -375,10 +375,10 @@ def score_heat(text, wins, inv, graded):
     print("  rank correlation (Spearman) with the true access counts: %s" % fmt(h["rho_count"]))
     print("  rank correlation with the truth's windows per page:      %s" % fmt(h["rho_windows"]))
     print("  pages whose longmap window counts equal the truth's:      %.3f%% (of the others: %d"
-          " never logged, %d with windows read off, %d with windows written off)"
+          " never logged, %d with windows accessed off, %d with windows written off)"
           % (h["exact"], h["never_logged"], h["read_off"], h["written_off"]))
     if h["off_sample"]:
-        print("    e.g. gfn: longmap (read, written) / truth: " + ", ".join(
+        print("    e.g. gfn: longmap (accessed, written) / truth: " + ", ".join(
             "%x: %d.%d/%d.%d" % (g, a[0], a[1], b[0], b[1]) for g, a, b in h["off_sample"][:12]))
     for k in ("top1", "top10"):
         t = h[k]
@@ -866,7 +866,7 @@ def main():
               "pages stored to in every window (worst %s)"
               % ("%.3f%%" % worst_w if worst_w is not None else "n/a"),
               worst_w is not None and worst_w >= 99.0)
-        # Each page's longmap counts (windows read, windows written) must be
+        # Each page's longmap counts (windows accessed, windows written) must be
         # the truth's own; the pages Xen reads for the domU (no EPT flag
         # sees those) are the allowed difference.
         check("the longmap's window counts equal the plugin truth's for >= 99%% of the domU's "

@@ -33,7 +33,7 @@
  * "@@QPML pages est=epml kind=all w=N part=I/K n=P r=START+LEN,..." (hex,
  * K lines), which of them were written (kind=written-bits, a bit per page:
  * print_written_bits), and after the last window each page's heat:
- * the longmap's windows read and written (see print_heat).
+ * the longmap's windows accessed and written (see print_heat).
  * wss --truth-marker: at each boundary, with the domU paused, store the
  * value 0x51504d4c4354NNNN (N: the window that ends) to memory: the TCG
  * plugin truth/wss-truth.c cuts its own window there (docs/ground-truth.md).
@@ -635,7 +635,7 @@ static void heat_note(struct heat *h, uint64_t room, const struct epml_page *p, 
 /*
  * "@@QPML heat est=epml windows=N part=I/K n=P h=START+LEN:R.W,..." (start
  * and length hex, R and W decimal): runs of consecutive gfns with the same
- * windows read (R) and written (W), 120 runs a line.
+ * windows accessed (R) and written (W), 120 runs a line.
  */
 static void print_heat(const char *est, unsigned long windows, const struct heat *h, uint64_t room)
 {
