@@ -1,5 +1,6 @@
 /*
- * qemu-pml: QMP query-pml-stats / reset-pml-stats and HMP "info pml".
+ * qemu-pml: QMP query-pml-stats / reset-pml-stats / query-vmx-last-failure
+ * and HMP "info pml".
  *
  * Monitor glue: it implements no architecture, only reports the per-vCPU
  * counters of the PML, extended-PML and exit paths (vmx-stats.c,
@@ -7,6 +8,7 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/atomic.h"
+#include "qemu/seqlock.h"
 #include "cpu.h"
 #include "hw/core/cpu.h"
 #include "monitor/hmp.h"
@@ -113,6 +115,89 @@ void qmp_reset_pml_stats(Error **errp)
     }
 }
 
+/* ---- query-vmx-last-failure: which VM-entry check failed ------------- */
+
+static VmxLastFailure *vmx_last_failure(CPUState *cs)
+{
+    CPUX86State *env = cpu_env(cs);
+    const struct vmx_entry_fail *f = &env->vmx.entry_fail;
+    VmxLastFailure *r = g_new0(VmxLastFailure, 1);
+    struct vmx_entry_fail copy;
+    unsigned start;
+
+    /* The vCPU writes inside a sequence count: retry a torn copy. */
+    do {
+        start = seqlock_read_begin(&f->seq);
+        copy = *f;
+    } while (seqlock_read_retry(&f->seq, start));
+
+    r->cpu_index = cs->cpu_index;
+    r->failures = copy.count;
+    if (copy.kind == VMX_ENTRY_FAIL_NONE) {
+        return r;
+    }
+    r->rule = g_strdup(copy.rule);
+    r->expression = g_strdup(copy.expr);
+    r->has_result = true;
+    switch (copy.kind) {
+    case VMX_ENTRY_FAIL_VMFAIL_INVALID:
+        r->result = VMX_ENTRY_FAILURE_RESULT_VMFAIL_INVALID;
+        return r;
+    case VMX_ENTRY_FAIL_VMFAIL:
+        r->result = VMX_ENTRY_FAILURE_RESULT_VMFAIL;
+        r->has_error = true;
+        r->error = copy.number;
+        break;
+    default:
+        r->result = VMX_ENTRY_FAILURE_RESULT_ENTRY_FAILURE;
+        r->has_exit_reason = r->has_qualification = true;
+        r->exit_reason = copy.number;
+        r->qualification = copy.qual;
+        break;
+    }
+    r->has_vmcs = true;
+    r->vmcs = copy.vmcs;
+    return r;
+}
+
+VmxLastFailureList *qmp_query_vmx_last_failure(Error **errp)
+{
+    VmxLastFailureList *list = NULL, **tail = &list;
+    CPUState *cs;
+
+    CPU_FOREACH(cs) {
+        QAPI_LIST_APPEND(tail, vmx_last_failure(cs));
+    }
+    return list;
+}
+
+/* HMP: the last VM entry each vCPU failed, and the check that failed it. */
+static void hmp_print_last_failures(Monitor *mon)
+{
+    g_autoptr(VmxLastFailureList) fails = qmp_query_vmx_last_failure(NULL);
+    VmxLastFailureList *f;
+
+    for (f = fails; f; f = f->next) {
+        VmxLastFailure *v = f->value;
+        char outcome[64];
+
+        if (!v->has_result) {
+            continue;
+        }
+        if (v->result == VMX_ENTRY_FAILURE_RESULT_VMFAIL) {
+            snprintf(outcome, sizeof(outcome), "VMfailValid(%" PRId64 ")", v->error);
+        } else if (v->result == VMX_ENTRY_FAILURE_RESULT_ENTRY_FAILURE) {
+            snprintf(outcome, sizeof(outcome), "exit reason %" PRId64
+                     " qualification 0x%" PRIx64, v->exit_reason, v->qualification);
+        } else {
+            snprintf(outcome, sizeof(outcome), "VMfailInvalid");
+        }
+        monitor_printf(mon, "vCPU %" PRId64 " last failed VM entry (of %" PRIu64
+                       "): %s, rule %s: %s\n", v->cpu_index, v->failures, outcome,
+                       v->rule, v->expression);
+    }
+}
+
 void hmp_info_pml(Monitor *mon, const QDict *qdict)
 {
     g_autoptr(PmlStats) stats = qmp_query_pml_stats(NULL);
@@ -164,4 +249,5 @@ void hmp_info_pml(Monitor *mon, const QDict *qdict)
         }
         monitor_printf(mon, "\n");
     }
+    hmp_print_last_failures(mon);
 }

@@ -112,22 +112,24 @@ bool vmx_apic_controls_ok(CPUX86State *env)
     uint32_t threshold = VMCS(env, TPR_THRESHOLD);
     uint32_t phys_bits = env_archcpu(env)->phys_bits;
 
-    if (apic_accesses_virtualized(env) &&
-        ((access_page & 0xfff) || (access_page >> phys_bits))) {
+    if (VMX_CHECK(env, "27.2.1.1",
+                  apic_accesses_virtualized(env) &&
+                  ((access_page & 0xfff) || (access_page >> phys_bits)))) {
         return false;
     }
     if (!(VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_TPR_SHADOW)) {
         return true;
     }
-    if ((vapic & 0xfff) || (vapic >> phys_bits)) {
+    if (VMX_CHECK(env, "27.2.1.1", (vapic & 0xfff) || (vapic >> phys_bits))) {
         return false;
     }
     /* Without virtual-interrupt delivery (not offered): bits 31:4 are 0. */
-    if (threshold & ~0xfu) {
+    if (VMX_CHECK(env, "27.2.1.1", threshold & ~0xfu)) {
         return false;
     }
     /* Only without "virtualize APIC accesses": threshold <= VTPR[7:4]. */
-    return apic_accesses_virtualized(env) || threshold <= vtpr_class(env);
+    return !VMX_CHECK(env, "27.2.1.1",
+                      !apic_accesses_virtualized(env) && threshold > vtpr_class(env));
 }
 
 /*

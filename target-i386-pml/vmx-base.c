@@ -1,7 +1,8 @@
 /*
  * qemu-pml: the helpers every VMX file shares (Intel SDM Vol. 3C:
  * 31.2 VMX instruction results; 27.3.2, 27.4, 28.5, 28.6 loading state
- * and MSRs at VM entry and VM exit; 28.1, 28.2 recording a VM exit).
+ * and MSRs at VM entry and VM exit; 28.1, 28.2 recording a VM exit;
+ * chapter 27: recording which VM-entry check failed).
  *
  * This is the bottom layer of target-i386-pml/: the feature files
  * (entry, exit, intercept, events, EPT, PML, APIC, signals, instructions)
@@ -22,6 +23,7 @@
 #include "tcg/helper-tcg.h"
 #include "vmx.h"
 #include "vmx-internal.h"
+#include "pml/trace.h"
 
 /* ---- addresses ---------------------------------------------------------- */
 
@@ -179,6 +181,66 @@ void vmx_fail_valid(CPUX86State *env, enum vmx_insn_error err)
 {
     vmx_set_flags(env, CC_Z);
     env->vmx.vmcs.f[VMCS_ID_VM_INSTRUCTION_ERROR] = err;
+}
+
+/* ---- naming the VM-entry check that failed (chapter 27) ---------------- */
+
+bool vmx_entry_check_failed(CPUX86State *env, const char *rule, const char *expr)
+{
+    /* The first check noted is the innermost: its caller's wrapper keeps it. */
+    if (!env->vmx.check_rule) {
+        env->vmx.check_rule = rule;
+        env->vmx.check_expr = expr;
+    }
+    return true;
+}
+
+void vmx_entry_checks_begin(CPUX86State *env)
+{
+    /* Also forgets a note left by a check used outside VM entry (INVEPT). */
+    env->vmx.check_rule = NULL;
+    env->vmx.check_expr = NULL;
+}
+
+static const char *entry_fail_kind_name(enum vmx_entry_fail_kind kind)
+{
+    switch (kind) {
+    case VMX_ENTRY_FAIL_VMFAIL_INVALID:
+        return "VMfailInvalid";
+    case VMX_ENTRY_FAIL_VMFAIL:
+        return "VMfailValid";
+    case VMX_ENTRY_FAIL_EXIT:
+        return "VM-entry failure, exit reason";
+    default:
+        return "none";
+    }
+}
+
+void vmx_entry_fail_report(CPUX86State *env, enum vmx_entry_fail_kind kind,
+                           uint32_t number, uint64_t qual)
+{
+    struct vmx_entry_fail *f = &env->vmx.entry_fail;
+    /* Every failing check names itself; this is only a safety net. */
+    const char *rule = env->vmx.check_rule ?: "unnamed";
+    const char *expr = env->vmx.check_expr ?: "";
+
+    seqlock_write_begin(&f->seq);
+    f->kind = kind;
+    f->number = number;
+    f->qual = qual;
+    f->vmcs = env->vmx.current_vmcs;
+    f->count++;
+    f->rule = rule;
+    f->expr = expr;
+    seqlock_write_end(&f->seq);
+    env->vmx.check_rule = NULL;
+    env->vmx.check_expr = NULL;
+
+    trace_vmx_entry_check_failed(env_cpu(env)->cpu_index, rule, expr,
+                                 entry_fail_kind_name(kind), number, qual);
+    qemu_log_mask(LOG_GUEST_ERROR, "qemu-pml: VM entry on cpu %d: %s %u (qualification 0x%"
+                  PRIx64 "): rule %s: %s\n", env_cpu(env)->cpu_index,
+                  entry_fail_kind_name(kind), number, qual, rule, expr);
 }
 
 /* VMfail(n): VMfailValid if there is a current VMCS, else VMfailInvalid. */

@@ -57,41 +57,47 @@ static bool check_event_injection(CPUX86State *env)
     if (!(info & VMX_INTR_INFO_VALID)) {
         return true;
     }
-    if (info & 0x7ffff000) {                        /* bits 30:12 reserved */
+    if (VMX_CHECK(env, "27.2.1.3", info & 0x7ffff000)) { /* bits 30:12 reserved */
         return false;
     }
-    if (type == (1u << 8)) {
+    if (VMX_CHECK(env, "27.2.1.3", type == (1u << 8))) {
         return false;                               /* 1 is reserved */
     }
-    if (type == VMX_INTR_TYPE_OTHER &&
-        (vector != 0 || !(vmx_cap_msr(env, MSR_IA32_VMX_PROCBASED_CTLS) &
-                          ((uint64_t)VMX_CPU_BASED_MONITOR_TRAP_FLAG << 32)))) {
-        /* 7 (other event) is a pending MTF VM exit, vector 0, if MTF exists. */
+    /* 7 (other event) is a pending MTF VM exit, vector 0, if MTF exists. */
+    if (VMX_CHECK(env, "27.2.1.3",
+                  type == VMX_INTR_TYPE_OTHER &&
+                  (vector != 0 || !(vmx_cap_msr(env, MSR_IA32_VMX_PROCBASED_CTLS) &
+                                    ((uint64_t)VMX_CPU_BASED_MONITOR_TRAP_FLAG << 32))))) {
         return false;
     }
-    if (type == VMX_INTR_TYPE_NMI && vector != 2) {
+    if (VMX_CHECK(env, "27.2.1.3", type == VMX_INTR_TYPE_NMI && vector != 2)) {
         return false;
     }
-    if (type == VMX_INTR_TYPE_HW_EXCEPTION && vector > 31) {
+    if (VMX_CHECK(env, "27.2.1.3", type == VMX_INTR_TYPE_HW_EXCEPTION && vector > 31)) {
         return false;
     }
     /*
      * 27.2.1.3: "deliver error code" is 1 exactly for hardware exceptions
      * that push one, when unrestricted guest is 0 or CR0.PE is 1.
      */
-    if (!!(info & VMX_INTR_INFO_DELIVER_CODE) !=
-        ((!vmx_unrestricted_guest(env) || pe) && type == VMX_INTR_TYPE_HW_EXCEPTION &&
-         (vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 || vector == 21))) {
+    if (VMX_CHECK(env, "27.2.1.3",
+                  !!(info & VMX_INTR_INFO_DELIVER_CODE) !=
+                  ((!vmx_unrestricted_guest(env) || pe) &&
+                   type == VMX_INTR_TYPE_HW_EXCEPTION &&
+                   (vector == 8 || (vector >= 10 && vector <= 14) ||
+                    vector == 17 || vector == 21)))) {
         return false;
     }
-    if ((info & VMX_INTR_INFO_DELIVER_CODE) &&
-        (VMCS(env, VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff8000)) {
+    if (VMX_CHECK(env, "27.2.1.3",
+                  (info & VMX_INTR_INFO_DELIVER_CODE) &&
+                  (VMCS(env, VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff8000))) {
         return false;
     }
     if (type == VMX_INTR_TYPE_SW_INTR || type == VMX_INTR_TYPE_PRIV_SW_EXCEPTION ||
         type == VMX_INTR_TYPE_SW_EXCEPTION) {
         uint32_t len = VMCS(env, VM_ENTRY_INSTRUCTION_LEN);
-        if (len < 1 || len > 15) {      /* zero length is not offered (MISC[30]) */
+        /* zero length is not offered (MISC[30]) */
+        if (VMX_CHECK(env, "27.2.1.3", len < 1 || len > 15)) {
             return false;
         }
     }
@@ -114,84 +120,116 @@ static bool check_controls(CPUX86State *env)
     uint32_t entry = VMCS(env, VM_ENTRY_CONTROLS);
 
     /* 27.2.1.1: VM-execution controls. */
-    if (!ctl_ok(env, pin, MSR_IA32_VMX_PINBASED_CTLS, MSR_IA32_VMX_TRUE_PINBASED_CTLS) ||
-        !ctl_ok(env, proc, MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS)) {
+    if (VMX_CHECK(env, "27.2.1.1",
+                  !ctl_ok(env, pin, MSR_IA32_VMX_PINBASED_CTLS,
+                          MSR_IA32_VMX_TRUE_PINBASED_CTLS))) {
+        return false;
+    }
+    if (VMX_CHECK(env, "27.2.1.1",
+                  !ctl_ok(env, proc, MSR_IA32_VMX_PROCBASED_CTLS,
+                          MSR_IA32_VMX_TRUE_PROCBASED_CTLS))) {
         return false;
     }
     if (proc & VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) {
-        if (!vmx_ctl_allowed(vmx_cap_msr(env, MSR_IA32_VMX_PROCBASED_CTLS2), proc2)) {
+        if (VMX_CHECK(env, "27.2.1.1",
+                      !vmx_ctl_allowed(vmx_cap_msr(env, MSR_IA32_VMX_PROCBASED_CTLS2), proc2))) {
             return false;
         }
     }
     /* Tertiary controls: a 1 only where IA32_VMX_PROCBASED_CTLS3 allows it. */
-    if (vmx_tertiary_ctls(env) & ~vmx_cap_msr(env, MSR_IA32_VMX_PROCBASED_CTLS3)) {
+    if (VMX_CHECK(env, "27.2.1.1",
+                  vmx_tertiary_ctls(env) & ~vmx_cap_msr(env, MSR_IA32_VMX_PROCBASED_CTLS3))) {
         return false;
     }
-    if (vmx_epml_on(env) && !vmx_epml_controls_valid(env)) {
+    if (VMX_CHECK(env, "epml.md 10", vmx_epml_on(env) && !vmx_epml_controls_valid(env))) {
         return false;                   /* docs/epml.md section 10 */
     }
-    if (VMCS(env, CR3_TARGET_COUNT) > 4) {
+    if (VMX_CHECK(env, "27.2.1.1", VMCS(env, CR3_TARGET_COUNT) > 4)) {
         return false;
     }
-    if ((proc & VMX_CPU_BASED_USE_IO_BITMAPS) &&
-        ((VMCS(env, IO_BITMAP_A) & 0xfff) || !vmx_phys_ok(env, VMCS(env, IO_BITMAP_A)) ||
-         (VMCS(env, IO_BITMAP_B) & 0xfff) || !vmx_phys_ok(env, VMCS(env, IO_BITMAP_B)))) {
+    if (VMX_CHECK(env, "27.2.1.1",
+                  (proc & VMX_CPU_BASED_USE_IO_BITMAPS) &&
+                  ((VMCS(env, IO_BITMAP_A) & 0xfff) ||
+                   !vmx_phys_ok(env, VMCS(env, IO_BITMAP_A)) ||
+                   (VMCS(env, IO_BITMAP_B) & 0xfff) ||
+                   !vmx_phys_ok(env, VMCS(env, IO_BITMAP_B))))) {
         return false;
     }
-    if ((proc & VMX_CPU_BASED_USE_MSR_BITMAPS) &&
-        ((VMCS(env, MSR_BITMAP) & 0xfff) || !vmx_phys_ok(env, VMCS(env, MSR_BITMAP)))) {
+    if (VMX_CHECK(env, "27.2.1.1",
+                  (proc & VMX_CPU_BASED_USE_MSR_BITMAPS) &&
+                  ((VMCS(env, MSR_BITMAP) & 0xfff) ||
+                   !vmx_phys_ok(env, VMCS(env, MSR_BITMAP))))) {
         return false;
     }
-    if ((proc2 & VMX_SECONDARY_EXEC_ENABLE_VPID) && !VMCS(env, VIRTUAL_PROCESSOR_ID)) {
+    if (VMX_CHECK(env, "27.2.1.1",
+                  (proc2 & VMX_SECONDARY_EXEC_ENABLE_VPID) && !VMCS(env, VIRTUAL_PROCESSOR_ID))) {
         return false;
     }
-    if ((proc2 & VMX_SECONDARY_EXEC_ENABLE_EPT) &&
-        !vmx_eptp_valid(env, VMCS(env, EPT_POINTER))) {
+    if (VMX_CHECK(env, "27.2.1.1",
+                  (proc2 & VMX_SECONDARY_EXEC_ENABLE_EPT) &&
+                  !vmx_eptp_valid(env, VMCS(env, EPT_POINTER)))) {
         return false;
     }
-    if ((proc2 & VMX_SECONDARY_EXEC_UNRESTRICTED_GUEST) &&
-        !(proc2 & VMX_SECONDARY_EXEC_ENABLE_EPT)) {
+    if (VMX_CHECK(env, "27.2.1.1",
+                  (proc2 & VMX_SECONDARY_EXEC_UNRESTRICTED_GUEST) &&
+                  !(proc2 & VMX_SECONDARY_EXEC_ENABLE_EPT))) {
         return false;
     }
-    if ((proc2 & VMX_SECONDARY_EXEC_ENABLE_PML) &&
-        (!(proc2 & VMX_SECONDARY_EXEC_ENABLE_EPT) ||
-         (VMCS(env, PML_ADDRESS) & 0xfff) || !vmx_phys_ok(env, VMCS(env, PML_ADDRESS)))) {
+    if (VMX_CHECK(env, "27.2.1.1",
+                  (proc2 & VMX_SECONDARY_EXEC_ENABLE_PML) &&
+                  (!(proc2 & VMX_SECONDARY_EXEC_ENABLE_EPT) ||
+                   (VMCS(env, PML_ADDRESS) & 0xfff) ||
+                   !vmx_phys_ok(env, VMCS(env, PML_ADDRESS))))) {
         return false;
     }
-    if (!(pin & VMX_PIN_BASED_NMI_EXITING) && (pin & VMX_PIN_BASED_VIRTUAL_NMIS)) {
+    if (VMX_CHECK(env, "27.2.1.1",
+                  !(pin & VMX_PIN_BASED_NMI_EXITING) && (pin & VMX_PIN_BASED_VIRTUAL_NMIS))) {
         return false;
     }
-    if (!(pin & VMX_PIN_BASED_VIRTUAL_NMIS) && (proc & VMX_CPU_BASED_VIRTUAL_NMI_PENDING)) {
+    if (VMX_CHECK(env, "27.2.1.1",
+                  !(pin & VMX_PIN_BASED_VIRTUAL_NMIS) &&
+                  (proc & VMX_CPU_BASED_VIRTUAL_NMI_PENDING))) {
         return false;
     }
-    if (!vmx_apic_controls_ok(env)) {
+    if (VMX_CHECK(env, "27.2.1.1", !vmx_apic_controls_ok(env))) {
         return false;
     }
 
     /* 27.2.1.2: VM-exit controls. */
-    if (!ctl_ok(env, exit, MSR_IA32_VMX_EXIT_CTLS, MSR_IA32_VMX_TRUE_EXIT_CTLS)) {
+    if (VMX_CHECK(env, "27.2.1.2",
+                  !ctl_ok(env, exit, MSR_IA32_VMX_EXIT_CTLS, MSR_IA32_VMX_TRUE_EXIT_CTLS))) {
         return false;
     }
-    if (!(pin & VMX_PIN_BASED_VMX_PREEMPTION_TIMER) &&
-        (exit & VMX_VM_EXIT_SAVE_VMX_PREEMPTION_TIMER)) {
+    if (VMX_CHECK(env, "27.2.1.2",
+                  !(pin & VMX_PIN_BASED_VMX_PREEMPTION_TIMER) &&
+                  (exit & VMX_VM_EXIT_SAVE_VMX_PREEMPTION_TIMER))) {
         return false;
     }
-    if (!msr_area_ok(env, VMCS(env, VM_EXIT_MSR_STORE_ADDR), VMCS(env, VM_EXIT_MSR_STORE_COUNT)) ||
-        !msr_area_ok(env, VMCS(env, VM_EXIT_MSR_LOAD_ADDR), VMCS(env, VM_EXIT_MSR_LOAD_COUNT))) {
+    if (VMX_CHECK(env, "27.2.1.2",
+                  !msr_area_ok(env, VMCS(env, VM_EXIT_MSR_STORE_ADDR),
+                               VMCS(env, VM_EXIT_MSR_STORE_COUNT)))) {
+        return false;
+    }
+    if (VMX_CHECK(env, "27.2.1.2",
+                  !msr_area_ok(env, VMCS(env, VM_EXIT_MSR_LOAD_ADDR),
+                               VMCS(env, VM_EXIT_MSR_LOAD_COUNT)))) {
         return false;
     }
 
     /* 27.2.1.3: VM-entry controls. */
-    if (!ctl_ok(env, entry, MSR_IA32_VMX_ENTRY_CTLS, MSR_IA32_VMX_TRUE_ENTRY_CTLS)) {
+    if (VMX_CHECK(env, "27.2.1.3",
+                  !ctl_ok(env, entry, MSR_IA32_VMX_ENTRY_CTLS, MSR_IA32_VMX_TRUE_ENTRY_CTLS))) {
         return false;
     }
-    if (entry & (VMX_VM_ENTRY_SMM | VMX_VM_ENTRY_DEACT_DUAL_MONITOR)) {
+    if (VMX_CHECK(env, "27.2.1.3", entry & (VMX_VM_ENTRY_SMM | VMX_VM_ENTRY_DEACT_DUAL_MONITOR))) {
         return false;
     }
-    if (!check_event_injection(env)) {
+    if (VMX_CHECK(env, "27.2.1.3", !check_event_injection(env))) {
         return false;
     }
-    if (!msr_area_ok(env, VMCS(env, VM_ENTRY_MSR_LOAD_ADDR), VMCS(env, VM_ENTRY_MSR_LOAD_COUNT))) {
+    if (VMX_CHECK(env, "27.2.1.3",
+                  !msr_area_ok(env, VMCS(env, VM_ENTRY_MSR_LOAD_ADDR),
+                               VMCS(env, VM_ENTRY_MSR_LOAD_COUNT)))) {
         return false;
     }
     return true;
@@ -204,64 +242,76 @@ static bool check_host_state(CPUX86State *env)
     uint32_t exit = VMCS(env, VM_EXIT_CONTROLS);
     bool host64 = exit & VMX_VM_EXIT_HOST_ADDR_SPACE_SIZE;
     uint64_t cr4 = VMCS(env, HOST_CR4);
-    static const int sel[] = {
-        VMCS_ID_HOST_ES_SELECTOR, VMCS_ID_HOST_CS_SELECTOR, VMCS_ID_HOST_SS_SELECTOR,
-        VMCS_ID_HOST_DS_SELECTOR, VMCS_ID_HOST_FS_SELECTOR, VMCS_ID_HOST_GS_SELECTOR,
-        VMCS_ID_HOST_TR_SELECTOR,
-    };
-    int i;
 
-    if (!vmx_cr_fixed_ok(VMCS(env, HOST_CR0), vmx_cap_msr(env, MSR_IA32_VMX_CR0_FIXED0),
-                         vmx_cap_msr(env, MSR_IA32_VMX_CR0_FIXED1)) ||
-        !vmx_cr_fixed_ok(cr4, vmx_cap_msr(env, MSR_IA32_VMX_CR4_FIXED0),
-                         vmx_cap_msr(env, MSR_IA32_VMX_CR4_FIXED1)) ||
-        !vmx_phys_ok(env, VMCS(env, HOST_CR3))) {
+    if (VMX_CHECK(env, "27.2.2",
+                  !vmx_cr_fixed_ok(VMCS(env, HOST_CR0), vmx_cap_msr(env, MSR_IA32_VMX_CR0_FIXED0),
+                                   vmx_cap_msr(env, MSR_IA32_VMX_CR0_FIXED1)))) {
         return false;
     }
-    if (!vmx_canonical(env, VMCS(env, HOST_IA32_SYSENTER_ESP)) ||
-        !vmx_canonical(env, VMCS(env, HOST_IA32_SYSENTER_EIP))) {
+    if (VMX_CHECK(env, "27.2.2",
+                  !vmx_cr_fixed_ok(cr4, vmx_cap_msr(env, MSR_IA32_VMX_CR4_FIXED0),
+                                   vmx_cap_msr(env, MSR_IA32_VMX_CR4_FIXED1)))) {
         return false;
     }
-    if ((exit & VMX_VM_EXIT_LOAD_IA32_PAT) && !pat_valid(VMCS(env, HOST_IA32_PAT))) {
+    if (VMX_CHECK(env, "27.2.2", !vmx_phys_ok(env, VMCS(env, HOST_CR3)))) {
+        return false;
+    }
+    if (VMX_CHECK(env, "27.2.2",
+                  !vmx_canonical(env, VMCS(env, HOST_IA32_SYSENTER_ESP)) ||
+                  !vmx_canonical(env, VMCS(env, HOST_IA32_SYSENTER_EIP)))) {
+        return false;
+    }
+    if (VMX_CHECK(env, "27.2.2",
+                  (exit & VMX_VM_EXIT_LOAD_IA32_PAT) && !pat_valid(VMCS(env, HOST_IA32_PAT)))) {
         return false;
     }
     if (exit & VMX_VM_EXIT_LOAD_IA32_EFER) {
         uint64_t efer = VMCS(env, HOST_IA32_EFER);
-        if ((efer & ~(MSR_EFER_SCE | MSR_EFER_LME | MSR_EFER_LMA | MSR_EFER_NXE)) ||
-            !!(efer & MSR_EFER_LMA) != host64 || !!(efer & MSR_EFER_LME) != host64) {
+        if (VMX_CHECK(env, "27.2.2",
+                      (efer & ~(MSR_EFER_SCE | MSR_EFER_LME | MSR_EFER_LMA | MSR_EFER_NXE)) ||
+                      !!(efer & MSR_EFER_LMA) != host64 || !!(efer & MSR_EFER_LME) != host64)) {
             return false;
         }
     }
     /* 27.2.3: selectors have RPL = TI = 0; CS and TR are not null. */
-    for (i = 0; i < ARRAY_SIZE(sel); i++) {
-        if (env->vmx.vmcs.f[sel[i]] & 7) {
-            return false;
-        }
-    }
-    if (!VMCS(env, HOST_CS_SELECTOR) || !VMCS(env, HOST_TR_SELECTOR) ||
-        (!host64 && !VMCS(env, HOST_SS_SELECTOR))) {
+    if (VMX_CHECK(env, "27.2.3", VMCS(env, HOST_ES_SELECTOR) & 7) ||
+        VMX_CHECK(env, "27.2.3", VMCS(env, HOST_CS_SELECTOR) & 7) ||
+        VMX_CHECK(env, "27.2.3", VMCS(env, HOST_SS_SELECTOR) & 7) ||
+        VMX_CHECK(env, "27.2.3", VMCS(env, HOST_DS_SELECTOR) & 7) ||
+        VMX_CHECK(env, "27.2.3", VMCS(env, HOST_FS_SELECTOR) & 7) ||
+        VMX_CHECK(env, "27.2.3", VMCS(env, HOST_GS_SELECTOR) & 7) ||
+        VMX_CHECK(env, "27.2.3", VMCS(env, HOST_TR_SELECTOR) & 7)) {
         return false;
     }
-    if (!vmx_canonical(env, VMCS(env, HOST_FS_BASE)) ||
-        !vmx_canonical(env, VMCS(env, HOST_GS_BASE)) ||
-        !vmx_canonical(env, VMCS(env, HOST_GDTR_BASE)) ||
-        !vmx_canonical(env, VMCS(env, HOST_IDTR_BASE)) ||
-        !vmx_canonical(env, VMCS(env, HOST_TR_BASE))) {
+    if (VMX_CHECK(env, "27.2.3",
+                  !VMCS(env, HOST_CS_SELECTOR) || !VMCS(env, HOST_TR_SELECTOR) ||
+                  (!host64 && !VMCS(env, HOST_SS_SELECTOR)))) {
+        return false;
+    }
+    if (VMX_CHECK(env, "27.2.3",
+                  !vmx_canonical(env, VMCS(env, HOST_FS_BASE)) ||
+                  !vmx_canonical(env, VMCS(env, HOST_GS_BASE)) ||
+                  !vmx_canonical(env, VMCS(env, HOST_GDTR_BASE)) ||
+                  !vmx_canonical(env, VMCS(env, HOST_IDTR_BASE)) ||
+                  !vmx_canonical(env, VMCS(env, HOST_TR_BASE)))) {
         return false;
     }
     /* 27.2.4: address-space size. */
     if (env->hflags & HF_LMA_MASK) {
-        if (!host64) {
+        if (VMX_CHECK(env, "27.2.4", !host64)) {
             return false;
         }
-    } else if (host64 || (VMCS(env, VM_ENTRY_CONTROLS) & VMX_VM_ENTRY_IA32E_MODE)) {
+    } else if (VMX_CHECK(env, "27.2.4",
+                         host64 || (VMCS(env, VM_ENTRY_CONTROLS) & VMX_VM_ENTRY_IA32E_MODE))) {
         return false;
     }
     if (host64) {
-        if (!(cr4 & CR4_PAE_MASK) || !vmx_canonical(env, VMCS(env, HOST_RIP))) {
+        if (VMX_CHECK(env, "27.2.4",
+                      !(cr4 & CR4_PAE_MASK) || !vmx_canonical(env, VMCS(env, HOST_RIP)))) {
             return false;
         }
-    } else if ((cr4 & CR4_PCIDE_MASK) || (VMCS(env, HOST_RIP) >> 32)) {
+    } else if (VMX_CHECK(env, "27.2.4",
+                         (cr4 & CR4_PCIDE_MASK) || (VMCS(env, HOST_RIP) >> 32))) {
         return false;
     }
     return true;
@@ -304,52 +354,60 @@ static bool check_guest_segments(CPUX86State *env, bool ia32e, bool unrestricted
         return true;    /* virtual-8086 guests: checked by 27.3.1.2's v8086 rules */
     }
     /* TR: usable, busy 32/64-bit TSS (64-bit only in IA-32e), S = 0, P = 1. */
-    if ((VMCS(env, GUEST_TR_SELECTOR) & 4) || (tr_ar & VMX_AR_UNUSABLE) ||
-        (tr_ar & 0x10) || !(tr_ar & 0x80) ||
-        !((tr_ar & 0xf) == 11 || (!ia32e && (tr_ar & 0xf) == 3)) ||
-        (tr_ar & 0xfffe0f00) || !limit_granularity_ok(VMCS(env, GUEST_TR_LIMIT), tr_ar) ||
-        !vmx_canonical(env, VMCS(env, GUEST_TR_BASE))) {
+    if (VMX_CHECK(env, "27.3.1.2",
+                  (VMCS(env, GUEST_TR_SELECTOR) & 4) || (tr_ar & VMX_AR_UNUSABLE) ||
+                  (tr_ar & 0x10) || !(tr_ar & 0x80) ||
+                  !((tr_ar & 0xf) == 11 || (!ia32e && (tr_ar & 0xf) == 3)) ||
+                  (tr_ar & 0xfffe0f00) ||
+                  !limit_granularity_ok(VMCS(env, GUEST_TR_LIMIT), tr_ar) ||
+                  !vmx_canonical(env, VMCS(env, GUEST_TR_BASE)))) {
         return false;
     }
     /* LDTR: if usable, TI = 0, type 2, S = 0, P = 1. */
-    if (!(ldtr_ar & VMX_AR_UNUSABLE) &&
-        ((VMCS(env, GUEST_LDTR_SELECTOR) & 4) || (ldtr_ar & 0xf) != 2 ||
-         (ldtr_ar & 0x10) || !(ldtr_ar & 0x80) || (ldtr_ar & 0xfffe0f00) ||
-         !limit_granularity_ok(VMCS(env, GUEST_LDTR_LIMIT), ldtr_ar) ||
-         !vmx_canonical(env, VMCS(env, GUEST_LDTR_BASE)))) {
+    if (VMX_CHECK(env, "27.3.1.2",
+                  !(ldtr_ar & VMX_AR_UNUSABLE) &&
+                  ((VMCS(env, GUEST_LDTR_SELECTOR) & 4) || (ldtr_ar & 0xf) != 2 ||
+                   (ldtr_ar & 0x10) || !(ldtr_ar & 0x80) || (ldtr_ar & 0xfffe0f00) ||
+                   !limit_granularity_ok(VMCS(env, GUEST_LDTR_LIMIT), ldtr_ar) ||
+                   !vmx_canonical(env, VMCS(env, GUEST_LDTR_BASE))))) {
         return false;
     }
     /* CS: accessed code segment (or, unrestricted, accessed RW data), S, P. */
-    if ((cs_ar & VMX_AR_UNUSABLE) || !(cs_type == 9 || cs_type == 11 ||
-                                        cs_type == 13 || cs_type == 15 ||
-                                        (unrestricted && cs_type == 3)) ||
-        !(cs_ar & 0x10) || !(cs_ar & 0x80)) {
+    if (VMX_CHECK(env, "27.3.1.2",
+                  (cs_ar & VMX_AR_UNUSABLE) || !(cs_type == 9 || cs_type == 11 ||
+                                                  cs_type == 13 || cs_type == 15 ||
+                                                  (unrestricted && cs_type == 3)) ||
+                  !(cs_ar & 0x10) || !(cs_ar & 0x80))) {
         return false;
     }
-    if (cs_type == 3 && ((cs_ar >> 5) & 3)) {
+    if (VMX_CHECK(env, "27.3.1.2", cs_type == 3 && ((cs_ar >> 5) & 3))) {
         return false;                       /* type 3: DPL 0 */
     }
-    if (unrestricted && !pe && ((ss_ar >> 5) & 3)) {
+    if (VMX_CHECK(env, "27.3.1.2", unrestricted && !pe && ((ss_ar >> 5) & 3))) {
         return false;                       /* real mode: SS.DPL 0 */
     }
     /* DPL rules: non-conforming CS.DPL = SS.DPL; conforming CS.DPL <= SS.DPL. */
-    if ((cs_type == 9 || cs_type == 11) && pe &&
-        ((cs_ar >> 5) & 3) != ((ss_ar >> 5) & 3)) {
+    if (VMX_CHECK(env, "27.3.1.2",
+                  (cs_type == 9 || cs_type == 11) && pe &&
+                  ((cs_ar >> 5) & 3) != ((ss_ar >> 5) & 3))) {
         return false;
     }
-    if ((cs_type == 13 || cs_type == 15) && pe &&
-        ((cs_ar >> 5) & 3) > ((ss_ar >> 5) & 3)) {
+    if (VMX_CHECK(env, "27.3.1.2",
+                  (cs_type == 13 || cs_type == 15) && pe &&
+                  ((cs_ar >> 5) & 3) > ((ss_ar >> 5) & 3))) {
         return false;
     }
     /* SS.RPL = CS.RPL (not checked for an unrestricted guest). */
-    if (!unrestricted &&
-        (VMCS(env, GUEST_SS_SELECTOR) & 3) != (VMCS(env, GUEST_CS_SELECTOR) & 3)) {
+    if (VMX_CHECK(env, "27.3.1.2",
+                  !unrestricted &&
+                  (VMCS(env, GUEST_SS_SELECTOR) & 3) != (VMCS(env, GUEST_CS_SELECTOR) & 3))) {
         return false;
     }
-    if (!(ss_ar & VMX_AR_UNUSABLE) && (ss_ar & 0xf) != 3 && (ss_ar & 0xf) != 7) {
+    if (VMX_CHECK(env, "27.3.1.2",
+                  !(ss_ar & VMX_AR_UNUSABLE) && (ss_ar & 0xf) != 3 && (ss_ar & 0xf) != 7)) {
         return false;
     }
-    if (ia32e && (cs_ar & (1u << 13)) && (cs_ar & (1u << 14))) {
+    if (VMX_CHECK(env, "27.3.1.2", ia32e && (cs_ar & (1u << 13)) && (cs_ar & (1u << 14)))) {
         return false;                       /* L and D both set */
     }
     for (i = 0; i < ARRAY_SIZE(ar_id); i++) {
@@ -357,22 +415,28 @@ static bool check_guest_segments(CPUX86State *env, bool ia32e, bool unrestricted
         if (ar & VMX_AR_UNUSABLE) {
             continue;
         }
-        if (!(ar & 0x80) || (ar & 0xfffe0f00) ||
-            !limit_granularity_ok(env->vmx.vmcs.f[limit_id[i]], ar)) {
+        if (VMX_CHECK(env, "27.3.1.2",
+                      !(ar & 0x80) || (ar & 0xfffe0f00) ||
+                      !limit_granularity_ok(env->vmx.vmcs.f[limit_id[i]], ar))) {
             return false;
         }
-        if (ar_id[i] != VMCS_ID_GUEST_CS_AR_BYTES && ar_id[i] != VMCS_ID_GUEST_SS_AR_BYTES &&
-            (!(ar & 0x10) || (!(ar & 1)) || ((ar & 8) && !(ar & 2)))) {
-            /* DS/ES/FS/GS: S = 1, accessed, code segments readable. */
+        /* DS/ES/FS/GS: S = 1, accessed, code segments readable. */
+        if (VMX_CHECK(env, "27.3.1.2",
+                      ar_id[i] != VMCS_ID_GUEST_CS_AR_BYTES &&
+                      ar_id[i] != VMCS_ID_GUEST_SS_AR_BYTES &&
+                      (!(ar & 0x10) || (!(ar & 1)) || ((ar & 8) && !(ar & 2))))) {
             return false;
         }
     }
-    if (!vmx_canonical(env, VMCS(env, GUEST_FS_BASE)) ||
-        !vmx_canonical(env, VMCS(env, GUEST_GS_BASE)) ||
-        (VMCS(env, GUEST_CS_BASE) >> 32) ||
-        (!(ss_ar & VMX_AR_UNUSABLE) && (VMCS(env, GUEST_SS_BASE) >> 32)) ||
-        (!(VMCS(env, GUEST_DS_AR_BYTES) & VMX_AR_UNUSABLE) && (VMCS(env, GUEST_DS_BASE) >> 32)) ||
-        (!(VMCS(env, GUEST_ES_AR_BYTES) & VMX_AR_UNUSABLE) && (VMCS(env, GUEST_ES_BASE) >> 32))) {
+    if (VMX_CHECK(env, "27.3.1.2",
+                  !vmx_canonical(env, VMCS(env, GUEST_FS_BASE)) ||
+                  !vmx_canonical(env, VMCS(env, GUEST_GS_BASE)) ||
+                  (VMCS(env, GUEST_CS_BASE) >> 32) ||
+                  (!(ss_ar & VMX_AR_UNUSABLE) && (VMCS(env, GUEST_SS_BASE) >> 32)) ||
+                  (!(VMCS(env, GUEST_DS_AR_BYTES) & VMX_AR_UNUSABLE) &&
+                   (VMCS(env, GUEST_DS_BASE) >> 32)) ||
+                  (!(VMCS(env, GUEST_ES_AR_BYTES) & VMX_AR_UNUSABLE) &&
+                   (VMCS(env, GUEST_ES_BASE) >> 32)))) {
         return false;
     }
     return true;
@@ -392,21 +456,26 @@ static bool check_guest_activity_state(CPUX86State *env)
     uint32_t inj = VMCS(env, VM_ENTRY_INTR_INFO_FIELD);
     uint32_t type = inj & VMX_INTR_TYPE_MASK, vector = inj & 0xff;
 
-    if (activity > VMX_ACTIVITY_WAIT_SIPI ||
-        (activity && !(vmx_cap_msr(env, MSR_IA32_VMX_MISC) & (1ull << (5 + activity))))) {
+    if (VMX_CHECK(env, "27.3.1.5",
+                  activity > VMX_ACTIVITY_WAIT_SIPI ||
+                  (activity &&
+                   !(vmx_cap_msr(env, MSR_IA32_VMX_MISC) & (1ull << (5 + activity)))))) {
         return false;
     }
     if (activity == VMX_ACTIVITY_ACTIVE) {
         return true;
     }
-    if (activity == VMX_ACTIVITY_HLT && ((VMCS(env, GUEST_SS_AR_BYTES) >> 5) & 3)) {
+    if (VMX_CHECK(env, "27.3.1.5",
+                  activity == VMX_ACTIVITY_HLT && ((VMCS(env, GUEST_SS_AR_BYTES) >> 5) & 3))) {
         return false;
     }
-    if (intr & (VMX_INTERRUPTIBILITY_STI | VMX_INTERRUPTIBILITY_MOV_SS)) {
+    if (VMX_CHECK(env, "27.3.1.5",
+                  intr & (VMX_INTERRUPTIBILITY_STI | VMX_INTERRUPTIBILITY_MOV_SS))) {
         return false;
     }
-    if (activity == VMX_ACTIVITY_WAIT_SIPI &&
-        (VMCS(env, VM_ENTRY_CONTROLS) & VMX_VM_ENTRY_SMM)) {
+    if (VMX_CHECK(env, "27.3.1.5",
+                  activity == VMX_ACTIVITY_WAIT_SIPI &&
+                  (VMCS(env, VM_ENTRY_CONTROLS) & VMX_VM_ENTRY_SMM))) {
         return false;
     }
     if (!(inj & VMX_INTR_INFO_VALID)) {
@@ -414,15 +483,19 @@ static bool check_guest_activity_state(CPUX86State *env)
     }
     switch (activity) {
     case VMX_ACTIVITY_HLT:
-        return type == VMX_INTR_TYPE_EXT_INTR || type == VMX_INTR_TYPE_NMI ||
-               type == VMX_INTR_TYPE_OTHER ||
-               (type == VMX_INTR_TYPE_HW_EXCEPTION &&
-                (vector == EXCP01_DB || vector == EXCP12_MCHK));
+        return !VMX_CHECK(env, "27.3.1.5",
+                          !(type == VMX_INTR_TYPE_EXT_INTR || type == VMX_INTR_TYPE_NMI ||
+                            type == VMX_INTR_TYPE_OTHER ||
+                            (type == VMX_INTR_TYPE_HW_EXCEPTION &&
+                             (vector == EXCP01_DB || vector == EXCP12_MCHK))));
     case VMX_ACTIVITY_SHUTDOWN:
-        return type == VMX_INTR_TYPE_NMI ||
-               (type == VMX_INTR_TYPE_HW_EXCEPTION && vector == EXCP12_MCHK);
+        return !VMX_CHECK(env, "27.3.1.5",
+                          !(type == VMX_INTR_TYPE_NMI ||
+                            (type == VMX_INTR_TYPE_HW_EXCEPTION && vector == EXCP12_MCHK)));
     default:
-        return false;                   /* wait-for-SIPI: nothing */
+        /* Wait-for-SIPI: nothing can be injected. */
+        return !VMX_CHECK(env, "27.3.1.5",
+                          activity == VMX_ACTIVITY_WAIT_SIPI && (inj & VMX_INTR_INFO_VALID));
     }
 }
 
@@ -438,110 +511,127 @@ static bool check_guest_state(CPUX86State *env)
     bool unrestricted = vmx_unrestricted_guest(env);
 
     /* 27.3.1.1: control registers, debug registers and MSRs. */
-    if (!vmx_cr_fixed_ok(cr0, vmx_cap_msr(env, MSR_IA32_VMX_CR0_FIXED0) &
-                              ~(unrestricted ? CR0_PE_MASK | CR0_PG_MASK : 0),
-                         vmx_cap_msr(env, MSR_IA32_VMX_CR0_FIXED1)) ||
-        !vmx_cr_fixed_ok(cr4, vmx_cap_msr(env, MSR_IA32_VMX_CR4_FIXED0),
-                         vmx_cap_msr(env, MSR_IA32_VMX_CR4_FIXED1))) {
+    if (VMX_CHECK(env, "27.3.1.1",
+                  !vmx_cr_fixed_ok(cr0, vmx_cap_msr(env, MSR_IA32_VMX_CR0_FIXED0) &
+                                        ~(unrestricted ? CR0_PE_MASK | CR0_PG_MASK : 0),
+                                   vmx_cap_msr(env, MSR_IA32_VMX_CR0_FIXED1)))) {
         return false;
     }
-    if ((cr0 & CR0_PG_MASK) && !(cr0 & CR0_PE_MASK)) {
+    if (VMX_CHECK(env, "27.3.1.1",
+                  !vmx_cr_fixed_ok(cr4, vmx_cap_msr(env, MSR_IA32_VMX_CR4_FIXED0),
+                                   vmx_cap_msr(env, MSR_IA32_VMX_CR4_FIXED1)))) {
+        return false;
+    }
+    if (VMX_CHECK(env, "27.3.1.1", (cr0 & CR0_PG_MASK) && !(cr0 & CR0_PE_MASK))) {
         return false;                       /* PG without PE, even unrestricted */
     }
-    if (ia32e ? !((cr0 & CR0_PG_MASK) && (cr4 & CR4_PAE_MASK)) : (cr4 & CR4_PCIDE_MASK)) {
+    if (VMX_CHECK(env, "27.3.1.1",
+                  ia32e ? !((cr0 & CR0_PG_MASK) && (cr4 & CR4_PAE_MASK)) :
+                          (cr4 & CR4_PCIDE_MASK))) {
         return false;
     }
-    if (!vmx_phys_ok(env, VMCS(env, GUEST_CR3))) {
+    if (VMX_CHECK(env, "27.3.1.1", !vmx_phys_ok(env, VMCS(env, GUEST_CR3)))) {
         return false;
     }
-    if ((entry & VMX_VM_ENTRY_LOAD_DEBUG_CONTROLS) && (VMCS(env, GUEST_DR7) >> 32)) {
+    if (VMX_CHECK(env, "27.3.1.1",
+                  (entry & VMX_VM_ENTRY_LOAD_DEBUG_CONTROLS) && (VMCS(env, GUEST_DR7) >> 32))) {
         return false;
     }
-    if (!vmx_canonical(env, VMCS(env, GUEST_SYSENTER_ESP)) ||
-        !vmx_canonical(env, VMCS(env, GUEST_SYSENTER_EIP))) {
+    if (VMX_CHECK(env, "27.3.1.1",
+                  !vmx_canonical(env, VMCS(env, GUEST_SYSENTER_ESP)) ||
+                  !vmx_canonical(env, VMCS(env, GUEST_SYSENTER_EIP)))) {
         return false;
     }
-    if ((entry & VMX_VM_ENTRY_LOAD_IA32_PAT) && !pat_valid(VMCS(env, GUEST_IA32_PAT))) {
+    if (VMX_CHECK(env, "27.3.1.1",
+                  (entry & VMX_VM_ENTRY_LOAD_IA32_PAT) && !pat_valid(VMCS(env, GUEST_IA32_PAT)))) {
         return false;
     }
     if (entry & VMX_VM_ENTRY_LOAD_IA32_EFER) {
         uint64_t efer = VMCS(env, GUEST_IA32_EFER);
-        if ((efer & ~(MSR_EFER_SCE | MSR_EFER_LME | MSR_EFER_LMA | MSR_EFER_NXE)) ||
-            !!(efer & MSR_EFER_LMA) != ia32e ||
-            ((cr0 & CR0_PG_MASK) && !!(efer & MSR_EFER_LME) != ia32e)) {
+        if (VMX_CHECK(env, "27.3.1.1",
+                      (efer & ~(MSR_EFER_SCE | MSR_EFER_LME | MSR_EFER_LMA | MSR_EFER_NXE)) ||
+                      !!(efer & MSR_EFER_LMA) != ia32e ||
+                      ((cr0 & CR0_PG_MASK) && !!(efer & MSR_EFER_LME) != ia32e))) {
             return false;
         }
     }
 
     /* 27.3.1.2: segment registers. */
-    if (!check_guest_segments(env, ia32e, unrestricted)) {
+    if (VMX_CHECK(env, "27.3.1.2", !check_guest_segments(env, ia32e, unrestricted))) {
         return false;
     }
 
     /* 27.3.1.3: descriptor-table registers. */
-    if (!vmx_canonical(env, VMCS(env, GUEST_GDTR_BASE)) ||
-        !vmx_canonical(env, VMCS(env, GUEST_IDTR_BASE)) ||
-        (VMCS(env, GUEST_GDTR_LIMIT) >> 16) || (VMCS(env, GUEST_IDTR_LIMIT) >> 16)) {
+    if (VMX_CHECK(env, "27.3.1.3",
+                  !vmx_canonical(env, VMCS(env, GUEST_GDTR_BASE)) ||
+                  !vmx_canonical(env, VMCS(env, GUEST_IDTR_BASE)) ||
+                  (VMCS(env, GUEST_GDTR_LIMIT) >> 16) || (VMCS(env, GUEST_IDTR_LIMIT) >> 16))) {
         return false;
     }
 
     /* 27.3.1.4: RIP and RFLAGS. */
     if (!ia32e || !(VMCS(env, GUEST_CS_AR_BYTES) & (1u << 13))) {
-        if (rip >> 32) {
+        if (VMX_CHECK(env, "27.3.1.4", rip >> 32)) {
             return false;
         }
-    } else if (!vmx_canonical(env, rip)) {
+    } else if (VMX_CHECK(env, "27.3.1.4", !vmx_canonical(env, rip))) {
         return false;
     }
-    if ((rflags & ~0x3f7fd7ull) || !(rflags & 2)) {
+    if (VMX_CHECK(env, "27.3.1.4", (rflags & ~0x3f7fd7ull) || !(rflags & 2))) {
         return false;                       /* reserved bits 63:22, 15, 5, 3; bit 1 */
     }
-    if ((rflags & VM_MASK) && (ia32e || !(cr0 & CR0_PE_MASK))) {
+    if (VMX_CHECK(env, "27.3.1.4", (rflags & VM_MASK) && (ia32e || !(cr0 & CR0_PE_MASK)))) {
         return false;
     }
-    if ((inj & VMX_INTR_INFO_VALID) &&
-        (inj & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_EXT_INTR && !(rflags & IF_MASK)) {
+    if (VMX_CHECK(env, "27.3.1.4",
+                  (inj & VMX_INTR_INFO_VALID) &&
+                  (inj & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_EXT_INTR && !(rflags & IF_MASK))) {
         return false;
     }
 
     /* 27.3.1.5: non-register state. */
-    if (!check_guest_activity_state(env)) {
+    if (VMX_CHECK(env, "27.3.1.5", !check_guest_activity_state(env))) {
         return false;
     }
-    if ((intr & ~0x1full) ||
-        ((intr & VMX_INTERRUPTIBILITY_STI) && (intr & VMX_INTERRUPTIBILITY_MOV_SS)) ||
-        (!(rflags & IF_MASK) && (intr & VMX_INTERRUPTIBILITY_STI)) ||
-        (intr & VMX_INTERRUPTIBILITY_SMI)) {
+    if (VMX_CHECK(env, "27.3.1.5",
+                  (intr & ~0x1full) ||
+                  ((intr & VMX_INTERRUPTIBILITY_STI) && (intr & VMX_INTERRUPTIBILITY_MOV_SS)) ||
+                  (!(rflags & IF_MASK) && (intr & VMX_INTERRUPTIBILITY_STI)) ||
+                  (intr & VMX_INTERRUPTIBILITY_SMI))) {
         return false;
     }
-    if ((inj & VMX_INTR_INFO_VALID) &&
-        (inj & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_EXT_INTR &&
-        (intr & (VMX_INTERRUPTIBILITY_STI | VMX_INTERRUPTIBILITY_MOV_SS))) {
+    if (VMX_CHECK(env, "27.3.1.5",
+                  (inj & VMX_INTR_INFO_VALID) &&
+                  (inj & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_EXT_INTR &&
+                  (intr & (VMX_INTERRUPTIBILITY_STI | VMX_INTERRUPTIBILITY_MOV_SS)))) {
         return false;
     }
-    if ((inj & VMX_INTR_INFO_VALID) &&
-        (inj & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_NMI &&
-        (intr & VMX_INTERRUPTIBILITY_MOV_SS)) {
+    if (VMX_CHECK(env, "27.3.1.5",
+                  (inj & VMX_INTR_INFO_VALID) &&
+                  (inj & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_NMI &&
+                  (intr & VMX_INTERRUPTIBILITY_MOV_SS))) {
         return false;
     }
     /* A virtual NMI cannot be injected while virtual-NMI blocking is on. */
-    if ((VMCS(env, PIN_BASED_VM_EXEC_CONTROL) & VMX_PIN_BASED_VIRTUAL_NMIS) &&
-        (inj & VMX_INTR_INFO_VALID) &&
-        (inj & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_NMI &&
-        (intr & VMX_INTERRUPTIBILITY_NMI)) {
+    if (VMX_CHECK(env, "27.3.1.5",
+                  (VMCS(env, PIN_BASED_VM_EXEC_CONTROL) & VMX_PIN_BASED_VIRTUAL_NMIS) &&
+                  (inj & VMX_INTR_INFO_VALID) &&
+                  (inj & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_NMI &&
+                  (intr & VMX_INTERRUPTIBILITY_NMI))) {
         return false;
     }
-    if (VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) & ~0x1500full) {
+    if (VMX_CHECK(env, "27.3.1.5", VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) & ~0x1500full)) {
         return false;                       /* bits 3:0, 12, 14, 16 only */
     }
     if (link != ~0ull) {
         /* Without VMCS shadowing the link pointer must still be valid. */
-        if ((link & 0xfff) || !vmx_phys_ok(env, link) ||
-            x86_ldl_phys(env_cpu(env), link) != VMX_VMCS_REVISION) {
+        if (VMX_CHECK(env, "27.3.1.5",
+                      (link & 0xfff) || !vmx_phys_ok(env, link) ||
+                      x86_ldl_phys(env_cpu(env), link) != VMX_VMCS_REVISION)) {
             return false;
         }
     }
-    if (vmx_epml_on(env) && !vmx_epml_guest_state_valid(env)) {
+    if (VMX_CHECK(env, "epml.md 10", vmx_epml_on(env) && !vmx_epml_guest_state_valid(env))) {
         return false;                   /* docs/epml.md section 10 */
     }
     return true;
@@ -569,7 +659,7 @@ static bool check_guest_pdptes(CPUX86State *env)
                          x86_ldq_phys(env_cpu(env),
                                       (VMCS(env, GUEST_CR3) & ~0x1full) + 8 * i);
 
-        if ((pdpte & PG_PRESENT_MASK) && (pdpte & rsvd)) {
+        if (VMX_CHECK(env, "27.3.1.6", (pdpte & PG_PRESENT_MASK) && (pdpte & rsvd))) {
             qemu_log_mask(LOG_GUEST_ERROR, "qemu-pml: VM entry: PDPTE%d 0x%" PRIx64
                           " has reserved bits (%s)\n", i, pdpte, ept ? "VMCS" : "CR3");
             return false;
@@ -687,7 +777,8 @@ static uint32_t load_msr_list(CPUX86State *env, uint64_t addr, uint32_t count)
         uint32_t reserved = x86_ldl_phys(cs, addr + 16 * i + 4);
         uint64_t val = x86_ldq_phys(cs, addr + 16 * i + 8);
 
-        if (reserved || !vmx_load_msr(env, index, val)) {
+        if (VMX_CHECK(env, "27.4", reserved) ||
+            VMX_CHECK(env, "27.4", !vmx_load_msr(env, index, val))) {
             return i + 1;
         }
     }
@@ -768,11 +859,14 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
     CPUState *cs = env_cpu(env);
     uint32_t failed_msr;
 
+    vmx_entry_checks_begin(env);
     if (!check_controls(env)) {
+        vmx_entry_fail_report(env, VMX_ENTRY_FAIL_VMFAIL, VMXERR_ENTRY_INVALID_CONTROL, 0);
         vmx_fail_valid(env, VMXERR_ENTRY_INVALID_CONTROL);
         return;
     }
     if (!check_host_state(env)) {
+        vmx_entry_fail_report(env, VMX_ENTRY_FAIL_VMFAIL, VMXERR_ENTRY_INVALID_HOST_STATE, 0);
         vmx_fail_valid(env, VMXERR_ENTRY_INVALID_HOST_STATE);
         return;
     }

@@ -43,23 +43,29 @@ bool vmx_epml_controls_valid(CPUX86State *env)
 {
     uint32_t ctl = VMCS(env, EPML_CONTROLS);
 
-    if (!vmx_ept_enabled_in_vmcs(env) ||
-        (vmx_secondary_ctls(env) & VMX_SECONDARY_EXEC_ENABLE_PML)) {
+    if (VMX_CHECK(env, "epml.md 10",
+                  !vmx_ept_enabled_in_vmcs(env) ||
+                  (vmx_secondary_ctls(env) & VMX_SECONDARY_EXEC_ENABLE_PML))) {
         return false;
     }
-    if ((ctl & ~EPML_CTL_VALID) ||
-        VMCS(env, EPML_BUFFER_SIZE) > (vmx_epml_cap(env) & 0xf)) {
+    if (VMX_CHECK(env, "epml.md 10",
+                  (ctl & ~EPML_CTL_VALID) ||
+                  VMCS(env, EPML_BUFFER_SIZE) > (vmx_epml_cap(env) & 0xf))) {
         return false;
     }
-    if (!epml_addr_valid(env, VMCS(env, EPML_BUFFER0_ADDR), 4096) ||
-        !epml_addr_valid(env, VMCS(env, EPML_BUFFER1_ADDR), 4096) ||
-        !epml_addr_valid(env, VMCS(env, EPML_DESC_ADDR), 64)) {
+    if (VMX_CHECK(env, "epml.md 10",
+                  !epml_addr_valid(env, VMCS(env, EPML_BUFFER0_ADDR), 4096) ||
+                  !epml_addr_valid(env, VMCS(env, EPML_BUFFER1_ADDR), 4096) ||
+                  !epml_addr_valid(env, VMCS(env, EPML_DESC_ADDR), 64))) {
         return false;
     }
-    if ((VMCS(env, EPML_NOTIFY_VECTOR) & ~0xffull) || (VMCS(env, EPML_NOTIFY_DEST) & ~0xffull)) {
+    if (VMX_CHECK(env, "epml.md 10",
+                  (VMCS(env, EPML_NOTIFY_VECTOR) & ~0xffull) ||
+                  (VMCS(env, EPML_NOTIFY_DEST) & ~0xffull))) {
         return false;
     }
-    if ((ctl & EPML_CTL_NOTIFY) && VMCS(env, EPML_NOTIFY_VECTOR) < 16) {
+    if (VMX_CHECK(env, "epml.md 10",
+                  (ctl & EPML_CTL_NOTIFY) && VMCS(env, EPML_NOTIFY_VECTOR) < 16)) {
         return false;
     }
     return true;
@@ -68,8 +74,9 @@ bool vmx_epml_controls_valid(CPUX86State *env)
 /* Section 10: the guest-state checks (VM-entry failure, reason 33). */
 bool vmx_epml_guest_state_valid(CPUX86State *env)
 {
-    return VMCS(env, GUEST_EPML_INDEX) <= vmx_epml_entries_per_buffer(env) &&
-           VMCS(env, GUEST_EPML_ACTIVE) <= 1;
+    return !VMX_CHECK(env, "epml.md 10",
+                      VMCS(env, GUEST_EPML_INDEX) > vmx_epml_entries_per_buffer(env)) &&
+           !VMX_CHECK(env, "epml.md 10", VMCS(env, GUEST_EPML_ACTIVE) > 1);
 }
 
 /* ---- the descriptor (section 7) ----------------------------------------- */

@@ -66,16 +66,18 @@ bool vmx_eptp_valid(CPUX86State *env, uint64_t eptp)
     uint64_t cap = vmx_ept_vpid_caps(env);
     uint64_t mt = eptp & EPTP_MT_MASK;
 
-    if (!((mt == 0 && (cap & MSR_VMX_EPT_UC)) || (mt == 6 && (cap & MSR_VMX_EPT_WB)))) {
+    if (VMX_CHECK(env, "27.2.1.1",
+                  !((mt == 0 && (cap & MSR_VMX_EPT_UC)) || (mt == 6 && (cap & MSR_VMX_EPT_WB))))) {
         return false;
     }
-    if (((eptp >> EPTP_WALK_SHIFT) & 7) != 3) {         /* 4-level walks only */
+    /* 4-level walks only */
+    if (VMX_CHECK(env, "27.2.1.1", ((eptp >> EPTP_WALK_SHIFT) & 7) != 3)) {
         return false;
     }
-    if ((eptp & EPTP_AD) && !(cap & MSR_VMX_EPT_AD_BITS)) {
+    if (VMX_CHECK(env, "27.2.1.1", (eptp & EPTP_AD) && !(cap & MSR_VMX_EPT_AD_BITS))) {
         return false;
     }
-    if ((eptp & 0xf80) || (eptp >> env_archcpu(env)->phys_bits)) {
+    if (VMX_CHECK(env, "27.2.1.1", (eptp & 0xf80) || (eptp >> env_archcpu(env)->phys_bits))) {
         return false;                                   /* bits 11:7, > width */
     }
     return true;

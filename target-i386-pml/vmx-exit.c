@@ -352,6 +352,7 @@ G_NORETURN void vmx_entry_failure(CPUX86State *env, uint32_t reason, uint64_t qu
 {
     CPUState *cs = env_cpu(env);
 
+    vmx_entry_fail_report(env, VMX_ENTRY_FAIL_EXIT, reason, qual);
     if (ra) {
         cpu_restore_state(cs, ra);
     }

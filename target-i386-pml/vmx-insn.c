@@ -368,20 +368,26 @@ void helper_vmx_vmlaunch(CPUX86State *env, uint32_t resume)
     uintptr_t ra = GETPC();
 
     vmx_insn_check(env, resume ? VMX_EXIT_VMRESUME : VMX_EXIT_VMLAUNCH, ra);
-    if (env->vmx.current_vmcs == VMCS_PTR_INVALID) {
+    /* 27.1: the basic checks, named like those of vmx-entry.c. */
+    vmx_entry_checks_begin(env);
+    if (VMX_CHECK(env, "27.1", env->vmx.current_vmcs == VMCS_PTR_INVALID)) {
+        vmx_entry_fail_report(env, VMX_ENTRY_FAIL_VMFAIL_INVALID, 0, 0);
         vmx_vmfail_invalid(env);
         return;
     }
-    if (env->hflags & HF_INHIBIT_IRQ_MASK) {
+    if (VMX_CHECK(env, "27.1", env->hflags & HF_INHIBIT_IRQ_MASK)) {
         /* 31.3: blocking by MOV SS is checked first (error 26). */
+        vmx_entry_fail_report(env, VMX_ENTRY_FAIL_VMFAIL, VMXERR_ENTRY_MOV_SS_BLOCKING, 0);
         vmx_fail_valid(env, VMXERR_ENTRY_MOV_SS_BLOCKING);
         return;
     }
-    if (!resume && env->vmx.launch_state != VMCS_LAUNCH_CLEAR) {
+    if (VMX_CHECK(env, "27.1", !resume && env->vmx.launch_state != VMCS_LAUNCH_CLEAR)) {
+        vmx_entry_fail_report(env, VMX_ENTRY_FAIL_VMFAIL, VMXERR_VMLAUNCH_NONCLEAR, 0);
         vmx_fail_valid(env, VMXERR_VMLAUNCH_NONCLEAR);
         return;
     }
-    if (resume && env->vmx.launch_state != VMCS_LAUNCH_LAUNCHED) {
+    if (VMX_CHECK(env, "27.1", resume && env->vmx.launch_state != VMCS_LAUNCH_LAUNCHED)) {
+        vmx_entry_fail_report(env, VMX_ENTRY_FAIL_VMFAIL, VMXERR_VMRESUME_NONLAUNCHED, 0);
         vmx_fail_valid(env, VMXERR_VMRESUME_NONLAUNCHED);
         return;
     }

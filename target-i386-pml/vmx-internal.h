@@ -212,6 +212,37 @@ bool vmx_load_msr(CPUX86State *env, uint32_t index, uint64_t val);
 /* INT3/INTO (one byte) are software exceptions; INT n is a software interrupt. */
 bool vmx_sw_exception(int vector, unsigned insn_len);
 
+/*
+ * Naming the VM-entry check that failed (chapter 27).  Every check of VM
+ * entry is written as
+ *
+ *     if (VMX_CHECK(env, "<SDM section>", <condition that is a failure>)) {
+ *         return false;
+ *     }
+ *
+ * VMX_CHECK() is the condition; when it holds, the section and the text of
+ * the condition are noted as the check that failed this entry, unless an
+ * earlier (inner) check of the same entry was noted first.  A function
+ * that is itself a check (it notes its own rule) is wrapped the same way
+ * by its caller, so every "return false" of a check names a rule.  The
+ * entry code then reports the outcome with vmx_entry_fail_report(): trace
+ * event vmx_entry_check_failed, -d guest_errors, and env->vmx.entry_fail
+ * for QMP query-vmx-last-failure.
+ */
+#define VMX_CHECK(env, rule, cond) \
+    (unlikely(cond) ? vmx_entry_check_failed(env, rule, #cond) : false)
+
+/* Note @rule and @expr as the failed check of this entry; returns true. */
+bool vmx_entry_check_failed(CPUX86State *env, const char *rule, const char *expr);
+/* A VMLAUNCH/VMRESUME starts: no check has failed yet. */
+void vmx_entry_checks_begin(CPUX86State *env);
+/*
+ * The entry failed (kind, VM-instruction error or exit reason, exit
+ * qualification): record it with the check noted, and trace it.
+ */
+void vmx_entry_fail_report(CPUX86State *env, enum vmx_entry_fail_kind kind,
+                           uint32_t number, uint64_t qual);
+
 /* VMX instruction results (31.2): VMsucceed, VMfailInvalid, VMfailValid(n), VMfail(n). */
 void vmx_vmsucceed(CPUX86State *env);
 void vmx_vmfail_invalid(CPUX86State *env);

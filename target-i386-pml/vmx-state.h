@@ -5,6 +5,7 @@
 #ifndef PML_VMX_STATE_H
 #define PML_VMX_STATE_H
 
+#include "qemu/seqlock.h"
 #include "pml/vmcs-fields.h"
 
 /* Launch state of a VMCS (SDM Vol. 3C 25.1). */
@@ -42,6 +43,31 @@ enum vmcs_launch_state {
 #define VMX_IO_INFO_IMM     (1u << 0)
 #define VMX_IO_INFO_ASIZE_SHIFT 4
 #define VMX_IO_INFO_SEG_SHIFT   8
+
+/* How the last failed VM entry ended (struct vmx_entry_fail). */
+enum vmx_entry_fail_kind {
+    VMX_ENTRY_FAIL_NONE = 0,        /* no VM entry has failed */
+    VMX_ENTRY_FAIL_VMFAIL_INVALID,  /* VMfailInvalid: no current VMCS */
+    VMX_ENTRY_FAIL_VMFAIL,          /* VMfailValid(number) */
+    VMX_ENTRY_FAIL_EXIT,            /* VM-entry failure: exit reason number, qual */
+};
+
+/*
+ * The last VM entry of a vCPU that failed a check, and the check that
+ * failed it (vmx-base.c, VMX_CHECK() in vmx-internal.h).  Written by the
+ * vCPU only, inside a sequence count, so the monitor reads it without
+ * stopping the vCPU.  @rule and @expr point to string literals.
+ */
+struct vmx_entry_fail {
+    QemuSeqLock seq;            /* odd while the vCPU writes the record */
+    uint8_t kind;               /* enum vmx_entry_fail_kind */
+    uint32_t number;            /* VM-instruction error, or basic exit reason */
+    uint64_t qual;              /* exit qualification (VM-entry failure) */
+    uint64_t vmcs;              /* the VMCS the entry was made with */
+    uint64_t count;             /* failed VM entries since the machine started */
+    const char *rule;           /* Intel SDM section of the check, e.g. "27.2.1.1" */
+    const char *expr;           /* the C condition that named the failure */
+};
 
 /* What a set of TCG's TLB was filled under (vmx-tlb.c). */
 struct vmx_tlb_tag {
@@ -128,6 +154,14 @@ typedef struct VMXState {
     uint64_t exits[VMX_STATS_REASONS]; /* VM exits by basic reason */
     uint64_t notify_exits;      /* external-interrupt exits for an EPML notification */
     uint64_t log_lines;         /* 64-byte lines of PML/EPML log memory written */
+
+    /*
+     * VM-entry checks (vmx-entry.c): the first failed check of the
+     * current VMLAUNCH/VMRESUME, then its outcome.  Not migrated.
+     */
+    const char *check_rule;
+    const char *check_expr;
+    struct vmx_entry_fail entry_fail;
 } VMXState;
 
 #endif
