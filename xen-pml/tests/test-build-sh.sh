@@ -20,6 +20,7 @@ fake_repo() {
 	mkdir -p "$1/guest-tests"
 	cp -r "$HERE" "$1/xen-pml"
 	ln -s "$REPO/guest-tests/lib" "$1/guest-tests/lib"
+	ln -s "$REPO/include" "$1/include"
 }
 
 # 1. A broken patch appended to the series.

@@ -33,36 +33,21 @@
 #include <asm/irq.h>
 #include <asm/p2m.h>
 #include <asm/hvm/vmx/epml.h>
+#include <asm/hvm/vmx/epml-arch.h>
 #include <asm/hvm/vmx/vmcs.h>
 #include <asm/hvm/vmx/vmx.h>
 #include <public/domctl.h>
 
-/* docs/epml.md section 4: EPML controls (VMCS field 4030H). */
-#define EPML_CTL_WRITES         (1u << 0)
-#define EPML_CTL_READS          (1u << 1)
-#define EPML_CTL_FILTER_WALK    (1u << 2)
-#define EPML_CTL_EPT_ENTRY      (1u << 3)
-#define EPML_CTL_NOTIFY         (1u << 4)
-
-/* docs/epml.md section 5: log entries. */
-#define EPML_E_R                (1UL << 0)
-#define EPML_E_W                (1UL << 1)
-#define EPML_E_WALK             (1UL << 2)
-#define EPML_E_LEVEL(e)         (((e) >> 3) & 3)
+/*
+ * The architecture (docs/epml.md): controls EPML_CTL_*, entry bits
+ * EPML_ENTRY_*, struct epml_desc and EPML_DESC_FULL, capability bits
+ * EPML_CAP_*, in qemu-pml's include/epml-arch.h, which QEMU's emulation
+ * uses too.
+ */
 
 /* EPT entry flags cleared to see the next access (SDM 29.3.5). */
 #define EPTE_A                  (1UL << 8)
 #define EPTE_D                  (1UL << 9)
-
-/* docs/epml.md section 7: the descriptor. */
-struct epml_desc {
-    uint32_t state[2];
-#define EPML_DESC_FULL          1u
-    uint32_t count[2];
-    uint64_t dropped;
-    uint64_t handovers;
-    uint64_t rsvd[4];
-};
 
 struct epml_vcpu {
     void *buf[2];
@@ -128,13 +113,13 @@ __initcall(epml_mutate_init);
 
 static void epml_note(struct epml_domain *ed, uint64_t e, uint64_t epte)
 {
-    unsigned long gfn = e >> PAGE_SHIFT;
+    unsigned long gfn = epml_entry_gpa(e) >> PAGE_SHIFT;
     bool first;
 
     ed->stats.entries++;
-    if ( e & EPML_E_WALK )
+    if ( e & EPML_ENTRY_WALK )
         ed->stats.walk++;
-    if ( EPML_E_LEVEL(e) )
+    if ( epml_entry_level(e) )
         ed->stats.large++;
     if ( gfn >= ed->nr_gfns )
     {
@@ -143,10 +128,10 @@ static void epml_note(struct epml_domain *ed, uint64_t e, uint64_t epte)
     }
 
     first = !test_bit(gfn, ed->win_read) && !test_bit(gfn, ed->win_written);
-    if ( (e & EPML_E_R) && !__test_and_set_bit(gfn, ed->win_read) &&
+    if ( (e & EPML_ENTRY_R) && !__test_and_set_bit(gfn, ed->win_read) &&
          ed->longmap[gfn].reads != UINT16_MAX )
         ed->longmap[gfn].reads++;
-    if ( (e & EPML_E_W) && !__test_and_set_bit(gfn, ed->win_written) )
+    if ( (e & EPML_ENTRY_W) && !__test_and_set_bit(gfn, ed->win_written) )
     {
         ed->written++;
         if ( ed->longmap[gfn].writes != UINT16_MAX )
@@ -229,7 +214,7 @@ static void epml_drain_all(struct domain *d)
             continue;
         epml_drain_buffer(ed, ev->buf[active[v->vcpu_id] & 1],
                           min_t(unsigned long, index[v->vcpu_id],
-                                (PAGE_SIZE << ed->order) / 16));
+                                EPML_BUF_ENTRIES(ed->order)));
     }
     spin_unlock(&epml_lock);
 
@@ -315,7 +300,7 @@ static void epml_next_window(struct epml_domain *ed)
     unsigned long i;
 
     if ( ACCESS_ONCE(epml_ptp_frees) != ed->ptp_frees ||
-         !(ed->ctl & EPML_CTL_EPT_ENTRY) || ed->nr_epte == ed->nr_gfns )
+         !(ed->ctl & EPML_CTL_LOG_EPTE) || ed->nr_epte == ed->nr_gfns )
     {
         ed->stats.slow_resets++;
         epml_clear_ad_all(ed->d);
@@ -423,23 +408,23 @@ static int epml_enable(struct domain *d, struct xen_domctl_epml_op *op)
 {
     struct epml_domain *ed;
     struct vcpu *v;
-    unsigned int ctl = EPML_CTL_EPT_ENTRY | EPML_CTL_NOTIFY;
+    unsigned int ctl = EPML_CTL_LOG_EPTE | EPML_CTL_NOTIFY;
     int rc = -ENOMEM;
 
     if ( op->flags & ~(XEN_DOMCTL_EPML_READS | XEN_DOMCTL_EPML_WRITES |
                        XEN_DOMCTL_EPML_FILTER_WALK) ||
          !(op->flags & (XEN_DOMCTL_EPML_READS | XEN_DOMCTL_EPML_WRITES)) )
         return -EINVAL;
-    if ( op->buf_order > (vmx_epml_cap & VMX_EPML_CAP_MAX_BUF_ORDER) )
+    if ( op->buf_order > (vmx_epml_cap & EPML_CAP_MAX_SIZE_MASK) )
         return -EINVAL;
     if ( op->notify_cpu >= nr_cpu_ids || !cpu_online(op->notify_cpu) )
         return -EINVAL;
-    if ( (op->flags & XEN_DOMCTL_EPML_READS) && !(vmx_epml_cap & VMX_EPML_CAP_READS) )
+    if ( (op->flags & XEN_DOMCTL_EPML_READS) && !(vmx_epml_cap & EPML_CAP_READ) )
         return -EOPNOTSUPP;
     if ( (op->flags & XEN_DOMCTL_EPML_FILTER_WALK) &&
-         !(vmx_epml_cap & VMX_EPML_CAP_WALK_FILTER) )
+         !(vmx_epml_cap & EPML_CAP_FILTER_WALK) )
         return -EOPNOTSUPP;
-    if ( !(vmx_epml_cap & VMX_EPML_CAP_EPT_ENTRY) || !(vmx_epml_cap & VMX_EPML_CAP_NOTIFY) )
+    if ( !(vmx_epml_cap & EPML_CAP_EPTE) || !(vmx_epml_cap & EPML_CAP_NOTIFY) )
         return -EOPNOTSUPP;
     if ( d->arch.hvm.vmx.epml )
         return -EEXIST;
@@ -449,9 +434,9 @@ static int epml_enable(struct domain *d, struct xen_domctl_epml_op *op)
         return -EBUSY;          /* stock PML is on: the two exclude each other */
 
     if ( op->flags & XEN_DOMCTL_EPML_READS )
-        ctl |= EPML_CTL_READS;
+        ctl |= EPML_CTL_LOG_READ;
     if ( op->flags & XEN_DOMCTL_EPML_WRITES )
-        ctl |= EPML_CTL_WRITES;
+        ctl |= EPML_CTL_LOG_WRITE;
     if ( op->flags & XEN_DOMCTL_EPML_FILTER_WALK )
         ctl |= EPML_CTL_FILTER_WALK;
 
@@ -524,8 +509,8 @@ static int epml_enable(struct domain *d, struct xen_domctl_epml_op *op)
     domain_unpause(d);
 
     printk(XENLOG_G_INFO "%pd: extended PML on: %s%s%s, buffers %lu KiB, notify CPU%u vector %#x, %lu large EPT leaves split\n",
-           d, (ctl & EPML_CTL_READS) ? "reads " : "",
-           (ctl & EPML_CTL_WRITES) ? "writes " : "",
+           d, (ctl & EPML_CTL_LOG_READ) ? "reads " : "",
+           (ctl & EPML_CTL_LOG_WRITE) ? "writes " : "",
            (ctl & EPML_CTL_FILTER_WALK) ? "walk-filtered" : "walk-logged",
            4UL << ed->order, ed->notify_cpu, epml_vector, ed->split);
     return 0;
