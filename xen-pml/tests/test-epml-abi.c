@@ -20,7 +20,10 @@
 #include "epml-domctl.h"
 #include "../../target-i386-pml/tests/tap.h"
 
-/* The domctl ABI: xen_domctl's union is 128 bytes; x86-64 and i386 agree. */
+/*
+ * The domctl ABI, on x86-64 (what Xen and xen-epml are built for):
+ * xen_domctl's union is 128 bytes.
+ */
 _Static_assert(sizeof(struct xen_epml_page) == 16, "xen_epml_page");
 _Static_assert(offsetof(struct xen_epml_page, flags) == 8, "page.flags");
 _Static_assert(offsetof(struct xen_epml_page, reads) == 12, "page.reads");
