@@ -6,6 +6,7 @@
 #define PML_VMCS_FIELDS_H
 
 #include "pml-common.h"
+#include "epml-arch.h"
 
 /* Encoding layout (B.1): access type, index, type, width. */
 #define VMCS_ENC_HIGH       0x0001u     /* bit 0: high half of a 64-bit field */
@@ -106,9 +107,9 @@ enum vmcs_req {
     F(TSC_MULTIPLIER,       0x2032, TSC_SCALING) \
     F(TERTIARY_VM_EXEC_CONTROL, 0x2034, EPML) \
     /* 64-bit control, extended PML (docs/epml.md section 3) */ \
-    F(EPML_BUFFER0_ADDR,    0x2040, EPML) \
-    F(EPML_BUFFER1_ADDR,    0x2042, EPML) \
-    F(EPML_DESC_ADDR,       0x2044, EPML) \
+    F(EPML_BUFFER0_ADDR,    EPML_VMCS_BUFFER0, EPML) \
+    F(EPML_BUFFER1_ADDR,    EPML_VMCS_BUFFER1, EPML) \
+    F(EPML_DESC_ADDR,       EPML_VMCS_DESC, EPML) \
     /* 64-bit read-only data (B.2.2) */ \
     F(GUEST_PHYSICAL_ADDRESS,   0x2400, EPT) \
     /* 64-bit guest state (B.2.3) */ \
@@ -145,10 +146,10 @@ enum vmcs_req {
     F(PLE_GAP,          0x4020, PLE) \
     F(PLE_WINDOW,           0x4022, PLE) \
     /* 32-bit control, extended PML */ \
-    F(EPML_CONTROLS,        0x4030, EPML) \
-    F(EPML_BUFFER_SIZE,     0x4032, EPML) \
-    F(EPML_NOTIFY_VECTOR,   0x4034, EPML) \
-    F(EPML_NOTIFY_DEST,     0x4036, EPML) \
+    F(EPML_CONTROLS,        EPML_VMCS_CONTROLS, EPML) \
+    F(EPML_BUFFER_SIZE,     EPML_VMCS_BUFFER_SIZE, EPML) \
+    F(EPML_NOTIFY_VECTOR,   EPML_VMCS_NOTIFY_VECTOR, EPML) \
+    F(EPML_NOTIFY_DEST,     EPML_VMCS_NOTIFY_DEST, EPML) \
     /* 32-bit read-only data (B.3.2) */ \
     F(VM_INSTRUCTION_ERROR,     0x4400, NONE) \
     F(VM_EXIT_REASON,       0x4402, NONE) \
@@ -183,8 +184,8 @@ enum vmcs_req {
     F(GUEST_SYSENTER_CS,        0x482a, NONE) \
     F(VMX_PREEMPTION_TIMER_VALUE,   0x482e, PREEMPT_TIMER) \
     /* 32-bit guest state, extended PML */ \
-    F(GUEST_EPML_INDEX,     0x4840, EPML) \
-    F(GUEST_EPML_ACTIVE,    0x4842, EPML) \
+    F(GUEST_EPML_INDEX,     EPML_VMCS_INDEX, EPML) \
+    F(GUEST_EPML_ACTIVE,    EPML_VMCS_ACTIVE, EPML) \
     /* 32-bit host state (B.3.4) */ \
     F(HOST_IA32_SYSENTER_CS,    0x4c00, NONE) \
     /* natural-width control (B.4.1) */ \

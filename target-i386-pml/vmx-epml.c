@@ -30,7 +30,7 @@ uint64_t vmx_epml_cap(CPUX86State *env)
 
 uint32_t vmx_epml_entries_per_buffer(CPUX86State *env)
 {
-    return (4096u << (VMCS(env, EPML_BUFFER_SIZE) & 0xf)) / EPML_ENTRY_SIZE;
+    return EPML_BUF_ENTRIES(VMCS(env, EPML_BUFFER_SIZE) & EPML_CAP_MAX_SIZE_MASK);
 }
 
 static bool epml_addr_valid(CPUX86State *env, uint64_t addr, uint64_t align)
@@ -50,22 +50,23 @@ bool vmx_epml_controls_valid(CPUX86State *env)
     }
     if (VMX_CHECK(env, "epml.md 10",
                   (ctl & ~EPML_CTL_VALID) ||
-                  VMCS(env, EPML_BUFFER_SIZE) > (vmx_epml_cap(env) & 0xf))) {
+                  VMCS(env, EPML_BUFFER_SIZE) > (vmx_epml_cap(env) & EPML_CAP_MAX_SIZE_MASK))) {
         return false;
     }
     if (VMX_CHECK(env, "epml.md 10",
-                  !epml_addr_valid(env, VMCS(env, EPML_BUFFER0_ADDR), 4096) ||
-                  !epml_addr_valid(env, VMCS(env, EPML_BUFFER1_ADDR), 4096) ||
-                  !epml_addr_valid(env, VMCS(env, EPML_DESC_ADDR), 64))) {
+                  !epml_addr_valid(env, VMCS(env, EPML_BUFFER0_ADDR), EPML_BUF_ALIGN) ||
+                  !epml_addr_valid(env, VMCS(env, EPML_BUFFER1_ADDR), EPML_BUF_ALIGN) ||
+                  !epml_addr_valid(env, VMCS(env, EPML_DESC_ADDR), EPML_DESC_ALIGN))) {
         return false;
     }
     if (VMX_CHECK(env, "epml.md 10",
-                  (VMCS(env, EPML_NOTIFY_VECTOR) & ~0xffull) ||
-                  (VMCS(env, EPML_NOTIFY_DEST) & ~0xffull))) {
+                  (VMCS(env, EPML_NOTIFY_VECTOR) & ~(uint64_t)EPML_NOTIFY_MASK) ||
+                  (VMCS(env, EPML_NOTIFY_DEST) & ~(uint64_t)EPML_NOTIFY_MASK))) {
         return false;
     }
     if (VMX_CHECK(env, "epml.md 10",
-                  (ctl & EPML_CTL_NOTIFY) && VMCS(env, EPML_NOTIFY_VECTOR) < 16)) {
+                  (ctl & EPML_CTL_NOTIFY) &&
+                  VMCS(env, EPML_NOTIFY_VECTOR) < EPML_NOTIFY_MIN_VECTOR)) {
         return false;
     }
     return true;
@@ -114,8 +115,8 @@ static bool epml_switch_buffer(CPUX86State *env)
 /* Section 8: a fixed, edge-triggered MSI to the collector's APIC. */
 static void epml_notify(CPUX86State *env)
 {
-    uint32_t vector = VMCS(env, EPML_NOTIFY_VECTOR) & 0xff;
-    uint32_t dest = VMCS(env, EPML_NOTIFY_DEST) & 0xff;
+    uint32_t vector = VMCS(env, EPML_NOTIFY_VECTOR) & EPML_NOTIFY_MASK;
+    uint32_t dest = VMCS(env, EPML_NOTIFY_DEST) & EPML_NOTIFY_MASK;
 
     address_space_stl_le(&address_space_memory, 0xfee00000u | (dest << 12), vector,
                          MEMTXATTRS_UNSPECIFIED, NULL);
@@ -202,8 +203,7 @@ bool vmx_epml_log(CPUX86State *env, uint64_t gpa, bool set_a, bool set_d,
         return true;
     }
 
-    q0 = (gpa & ~0xfffull) | (set_a ? EPML_ENTRY_R : 0) | (set_d ? EPML_ENTRY_W : 0) |
-         (walk ? EPML_ENTRY_WALK : 0) | ((uint64_t)(level - 1) << EPML_ENTRY_LEVEL_SHIFT);
+    q0 = epml_entry_make(gpa, set_a, set_d, walk, level - 1);
     q1 = (ctl & EPML_CTL_LOG_EPTE) ? epte_addr : 0;
     index = VMCS(env, GUEST_EPML_INDEX);
     slot = (VMCS(env, GUEST_EPML_ACTIVE) ? VMCS(env, EPML_BUFFER1_ADDR) :

@@ -261,41 +261,16 @@ G_NORETURN void vmx_operand_exit(CPUX86State *env, uint32_t reason, uintptr_t ra
 
 /* ---- extended PML (docs/epml.md) ---------------------------------------- */
 
+/*
+ * The architecture's constants (MSR, VMCS encodings, controls, entry bits,
+ * descriptor offsets) are include/epml-arch.h's, shared with Xen and the
+ * host tests; here only what is this emulation's own.
+ */
 #define VMX_CPU_BASED_ACTIVATE_TERTIARY_CONTROLS (1u << 17)
-#define VMX_TERTIARY_EXEC_ENABLE_EPML   (1ull << 63)
 #define MSR_IA32_VMX_PROCBASED_CTLS3    0x492
-#define MSR_IA32_VMX_EPML_CAP           0x4a0
 
-/* EPML controls (section 4). */
-#define EPML_CTL_LOG_WRITE      (1u << 0)
-#define EPML_CTL_LOG_READ       (1u << 1)
-#define EPML_CTL_FILTER_WALK    (1u << 2)
-#define EPML_CTL_LOG_EPTE       (1u << 3)
-#define EPML_CTL_NOTIFY         (1u << 4)
-#define EPML_CTL_DROP           (1u << 5)
-#define EPML_CTL_VALID          0x3fu
-
-/* IA32_VMX_EPML_CAP (section 2). */
-#define EPML_MAX_SIZE_SHIFT     9       /* 4 KiB << 9 = 2 MiB */
-#define EPML_CAP_READ           (1ull << 8)
-#define EPML_CAP_FILTER_WALK    (1ull << 9)
-#define EPML_CAP_EPTE           (1ull << 10)
-#define EPML_CAP_NOTIFY         (1ull << 11)
-#define EPML_CAP_DROP           (1ull << 12)
-
-/* Log entry, qword 0 (section 5). */
-#define EPML_ENTRY_R            (1ull << 0)
-#define EPML_ENTRY_W            (1ull << 1)
-#define EPML_ENTRY_WALK         (1ull << 2)
-#define EPML_ENTRY_LEVEL_SHIFT  3
-#define EPML_ENTRY_SIZE         16
-
-/* Descriptor (section 7). */
-#define EPML_DESC_STATE(b)      (4 * (b))
-#define EPML_DESC_COUNT(b)      (8 + 4 * (b))
-#define EPML_DESC_DROPPED       16
-#define EPML_DESC_HANDOVERS     24
-#define EPML_DESC_FULL          1u
+/* IA32_VMX_EPML_CAP[3:0]: qemu-pml's largest buffer, 4 KiB << 9 = 2 MiB. */
+#define EPML_MAX_SIZE_SHIFT     9
 
 /* The model offers extended PML (-cpu ...,epml=on) and VMX. */
 static inline bool vmx_epml_supported(CPUX86State *env)
@@ -313,7 +288,7 @@ static inline uint64_t vmx_tertiary_ctls(CPUX86State *env)
 /* "enable extended PML" in the current VMCS. */
 static inline bool vmx_epml_on(CPUX86State *env)
 {
-    return vmx_tertiary_ctls(env) & VMX_TERTIARY_EXEC_ENABLE_EPML;
+    return vmx_tertiary_ctls(env) & EPML_TERTIARY_ENABLE;
 }
 
 /* vmx-mutate.c: deliberate defects for mutation runs, off by default */

@@ -80,7 +80,7 @@ uint64_t vmx_tcg_supported_features(FeatureWord w)
 static bool vmx_msr_index(uint32_t index)
 {
     return (index >= MSR_IA32_VMX_BASIC && index <= MSR_IA32_VMX_VMFUNC) ||
-           index == MSR_IA32_VMX_PROCBASED_CTLS3 || index == MSR_IA32_VMX_EPML_CAP;
+           index == MSR_IA32_VMX_PROCBASED_CTLS3 || index == EPML_MSR_CAP;
 }
 
 /* The bits firmware may set in IA32_FEATURE_CONTROL on this model. */
@@ -255,9 +255,9 @@ static bool vmx_cap_value(CPUX86State *env, uint32_t index, uint64_t *val)
                (proc2 & (VMX_SECONDARY_EXEC_ENABLE_EPT | VMX_SECONDARY_EXEC_ENABLE_VPID));
     case MSR_IA32_VMX_PROCBASED_CTLS3:
         /* A.3.4: allowed-1 settings of the tertiary controls. */
-        *val = VMX_TERTIARY_EXEC_ENABLE_EPML;
+        *val = EPML_TERTIARY_ENABLE;
         return vmx_epml_supported(env);
-    case MSR_IA32_VMX_EPML_CAP:
+    case EPML_MSR_CAP:
         *val = vmx_epml_cap(env);
         return vmx_epml_supported(env);
     case MSR_IA32_VMX_VMFUNC:

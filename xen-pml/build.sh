@@ -13,7 +13,10 @@
 #             verifies checksums and applies Debian's own patches), check
 #             the upstream version, then make the working tree
 #             $QEMU_PML_BUILD/xen-pml/src: a hard-linked copy of the
-#             pristine tree plus our series (patches/series).  A patch that
+#             pristine tree, our overlay (overlay.list: the Xen files that
+#             are wholly ours, symlinked to this repository, as
+#             qemu-pml/build.sh does for target-i386-pml) and our series
+#             (patches/series: hooks into Xen's own files).  A patch that
 #             does not apply stops here, naming itself.
 # 3. config:  Debian's hypervisor configuration, /boot/xen-*.config of the
 #             binary package named in upstream.conf (the cached .deb of
@@ -25,8 +28,8 @@
 #             /boot/xen-4.17-amd64.gz).
 #
 # Nothing is rebuilt unless an input changed: upstream.conf, the series,
-# the patches, the configuration or this script (a hash of all of them is
-# stored in $QEMU_PML_BUILD/xen-pml/stamp).
+# the patches, the overlay files, the configuration or this script (a hash
+# of all of them is stored in $QEMU_PML_BUILD/xen-pml/stamp).
 #
 # Environment: QEMU_PML_CACHE (default ~/.cache/qemu-pml),
 #              QEMU_PML_BUILD (default <repo>/_build),
@@ -111,11 +114,17 @@ do_unpack() {
 	rm -f "$(dirname "$PRISTINE")"/*.orig.tar.*
 }
 
-# Everything that decides the content of the prepared tree.
+# The overlay: "<repository path> <tree path>" per line.
+overlay() {
+	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$HERE/overlay.list"
+}
+
+# Everything that decides the layout of the prepared tree.  The overlay
+# files are symlinks, so their content is not in here (build_stamp has it).
 tree_stamp() {
 	{
-		echo "$XEN_DEB_VERSION"
-		cat "$HERE/patches/series"
+		echo "$XEN_DEB_VERSION" "$REPO"
+		cat "$HERE/overlay.list" "$HERE/patches/series"
 		series | while read -r p; do cat "$HERE/patches/$p" 2>/dev/null || echo "missing $p"; done
 	} | sha256sum | cut -c1-64
 }
@@ -146,11 +155,21 @@ do_prepare() {
 	cp -al "$PRISTINE" "$TREE"
 	rm -f "$TREE/.xen-pml-pristine"
 
-	local p n=0 f
+	local p n=0 f src dst
 	local -a touched=()
+	while read -r src dst; do
+		[ -e "$REPO/$src" ] || die "overlay.list: $src does not exist"
+		[ ! -e "$TREE/$dst" ] || die "overlay.list: $dst already exists in Xen"
+		ln -s "$REPO/$src" "$TREE/$dst"
+		touched+=("$dst")
+	done < <(overlay)
 	while read -r p; do
 		n=$((n + 1))
 		[ -f "$HERE/patches/$p" ] || die "patches/series names $p, which does not exist"
+		# patch(1) would replace an overlay symlink by a changed copy.
+		for f in $(patched_files "$HERE/patches/$p"); do
+			[ ! -L "$TREE/$f" ] || die "patch $p changes $f, an overlay file (overlay.list): edit that file instead"
+		done
 		if ! patch -d "$TREE" -p1 -s -N --dry-run -i "$HERE/patches/$p" >/dev/null 2>&1; then
 			patch -d "$TREE" -p1 -N --dry-run -i "$HERE/patches/$p" >&2 || true
 			die "patch $p does not apply to Xen $XEN_DEB_VERSION: rebase xen-pml/patches/$p"
@@ -167,7 +186,7 @@ do_prepare() {
 	# Xen's banner shows this as its changeset (tools/scmversion), instead
 	# of asking git, which would find this repository's commit.
 	echo "xen-pml series ${stamp:0:12} ($n patches)" > "$TREE/.scmversion"
-	say "applied $n patches"
+	say "linked $(overlay | wc -l) overlay files, applied $n patches"
 	echo "$stamp" > "$TREE/.xen-pml-stamp"
 }
 
@@ -249,6 +268,7 @@ do_config() {
 build_stamp() {
 	{
 		tree_stamp
+		overlay | while read -r src dst; do cat "$REPO/$src" 2>/dev/null || echo "missing $src"; done
 		cat "$0" "$HERE/upstream.conf"
 		deb_files "$XEN_DEB_HYPERVISOR" 2>/dev/null | head -n1 | xargs -r basename
 		cat "$CONFIG" 2>/dev/null || true

@@ -4,6 +4,7 @@
 #  - a patch that does not apply stops `prepare` with a message naming it;
 #  - a Xen source whose version is not the pinned series is refused;
 #  - the real series applies to the pinned source;
+#  - overlay files are linked, and a patch may not change one;
 #  - with the image built (./qpml test builds it first), a second run only
 #    checks its inputs.
 # Works on copies of xen-pml/ in a scratch directory; needs the source
@@ -20,6 +21,7 @@ fake_repo() {
 	mkdir -p "$1/guest-tests"
 	cp -r "$HERE" "$1/xen-pml"
 	ln -s "$REPO/guest-tests/lib" "$1/guest-tests/lib"
+	ln -s "$REPO/include" "$1/include"
 }
 
 # 1. A broken patch appended to the series.
@@ -54,7 +56,28 @@ out=$(QEMU_PML_CACHE="$tmp/cache" QEMU_PML_BUILD="$tmp/r3/_build" "$tmp/r3/xen-p
 ok "$([ $rc -ne 0 ] && echo 0 || echo 1)" "prepare fails on an upstream version outside the series (rc=$rc)"
 echo "$out" | grep -q "the patch series is written for 9.9"; ok $? "the error says which version was expected"
 
-# 4. Nothing changed: the real build directory is left alone, in seconds.
+# 4. The overlay: its files are symlinks into the repository, and a patch
+#    that would change one (patch(1) would replace the link) is refused.
+src=$tmp/r2/_build/xen-pml/src
+f=xen/arch/x86/mm/wss-sample.c
+[ -L "$src/$f" ] && [ "$(readlink "$src/$f")" = "$tmp/r2/xen-pml/overlay/$f" ]
+ok $? "overlay files are symlinks into the repository ($f)"
+fake_repo "$tmp/r4"
+cat > "$tmp/r4/xen-pml/patches/9999-overlay.patch" <<'P'
+Why: this patch changes an overlay file.
+
+--- a/xen/arch/x86/mm/wss-sample.c
++++ b/xen/arch/x86/mm/wss-sample.c
+@@ -1 +1 @@
+-x
++y
+P
+echo 9999-overlay.patch >> "$tmp/r4/xen-pml/patches/series"
+out=$(QEMU_PML_BUILD="$tmp/r4/_build" "$tmp/r4/xen-pml/build.sh" prepare 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "9999-overlay.patch changes xen/arch/x86/mm/wss-sample.c, an overlay file"
+ok $? "a patch that changes an overlay file is refused, named (rc=$rc)"
+
+# 5. Nothing changed: the real build directory is left alone, in seconds.
 if [ -f "${QEMU_PML_BUILD:-$REPO/_build}/xen-pml/stamp" ]; then
 	t0=$(date +%s%N)
 	out=$("$HERE/build.sh" 2>&1); rc=$?

@@ -40,7 +40,8 @@
  * Without --sync, each boundary is one XEN_DOMCTL_EPML_COLLECT_NEXT: the
  * window is read and the next one opened with the domain paused once, in
  * Xen, so no access falls between two windows.
- * Static, no Xen libraries: the ABI below is the patch series'.
+ * Static, no Xen libraries: the ABI below is the patch series'; its
+ * XEN_DOMCTL_epml_op part is include/epml-domctl.h, which Xen uses too.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -59,45 +60,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "epml-domctl.h"
+
 /* ---- Xen ABI (xen/include/public, 4.17 + xen-pml series) ---------------- */
 
 #define HYPERVISOR_domctl               36
 #define XEN_DOMCTL_INTERFACE_VERSION    0x00000015
-#define XEN_DOMCTL_epml_op              87
 #define XEN_DOMCTL_pausedomain          3
 #define XEN_DOMCTL_getdomaininfo        5
 #define XEN_DOMCTL_wss_sample           88
 #define HYPERVISOR_memory_op            12
 #define XENMEM_maximum_gpfn             14
 #define XEN_DOMCTL_unpausedomain        4
-#define VIRQ_EPML                       14
-
-#define EPML_ENABLE                     0
-#define EPML_DISABLE                    1
-#define EPML_INFO                       2
-#define EPML_COLLECT                    3
-#define EPML_NEW_WINDOW                 4
-#define EPML_COLLECT_NEXT               5
-#define EPML_READS                      (1u << 0)
-#define EPML_WRITES                     (1u << 1)
-#define EPML_FILTER_WALK                (1u << 2)
-#define EPML_PAGE_READ                  (1u << 0)
-#define EPML_PAGE_WRITTEN               (1u << 1)
-
-struct epml_page {
-	uint64_t gfn;
-	uint32_t flags;
-	uint16_t reads, writes;
-};
-
-struct epml_op {
-	uint32_t op, flags, buf_order, notify_cpu;
-	uint64_t nr;
-	uint64_t pages;                 /* XEN_GUEST_HANDLE_64 */
-	uint64_t window, touched, written, nr_gfns, entries, walk, large;
-	uint64_t out_of_range, dropped, handovers, slow_resets;
-	uint32_t notifications, full_exits;
-};
 
 /* XEN_DOMCTL_shadow_op (10): log-dirty, the stock-PML baseline. */
 #define XEN_DOMCTL_shadow_op            10
@@ -138,7 +112,7 @@ struct xen_domctl {
 	uint16_t domain;
 	uint16_t pad[3];
 	union {
-		struct epml_op epml;
+		struct xen_domctl_epml_op epml;
 		struct shadow_op shadow;
 		struct wss_sample_op sample;
 		struct domaininfo info;
@@ -146,8 +120,7 @@ struct xen_domctl {
 	} u;
 };
 
-_Static_assert(sizeof(struct epml_op) == 128, "epml_op fills the domctl union exactly");
-_Static_assert(sizeof(struct epml_page) == 16, "xen_epml_page is 16 bytes");
+_Static_assert(sizeof(struct xen_domctl_epml_op) == 128, "epml_op fills the domctl union exactly");
 _Static_assert(sizeof(struct shadow_op) == 40, "xen_domctl_shadow_op is 40 bytes");
 _Static_assert(sizeof(struct wss_sample_op) == 24, "xen_domctl_wss_sample is 24 bytes");
 
@@ -230,7 +203,7 @@ static int domctl_issue(void)
 }
 
 /* One XEN_DOMCTL_epml_op; @pages_room entries of room after the domctl. */
-static int epml_call(uint16_t domid, struct epml_op *op, uint64_t pages_room)
+static int epml_call(uint16_t domid, struct xen_domctl_epml_op *op, uint64_t pages_room)
 {
 	struct xen_domctl *dc = domctl_prepare(XEN_DOMCTL_epml_op, domid);
 	int rc;
@@ -246,7 +219,7 @@ static int epml_call(uint16_t domid, struct epml_op *op, uint64_t pages_room)
 	return rc;
 }
 
-static void epml_or_die(uint16_t domid, struct epml_op *op, uint64_t room, const char *what)
+static void epml_or_die(uint16_t domid, struct xen_domctl_epml_op *op, uint64_t room, const char *what)
 {
 	int rc = epml_call(domid, op, room);
 
@@ -358,18 +331,18 @@ static void window_cut(uint16_t domid, bool sync, unsigned long w, double t,
 
 static void cut_new_window(uint16_t domid)
 {
-	struct epml_op op = { .op = EPML_NEW_WINDOW };
+	struct xen_domctl_epml_op op = { .op = XEN_DOMCTL_EPML_NEW_WINDOW };
 
 	epml_or_die(domid, &op, 0, "wss");
 }
 
 static uint64_t cut_room;
-static struct epml_op cut_result;
+static struct xen_domctl_epml_op cut_result;
 
 static void cut_collect_and_open(uint16_t domid)
 {
 	memset(&cut_result, 0, sizeof(cut_result));
-	cut_result.op = EPML_COLLECT_NEXT;
+	cut_result.op = XEN_DOMCTL_EPML_COLLECT_NEXT;
 	epml_or_die(domid, &cut_result, cut_room, "wss");
 }
 
@@ -392,7 +365,7 @@ static int shadow_call(uint16_t domid, uint32_t op, struct shadow_op *out)
 
 static uint64_t pml_last_dirty;
 static bool pml_pages;                  /* pml-wss --pages */
-static struct epml_page *pml_list;      /* the last CLEAN's pages */
+static struct xen_epml_page *pml_list;      /* the last CLEAN's pages */
 
 /* CLEAN: the pages written since the last one. */
 static void cut_pml_clean(uint16_t domid)
@@ -408,7 +381,7 @@ static void cut_pml_clean(uint16_t domid)
 		for (uint64_t b = bm[i]; b; b &= b - 1) {
 			if (pml_pages) {
 				pml_list[n].gfn = i * 64 + (uint64_t)__builtin_ctzll(b);
-				pml_list[n].flags = EPML_PAGE_WRITTEN;
+				pml_list[n].flags = XEN_EPML_PAGE_WRITTEN;
 			}
 			n++;
 		}
@@ -578,7 +551,7 @@ static void cut_sample(uint16_t domid)
 #define PAGES_RUNS_PER_LINE 120
 
 static void print_page_list(const char *est, const char *kind, unsigned long w,
-			    const struct epml_page *p, uint64_t n)
+			    const struct xen_epml_page *p, uint64_t n)
 {
 	uint64_t runs = 0, part = 0, parts, i = 0;
 
@@ -614,7 +587,7 @@ struct heat {
 	bool seen;
 };
 
-static void heat_note(struct heat *h, uint64_t room, const struct epml_page *p, uint64_t n)
+static void heat_note(struct heat *h, uint64_t room, const struct xen_epml_page *p, uint64_t n)
 {
 	for (uint64_t i = 0; i < n; i++) {
 		struct heat *e;
@@ -624,8 +597,8 @@ static void heat_note(struct heat *h, uint64_t room, const struct epml_page *p, 
 		e = &h[p[i].gfn];
 		if (!e->seen) {
 			e->seen = true;
-			e->base_r = p[i].reads - !!(p[i].flags & EPML_PAGE_READ);
-			e->base_w = p[i].writes - !!(p[i].flags & EPML_PAGE_WRITTEN);
+			e->base_r = p[i].reads - !!(p[i].flags & XEN_EPML_PAGE_READ);
+			e->base_w = p[i].writes - !!(p[i].flags & XEN_EPML_PAGE_WRITTEN);
 		}
 		e->r = p[i].reads;
 		e->w = p[i].writes;
@@ -682,7 +655,7 @@ static void print_heat(const char *est, unsigned long windows, const struct heat
  */
 #define PAGES_BITS_PER_LINE 4000
 
-static void print_written_bits(const char *est, unsigned long w, const struct epml_page *p,
+static void print_written_bits(const char *est, unsigned long w, const struct xen_epml_page *p,
 			       uint64_t n)
 {
 	uint64_t parts = n ? (n + PAGES_BITS_PER_LINE - 1) / PAGES_BITS_PER_LINE : 1;
@@ -697,7 +670,7 @@ static void print_written_bits(const char *est, unsigned long w, const struct ep
 			unsigned digit = 0;
 
 			for (unsigned k = 0; k < 4 && i + k < n; k++)
-				digit |= !!(p[i + k].flags & EPML_PAGE_WRITTEN) << k;
+				digit |= !!(p[i + k].flags & XEN_EPML_PAGE_WRITTEN) << k;
 			putchar("0123456789abcdef"[digit]);
 		}
 		printf("\n");
@@ -705,13 +678,13 @@ static void print_written_bits(const char *est, unsigned long w, const struct ep
 }
 
 /* The window's pages (kind=all), then which of them were written. */
-static void print_pages(const char *est, unsigned long w, const struct epml_page *p, uint64_t n)
+static void print_pages(const char *est, unsigned long w, const struct xen_epml_page *p, uint64_t n)
 {
 	print_page_list(est, "all", w, p, n);
 	print_written_bits(est, w, p, n);
 }
 
-static void print_stats(const struct epml_op *op)
+static void print_stats(const struct xen_domctl_epml_op *op)
 {
 	printf("window %llu: %llu pages touched, %llu written (of %llu tracked)\n",
 	       (unsigned long long)op->window, (unsigned long long)op->touched,
@@ -823,14 +796,14 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 'S' },
 		{ 0 }
 	};
-	unsigned flags = EPML_READS | EPML_WRITES | EPML_FILTER_WALK;
+	unsigned flags = XEN_DOMCTL_EPML_READS | XEN_DOMCTL_EPML_WRITES | XEN_DOMCTL_EPML_FILTER_WALK;
 	unsigned long buf_kib = 64, notify_cpu = 0, windows = 0, samples = 1000;
 	unsigned long long seed = 0;
 	double interval = 0;
 	bool csv = false, sync = false, pages = false;
 	const char *cmd;
 	uint16_t domid;
-	struct epml_op op = { 0 };
+	struct xen_domctl_epml_op op = { 0 };
 	int c;
 
 	if (argc < 3)
@@ -840,9 +813,9 @@ int main(int argc, char **argv)
 	optind = 3;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'r': flags &= ~EPML_READS; break;
-		case 'w': flags &= ~EPML_WRITES; break;
-		case 'f': flags &= ~EPML_FILTER_WALK; break;
+		case 'r': flags &= ~XEN_DOMCTL_EPML_READS; break;
+		case 'w': flags &= ~XEN_DOMCTL_EPML_WRITES; break;
+		case 'f': flags &= ~XEN_DOMCTL_EPML_FILTER_WALK; break;
 		case 'b': buf_kib = parse_num(optarg, "buffer size (KiB)", 2048); break;
 		case 'n': notify_cpu = parse_num(optarg, "CPU", 4095); break;
 		case 'c': csv = true; break;
@@ -870,31 +843,31 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "enable")) {
 		unsigned order = 0;
 
-		if (!(flags & (EPML_READS | EPML_WRITES)))
+		if (!(flags & (XEN_DOMCTL_EPML_READS | XEN_DOMCTL_EPML_WRITES)))
 			die("enable: --no-reads and --no-writes leave nothing to log");
 		while ((4ul << order) < buf_kib)
 			order++;
 		if ((4ul << order) != buf_kib)
 			die("enable: --buf-kib must be 4 KiB times a power of two (4..2048)");
 		xen_open(4096);
-		op.op = EPML_ENABLE;
+		op.op = XEN_DOMCTL_EPML_ENABLE;
 		op.flags = flags;
 		op.buf_order = order;
 		op.notify_cpu = (uint32_t)notify_cpu;
 		epml_or_die(domid, &op, 0, "enable");
 		printf("domain %u: extended PML on (%s%s, page walk %s, buffers %lu KiB, "
 		       "notifications to CPU %lu)\n", domid,
-		       (flags & EPML_READS) ? "reads" : "",
-		       (flags & EPML_WRITES) ? ((flags & EPML_READS) ? "+writes" : "writes") : "",
-		       (flags & EPML_FILTER_WALK) ? "filtered" : "logged", buf_kib, notify_cpu);
+		       (flags & XEN_DOMCTL_EPML_READS) ? "reads" : "",
+		       (flags & XEN_DOMCTL_EPML_WRITES) ? ((flags & XEN_DOMCTL_EPML_READS) ? "+writes" : "writes") : "",
+		       (flags & XEN_DOMCTL_EPML_FILTER_WALK) ? "filtered" : "logged", buf_kib, notify_cpu);
 	} else if (!strcmp(cmd, "disable")) {
 		xen_open(4096);
-		op.op = EPML_DISABLE;
+		op.op = XEN_DOMCTL_EPML_DISABLE;
 		epml_or_die(domid, &op, 0, "disable");
 		printf("domain %u: extended PML off\n", domid);
 	} else if (!strcmp(cmd, "info")) {
 		xen_open(4096);
-		op.op = EPML_INFO;
+		op.op = XEN_DOMCTL_EPML_INFO;
 		epml_or_die(domid, &op, 0, "info");
 		print_stats(&op);
 	} else if (!strcmp(cmd, "collect") || !strcmp(cmd, "wss")) {
@@ -903,28 +876,28 @@ int main(int argc, char **argv)
 
 		/* Room for every tracked page: ask INFO for the size first. */
 		xen_open(4096);
-		op.op = EPML_INFO;
+		op.op = XEN_DOMCTL_EPML_INFO;
 		epml_or_die(domid, &op, 0, cmd);
 		room = op.nr_gfns;
 		munmap(hbuf, hbuf_size);
 		close(privcmd);
-		xen_open(4096 + room * sizeof(struct epml_page));
+		xen_open(4096 + room * sizeof(struct xen_epml_page));
 
 		if (!strcmp(cmd, "collect")) {
 			memset(&op, 0, sizeof(op));
-			op.op = EPML_COLLECT;
+			op.op = XEN_DOMCTL_EPML_COLLECT;
 			epml_or_die(domid, &op, room, "collect");
 			if (csv)
 				printf("gfn,read,written,windows_read,windows_written\n");
 			for (uint64_t i = 0; i < op.nr; i++) {
-				const struct epml_page *p = &((const struct epml_page *)payload())[i];
+				const struct xen_epml_page *p = &((const struct xen_epml_page *)payload())[i];
 
 				printf(csv ? "%#llx,%u,%u,%u,%u\n" : "%#llx %c%c %u %u\n",
 				       (unsigned long long)p->gfn,
-				       csv ? (p->flags & EPML_PAGE_READ ? 1 : 0) :
-					     (p->flags & EPML_PAGE_READ ? 'r' : '-'),
-				       csv ? (p->flags & EPML_PAGE_WRITTEN ? 1 : 0) :
-					     (p->flags & EPML_PAGE_WRITTEN ? 'w' : '-'),
+				       csv ? (p->flags & XEN_EPML_PAGE_READ ? 1 : 0) :
+					     (p->flags & XEN_EPML_PAGE_READ ? 'r' : '-'),
+				       csv ? (p->flags & XEN_EPML_PAGE_WRITTEN ? 1 : 0) :
+					     (p->flags & XEN_EPML_PAGE_WRITTEN ? 'w' : '-'),
 				       p->reads, p->writes);
 			}
 			if (!csv)
@@ -944,14 +917,14 @@ int main(int argc, char **argv)
 		if (sync)
 			sync_cut(domid, 0, 0, cut_new_window);
 		memset(&op, 0, sizeof(op));
-		op.op = EPML_INFO;              /* the counters at the start */
+		op.op = XEN_DOMCTL_EPML_INFO;              /* the counters at the start */
 		epml_or_die(domid, &op, 0, "wss");
 		if (!sync) {
 			if (truth_marker)
 				domain_pause_ctl(domid, true);
 			truth_mark(0);
 			memset(&op, 0, sizeof(op));
-			op.op = EPML_NEW_WINDOW;        /* start clean */
+			op.op = XEN_DOMCTL_EPML_NEW_WINDOW;        /* start clean */
 			epml_or_die(domid, &op, 0, "wss");
 			if (truth_marker)
 				domain_pause_ctl(domid, false);
@@ -984,13 +957,13 @@ int main(int argc, char **argv)
 					domain_pause_ctl(domid, true);
 				truth_mark(w);
 				memset(&op, 0, sizeof(op));
-				op.op = EPML_COLLECT_NEXT;
+				op.op = XEN_DOMCTL_EPML_COLLECT_NEXT;
 				epml_or_die(domid, &op, room, "wss");
 				if (truth_marker)
 					domain_pause_ctl(domid, false);
 			}
 			for (uint64_t i = 0; i < op.nr; i++) {
-				const struct epml_page *p = &((const struct epml_page *)payload())[i];
+				const struct xen_epml_page *p = &((const struct xen_epml_page *)payload())[i];
 				unsigned seen = p->reads > p->writes ? p->reads : p->writes;
 
 				if (2 * seen >= w)

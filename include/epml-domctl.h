@@ -1,0 +1,86 @@
+/*
+ * XEN_DOMCTL_epml_op: the interface between xen-pml's Xen and dom0's tool
+ * xen-epml (docs/xen-pml.md), defined once for both.
+ *
+ *  - Xen: linked into its tree as public/arch-x86/epml-domctl.h and
+ *    included by public/domctl.h (xen-pml patch 0002), where guest handles
+ *    exist: @pages is XEN_GUEST_HANDLE_64(xen_epml_page_t).
+ *  - xen-epml (xen-pml/tools/xen-epml.c), a static binary without Xen's
+ *    headers or libraries: @pages is the buffer's address, 8 bytes either
+ *    way.
+ *
+ * The names are Xen's public ones (XEN_DOMCTL_..., xen_...), as dom0's
+ * side sees them in any Xen interface.  Only fixed-width types; no header
+ * beyond <stdint.h> outside Xen.  xen-pml/tests/test-epml-abi.c checks
+ * sizes and offsets.
+ */
+#ifndef EPML_DOMCTL_H
+#define EPML_DOMCTL_H
+
+#if !defined(__XEN__) && !defined(DEFINE_XEN_GUEST_HANDLE)
+#include <stdint.h>
+#endif
+
+/* 64-bit fields are 8-byte aligned for 32-bit callers too (Xen's rule). */
+#define EPML_U64A                       uint64_t __attribute__((__aligned__(8)))
+
+#define XEN_DOMCTL_epml_op              87      /* struct xen_domctl.cmd */
+#define VIRQ_EPML                       14      /* G. (DOM0) logs to collect */
+
+/*
+ * HAP HVM/PVH domains only; -EOPNOTSUPP when the CPU has no EPML,
+ * -ENODATA when it is not enabled for the domain, -EBUSY when log-dirty
+ * (stock PML) is active.
+ */
+#define XEN_DOMCTL_EPML_ENABLE          0   /* flags, buf_order, notify_cpu */
+#define XEN_DOMCTL_EPML_DISABLE         1
+#define XEN_DOMCTL_EPML_INFO            2   /* counters only */
+#define XEN_DOMCTL_EPML_COLLECT         3   /* drain; pages of the window */
+#define XEN_DOMCTL_EPML_NEW_WINDOW      4   /* drain, report, reset A/D, next */
+#define XEN_DOMCTL_EPML_COLLECT_NEXT    5   /* COLLECT and NEW_WINDOW at once */
+#define XEN_DOMCTL_EPML_READS           (1u << 0)
+#define XEN_DOMCTL_EPML_WRITES          (1u << 1)
+#define XEN_DOMCTL_EPML_FILTER_WALK     (1u << 2)
+
+struct xen_epml_page {
+    EPML_U64A gfn;
+    uint32_t flags;             /* in this window: */
+#define XEN_EPML_PAGE_READ              (1u << 0)
+#define XEN_EPML_PAGE_WRITTEN           (1u << 1)
+    uint16_t reads;             /* windows read in since enable (saturates) */
+    uint16_t writes;            /* windows written in since enable */
+};
+typedef struct xen_epml_page xen_epml_page_t;
+
+#ifdef DEFINE_XEN_GUEST_HANDLE
+DEFINE_XEN_GUEST_HANDLE(xen_epml_page_t);
+#define EPML_PAGES_HANDLE               XEN_GUEST_HANDLE_64(xen_epml_page_t)
+#else
+#define EPML_PAGES_HANDLE               EPML_U64A   /* the buffer's address */
+#endif
+
+struct xen_domctl_epml_op {
+    uint32_t op;                /* IN: XEN_DOMCTL_EPML_* */
+    uint32_t flags;             /* IN (ENABLE): XEN_DOMCTL_EPML_READS... */
+    uint32_t buf_order;         /* IN (ENABLE): buffers of 4 KiB << order */
+    uint32_t notify_cpu;        /* IN (ENABLE): CPU taking notifications */
+    EPML_U64A nr;               /* IN (COLLECT): room in @pages; OUT: used */
+    EPML_PAGES_HANDLE pages;
+    /* OUT (INFO, COLLECT, NEW_WINDOW: the window being reported): */
+    EPML_U64A window;           /* number of the window */
+    EPML_U64A touched;          /* pages logged in it */
+    EPML_U64A written;          /* of which written */
+    EPML_U64A nr_gfns;          /* gfns tracked: 0 .. nr_gfns-1 */
+    EPML_U64A entries;          /* log entries consumed since enable */
+    EPML_U64A walk;             /* of which from the guest page walk */
+    EPML_U64A large;            /* of which for 2M/1G EPT leaves */
+    EPML_U64A out_of_range;     /* entries beyond nr_gfns */
+    EPML_U64A dropped;          /* entries the CPU dropped (both full) */
+    EPML_U64A handovers;        /* buffers the CPU handed over */
+    EPML_U64A slow_resets;      /* windows reset by walking the EPT */
+    uint32_t notifications;     /* notifications that drained a buffer */
+    uint32_t full_exits;        /* PML-full exits: both buffers were full */
+};
+typedef struct xen_domctl_epml_op xen_domctl_epml_op_t;
+
+#endif /* EPML_DOMCTL_H */
