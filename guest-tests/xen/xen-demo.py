@@ -282,14 +282,14 @@ def cost_table(win_stats, pml_at, name="epml"):
     print("\nCost per window and CPU of Xen (query-pml-stats; every VM exit is the domU's,"
           " dom0 being PV): exits by reason, exits for an extended-PML notification,"
           " hand-overs, notifications sent, log lines (64 B) written")
-    print("  %6s %4s %8s %8s %9s %8s %10s %10s  %s" % (
-        "window", "cpu", "exits", "notify", "handovers", "notes", "log-lines", "entries",
-        "top exit reasons"))
+    print("  %6s %4s %8s %8s %9s %9s %8s %10s %10s  %s" % (
+        "window", "cpu", "exits", "notify", "PML-full", "handovers", "notes", "log-lines",
+        "entries", "top exit reasons"))
     for r in rows:
         top = sorted(r["reasons"].items(), key=lambda x: -x[1])[:5]
-        print("  %6d %4d %8d %8d %9d %8d %10d %10d  %s" % (
-            r["w"], r["cpu"], r["exits"], r["notify-exits"], r["handovers"], r["notifications"],
-            r["log-lines"], r["entries"],
+        print("  %6d %4d %8d %8d %9d %9d %8d %10d %10d  %s" % (
+            r["w"], r["cpu"], r["exits"], r["notify-exits"], r["full-exits"], r["handovers"],
+            r["notifications"], r["log-lines"], r["entries"],
             " ".join("%s:%d" % (EXIT_NAMES.get(k, str(k)), v) for k, v in top)))
     return rows
 
