@@ -285,6 +285,8 @@ do_build() {
 	deps
 	do_config
 	say "building the hypervisor (make -C xen -j$JOBS, nice 10; log: $OBJ/make.log)"
+	# The version gap, where it is built (docs/xen-pml.md, "The pinned version").
+	say "note: this is Debian's Xen source $XEN_DEB_VERSION ($XEN_DEB_SUITE); the stack's binary Xen is 4.17.7+13 (bookworm-security, 33 security advisories later), whose source is not downloadable here"
 	local t0=$SECONDS
 	nice -n 10 make "${MAKE_ARGS[@]}" -j"$JOBS" > "$OBJ/make.log" 2>&1 || {
 		grep -E -B2 -A12 'error:|Error [0-9]' "$OBJ/make.log" | head -n 80 >&2

@@ -17,6 +17,7 @@ fake_repo() {
 	mkdir -p "$1"
 	cp -r "$HERE" "$1/qemu-pml"
 	ln -s "$REPO/target-i386-pml" "$1/target-i386-pml"
+	ln -s "$REPO/include" "$1/include"
 }
 
 # 1. A broken patch appended to the series.
