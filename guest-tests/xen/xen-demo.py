@@ -221,14 +221,7 @@ def score_plugin(console, text, path, inv, oracle):
             row["precision"], row["count_err"], row["written"],
             row["est_written"] if row["est_written"] is not None else "-",
             "%.3f%%" % row["written_recall"] if row["written_recall"] is not None else "-"))
-        for kind in ("fn", "fp"):
-            if row[kind]:
-                pgs = sorted(row[kind + "_pages"])
-                c = [sum(g.get(p, (0, 0, 0))[i] for p in pgs) for i in range(3)]
-                print("         %s (%d pages; %d reads, %d writes, %d fetches by the truth): %s"
-                      % ("missed" if kind == "fn" else "extra", len(pgs), c[0], c[1], c[2],
-                         truth.runs_of(pgs[:200])))
-                row[kind + "_list"] = [[p] + list(g.get(p, (0, 0, 0))) for p in pgs]
+        print_misses(row, g)
     heat = score_heat(text, wins, inv, [r["w"] for r in rows if r.get("status") == "ok"])
     pml = score_plugin_pml(text, wins, inv)
     # The run's page lists, kept beside its console log.
@@ -294,6 +287,20 @@ def cost_table(win_stats, pml_at, name="epml"):
     return rows
 
 
+def print_misses(row, g):
+    """A scored window's missed and extra pages, with the truth's counts
+    ({gfn: (reads, writes, fetches)}); kept in the row as lists."""
+    for kind in ("fn", "fp"):
+        if not row[kind]:
+            continue
+        pgs = sorted(row[kind + "_pages"])
+        c = [sum(g.get(p, (0, 0, 0))[i] for p in pgs) for i in range(3)]
+        print("         %s (%d pages; %d reads, %d writes, %d fetches by the truth): %s"
+              % ("missed" if kind == "fn" else "extra", len(pgs), c[0], c[1], c[2],
+                 truth.runs_of(pgs[:200])))
+        row[kind + "_list"] = [[p] + list(g.get(p, (0, 0, 0))) for p in pgs]
+
+
 def summary_table(epml_rows, pml_rows, heat):
     """Each page-listing estimate beside the plugin truth: count, precision,
     recall; and the longmap's page heat in one line."""
@@ -349,13 +356,7 @@ def score_plugin_pml(text, wins, inv):
         print("  %6d %10d %10d %8d %8d %8.3f%% %8.3f%% %+7.3f%% %10d %+8.2f%%" % (
             w, row["truth"], row["estimate"], row["fn"], row["fp"], row["recall"],
             row["precision"], row["count_err"], row["touched"], row["touched_err"]))
-        for kind in ("fn", "fp"):
-            if row[kind]:
-                pgs = sorted(row[kind + "_pages"])
-                c = [sum(g.get(p, (0, 0, 0))[i] for p in pgs) for i in range(3)]
-                print("         %s (%d pages; %d reads, %d writes, %d fetches by the truth): %s"
-                      % ("missed" if kind == "fn" else "extra", len(pgs), c[0], c[1], c[2],
-                         truth.runs_of(pgs[:200])))
+        print_misses(row, g)
     return [{k: v for k, v in r.items() if not k.endswith("_pages")} for r in rows]
 
 
