@@ -329,6 +329,22 @@ void apic_eoi(void)
 	*(volatile u32 *)(uintptr_t)0xfee000b0ul = 0;
 }
 
+volatile int host_nmis;
+
+static void count_host_nmi(void)
+{
+	host_nmis++;
+}
+
+void host_nmi_enable(void)
+{
+	volatile u32 *apic = (volatile u32 *)0xfee00000ul;
+
+	set_irq_handler(2, count_host_nmi);
+	apic[0xf0 / 4] |= 0x100;	/* spurious-vector register: APIC on */
+	apic[0x360 / 4] = 0x400;	/* LVT LINT1: delivery mode NMI */
+}
+
 void handle_exception(struct ex_frame *f);
 void handle_exception(struct ex_frame *f)
 {

@@ -83,6 +83,13 @@ bool smp_start_ap(u32 apic_id, void (*fn)(void));
  * interrupt. */
 void set_irq_handler(unsigned vector, void (*fn)(void));
 void apic_eoi(void);
+
+/* NMIs the host sends (QMP inject-nmi, which arrives on LINT1):
+ * host_nmi_enable() turns on the local APIC with LINT1 delivering NMI and
+ * counts each one in host_nmis, so a guest can wait for the host between
+ * the steps of a host-driven test. */
+void host_nmi_enable(void);
+extern volatile int host_nmis;
 bool smp_ap_done(void);
 
 /* The physical address of @p: the tests run identity-mapped. */

@@ -2,12 +2,12 @@
 QEMU with a QMP socket, wait for its debug console, migrate it to a file
 and restore it, and relay the restored guest's own results as TAP."""
 import os
-import re
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from console import wait_text  # noqa: E402,F401 (also the tests')
 from qmp import QMP  # noqa: E402
 from tap import ok  # noqa: E402
 
@@ -24,15 +24,6 @@ def start(qemu, elf, tmp, tag, machine_args, extra):
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     return p, con, QMP(sock)
-
-
-def wait_text(path, pattern, timeout, poll=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if os.path.exists(path) and re.search(pattern, open(path, errors="replace").read(), re.M):
-            return True
-        time.sleep(poll)
-    return False
 
 
 def migrate_to_file(q, state):

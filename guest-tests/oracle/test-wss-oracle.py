@@ -11,12 +11,14 @@ stack; a window with no L2 running is empty.  Also checks HMP
 Usage: test-wss-oracle.py QEMU GUEST_DIR
 """
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from console import wait_text  # noqa: E402
 from qmp import QMP  # noqa: E402
 from tap import done, ok  # noqa: E402
 
@@ -27,15 +29,6 @@ SLACK = 6               # L2 code, stack and the phase variable
 
 def within(v, lo, slack=SLACK):
     return lo <= v <= lo + slack
-
-
-def wait_line(con, text, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if os.path.exists(con) and text in open(con, errors="replace").read():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def error_of(qmp, cmd, **args):
@@ -75,7 +68,7 @@ with tempfile.TemporaryDirectory() as tmp:
 
         qmp.cmd("wss-oracle-start")
         qmp.cmd("cont")
-        ok(wait_line(con, "PHASE 0 DONE"), "the L2 ran phase 0")
+        ok(wait_text(con, re.escape("PHASE 0 DONE"), 60), "the L2 ran phase 0")
         w0 = qmp.cmd("query-wss-oracle", next=True)
         show("phase 0", w0)
         g = w0["guests"]
@@ -95,7 +88,7 @@ with tempfile.TemporaryDirectory() as tmp:
            % (g["walk"], g["walk-only"]))
 
         qmp.cmd("inject-nmi")
-        ok(wait_line(con, "PHASE 1 DONE"), "the NMI let the L2 run phase 1")
+        ok(wait_text(con, re.escape("PHASE 1 DONE"), 60), "the NMI let the L2 run phase 1")
         w1 = qmp.cmd("query-wss-oracle", next=True)
         show("phase 1", w1)
         g1 = w1["guests"][0] if len(w1["guests"]) == 1 else None

@@ -20,7 +20,6 @@ static u8 vmcs[4096] __attribute__((aligned(4096)));
 static u8 guest_stack[8192] __attribute__((aligned(4096)));
 static u8 pages[NPAGES][4096] __attribute__((aligned(4096)));
 static volatile int phase;
-static volatile int nmis;
 
 static void touch_read(int from, int to)
 {
@@ -52,11 +51,6 @@ static void __attribute__((noreturn, used)) l2_main(void)
 	}
 }
 
-static void on_nmi(void)
-{
-	nmis++;
-}
-
 static void run_phase(int p, int launch)
 {
 	phase = p;
@@ -70,12 +64,7 @@ static void run_phase(int p, int launch)
 
 void test_main(void)
 {
-	volatile u32 *apic = (volatile u32 *)0xfee00000ul;
-
-	/* QEMU's inject-nmi arrives on LINT1: enable the APIC, LINT1 as NMI. */
-	set_irq_handler(2, on_nmi);
-	apic[0xf0 / 4] |= 0x100;
-	apic[0x360 / 4] = 0x400;
+	host_nmi_enable();
 	vmx_on();
 	vmx_setup_vmcs(vmcs, l2_main, guest_stack + sizeof(guest_stack));
 	vmcs_set(VMCS_PROC_BASED_CONTROLS, vmcs_get(VMCS_PROC_BASED_CONTROLS) |
@@ -85,7 +74,7 @@ void test_main(void)
 	invept(2, 0);
 
 	run_phase(0, 1);
-	while (!nmis)
+	while (!host_nmis)
 		asm volatile("hlt");	/* interrupts stay off: the NMI wakes it */
 	run_phase(1, 0);
 	vmx_off();

@@ -19,7 +19,6 @@
 static u8 vmcs[4096] __attribute__((aligned(4096)));
 static u8 guest_stack[4096] __attribute__((aligned(16)));
 static u64 msr_area[1][2] __attribute__((aligned(16)));
-static volatile int nmis;
 
 static void __attribute__((noreturn, used)) guest_code(void)
 {
@@ -27,16 +26,11 @@ static void __attribute__((noreturn, used)) guest_code(void)
 		asm volatile("vmcall");
 }
 
-static void on_nmi(void)
-{
-	nmis++;
-}
-
 /* Tell the host, then wait for its NMI (a spin: no HLT to race with). */
 static void step_done(int step)
 {
 	printf("STEP %d\n", step);
-	while (nmis < step)
+	while (host_nmis < step)
 		asm volatile("pause" ::: "memory");
 }
 
@@ -61,12 +55,7 @@ static void expect_entry_failure(int r, u32 reason, u64 qual, const char *what)
 
 void test_main(void)
 {
-	volatile u32 *apic = (volatile u32 *)0xfee00000ul;
-
-	/* QEMU's inject-nmi arrives on LINT1: enable the APIC, LINT1 as NMI. */
-	set_irq_handler(2, on_nmi);
-	apic[0xf0 / 4] |= 0x100;
-	apic[0x360 / 4] = 0x400;
+	host_nmi_enable();
 	vmx_on();
 	vmx_setup_vmcs(vmcs, guest_code, guest_stack + sizeof(guest_stack));
 

@@ -11,12 +11,13 @@ meanwhile this script reads query-vmx-last-failure and checks the rule
 the same.  Usage: test-entry-checks.py QEMU GUEST_DIR
 """
 import os
+import re
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from console import wait_text  # noqa: E402
 from qmp import QMP  # noqa: E402
 from tap import done, ok  # noqa: E402
 
@@ -31,15 +32,6 @@ EXPECTED = {
     4: ("27.4", "vmx_load_msr", "entry-failure", (34, 1)),
     5: ("27.1", "VMCS_LAUNCH_LAUNCHED", "vmfail", 5),
 }
-
-
-def wait_line(con, text, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if os.path.exists(con) and text in open(con, errors="replace").read():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def outcome(f):
@@ -71,7 +63,7 @@ with tempfile.TemporaryDirectory() as tmp:
         seen = []
         for step in sorted(EXPECTED):
             rule, expr, result, detail = EXPECTED[step]
-            if not ok(wait_line(con, "STEP %d\n" % step), "the guest reached step %d" % step):
+            if not ok(wait_text(con, re.escape("STEP %d\n" % step), 60), "the guest reached step %d" % step):
                 break
             f = qmp.cmd("query-vmx-last-failure")[0]
             print("# step %d: %s" % (step, f))
@@ -85,7 +77,7 @@ with tempfile.TemporaryDirectory() as tmp:
             qmp.cmd("inject-nmi")
         ok(len(seen) == len(EXPECTED) and len(set(seen)) == len(seen),
            "each step named a different rule (%s)" % ", ".join(str(s) for s in seen))
-        ok(wait_line(con, "END:"), "the guest finished")
+        ok(wait_text(con, re.escape("END:"), 60), "the guest finished")
         text = open(con, errors="replace").read()
         end = [line for line in text.splitlines() if "END:" in line]
         ok(end and end[-1].split("END:")[1].split() == ["5", "0"],
