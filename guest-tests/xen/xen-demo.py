@@ -191,7 +191,7 @@ def score_plugin(console, text, path, inv, oracle):
     print("  %6s %10s %10s %8s %8s %9s %9s %8s %9s %9s %9s" % (
         "window", "truth", "estimate", "FN", "FP", "recall", "precision", "count",
         "written", "est.wr", "wr.recall"))
-    rows = []
+    rows, graded = [], []   # graded: each scored window's pages in the domU's gfns
     for w in sorted(est):
         pages, meta = est[w]
         win = wins.get(str(w))
@@ -202,6 +202,7 @@ def score_plugin(console, text, path, inv, oracle):
             print("  %6d  (%s)" % (w, row["status"]))
             continue
         g = truth.to_guest(win, inv)
+        graded.append(g)
         true = set(g)
         row.update(truth.score_sets(pages, true))
         true_w = {p for p, c in g.items() if c[1]}
@@ -222,7 +223,7 @@ def score_plugin(console, text, path, inv, oracle):
             row["est_written"] if row["est_written"] is not None else "-",
             "%.3f%%" % row["written_recall"] if row["written_recall"] is not None else "-"))
         print_misses(row, g)
-    heat = score_heat(text, wins, inv, [r["w"] for r in rows if r.get("status") == "ok"])
+    heat = score_heat(text, graded)
     pml = score_plugin_pml(text, wins, inv)
     # The run's page lists, kept beside its console log.
     with open(path + ".scored.json", "w") as f:
@@ -360,16 +361,17 @@ def score_plugin_pml(text, wins, inv):
     return [{k: v for k, v in r.items() if not k.endswith("_pages")} for r in rows]
 
 
-def score_heat(text, wins, inv, graded):
-    """The longmap's page heat against the plugin's access counts."""
-    heat, nwin = truth.estimate_heat(text, "epml")
+def score_heat(text, graded):
+    """The longmap's page heat against the plugin's access counts over the
+    graded windows (each {gfn: (reads, writes, fetches)})."""
+    heat, _ = truth.estimate_heat(text, "epml")
     print("\nPage heat: the longmap (per page, windows accessed + windows written) against the"
           " plugin truth over the same %d windows" % len(graded))
     if heat is None or not graded:
         print("  (%s)" % ("no complete heat record from xen-epml" if heat is None
                           else "no graded window"))
         return None
-    h = truth.heat_agreement(heat, [truth.to_guest(wins[str(w)], inv) for w in graded])
+    h = truth.heat_agreement(heat, graded)
     fmt = lambda x: "%.4f" % x if x is not None else "n/a (no spread)"
     print("  pages the truth saw: %d; distinct longmap heats among them: %d" % (h["pages"],
                                                                              h["levels"]))
