@@ -2,12 +2,15 @@
 """Run qemu-pml's test suites and report per-assertion results.
 
 Suites:
-  guest   bare-metal test guests listed in guest-tests/tests.list, each run
+The suite is one manifest, guest-tests/tests.list.
+
+  guest   bare-metal test guests listed in its [guest] section, each run
           under the emulator with a time limit; they report on the debug
           console (PASS:/FAIL:/INFO:/END: lines, see lib/libtest.h) and
           leave through isa-debug-exit.
-  tap     programs that print TAP (host unit tests, upstream qtests):
-          every "ok"/"not ok" line is one assertion.
+  tap     programs that print TAP (host scripts, unit tests, upstream
+          qtests), listed in its [tap] section (run with --build) or given
+          with --tap: every "ok"/"not ok" line is one assertion.
 
 A test that hangs, crashes the emulator, or ends without its END line
 counts as one failed assertion, with the reason shown.  The last line
@@ -24,6 +27,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
 
 
 class Result:
@@ -45,10 +49,10 @@ def tail(text, n=15):
     return "\n".join("    | " + l for l in lines[-n:])
 
 
-def run_with_limit(argv, timeout, env=None):
+def run_with_limit(argv, timeout, env=None, cwd=None):
     """Run argv in its own process group; return (rc, stdout, stderr, timed_out)."""
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                         stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True)
     try:
         out, err = p.communicate(timeout=timeout)
         return p.returncode, out.decode(errors="replace"), err.decode(errors="replace"), False
@@ -67,18 +71,44 @@ def describe_rc(rc):
     return "emulator exited with status %d" % rc
 
 
+SECTIONS = ("guest", "tap")
+
+
 def parse_manifest(path):
-    tests = []
+    """The manifest's entries as (section, name, timeout, rest), in order.
+
+    Lines before any "[section]" header are guests.  For a guest, rest is
+    its extra QEMU arguments (a list); for a TAP program, its command line
+    (a string, placeholders not yet expanded)."""
+    entries, section = [], "guest"
     with open(path) as f:
-        for line in f:
+        for n, line in enumerate(f, 1):
             line = line.split("#", 1)[0].strip()
             if not line:
                 continue
+            if line.startswith("["):
+                section = line.strip("[]").strip()
+                if not line.endswith("]") or section not in SECTIONS:
+                    raise SystemExit("%s:%d: unknown section %r (known: %s)"
+                                     % (path, n, line, ", ".join(SECTIONS)))
+                continue
             words = line.split(None, 2)
-            if len(words) < 2:
-                raise SystemExit("%s: malformed line: %r" % (path, line))
-            tests.append((words[0], int(words[1]), shlex.split(words[2]) if len(words) > 2 else []))
-    return tests
+            if len(words) < 2 or not words[1].isdigit() or (section == "tap" and len(words) < 3):
+                raise SystemExit("%s:%d: malformed %s line (want: name seconds %s): %r"
+                                 % (path, n, section,
+                                    "command" if section == "tap" else "[qemu args]", line))
+            rest = words[2] if len(words) > 2 else ""
+            if section == "guest":
+                rest = shlex.split(rest)
+            entries.append((section, words[0], int(words[1]), rest))
+    return entries
+
+
+def expand(cmd, qemu, build):
+    """A TAP command line from the manifest, placeholders filled in."""
+    if "{build}" in cmd and not build:
+        raise SystemExit("runner: %r needs --build" % cmd)
+    return [w.replace("{qemu}", qemu).replace("{build}", build or "") for w in shlex.split(cmd)]
 
 
 def run_guest(qemu, kernel, name, timeout, extra, verbose):
@@ -124,7 +154,11 @@ TAP_LINE = re.compile(r"^(not ok|ok)\b\s*\d*\s*-?\s*(.*)$")
 def run_tap(name, argv, timeout, env, verbose):
     r = Result(name, "tap")
     t0 = time.monotonic()
-    rc, out, err, timed_out = run_with_limit(argv, timeout, env)
+    try:
+        rc, out, err, timed_out = run_with_limit(argv, timeout, env, cwd=REPO)
+    except OSError as e:
+        r.broken("cannot run %s: %s" % (argv[0], e.strerror))
+        return r
     r.seconds = time.monotonic() - t0
     for line in out.splitlines():
         if verbose:
@@ -175,7 +209,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--qemu", required=True, help="emulator binary")
     ap.add_argument("--guest-dir", help="directory holding the built <name>.elf guests")
-    ap.add_argument("--manifest", default=os.path.join(HERE, "tests.list"))
+    ap.add_argument("--manifest", default=os.path.join(HERE, "tests.list"),
+                    help="the suite's manifest (default: guest-tests/tests.list)")
+    ap.add_argument("--build", help="build directory: also run the manifest's [tap] programs, "
+                    "with {build} standing for it")
     ap.add_argument("--tap", action="append", default=[], metavar="NAME[@SECONDS]=COMMAND",
                     help="a TAP-printing program to run (repeatable), with its own time limit")
     ap.add_argument("--tap-timeout", type=int, default=300)
@@ -188,8 +225,22 @@ def main():
     only = set(args.only.split(",")) if args.only else None
     results = []
 
+    entries = parse_manifest(args.manifest)
+    taps = [("tap", name, timeout, expand(cmd, args.qemu, args.build))
+            for section, name, timeout, cmd in entries if section == "tap"] if args.build else []
+    for spec in args.tap:
+        name, _, cmd = spec.partition("=")
+        name, _, limit = name.partition("@")
+        taps.append(("tap", name, int(limit) if limit else args.tap_timeout, shlex.split(cmd)))
+    if only:
+        known = {name.partition("=")[0] for _, name, _, _ in entries + taps}
+        unknown = sorted(only - known)
+        if unknown:
+            raise SystemExit("runner: no test named %s in %s%s" % (", ".join(unknown), args.manifest,
+                             "" if args.build else " (TAP programs run only with --build)"))
+
     if args.guest_dir:
-        for name, timeout, extra in parse_manifest(args.manifest):
+        for _, name, timeout, extra in (e for e in entries if e[0] == "guest"):
             # "name=elf" runs guest <elf>.elf under another name and arguments.
             name, _, elf = name.partition("=")
             if only and name not in only:
@@ -204,13 +255,10 @@ def main():
             results.append(r)
 
     env = dict(os.environ, QTEST_QEMU_BINARY=args.qemu)
-    for spec in args.tap:
-        name, _, cmd = spec.partition("=")
-        name, _, limit = name.partition("@")
+    for _, name, timeout, argv in taps:
         if only and name not in only:
             continue
-        r = run_tap(name, shlex.split(cmd), int(limit) if limit else args.tap_timeout, env,
-                    args.verbose)
+        r = run_tap(name, argv, timeout, env, args.verbose)
         print("%-28s %s" % (name, "ok" if r.failed == 0 else "FAILED"), flush=True)
         results.append(r)
 

@@ -32,7 +32,8 @@ TREE=$BUILD/qemu-src
 OBJ=$BUILD/qemu
 FW=$OBJ/qemu-bundle/usr/local/share/qemu
 
-QTESTS=(qmp-cmd-test qmp-test test-hmp test-x86-cpuid-compat q35-test)
+# The upstream qtests the suite runs: its manifest's qtest/<name> entries.
+mapfile -t QTESTS < <(sed -n 's|^qtest/\([A-Za-z0-9_-]*\)[[:space:]].*|\1|p' "$REPO/guest-tests/tests.list")
 
 say() { printf 'qemu-pml: %s\n' "$*" >&2; }
 die() { printf 'qemu-pml: error: %s\n' "$*" >&2; exit 1; }
@@ -197,6 +198,7 @@ do_build() {
 }
 
 do_qtests() {
+	[ ${#QTESTS[@]} -gt 0 ] || die "guest-tests/tests.list names no qtest/<name>"
 	do_build "${QTESTS[@]/#/tests/qtest/}"
 }
 
