@@ -19,6 +19,7 @@
 #include "qobject/qdict.h"
 #include "vmx.h"
 #include "vmx-internal.h"
+#include "vmx-stats.h"
 
 static PmlVcpuStats *pml_vcpu_stats(CPUState *cs)
 {
@@ -30,19 +31,19 @@ static PmlVcpuStats *pml_vcpu_stats(CPUState *cs)
     s->cpu_index = cs->cpu_index;
     s->vmx_operation = qatomic_read(&env->vmx.vmxon);
     s->non_root = qatomic_read(&env->vmx.non_root);
-    s->entries = qatomic_read(&env->vmx.pml_entries);
-    s->full_exits = qatomic_read(&env->vmx.pml_full_exits);
-    s->reads = qatomic_read(&env->vmx.epml_reads);
-    s->writes = qatomic_read(&env->vmx.epml_writes);
-    s->walk_entries = qatomic_read(&env->vmx.epml_walk);
-    s->filtered = qatomic_read(&env->vmx.epml_filtered);
-    s->handovers = qatomic_read(&env->vmx.epml_handovers);
-    s->notifications = qatomic_read(&env->vmx.epml_notifies);
-    s->drops = qatomic_read(&env->vmx.epml_drops);
-    s->notify_exits = qatomic_read(&env->vmx.notify_exits);
-    s->log_lines = qatomic_read(&env->vmx.log_lines);
+    s->entries = qatomic_read(&vmx_stats(env)->pml_entries);
+    s->full_exits = qatomic_read(&vmx_stats(env)->pml_full_exits);
+    s->reads = qatomic_read(&vmx_stats(env)->epml_reads);
+    s->writes = qatomic_read(&vmx_stats(env)->epml_writes);
+    s->walk_entries = qatomic_read(&vmx_stats(env)->epml_walk);
+    s->filtered = qatomic_read(&vmx_stats(env)->epml_filtered);
+    s->handovers = qatomic_read(&vmx_stats(env)->epml_handovers);
+    s->notifications = qatomic_read(&vmx_stats(env)->epml_notifies);
+    s->drops = qatomic_read(&vmx_stats(env)->epml_drops);
+    s->notify_exits = qatomic_read(&vmx_stats(env)->notify_exits);
+    s->log_lines = qatomic_read(&vmx_stats(env)->log_lines);
     for (int r = 0; r < VMX_STATS_REASONS; r++) {
-        uint64_t n = qatomic_read(&env->vmx.exits[r]);
+        uint64_t n = qatomic_read(&vmx_stats(env)->exits[r]);
 
         if (n) {
             VmxExitCount *c = g_new0(VmxExitCount, 1);
@@ -96,22 +97,7 @@ void qmp_reset_pml_stats(Error **errp)
     CPUState *cs;
 
     CPU_FOREACH(cs) {
-        CPUX86State *env = cpu_env(cs);
-
-        qatomic_set(&env->vmx.pml_entries, 0);
-        qatomic_set(&env->vmx.pml_full_exits, 0);
-        qatomic_set(&env->vmx.epml_reads, 0);
-        qatomic_set(&env->vmx.epml_writes, 0);
-        qatomic_set(&env->vmx.epml_walk, 0);
-        qatomic_set(&env->vmx.epml_filtered, 0);
-        qatomic_set(&env->vmx.epml_handovers, 0);
-        qatomic_set(&env->vmx.epml_notifies, 0);
-        qatomic_set(&env->vmx.epml_drops, 0);
-        qatomic_set(&env->vmx.notify_exits, 0);
-        qatomic_set(&env->vmx.log_lines, 0);
-        for (int r = 0; r < VMX_STATS_REASONS; r++) {
-            qatomic_set(&env->vmx.exits[r], 0);
-        }
+        vmx_stats_reset(cpu_env(cs));
     }
 }
 
@@ -120,7 +106,7 @@ void qmp_reset_pml_stats(Error **errp)
 static VmxLastFailure *vmx_last_failure(CPUState *cs)
 {
     CPUX86State *env = cpu_env(cs);
-    const struct vmx_entry_fail *f = &env->vmx.entry_fail;
+    const struct vmx_entry_fail *f = &env->vmx.check.fail;
     VmxLastFailure *r = g_new0(VmxLastFailure, 1);
     struct vmx_entry_fail copy;
     unsigned start;

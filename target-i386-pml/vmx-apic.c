@@ -30,7 +30,7 @@
 #include "vmx-internal.h"
 #include "trace.h"
 
-/* env->vmx.apic_write: where a virtualized VTPR write stands. */
+/* env->vmx.apic.vtpr_write: where a virtualized VTPR write stands. */
 enum {
     APIC_WRITE_NONE = 0,
     APIC_WRITE_REPLAY = 1,      /* instruction restarted as a one-insn TB */
@@ -97,7 +97,7 @@ void vmx_write_vtpr(CPUX86State *env, target_ulong val, uintptr_t ra)
     x86_stl_phys(cs, vtpr_addr(env), (val & 0xf) << 4);
     if ((val & 0xf) < (VMCS(env, TPR_THRESHOLD) & 0xf)) {
         cpu_restore_state(cs, ra);
-        env->eip += env->vmx.exit_insn_len;
+        env->eip += env->vmx.xlat.insn_len;
         vmx_vmexit_len(env, VMX_EXIT_TPR_BELOW_THRESHOLD, 0, 0, 0);
     }
 }
@@ -140,19 +140,19 @@ bool vmx_apic_controls_ok(CPUX86State *env)
  */
 void vmx_apic_entry(CPUX86State *env)
 {
-    env->vmx.apic_write = APIC_WRITE_NONE;
-    env->vmx.tpr_exit_due = false;
+    env->vmx.apic.vtpr_write = APIC_WRITE_NONE;
+    env->vmx.apic.tpr_exit_due = false;
     if ((VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_TPR_SHADOW) &&
         (VMCS(env, TPR_THRESHOLD) & 0xf) > vtpr_class(env)) {
-        env->vmx.tpr_exit_due = true;
+        env->vmx.apic.tpr_exit_due = true;
         qatomic_or(&env_cpu(env)->interrupt_request, CPU_INTERRUPT_VMX_EVENT);
     }
 }
 
 void vmx_apic_exit(CPUX86State *env)
 {
-    env->vmx.apic_write = APIC_WRITE_NONE;
-    env->vmx.tpr_exit_due = false;
+    env->vmx.apic.vtpr_write = APIC_WRITE_NONE;
+    env->vmx.apic.tpr_exit_due = false;
 }
 
 /* After an incoming migration: carry on where the source vCPU was. */
@@ -160,7 +160,7 @@ void vmx_apic_post_load(CPUX86State *env)
 {
     CPUState *cs = env_cpu(env);
 
-    if (env->vmx.apic_write == APIC_WRITE_REPLAY) {
+    if (env->vmx.apic.vtpr_write == APIC_WRITE_REPLAY) {
         replay_insn_alone(cs);
     }
     if (vmx_apic_due_event(env)) {
@@ -193,13 +193,13 @@ static void vtpr_write(CPUX86State *env, uintptr_t ra)
 {
     CPUState *cs = env_cpu(env);
 
-    if (env->vmx.apic_write != APIC_WRITE_NONE) {
+    if (env->vmx.apic.vtpr_write != APIC_WRITE_NONE) {
         /* The replay (or a second write of the same instruction). */
-        env->vmx.apic_write = APIC_WRITE_DONE;
+        env->vmx.apic.vtpr_write = APIC_WRITE_DONE;
         request_boundary_event(cs);
         return;
     }
-    env->vmx.apic_write = APIC_WRITE_REPLAY;
+    env->vmx.apic.vtpr_write = APIC_WRITE_REPLAY;
     replay_insn_alone(cs);
     cpu_loop_exit_restore(cs, ra);
 }
@@ -224,7 +224,7 @@ bool vmx_apic_access(CPUX86State *env, vaddr addr, int size, MMUAccessType acces
          * A guest-physical access: the page walker's (final addresses do
          * not fill this TLB, patch 0030).  vmx_ept_exit reports it.
          */
-        env->vmx.ept_fault = EPT_FAULT_APIC_ACCESS;
+        env->vmx.ept.fault = EPT_FAULT_APIC_ACCESS;
         return false;
     }
     if (mmu_idx == MMU_PHYS_IDX) {
@@ -241,7 +241,7 @@ bool vmx_apic_access(CPUX86State *env, vaddr addr, int size, MMUAccessType acces
     if (probe) {
         return false;
     }
-    if (env->vmx.idt_vectoring & VMX_INTR_INFO_VALID) {
+    if (env->vmx.exit.idt_vectoring & VMX_INTR_INFO_VALID) {
         type = APIC_ACCESS_LINEAR_EVENT;
     } else if (access == MMU_INST_FETCH) {
         type = APIC_ACCESS_LINEAR_FETCH;
@@ -257,7 +257,7 @@ bool vmx_apic_access(CPUX86State *env, vaddr addr, int size, MMUAccessType acces
 /* The page walker read a paging structure on the APIC-access page. */
 G_NORETURN void vmx_apic_access_gpa(CPUX86State *env, uint64_t gpa, uintptr_t ra)
 {
-    unsigned type = (env->vmx.idt_vectoring & VMX_INTR_INFO_VALID) ?
+    unsigned type = (env->vmx.exit.idt_vectoring & VMX_INTR_INFO_VALID) ?
                     APIC_ACCESS_GPA_EVENT : APIC_ACCESS_GPA_INSN;
 
     VMCS(env, GUEST_PHYSICAL_ADDRESS) = gpa;
@@ -274,7 +274,7 @@ G_NORETURN void vmx_apic_access_gpa(CPUX86State *env, uint64_t gpa, uintptr_t ra
  */
 uint32_t vmx_apic_due_event(CPUX86State *env)
 {
-    if (env->vmx.tpr_exit_due || env->vmx.apic_write == APIC_WRITE_DONE) {
+    if (env->vmx.apic.tpr_exit_due || env->vmx.apic.vtpr_write == APIC_WRITE_DONE) {
         return VMX_EXIT_TPR_BELOW_THRESHOLD;
     }
     return 0;
@@ -288,15 +288,15 @@ bool vmx_apic_write_emulation(CPUX86State *env)
 {
     CPUState *cs = env_cpu(env);
 
-    if (env->vmx.apic_write == APIC_WRITE_DONE) {
-        env->vmx.apic_write = APIC_WRITE_NONE;
+    if (env->vmx.apic.vtpr_write == APIC_WRITE_DONE) {
+        env->vmx.apic.vtpr_write = APIC_WRITE_NONE;
         x86_stl_phys(cs, vtpr_addr(env), x86_ldl_phys(cs, vtpr_addr(env)) & 0xff);
         if (vtpr_class(env) < (VMCS(env, TPR_THRESHOLD) & 0xf)) {
-            env->vmx.tpr_exit_due = true;
+            env->vmx.apic.tpr_exit_due = true;
         }
     }
-    if (env->vmx.tpr_exit_due) {
-        env->vmx.tpr_exit_due = false;
+    if (env->vmx.apic.tpr_exit_due) {
+        env->vmx.apic.tpr_exit_due = false;
         return true;
     }
     return false;

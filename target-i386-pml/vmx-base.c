@@ -188,9 +188,9 @@ void vmx_fail_valid(CPUX86State *env, enum vmx_insn_error err)
 bool vmx_entry_check_failed(CPUX86State *env, const char *rule, const char *expr)
 {
     /* The first check noted is the innermost: its caller's wrapper keeps it. */
-    if (!env->vmx.check_rule) {
-        env->vmx.check_rule = rule;
-        env->vmx.check_expr = expr;
+    if (!env->vmx.check.rule) {
+        env->vmx.check.rule = rule;
+        env->vmx.check.expr = expr;
     }
     return true;
 }
@@ -198,8 +198,8 @@ bool vmx_entry_check_failed(CPUX86State *env, const char *rule, const char *expr
 void vmx_entry_checks_begin(CPUX86State *env)
 {
     /* Also forgets a note left by a check used outside VM entry (INVEPT). */
-    env->vmx.check_rule = NULL;
-    env->vmx.check_expr = NULL;
+    env->vmx.check.rule = NULL;
+    env->vmx.check.expr = NULL;
 }
 
 static const char *entry_fail_kind_name(enum vmx_entry_fail_kind kind)
@@ -219,10 +219,10 @@ static const char *entry_fail_kind_name(enum vmx_entry_fail_kind kind)
 void vmx_entry_fail_report(CPUX86State *env, enum vmx_entry_fail_kind kind,
                            uint32_t number, uint64_t qual)
 {
-    struct vmx_entry_fail *f = &env->vmx.entry_fail;
+    struct vmx_entry_fail *f = &env->vmx.check.fail;
     /* Every failing check names itself; this is only a safety net. */
-    const char *rule = env->vmx.check_rule ?: "unnamed";
-    const char *expr = env->vmx.check_expr ?: "";
+    const char *rule = env->vmx.check.rule ?: "unnamed";
+    const char *expr = env->vmx.check.expr ?: "";
 
     seqlock_write_begin(&f->seq);
     f->kind = kind;
@@ -233,8 +233,8 @@ void vmx_entry_fail_report(CPUX86State *env, enum vmx_entry_fail_kind kind,
     f->rule = rule;
     f->expr = expr;
     seqlock_write_end(&f->seq);
-    env->vmx.check_rule = NULL;
-    env->vmx.check_expr = NULL;
+    env->vmx.check.rule = NULL;
+    env->vmx.check.expr = NULL;
 
     trace_vmx_entry_check_failed(env_cpu(env)->cpu_index, rule, expr,
                                  entry_fail_kind_name(kind), number, qual);
@@ -266,16 +266,16 @@ G_NORETURN void vmx_vmexit_len(CPUX86State *env, uint32_t reason, uint64_t qual,
 
     if (ra) {
         cpu_restore_state(cs, ra);      /* also sets exit_insn_len */
-    } else if (!insn_len && (env->vmx.idt_vectoring & VMX_INTR_INFO_VALID) &&
-               ((env->vmx.idt_vectoring & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_SW_INTR ||
-                (env->vmx.idt_vectoring & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_SW_EXCEPTION)) {
+    } else if (!insn_len && (env->vmx.exit.idt_vectoring & VMX_INTR_INFO_VALID) &&
+               ((env->vmx.exit.idt_vectoring & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_SW_INTR ||
+                (env->vmx.exit.idt_vectoring & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_SW_EXCEPTION)) {
         /* During delivery of a software interrupt or exception (28.2.4). */
-        env->vmx.exit_insn_len = env->vmx.idt_vectoring_len;
+        env->vmx.xlat.insn_len = env->vmx.exit.idt_vectoring_len;
     } else {
-        env->vmx.exit_insn_len = insn_len;
+        env->vmx.xlat.insn_len = insn_len;
     }
-    env->vmx.pending_reason = reason;
-    env->vmx.pending_qual = qual;
+    env->vmx.exit.reason = reason;
+    env->vmx.exit.qual = qual;
     cs->exception_index = EXCP_VMEXIT;
     /* An exit during event delivery ends that delivery (no double fault). */
     env->old_exception = -1;
@@ -295,6 +295,6 @@ G_NORETURN void vmx_vmexit(CPUX86State *env, uint32_t reason, uint64_t qual,
  */
 G_NORETURN void vmx_operand_exit(CPUX86State *env, uint32_t reason, uintptr_t ra)
 {
-    env->vmx.pending_insn_info = env->vmx.intercept_insn_info;
-    vmx_vmexit(env, reason, env->vmx.intercept_addr, ra);
+    env->vmx.exit.insn_info = env->vmx.xlat.insn_info;
+    vmx_vmexit(env, reason, env->vmx.xlat.addr, ra);
 }

@@ -679,11 +679,11 @@ static void load_guest_pdptes(CPUX86State *env)
 {
     int i;
 
-    env->vmx.pdptes_loaded = vmx_ept_enabled_in_vmcs(env) &&
+    env->vmx.ept.pdptes_loaded = vmx_ept_enabled_in_vmcs(env) &&
         (VMCS(env, GUEST_CR0) & CR0_PG_MASK) && (VMCS(env, GUEST_CR4) & CR4_PAE_MASK) &&
         !(VMCS(env, VM_ENTRY_CONTROLS) & VMX_VM_ENTRY_IA32E_MODE);
     for (i = 0; i < 4; i++) {
-        env->vmx.pdpte[i] = env->vmx.pdptes_loaded ?
+        env->vmx.ept.pdpte[i] = env->vmx.ept.pdptes_loaded ?
                             env->vmx.vmcs.f[VMCS_ID_GUEST_PDPTE0 + i] : 0;
     }
 }
@@ -758,7 +758,7 @@ static void load_guest_state(CPUX86State *env)
      * 27.3.2.5: bit 3 is blocking by NMI, or virtual-NMI blocking with
      * "virtual NMIs" (see vmx_nmi_blocked() for which blocks what).
      */
-    env->vmx.nmi_blocked = intr & VMX_INTERRUPTIBILITY_NMI;
+    env->vmx.ev.nmi_blocked = intr & VMX_INTERRUPTIBILITY_NMI;
     if (intr & VMX_INTERRUPTIBILITY_NMI) {
         env->hflags2 |= HF2_NMI_MASK;
     } else {
@@ -843,7 +843,7 @@ static void deliver_pending_dbg(CPUX86State *env)
          * instruction (vmx-events.c), or join a #DB it raises
          * (vmx_debug_exception); a VM exit before saves them again.
          */
-        env->vmx.pending_dbg = pending;
+        env->vmx.ev.pending_dbg = pending;
         vmx_events_dbg_after_insn(env);
         return;
     }
@@ -892,7 +892,7 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
     }
     env->tsc_offset = (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_USE_TSC_OFFSETING) ?
                       VMCS(env, TSC_OFFSET) : 0;
-    env->vmx.idt_vectoring = 0;
+    env->vmx.exit.idt_vectoring = 0;
     vmx_tlb_entry_end(env);
 
     failed_msr = load_msr_list(env, VMCS(env, VM_ENTRY_MSR_LOAD_ADDR),
@@ -914,7 +914,7 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
     vmx_release_init(env);              /* a latched INIT: VM exit next */
     if (VMCS(env, GUEST_ACTIVITY_STATE) == VMX_ACTIVITY_HLT &&
         !(VMCS(env, VM_ENTRY_INTR_INFO_FIELD) & VMX_INTR_INFO_VALID)) {
-        env->vmx.guest_hlt = true;
+        env->vmx.ev.guest_hlt = true;
         cs->halted = 1;
         cs->exception_index = EXCP_HLT;
         cpu_loop_exit(cs);

@@ -19,6 +19,7 @@
 #include "tcg/helper-tcg.h"
 #include "vmx.h"
 #include "vmx-internal.h"
+#include "vmx-stats.h"
 #include "pml/trace.h"
 
 /* IA32_VMX_EPML_CAP (section 2): every feature of this revision. */
@@ -121,7 +122,7 @@ static void epml_notify(CPUX86State *env)
     address_space_stl_le(&address_space_memory, 0xfee00000u | (dest << 12), vector,
                          MEMTXATTRS_UNSPECIFIED, NULL);
     vmx_stats_notify_vector(vector);
-    qatomic_set(&env->vmx.epml_notifies, env->vmx.epml_notifies + 1);
+    vmx_stats_count(&vmx_stats(env)->epml_notifies);
     trace_vmx_epml_notify(env_cpu(env)->cpu_index, dest, vector);
 }
 
@@ -138,7 +139,7 @@ static void epml_hand_over(CPUX86State *env)
     desc_stl(env, EPML_DESC_COUNT(active), n);
     desc_stl(env, EPML_DESC_STATE(active), EPML_DESC_FULL);
     desc_inc64(env, EPML_DESC_HANDOVERS);
-    qatomic_set(&env->vmx.epml_handovers, env->vmx.epml_handovers + 1);
+    vmx_stats_count(&vmx_stats(env)->epml_handovers);
     trace_vmx_epml_handover(env_cpu(env)->cpu_index, active, n);
     if (VMCS(env, EPML_CONTROLS) & EPML_CTL_NOTIFY) {
         epml_notify(env);
@@ -174,7 +175,7 @@ bool vmx_epml_walk_filtered(CPUX86State *env, bool transition)
         return false;
     }
     if (transition) {
-        qatomic_set(&env->vmx.epml_filtered, env->vmx.epml_filtered + 1);
+        vmx_stats_count(&vmx_stats(env)->epml_filtered);
     }
     return true;
 }
@@ -198,7 +199,7 @@ bool vmx_epml_log(CPUX86State *env, uint64_t gpa, bool set_a, bool set_d,
             return false;
         }
         desc_inc64(env, EPML_DESC_DROPPED);
-        qatomic_set(&env->vmx.epml_drops, env->vmx.epml_drops + 1);
+        vmx_stats_count(&vmx_stats(env)->epml_drops);
         trace_vmx_epml_drop(cs->cpu_index, gpa);
         return true;
     }
@@ -214,15 +215,15 @@ bool vmx_epml_log(CPUX86State *env, uint64_t gpa, bool set_a, bool set_d,
         vmx_stats_log_line(env);    /* the first entry in its cache line */
     }
 
-    qatomic_set(&env->vmx.pml_entries, env->vmx.pml_entries + 1);
+    vmx_stats_count(&vmx_stats(env)->pml_entries);
     if (set_a) {
-        qatomic_set(&env->vmx.epml_reads, env->vmx.epml_reads + 1);
+        vmx_stats_count(&vmx_stats(env)->epml_reads);
     }
     if (set_d) {
-        qatomic_set(&env->vmx.epml_writes, env->vmx.epml_writes + 1);
+        vmx_stats_count(&vmx_stats(env)->epml_writes);
     }
     if (walk) {
-        qatomic_set(&env->vmx.epml_walk, env->vmx.epml_walk + 1);
+        vmx_stats_count(&vmx_stats(env)->epml_walk);
     }
     trace_vmx_epml_log(cs->cpu_index, q0, q1, index);
     if (index + 1 == n) {

@@ -22,6 +22,7 @@
 #include "tcg/helper-tcg.h"
 #include "vmx.h"
 #include "vmx-internal.h"
+#include "vmx-stats.h"
 #include "pml/trace.h"
 
 /* EPT entry bits (29.3.2). */
@@ -201,9 +202,9 @@ void vmx_ept_gpa_flush(CPUX86State *env)
 static bool ept_fault(CPUX86State *env, enum ept_fault_kind kind, uint64_t perms,
                       MMUAccessType access)
 {
-    env->vmx.ept_fault = kind;
-    env->vmx.ept_fault_perms = perms & EPT_RWX;
-    env->vmx.ept_fault_access = access == MMU_DATA_STORE ? 2 :
+    env->vmx.ept.fault = kind;
+    env->vmx.ept.fault_perms = perms & EPT_RWX;
+    env->vmx.ept.fault_access = access == MMU_DATA_STORE ? 2 :
                                 access == MMU_INST_FETCH ? 4 : 1;
     return false;
 }
@@ -224,7 +225,7 @@ bool vmx_ept_translate(CPUX86State *env, uint64_t gpa, MMUAccessType access,
         (access == MMU_DATA_LOAD ? (m->prot & PAGE_READ) :
          access == MMU_DATA_STORE ? (m->prot & PAGE_WRITE) : (m->prot & PAGE_EXEC))) {
         /* A cached guest-physical mapping: no walk, no flag, nothing logged. */
-        if (unlikely(qatomic_read(&wss_oracle_active)) && env->vmx.in_guest_walk) {
+        if (unlikely(qatomic_read(&wss_oracle_active)) && env->vmx.ept.in_guest_walk) {
             wss_oracle_walk(env, gpa);
         }
         *prot = m->prot;
@@ -284,14 +285,14 @@ restart:
          * walk's accesses leave the leaf's flags alone, so that the first
          * data access to a page holding paging structures is still logged.
          */
-        if (env->vmx.in_guest_walk && vmx_epml_walk_filtered(env, set_a || set_d)) {
+        if (env->vmx.ept.in_guest_walk && vmx_epml_walk_filtered(env, set_a || set_d)) {
             flags_set = !set_a;     /* the flags as they were */
             goto flags_done;
         }
         /* Log before the flags change: a PML-full exit leaves them clear. */
         if (vmx_epml_on(env)) {
             if ((set_a || set_d) &&
-                !vmx_epml_log(env, gpa, set_a, set_d, env->vmx.in_guest_walk, e_addr, level)) {
+                !vmx_epml_log(env, gpa, set_a, set_d, env->vmx.ept.in_guest_walk, e_addr, level)) {
                 return ept_fault(env, EPT_FAULT_PML_FULL, perms, access);
             }
         } else if (set_d && vmx_pml_enabled(env) && !vmx_pml_log(env, gpa)) {
@@ -306,7 +307,7 @@ restart:
         }
     }
 flags_done:
-    if (unlikely(qatomic_read(&wss_oracle_active)) && env->vmx.in_guest_walk) {
+    if (unlikely(qatomic_read(&wss_oracle_active)) && env->vmx.ept.in_guest_walk) {
         wss_oracle_walk(env, gpa);
     }
     *page_size = 1 << (12 + 9 * (level - 1));
@@ -346,24 +347,24 @@ bool vmx_ept_final(CPUX86State *env, uint64_t gpa, MMUAccessType access,
 bool vmx_ept_walk_may_read(CPUX86State *env)
 {
     return vmx_ept_enabled(env) && !(VMCS(env, EPT_POINTER) & EPTP_AD) &&
-           env->vmx.ept_fault == EPT_FAULT_VIOLATION && !env->vmx.walk_refused;
+           env->vmx.ept.fault == EPT_FAULT_VIOLATION && !env->vmx.ept.walk_refused;
 }
 
 void vmx_ept_walk_refuse(CPUX86State *env, uint64_t gpa)
 {
-    if (!env->vmx.walk_refused) {
-        env->vmx.walk_refused = true;
-        env->vmx.walk_refused_gpa = gpa;
+    if (!env->vmx.ept.walk_refused) {
+        env->vmx.ept.walk_refused = true;
+        env->vmx.ept.walk_refused_gpa = gpa;
     }
 }
 
 uint64_t vmx_ept_walk_take_refusal(CPUX86State *env)
 {
-    uint64_t gpa = env->vmx.walk_refused_gpa;
+    uint64_t gpa = env->vmx.ept.walk_refused_gpa;
     hwaddr hpa;
     int prot, size;
 
-    env->vmx.walk_refused = false;
+    env->vmx.ept.walk_refused = false;
     /* Walk EPT again for the write it refused, to record the violation. */
     if (vmx_ept_translate(env, gpa, MMU_DATA_STORE, &hpa, &prot, &size)) {
         /* EPT changed since (another vCPU): report what was refused. */
@@ -385,18 +386,18 @@ G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
     uint64_t qual;
 
     VMCS(env, GUEST_PHYSICAL_ADDRESS) = gpa;
-    switch (env->vmx.ept_fault) {
+    switch (env->vmx.ept.fault) {
     case EPT_FAULT_MISCONFIG:
         vmx_vmexit(env, VMX_EXIT_EPT_MISCONFIG, 0, ra);
     case EPT_FAULT_APIC_ACCESS:
         vmx_apic_access_gpa(env, gpa, ra);
     case EPT_FAULT_PML_FULL:
-        qatomic_set(&env->vmx.pml_full_exits, env->vmx.pml_full_exits + 1);
+        vmx_stats_count(&vmx_stats(env)->pml_full_exits);
         trace_vmx_pml_full(env_cpu(env)->cpu_index, gpa);
         vmx_vmexit(env, VMX_EXIT_PML_FULL, 0, ra);
     default:
         /* 28.2.1, Table 28-7. */
-        qual = env->vmx.ept_fault_access | ((uint64_t)env->vmx.ept_fault_perms << 3) |
+        qual = env->vmx.ept.fault_access | ((uint64_t)env->vmx.ept.fault_perms << 3) |
                (1ull << 7) | (walk ? 0 : 1ull << 8);
         if (walk) {
             /*
@@ -404,7 +405,7 @@ G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
              * as the walker probed it: always with EPT A/D on, otherwise
              * only to set a guest A/D flag (vmx_ept_walk_*).
              */
-            qual = (qual & ~7ull) | 1 | (env->vmx.ept_fault_access & 2);
+            qual = (qual & ~7ull) | 1 | (env->vmx.ept.fault_access & 2);
         }
         VMCS(env, GUEST_LINEAR_ADDRESS) = gla;
         vmx_vmexit(env, VMX_EXIT_EPT_VIOLATION, qual, ra);

@@ -11,7 +11,7 @@
  * MTF, preemption timer, NMI window, all ahead of NMIs and interrupts.
  *
  * MTF: the guest runs one-instruction TBs that end in the main loop, and
- * each records that an instruction started (env->vmx.insn_ran, set by
+ * each records that an instruction started (env->vmx.xlat.insn_ran, set by
  * the TB itself).  Delivering an event through the guest IDT counts too
  * (vmx_event_delivered), so an MTF exit also follows injected events and
  * faults delivered to the guest (26.5.2).
@@ -46,9 +46,9 @@ static void preempt_timer_cb(void *opaque)
     CPUState *cs = opaque;
     CPUX86State *env = cpu_env(cs);
     uint64_t now = cpu_get_tsc(env);
-    uint64_t deadline = env->vmx.preempt_deadline;
+    uint64_t deadline = env->vmx.ev.preempt_deadline;
 
-    if (!env->vmx.non_root || !env->vmx.preempt_active) {
+    if (!env->vmx.non_root || !env->vmx.ev.preempt_active) {
         return;
     }
     if (now < deadline) {
@@ -91,7 +91,7 @@ static void preempt_timer_stop(CPUState *cs)
 static uint32_t preempt_timer_value(CPUX86State *env)
 {
     uint64_t now = cpu_get_tsc(env) >> VMX_PREEMPT_RATE;
-    uint64_t end = env->vmx.preempt_deadline >> VMX_PREEMPT_RATE;
+    uint64_t end = env->vmx.ev.preempt_deadline >> VMX_PREEMPT_RATE;
 
     return end > now ? end - now : 0;
 }
@@ -106,12 +106,12 @@ void vmx_events_entry(CPUX86State *env)
     uint32_t proc = VMCS(env, CPU_BASED_VM_EXEC_CONTROL);
     bool armed = false;
 
-    env->vmx.insn_ran = 0;
-    env->vmx.mtf_pending = false;
-    env->vmx.pending_dbg = 0;
-    env->vmx.dbg_after_insn = false;
-    env->vmx.in_iret = 0;
-    env->vmx.guest_hlt = false;
+    env->vmx.xlat.insn_ran = 0;
+    env->vmx.ev.mtf_pending = false;
+    env->vmx.ev.pending_dbg = 0;
+    env->vmx.ev.dbg_after_insn = false;
+    env->vmx.xlat.in_iret = 0;
+    env->vmx.ev.guest_hlt = false;
     cs->tcg_cflags &= ~MTF_CFLAGS;
     if (proc & VMX_CPU_BASED_MONITOR_TRAP_FLAG) {
         cs->tcg_cflags |= MTF_CFLAGS_ONE;
@@ -120,16 +120,16 @@ void vmx_events_entry(CPUX86State *env)
     if (proc & VMX_CPU_BASED_VIRTUAL_NMI_PENDING) {
         armed = true;
     }
-    env->vmx.preempt_active = pin & VMX_PIN_BASED_VMX_PREEMPTION_TIMER;
-    if (env->vmx.preempt_active) {
+    env->vmx.ev.preempt_active = pin & VMX_PIN_BASED_VMX_PREEMPTION_TIMER;
+    if (env->vmx.ev.preempt_active) {
         uint64_t now = cpu_get_tsc(env);
         uint64_t value = (uint32_t)VMCS(env, VMX_PREEMPTION_TIMER_VALUE);
 
         /* It counts down each time TSC bit VMX_PREEMPT_RATE changes. */
-        env->vmx.preempt_deadline = ((now >> VMX_PREEMPT_RATE) + value) <<
+        env->vmx.ev.preempt_deadline = ((now >> VMX_PREEMPT_RATE) + value) <<
                                     VMX_PREEMPT_RATE;
-        if (env->vmx.preempt_deadline > now) {
-            preempt_timer_arm(cs, env->vmx.preempt_deadline - now);
+        if (env->vmx.ev.preempt_deadline > now) {
+            preempt_timer_arm(cs, env->vmx.ev.preempt_deadline - now);
         }
         armed = true;
     }
@@ -147,7 +147,7 @@ void vmx_events_dbg_after_insn(CPUX86State *env)
 {
     CPUState *cs = env_cpu(env);
 
-    env->vmx.dbg_after_insn = true;
+    env->vmx.ev.dbg_after_insn = true;
     cs->cflags_next_tb = (cs->tcg_cflags & ~CF_COUNT_MASK) | MTF_CFLAGS_ONE;
     qatomic_or(&cs->interrupt_request, CPU_INTERRUPT_VMX_EVENT);
 }
@@ -155,14 +155,14 @@ void vmx_events_dbg_after_insn(CPUX86State *env)
 /* 27.6 (type 7): VM entry injects a pending MTF VM exit. */
 void vmx_events_inject_mtf(CPUX86State *env)
 {
-    env->vmx.mtf_pending = true;
+    env->vmx.ev.mtf_pending = true;
     qatomic_or(&env_cpu(env)->interrupt_request, CPU_INTERRUPT_VMX_EVENT);
 }
 
 /* 28.3: "save VMX-preemption timer value". */
 void vmx_events_save(CPUX86State *env)
 {
-    if (env->vmx.preempt_active &&
+    if (env->vmx.ev.preempt_active &&
         (VMCS(env, VM_EXIT_CONTROLS) & VMX_VM_EXIT_SAVE_VMX_PREEMPTION_TIMER)) {
         VMCS(env, VMX_PREEMPTION_TIMER_VALUE) = preempt_timer_value(env);
     }
@@ -176,11 +176,11 @@ void vmx_events_exit(CPUX86State *env)
     cs->tcg_cflags &= ~MTF_CFLAGS;
     cpu_reset_interrupt(cs, CPU_INTERRUPT_VMX_EVENT);
     vmx_apic_exit(env);
-    env->vmx.dbg_after_insn = false;
-    env->vmx.insn_ran = 0;
-    env->vmx.mtf_pending = false;
-    if (env->vmx.preempt_active) {
-        env->vmx.preempt_active = false;
+    env->vmx.ev.dbg_after_insn = false;
+    env->vmx.xlat.insn_ran = 0;
+    env->vmx.ev.mtf_pending = false;
+    if (env->vmx.ev.preempt_active) {
+        env->vmx.ev.preempt_active = false;
         preempt_timer_stop(cs);
     }
 }
@@ -196,21 +196,21 @@ void vmx_events_post_load(CPUX86State *env)
 {
     uint32_t pin = VMCS(env, PIN_BASED_VM_EXEC_CONTROL);
     /* What the "cpu/vmx/events" subsection brought, kept across the re-arm. */
-    uint8_t insn_ran = env->vmx.insn_ran;
-    bool mtf_pending = env->vmx.mtf_pending;
-    uint32_t pending_dbg = env->vmx.pending_dbg;
-    bool dbg_after_insn = env->vmx.dbg_after_insn;
-    bool guest_hlt = env->vmx.guest_hlt;
+    uint8_t insn_ran = env->vmx.xlat.insn_ran;
+    bool mtf_pending = env->vmx.ev.mtf_pending;
+    uint32_t pending_dbg = env->vmx.ev.pending_dbg;
+    bool dbg_after_insn = env->vmx.ev.dbg_after_insn;
+    bool guest_hlt = env->vmx.ev.guest_hlt;
 
     if (!env->vmx.non_root) {
         return;
     }
-    env->vmx.preempt_active = false;
+    env->vmx.ev.preempt_active = false;
     vmx_events_entry(env);
-    env->vmx.insn_ran = insn_ran;
-    env->vmx.mtf_pending = mtf_pending;
-    env->vmx.pending_dbg = pending_dbg;
-    env->vmx.guest_hlt = guest_hlt;
+    env->vmx.xlat.insn_ran = insn_ran;
+    env->vmx.ev.mtf_pending = mtf_pending;
+    env->vmx.ev.pending_dbg = pending_dbg;
+    env->vmx.ev.guest_hlt = guest_hlt;
     if (dbg_after_insn) {
         vmx_events_dbg_after_insn(env);
     }
@@ -223,7 +223,7 @@ void vmx_events_post_load(CPUX86State *env)
      * expires at the first boundary (an early exit, never a lost one).
      */
     if (pin & VMX_PIN_BASED_VMX_PREEMPTION_TIMER) {
-        env->vmx.preempt_deadline = 0;
+        env->vmx.ev.preempt_deadline = 0;
     }
 }
 
@@ -242,16 +242,16 @@ static uint32_t due_event(CPUX86State *env)
         return VMX_EXIT_TPR_BELOW_THRESHOLD;
     }
     /* Then debug traps from the previous instruction (6.9), before MTF. */
-    if (env->vmx.dbg_after_insn && env->vmx.insn_ran) {
+    if (env->vmx.ev.dbg_after_insn && env->vmx.xlat.insn_ran) {
         return VMX_EVENT_PENDING_DBG;
     }
     proc = VMCS(env, CPU_BASED_VM_EXEC_CONTROL);
     /* 26.5.2: after one instruction, or after delivering an event. */
-    if (env->vmx.mtf_pending ||
-        ((proc & VMX_CPU_BASED_MONITOR_TRAP_FLAG) && env->vmx.insn_ran)) {
+    if (env->vmx.ev.mtf_pending ||
+        ((proc & VMX_CPU_BASED_MONITOR_TRAP_FLAG) && env->vmx.xlat.insn_ran)) {
         return VMX_EXIT_MONITOR_TRAP;
     }
-    if (env->vmx.preempt_active && cpu_get_tsc(env) >= env->vmx.preempt_deadline) {
+    if (env->vmx.ev.preempt_active && cpu_get_tsc(env) >= env->vmx.ev.preempt_deadline) {
         return VMX_EXIT_PREEMPTION_TIMER;
     }
     /* 26.7.6: no virtual-NMI blocking, no blocking by MOV SS (or STI). */
@@ -276,9 +276,9 @@ G_NORETURN void vmx_raise_pending_dbg(CPUX86State *env, uint64_t pending)
 {
     CPUState *cs = env_cpu(env);
 
-    env->vmx.pending_dbg = 0;
+    env->vmx.ev.pending_dbg = 0;
     if (VMCS(env, EXCEPTION_BITMAP) & (1u << EXCP01_DB)) {
-        env->vmx.pending_intr_info = VMX_INTR_INFO_VALID | VMX_INTR_TYPE_HW_EXCEPTION |
+        env->vmx.exit.intr_info = VMX_INTR_INFO_VALID | VMX_INTR_TYPE_HW_EXCEPTION |
                                      EXCP01_DB;
         vmx_vmexit_len(env, VMX_EXIT_EXCEPTION_NMI, pending, 0, 0);
     }
@@ -298,9 +298,9 @@ void vmx_deliver_event(CPUX86State *env)
         reason = due_event(env);    /* APIC-write emulation did not exit */
     }
     if (reason == VMX_EVENT_PENDING_DBG) {
-        env->vmx.dbg_after_insn = false;
-        if (env->vmx.pending_dbg) {
-            vmx_raise_pending_dbg(env, env->vmx.pending_dbg);
+        env->vmx.ev.dbg_after_insn = false;
+        if (env->vmx.ev.pending_dbg) {
+            vmx_raise_pending_dbg(env, env->vmx.ev.pending_dbg);
         }
         reason = due_event(env);    /* they joined a #DB already */
     }
@@ -314,7 +314,7 @@ void vmx_deliver_event(CPUX86State *env)
 /* RDTSC/RDTSCP: a preemption timer that has expired exits before the read. */
 void vmx_preempt_check(CPUX86State *env, uintptr_t ra)
 {
-    if (env->vmx.preempt_active && cpu_get_tsc(env) >= env->vmx.preempt_deadline) {
+    if (env->vmx.ev.preempt_active && cpu_get_tsc(env) >= env->vmx.ev.preempt_deadline) {
         vmx_vmexit(env, VMX_EXIT_PREEMPTION_TIMER, 0, ra);
     }
 }

@@ -22,6 +22,7 @@
 #include "hw/i386/apic.h"
 #include "vmx.h"
 #include "vmx-internal.h"
+#include "vmx-stats.h"
 #include "pml/trace.h"
 
 /* ---- MSRs named by the MSR-load/store lists (27.4, 28.4, 28.6) ---------- */
@@ -121,7 +122,7 @@ static bool guest_nmi_blocking(CPUX86State *env)
     uint32_t pin = VMCS(env, PIN_BASED_VM_EXEC_CONTROL);
 
     if (!(pin & VMX_PIN_BASED_VIRTUAL_NMIS) && (pin & VMX_PIN_BASED_NMI_EXITING)) {
-        return env->vmx.nmi_blocked;
+        return env->vmx.ev.nmi_blocked;
     }
     return env->hflags2 & HF2_NMI_MASK;
 }
@@ -162,15 +163,15 @@ static void save_guest_pdptes(CPUX86State *env)
 
     if (!vmx_ept_enabled_in_vmcs(env) || !(env->cr[0] & CR0_PG_MASK) ||
         !(env->cr[4] & CR4_PAE_MASK) || (env->hflags & HF_LMA_MASK)) {
-        env->vmx.pdptes_loaded = false;
+        env->vmx.ept.pdptes_loaded = false;
         return;
     }
-    if (env->vmx.pdptes_loaded) {
+    if (env->vmx.ept.pdptes_loaded) {
         /* The PDPTEs VM entry loaded, still in use (27.3.2.4, 28.3.4). */
         for (i = 0; i < 4; i++) {
-            env->vmx.vmcs.f[VMCS_ID_GUEST_PDPTE0 + i] = env->vmx.pdpte[i];
+            env->vmx.vmcs.f[VMCS_ID_GUEST_PDPTE0 + i] = env->vmx.ept.pdpte[i];
         }
-        env->vmx.pdptes_loaded = false;
+        env->vmx.ept.pdptes_loaded = false;
         return;
     }
     for (i = 0; i < 4; i++) {
@@ -238,19 +239,19 @@ static void save_guest_state(CPUX86State *env)
     /*
      * An exit that wakes a halted guest (interrupt, NMI, preemption timer,
      * MTF after HLT...) saves the HLT state: QEMU has already left
-     * cs->halted when the event is handled, env->vmx.guest_hlt has not.
+     * cs->halted when the event is handled, env->vmx.ev.guest_hlt has not.
      */
-    if (env->vmx.wait_sipi) {
+    if (env->vmx.sig.wait_sipi) {
         /* Only a SIPI ends it, and its exit saves wait-for-SIPI (27.3.4). */
         VMCS(env, GUEST_ACTIVITY_STATE) = VMX_ACTIVITY_WAIT_SIPI;
     } else {
-        VMCS(env, GUEST_ACTIVITY_STATE) = env_cpu(env)->halted || env->vmx.guest_hlt ?
+        VMCS(env, GUEST_ACTIVITY_STATE) = env_cpu(env)->halted || env->vmx.ev.guest_hlt ?
                                           VMX_ACTIVITY_HLT : VMX_ACTIVITY_ACTIVE;
     }
-    env->vmx.guest_hlt = false;
-    env->vmx.wait_sipi = false;
-    VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) = env->vmx.pending_dbg;
-    env->vmx.pending_dbg = 0;
+    env->vmx.ev.guest_hlt = false;
+    env->vmx.sig.wait_sipi = false;
+    VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) = env->vmx.ev.pending_dbg;
+    env->vmx.ev.pending_dbg = 0;
     save_guest_pdptes(env);
 }
 
@@ -384,22 +385,22 @@ static bool iret_unblocks_nmis(CPUX86State *env)
  */
 static void exit_during_iret(CPUX86State *env)
 {
-    uint32_t reason = env->vmx.pending_reason;
+    uint32_t reason = env->vmx.exit.reason;
     bool unblocked;
 
-    env->vmx.in_iret = 0;
-    if (env->vmx.idt_vectoring || !iret_unblocks_nmis(env) ||
+    env->vmx.xlat.in_iret = 0;
+    if (env->vmx.exit.idt_vectoring || !iret_unblocks_nmis(env) ||
         !(env->hflags2 & HF2_NMI_MASK)) {
         return;
     }
     if (reason == VMX_EXIT_EXCEPTION_NMI) {
-        unblocked = (env->vmx.pending_intr_info & VMX_INTR_TYPE_MASK) != VMX_INTR_TYPE_NMI;
+        unblocked = (env->vmx.exit.intr_info & VMX_INTR_TYPE_MASK) != VMX_INTR_TYPE_NMI;
         if (unblocked) {
-            env->vmx.pending_intr_info |= VMX_INTR_INFO_NMI_UNBLOCKING;
+            env->vmx.exit.intr_info |= VMX_INTR_INFO_NMI_UNBLOCKING;
         }
     } else if (reason == VMX_EXIT_EPT_VIOLATION || reason == VMX_EXIT_PML_FULL) {
         unblocked = true;
-        env->vmx.pending_qual |= VMX_INTR_INFO_NMI_UNBLOCKING;   /* also bit 12 */
+        env->vmx.exit.qual |= VMX_INTR_INFO_NMI_UNBLOCKING;   /* also bit 12 */
     } else {
         unblocked = reason == VMX_EXIT_EPT_MISCONFIG;
     }
@@ -415,26 +416,26 @@ void vmx_do_exit(CPUX86State *env)
     bool nmi_exit;
     int i;
 
-    if (env->vmx.in_iret) {
+    if (env->vmx.xlat.in_iret) {
         exit_during_iret(env);
     }
-    reason = env->vmx.pending_reason;
+    reason = env->vmx.exit.reason;
     nmi_exit = reason == VMX_EXIT_EXCEPTION_NMI &&
-               (env->vmx.pending_intr_info & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_NMI;
+               (env->vmx.exit.intr_info & VMX_INTR_TYPE_MASK) == VMX_INTR_TYPE_NMI;
 
     VMCS(env, VM_EXIT_REASON) = reason;
-    VMCS(env, EXIT_QUALIFICATION) = env->vmx.pending_qual;
-    VMCS(env, VM_EXIT_INTR_INFO) = env->vmx.pending_intr_info;
-    VMCS(env, VM_EXIT_INTR_ERROR_CODE) = env->vmx.pending_intr_err;
-    VMCS(env, VM_EXIT_INSTRUCTION_LEN) = env->vmx.exit_insn_len;
-    VMCS(env, VMX_INSTRUCTION_INFO) = env->vmx.pending_insn_info;
-    VMCS(env, IDT_VECTORING_INFO_FIELD) = env->vmx.idt_vectoring;
-    VMCS(env, IDT_VECTORING_ERROR_CODE) = env->vmx.idt_vectoring_err;
-    env->vmx.pending_intr_info = 0;
-    env->vmx.pending_intr_err = 0;
-    env->vmx.pending_insn_info = 0;
-    env->vmx.idt_vectoring = 0;
-    trace_vmx_vmexit(cs->cpu_index, reason, env->vmx.pending_qual, env->eip, env->cr[3]);
+    VMCS(env, EXIT_QUALIFICATION) = env->vmx.exit.qual;
+    VMCS(env, VM_EXIT_INTR_INFO) = env->vmx.exit.intr_info;
+    VMCS(env, VM_EXIT_INTR_ERROR_CODE) = env->vmx.exit.intr_err;
+    VMCS(env, VM_EXIT_INSTRUCTION_LEN) = env->vmx.xlat.insn_len;
+    VMCS(env, VMX_INSTRUCTION_INFO) = env->vmx.exit.insn_info;
+    VMCS(env, IDT_VECTORING_INFO_FIELD) = env->vmx.exit.idt_vectoring;
+    VMCS(env, IDT_VECTORING_ERROR_CODE) = env->vmx.exit.idt_vectoring_err;
+    env->vmx.exit.intr_info = 0;
+    env->vmx.exit.intr_err = 0;
+    env->vmx.exit.insn_info = 0;
+    env->vmx.exit.idt_vectoring = 0;
+    trace_vmx_vmexit(cs->cpu_index, reason, env->vmx.exit.qual, env->eip, env->cr[3]);
     vmx_stats_exit(env, reason, VMCS(env, VM_EXIT_INTR_INFO));
 
     save_guest_state(env);
@@ -468,29 +469,29 @@ void vmx_event_delivery(CPUX86State *env, int intno, int is_int, int error_code,
         info |= intno == EXCP02_NMI ? VMX_INTR_TYPE_NMI : VMX_INTR_TYPE_EXT_INTR;
     } else if (is_int) {
         /* 28.2.4: an exit during its delivery reports the INT's length. */
-        env->vmx.idt_vectoring_len = env->exception_next_eip - env->eip;
-        info |= vmx_sw_exception(intno, env->vmx.idt_vectoring_len) ?
+        env->vmx.exit.idt_vectoring_len = env->exception_next_eip - env->eip;
+        info |= vmx_sw_exception(intno, env->vmx.exit.idt_vectoring_len) ?
                 VMX_INTR_TYPE_SW_EXCEPTION : VMX_INTR_TYPE_SW_INTR;
     } else {
         info |= VMX_INTR_TYPE_HW_EXCEPTION;
         if (!rm && (intno == 8 || (intno >= 10 && intno <= 14) || intno == 17 ||
                     intno == 21)) {
             info |= VMX_INTR_INFO_DELIVER_CODE;
-            env->vmx.idt_vectoring_err = error_code;
+            env->vmx.exit.idt_vectoring_err = error_code;
         }
     }
-    env->vmx.idt_vectoring = info;
+    env->vmx.exit.idt_vectoring = info;
 }
 
 void vmx_event_delivered(CPUX86State *env)
 {
-    env->vmx.idt_vectoring = 0;
+    env->vmx.exit.idt_vectoring = 0;
     /* 26.5.2: an MTF VM exit follows the delivery of an event. */
-    env->vmx.insn_ran = 1;
-    env->vmx.guest_hlt = false;         /* an event delivered wakes it */
+    env->vmx.xlat.insn_ran = 1;
+    env->vmx.ev.guest_hlt = false;         /* an event delivered wakes it */
     /* A fault in IRET, delivered to the guest: IRET unblocked NMIs anyway. */
-    if (env->vmx.in_iret) {
-        env->vmx.in_iret = 0;
+    if (env->vmx.xlat.in_iret) {
+        env->vmx.xlat.in_iret = 0;
         if (iret_unblocks_nmis(env)) {
             env->hflags2 &= ~HF2_NMI_MASK;
         }

@@ -481,7 +481,7 @@ void helper_vmx_rdtscp(CPUX86State *env, uint32_t rdtscp)
         raise_exception_ra(env, EXCP06_ILLOP, GETPC());
     }
     if (rdtscp) {
-        env->vmx.intercept_info = VMX_INTERCEPT_RDTSCP;  /* for the RDTSC intercept */
+        env->vmx.xlat.info = VMX_INTERCEPT_RDTSCP;  /* for the RDTSC intercept */
     }
 }
 
@@ -508,14 +508,14 @@ static target_ulong lmsw_write(CPUX86State *env, uintptr_t ra)
 {
     uint64_t mask = VMCS(env, CR0_GUEST_HOST_MASK) & 0xf;
     uint64_t shadow = VMCS(env, CR0_READ_SHADOW);
-    uint32_t src = env->vmx.lmsw_src & 0xffff;
-    bool mem = ((env->vmx.intercept_info >> 6) & 3) != 3;
+    uint32_t src = env->vmx.xlat.lmsw_src & 0xffff;
+    bool mem = ((env->vmx.xlat.info >> 6) & 3) != 3;
     target_ulong cr0 = env->cr[0];
 
     if (((mask & 1) && (src & 1) && !(shadow & 1)) || (mask & 0xe & (src ^ shadow))) {
         if (mem) {
-            VMCS(env, GUEST_LINEAR_ADDRESS) = in_64bit_mode(env) ? env->vmx.intercept_addr :
-                                              (uint32_t)env->vmx.intercept_addr;
+            VMCS(env, GUEST_LINEAR_ADDRESS) = in_64bit_mode(env) ? env->vmx.xlat.addr :
+                                              (uint32_t)env->vmx.xlat.addr;
         }
         vmx_vmexit(env, VMX_EXIT_CR_ACCESS,
                    0 | (3 << 4) | (mem ? 1 << 6 : 0) | ((uint64_t)src << 16), ra);
@@ -542,7 +542,7 @@ bool vmx_clts(CPUX86State *env, uintptr_t ra)
 /* LMSW (0F 01 /6) reaches helper_write_crN like MOV to CR0 does. */
 static bool is_lmsw(CPUX86State *env)
 {
-    return ((env->vmx.intercept_info >> 3) & 7) == 6;
+    return ((env->vmx.xlat.info >> 3) & 7) == 6;
 }
 
 /*
@@ -578,7 +578,7 @@ target_ulong vmx_cr_write(CPUX86State *env, int reg, target_ulong val, uintptr_t
          * The write goes ahead (no exit): the CPU reloads its PDPTEs from
          * CR3's table; TCG's walker reads the table itself from now on.
          */
-        env->vmx.pdptes_loaded = false;
+        env->vmx.ept.pdptes_loaded = false;
     }
     return val;
 }
@@ -680,7 +680,7 @@ void helper_vmx_invpcid(CPUX86State *env, target_ulong addr, uint32_t reg,
     }
     if (env->vmx.non_root &&
         (VMCS(env, CPU_BASED_VM_EXEC_CONTROL) & VMX_CPU_BASED_INVLPG_EXITING)) {
-        env->vmx.pending_insn_info = info;
+        env->vmx.exit.insn_info = info;
         vmx_vmexit(env, VMX_EXIT_INVPCID, disp, ra);
     }
     type = (env->hflags & HF_CS64_MASK) ? env->regs[reg] : (uint32_t)env->regs[reg];

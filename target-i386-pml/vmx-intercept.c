@@ -25,7 +25,7 @@
 /* The general register the intercepted instruction names (translator info). */
 int vmx_intercept_gpr(CPUX86State *env)
 {
-    uint32_t info = env->vmx.intercept_info;
+    uint32_t info = env->vmx.xlat.info;
 
     return (info & 7) | ((info >> 8) & 1) << 3;     /* modrm.rm | REX.B */
 }
@@ -97,7 +97,7 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
     int i;
 
     if (type == SVM_EXIT_HLT && !(proc & VMX_CPU_BASED_HLT_EXITING)) {
-        env->vmx.guest_hlt = true;      /* HLT runs: the guest halts */
+        env->vmx.ev.guest_hlt = true;      /* HLT runs: the guest halts */
     }
     for (i = 0; i < ARRAY_SIZE(proc_ctl_exits); i++) {
         if (proc_ctl_exits[i].svm_type == type) {
@@ -115,9 +115,9 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
         vmx_vmexit(env, VMX_EXIT_INVD, 0, ra);
     case SVM_EXIT_RDTSC: {
         /* TCG's RDTSCP goes through the RDTSC helper; the translator said which. */
-        bool rdtscp = env->vmx.intercept_info == VMX_INTERCEPT_RDTSCP;
+        bool rdtscp = env->vmx.xlat.info == VMX_INTERCEPT_RDTSCP;
 
-        env->vmx.intercept_info = 0;
+        env->vmx.xlat.info = 0;
         if (proc & VMX_CPU_BASED_RDTSC_EXITING) {
             vmx_vmexit(env, rdtscp ? VMX_EXIT_RDTSCP : VMX_EXIT_RDTSC, 0, ra);
         }
@@ -143,7 +143,7 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
         vmx_vmexit(env, VMX_EXIT_XSETBV, 0, ra);
     case SVM_EXIT_INVLPG:
         if (proc & VMX_CPU_BASED_INVLPG_EXITING) {
-            vmx_vmexit(env, VMX_EXIT_INVLPG, env->vmx.intercept_addr, ra);
+            vmx_vmexit(env, VMX_EXIT_INVLPG, env->vmx.xlat.addr, ra);
         }
         return;
     case SVM_EXIT_READ_CR0 + 8:
@@ -201,18 +201,18 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
              * debug exceptions field), not yet in DR6.
              */
             env->dr[6] &= ~DR6_BS;
-            env->vmx.pending_dbg = DR6_BS;
+            env->vmx.ev.pending_dbg = DR6_BS;
             vmx_vmexit(env, VMX_EXIT_MONITOR_TRAP, 0, ra);
         }
         if (!exits) {
             return;
         }
-        env->vmx.pending_intr_info = VMX_INTR_INFO_VALID | vector |
+        env->vmx.exit.intr_info = VMX_INTR_INFO_VALID | vector |
             (vector == EXCP02_NMI ? VMX_INTR_TYPE_NMI : VMX_INTR_TYPE_HW_EXCEPTION);
         if (vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 ||
             vector == 21) {
-            env->vmx.pending_intr_info |= VMX_INTR_INFO_DELIVER_CODE;
-            env->vmx.pending_intr_err = param;
+            env->vmx.exit.intr_info |= VMX_INTR_INFO_DELIVER_CODE;
+            env->vmx.exit.intr_err = param;
         }
         vmx_vmexit(env, VMX_EXIT_EXCEPTION_NMI,
                    vector == EXCP0E_PAGE ? env->cr[2] : 0, ra);
@@ -228,7 +228,7 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
 
             if (vmx_sw_exception(vector, param >> 8) &&
                 (VMCS(env, EXCEPTION_BITMAP) & (1u << vector))) {
-                env->vmx.pending_intr_info = VMX_INTR_INFO_VALID |
+                env->vmx.exit.intr_info = VMX_INTR_INFO_VALID |
                                              VMX_INTR_TYPE_SW_EXCEPTION | vector;
                 /* Raised outside a TB: the translator passed the length. */
                 vmx_vmexit_len(env, VMX_EXIT_EXCEPTION_NMI, 0, param >> 8, ra);
@@ -247,7 +247,7 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
                 env_cpu(env)->interrupt_request &= ~(CPU_INTERRUPT_HARD |
                                                      CPU_INTERRUPT_VIRQ);
                 vector = cpu_get_pic_interrupt(env);
-                env->vmx.pending_intr_info = VMX_INTR_INFO_VALID |
+                env->vmx.exit.intr_info = VMX_INTR_INFO_VALID |
                                              VMX_INTR_TYPE_EXT_INTR | (vector & 0xff);
             }
             vmx_vmexit(env, VMX_EXIT_EXTERNAL_INTERRUPT, 0, ra);
@@ -261,7 +261,7 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
     case SVM_EXIT_NMI:
         if (VMCS(env, PIN_BASED_VM_EXEC_CONTROL) & VMX_PIN_BASED_NMI_EXITING) {
             env_cpu(env)->interrupt_request &= ~CPU_INTERRUPT_NMI;
-            env->vmx.pending_intr_info = VMX_INTR_INFO_VALID | VMX_INTR_TYPE_NMI | 2;
+            env->vmx.exit.intr_info = VMX_INTR_INFO_VALID | VMX_INTR_TYPE_NMI | 2;
             vmx_vmexit(env, VMX_EXIT_EXCEPTION_NMI, 0, ra);
         }
         return;
@@ -290,8 +290,8 @@ void vmx_debug_exception(CPUX86State *env, target_ulong old_dr6, target_ulong bi
     if (!env->vmx.non_root) {
         return;
     }
-    bits |= env->vmx.pending_dbg & (DR6_BS | DR6_BD | 0xf);
-    env->vmx.pending_dbg = 0;
+    bits |= env->vmx.ev.pending_dbg & (DR6_BS | DR6_BD | 0xf);
+    env->vmx.ev.pending_dbg = 0;
     if (!(VMCS(env, EXCEPTION_BITMAP) & (1u << EXCP01_DB))) {
         env->dr[6] |= bits;
         return;
@@ -299,7 +299,7 @@ void vmx_debug_exception(CPUX86State *env, target_ulong old_dr6, target_ulong bi
     trace_vmx_guest_exception(env_cpu(env)->cpu_index, EXCP01_DB, bits, env->eip,
                               env->cr[2], env->old_exception);
     env->dr[6] = old_dr6;
-    env->vmx.pending_intr_info = VMX_INTR_INFO_VALID | VMX_INTR_TYPE_HW_EXCEPTION | EXCP01_DB;
+    env->vmx.exit.intr_info = VMX_INTR_INFO_VALID | VMX_INTR_TYPE_HW_EXCEPTION | EXCP01_DB;
     vmx_vmexit(env, VMX_EXIT_EXCEPTION_NMI, bits, 0);
 }
 
@@ -311,7 +311,7 @@ void helper_vmx_rdrand(CPUX86State *env, uint32_t info)
     if (env->vmx.non_root &&
         (vmx_secondary_ctls(env) & (rdseed ? VMX_SECONDARY_EXEC_RDSEED_EXITING :
                                              VMX_SECONDARY_EXEC_RDRAND_EXITING))) {
-        env->vmx.pending_insn_info = info & ~(1u << 31);
+        env->vmx.exit.insn_info = info & ~(1u << 31);
         vmx_vmexit(env, rdseed ? VMX_EXIT_RDSEED : VMX_EXIT_RDRAND, 0, GETPC());
     }
 }
@@ -333,13 +333,13 @@ static void io_string_info(CPUX86State *env, uint32_t info, bool in)
     off &= asize == MO_16 ? 0xffff : asize == MO_32 ? 0xffffffffull : ~0ull;
     gla = env->segs[seg].base + off;
     VMCS(env, GUEST_LINEAR_ADDRESS) = in_64bit_mode(env) ? gla : (uint32_t)gla;
-    env->vmx.pending_insn_info = ((uint32_t)(asize - 1) << 7) | ((uint32_t)seg << 15);
+    env->vmx.exit.insn_info = ((uint32_t)(asize - 1) << 7) | ((uint32_t)seg << 15);
 }
 
 void vmx_check_io(CPUX86State *env, uint32_t port, uint32_t svm_param,
                   uintptr_t ra)
 {
-    uint32_t info = env->vmx.intercept_info;
+    uint32_t info = env->vmx.xlat.info;
     int size = (svm_param >> SVM_IOIO_SIZE_SHIFT) & 7;   /* 1, 2 or 4 */
     uint64_t qual;
 
@@ -377,6 +377,6 @@ void vmx_task_switch(CPUX86State *env, int tss_selector, int source, uintptr_t r
     if (!env->vmx.non_root) {
         return;
     }
-    src = (env->vmx.idt_vectoring & VMX_INTR_INFO_VALID) ? 3 : vmx_source[source % 3];
+    src = (env->vmx.exit.idt_vectoring & VMX_INTR_INFO_VALID) ? 3 : vmx_source[source % 3];
     vmx_vmexit(env, VMX_EXIT_TASK_SWITCH, (tss_selector & 0xffff) | ((uint64_t)src << 30), ra);
 }

@@ -130,7 +130,7 @@ enum vmx_exit_reason {
 #define VMX_ACTIVITY_SHUTDOWN           2
 #define VMX_ACTIVITY_WAIT_SIPI          3
 
-/* env->vmx.intercept_info: an RDTSC intercept that is really RDTSCP. */
+/* env->vmx.xlat.info: an RDTSC intercept that is really RDTSCP. */
 #define VMX_INTERCEPT_RDTSCP            (1u << 16)
 
 /* Shorthands for the cached current VMCS. */
@@ -226,7 +226,7 @@ bool vmx_sw_exception(int vector, unsigned insn_len);
  * that is itself a check (it notes its own rule) is wrapped the same way
  * by its caller, so every "return false" of a check names a rule.  The
  * entry code then reports the outcome with vmx_entry_fail_report(): trace
- * event vmx_entry_check_failed, -d guest_errors, and env->vmx.entry_fail
+ * event vmx_entry_check_failed, -d guest_errors, and env->vmx.check.fail
  * for QMP query-vmx-last-failure.
  */
 #define VMX_CHECK(env, rule, cond) \
@@ -297,10 +297,7 @@ static inline bool vmx_epml_on(CPUX86State *env)
 #define VMX_MUTATE_NO_WALK_FILTER   (1u << 2)
 bool vmx_mutated(unsigned m);
 
-/* vmx-stats.c: counters for query-pml-stats (a leaf: calls nothing back). */
-void vmx_stats_exit(CPUX86State *env, uint32_t reason, uint32_t intr_info);
-void vmx_stats_notify_vector(uint8_t vector);
-void vmx_stats_log_line(CPUX86State *env);
+/* vmx-stats.c: counters for query-pml-stats, declared in vmx-stats.h. */
 
 /* vmx-ept.c: empty this vCPU's guest-physical mapping cache */
 void vmx_ept_gpa_flush(CPUX86State *env);

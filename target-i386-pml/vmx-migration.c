@@ -17,6 +17,7 @@
 #include "cpu.h"
 #include "migration/vmstate.h"
 #include "vmx.h"
+#include "vmx-stats.h"
 
 static bool vmx_state_needed(void *opaque)
 {
@@ -32,7 +33,7 @@ static int vmx_state_post_load(void *opaque, int version_id)
 
     if (env->vmx.launch_state > VMCS_LAUNCH_LAUNCHED ||
         (env->vmx.non_root && !env->vmx.vmxon) ||
-        (env->vmx.wait_sipi && !env->vmx.non_root)) {
+        (env->vmx.sig.wait_sipi && !env->vmx.non_root)) {
         return -EINVAL;
     }
     /* Interrupt-window exiting is an interrupt request: re-arm it. */
@@ -55,8 +56,8 @@ static bool vmx_events_needed(void *opaque)
     X86CPU *cpu = opaque;
     VMXState *vmx = &cpu->env.vmx;
 
-    return vmx->non_root && (vmx->nmi_blocked || vmx->mtf_pending || vmx->insn_ran ||
-                             vmx->pending_dbg || vmx->guest_hlt);
+    return vmx->non_root && (vmx->ev.nmi_blocked || vmx->ev.mtf_pending || vmx->xlat.insn_ran ||
+                             vmx->ev.pending_dbg || vmx->ev.guest_hlt);
 }
 
 static const VMStateDescription vmstate_vmx_events = {
@@ -65,11 +66,11 @@ static const VMStateDescription vmstate_vmx_events = {
     .minimum_version_id = 1,
     .needed = vmx_events_needed,
     .fields = (const VMStateField[]) {
-        VMSTATE_BOOL(env.vmx.nmi_blocked, X86CPU),
-        VMSTATE_BOOL(env.vmx.mtf_pending, X86CPU),
-        VMSTATE_UINT8(env.vmx.insn_ran, X86CPU),
-        VMSTATE_UINT32(env.vmx.pending_dbg, X86CPU),
-        VMSTATE_BOOL(env.vmx.guest_hlt, X86CPU),
+        VMSTATE_BOOL(env.vmx.ev.nmi_blocked, X86CPU),
+        VMSTATE_BOOL(env.vmx.ev.mtf_pending, X86CPU),
+        VMSTATE_UINT8(env.vmx.xlat.insn_ran, X86CPU),
+        VMSTATE_UINT32(env.vmx.ev.pending_dbg, X86CPU),
+        VMSTATE_BOOL(env.vmx.ev.guest_hlt, X86CPU),
         VMSTATE_END_OF_LIST()
     }
 };
@@ -79,7 +80,7 @@ static bool vmx_signals_needed(void *opaque)
 {
     X86CPU *cpu = opaque;
 
-    return cpu->env.vmx.init_pending || cpu->env.vmx.wait_sipi;
+    return cpu->env.vmx.sig.init_pending || cpu->env.vmx.sig.wait_sipi;
 }
 
 static const VMStateDescription vmstate_vmx_signals = {
@@ -88,8 +89,8 @@ static const VMStateDescription vmstate_vmx_signals = {
     .minimum_version_id = 1,
     .needed = vmx_signals_needed,
     .fields = (const VMStateField[]) {
-        VMSTATE_BOOL(env.vmx.init_pending, X86CPU),
-        VMSTATE_BOOL(env.vmx.wait_sipi, X86CPU),
+        VMSTATE_BOOL(env.vmx.sig.init_pending, X86CPU),
+        VMSTATE_BOOL(env.vmx.sig.wait_sipi, X86CPU),
         VMSTATE_END_OF_LIST()
     }
 };
@@ -99,7 +100,7 @@ static bool vmx_pdptes_needed(void *opaque)
 {
     X86CPU *cpu = opaque;
 
-    return cpu->env.vmx.non_root && cpu->env.vmx.pdptes_loaded;
+    return cpu->env.vmx.non_root && cpu->env.vmx.ept.pdptes_loaded;
 }
 
 static const VMStateDescription vmstate_vmx_pdptes = {
@@ -108,8 +109,8 @@ static const VMStateDescription vmstate_vmx_pdptes = {
     .minimum_version_id = 1,
     .needed = vmx_pdptes_needed,
     .fields = (const VMStateField[]) {
-        VMSTATE_BOOL(env.vmx.pdptes_loaded, X86CPU),
-        VMSTATE_UINT64_ARRAY(env.vmx.pdpte, X86CPU, 4),
+        VMSTATE_BOOL(env.vmx.ept.pdptes_loaded, X86CPU),
+        VMSTATE_UINT64_ARRAY(env.vmx.ept.pdpte, X86CPU, 4),
         VMSTATE_END_OF_LIST()
     }
 };
@@ -119,7 +120,7 @@ static bool vmx_dbg_needed(void *opaque)
 {
     X86CPU *cpu = opaque;
 
-    return cpu->env.vmx.non_root && cpu->env.vmx.dbg_after_insn;
+    return cpu->env.vmx.non_root && cpu->env.vmx.ev.dbg_after_insn;
 }
 
 static const VMStateDescription vmstate_vmx_dbg = {
@@ -128,7 +129,7 @@ static const VMStateDescription vmstate_vmx_dbg = {
     .minimum_version_id = 1,
     .needed = vmx_dbg_needed,
     .fields = (const VMStateField[]) {
-        VMSTATE_BOOL(env.vmx.dbg_after_insn, X86CPU),
+        VMSTATE_BOOL(env.vmx.ev.dbg_after_insn, X86CPU),
         VMSTATE_END_OF_LIST()
     }
 };
@@ -138,7 +139,7 @@ static bool vmx_apic_needed(void *opaque)
 {
     X86CPU *cpu = opaque;
 
-    return cpu->env.vmx.non_root && (cpu->env.vmx.apic_write || cpu->env.vmx.tpr_exit_due);
+    return cpu->env.vmx.non_root && (cpu->env.vmx.apic.vtpr_write || cpu->env.vmx.apic.tpr_exit_due);
 }
 
 static const VMStateDescription vmstate_vmx_apic = {
@@ -147,8 +148,8 @@ static const VMStateDescription vmstate_vmx_apic = {
     .minimum_version_id = 1,
     .needed = vmx_apic_needed,
     .fields = (const VMStateField[]) {
-        VMSTATE_UINT8(env.vmx.apic_write, X86CPU),
-        VMSTATE_BOOL(env.vmx.tpr_exit_due, X86CPU),
+        VMSTATE_UINT8(env.vmx.apic.vtpr_write, X86CPU),
+        VMSTATE_BOOL(env.vmx.apic.tpr_exit_due, X86CPU),
         VMSTATE_END_OF_LIST()
     }
 };
@@ -166,8 +167,9 @@ const VMStateDescription vmstate_vmx = {
         VMSTATE_UINT64(env.vmx.vmxon_ptr, X86CPU),
         VMSTATE_UINT64(env.vmx.current_vmcs, X86CPU),
         VMSTATE_UINT64_ARRAY(env.vmx.vmcs.f, X86CPU, VMCS_NR_FIELDS),
-        VMSTATE_UINT64(env.vmx.pml_entries, X86CPU),
-        VMSTATE_UINT64(env.vmx.pml_full_exits, X86CPU),
+        /* Two counters of vmx-stats.h, as they have always been sent. */
+        VMSTATE_UINT64(env.vmx.stats_space.w[VMX_STATS_WORD(pml_entries)], X86CPU),
+        VMSTATE_UINT64(env.vmx.stats_space.w[VMX_STATS_WORD(pml_full_exits)], X86CPU),
         VMSTATE_END_OF_LIST()
     },
     .subsections = (const VMStateDescription * const []) {

@@ -13,6 +13,7 @@
 #include "cpu.h"
 #include "vmx.h"
 #include "vmx-internal.h"
+#include "vmx-stats.h"
 #include "pml/trace.h"
 
 /*
@@ -32,7 +33,7 @@ bool vmx_pml_log(CPUX86State *env, uint64_t gpa)
     if ((index & 7) == 7) {
         vmx_stats_log_line(env);    /* the log fills downwards: a new line */
     }
-    qatomic_set(&env->vmx.pml_entries, env->vmx.pml_entries + 1);
+    vmx_stats_count(&vmx_stats(env)->pml_entries);
     trace_vmx_pml_log(env_cpu(env)->cpu_index, gpa & ~0xfffull, index);
     return true;
 }

@@ -32,11 +32,11 @@ void vmx_init_signal(CPUX86State *env)
 {
     CPUState *cs = env_cpu(env);
 
-    if (env->vmx.wait_sipi) {
+    if (env->vmx.sig.wait_sipi) {
         return;                 /* blocked: vmx_init_blocked() latches it */
     }
     cs->interrupt_request &= ~CPU_INTERRUPT_INIT;
-    env->vmx.init_pending = false;
+    env->vmx.sig.init_pending = false;
     trace_vmx_signal(cs->cpu_index, "INIT", "VM exit");
     vmx_vmexit(env, VMX_EXIT_INIT, 0, 0);
 }
@@ -49,7 +49,7 @@ bool vmx_init_blocked(CPUX86State *env)
         return false;
     }
     cs->interrupt_request &= ~CPU_INTERRUPT_INIT;
-    env->vmx.init_pending = true;
+    env->vmx.sig.init_pending = true;
     trace_vmx_signal(cs->cpu_index, "INIT", "latched (blocked)");
     return true;
 }
@@ -62,7 +62,7 @@ bool vmx_sipi_signal(CPUX86State *env)
     if (!env->vmx.vmxon) {
         return false;
     }
-    if (!env->vmx.non_root || !env->vmx.wait_sipi) {
+    if (!env->vmx.non_root || !env->vmx.sig.wait_sipi) {
         trace_vmx_signal(cs->cpu_index, "SIPI", "discarded");
         return true;
     }
@@ -81,10 +81,10 @@ void vmx_release_init(CPUX86State *env)
 {
     CPUState *cs = env_cpu(env);
 
-    if (!env->vmx.init_pending || env->vmx.wait_sipi) {
+    if (!env->vmx.sig.init_pending || env->vmx.sig.wait_sipi) {
         return;
     }
-    env->vmx.init_pending = false;
+    env->vmx.sig.init_pending = false;
     qatomic_or(&cs->interrupt_request, CPU_INTERRUPT_INIT);
     cpu_exit(cs);
 }
@@ -94,7 +94,7 @@ G_NORETURN void vmx_enter_wait_sipi(CPUX86State *env)
 {
     CPUState *cs = env_cpu(env);
 
-    env->vmx.wait_sipi = true;
+    env->vmx.sig.wait_sipi = true;
     cs->halted = 1;
     cs->exception_index = EXCP_HLT;
     cpu_loop_exit(cs);

@@ -78,6 +78,98 @@ struct vmx_tlb_tag {
     bool valid;
 };
 
+/*
+ * What the translated code leaves for a VM exit or a boundary event
+ * (vmx-translate.c.inc, patches 0008 and 0014): TCG stores straight into
+ * these, so their offsets are part of the generated code.
+ */
+struct vmx_xlat {
+    uint32_t insn_len;          /* length of the current instruction (TB data) */
+    uint32_t info;              /* operand info (modrm...), see VMX_OPINFO_* */
+    uint64_t addr;              /* ... and the linear address (INVLPG) */
+    uint32_t insn_info;         /* descriptor-table insns: 28.2.5 format */
+    uint32_t lmsw_src;          /* LMSW's source operand */
+    uint8_t insn_ran;           /* set by one-instruction TBs (MTF) */
+    uint8_t in_iret;            /* a guest IRET is executing */
+};
+
+/* The VM exit being prepared (vmx-base.c, vmx-intercept.c, vmx-exit.c). */
+struct vmx_exit_prep {
+    uint32_t reason;            /* exit to deliver at EXCP_VMEXIT */
+    uint64_t qual;
+    uint32_t intr_info;
+    uint32_t intr_err;
+    uint32_t insn_info;
+    uint32_t idt_vectoring;     /* event being delivered (27.2.4), or 0 */
+    uint32_t idt_vectoring_err;
+    uint32_t idt_vectoring_len; /* ... its instruction's length (INT n, INT3, INTO) */
+};
+
+/*
+ * Events at instruction boundaries in non-root operation and the
+ * activity state (vmx-events.c): monitor trap flag, NMI window,
+ * preemption timer, pending debug exceptions, HLT.
+ */
+struct vmx_boundary {
+    bool mtf_pending;           /* MTF VM exit pending (27.7.2, injected type 7) */
+    bool nmi_blocked;           /* blocking by NMI under NMI exiting (27.3.2.5) */
+    bool preempt_active;        /* "activate VMX-preemption timer" at entry */
+    uint64_t preempt_deadline;  /* TSC at which the timer reaches 0 */
+    uint32_t pending_dbg;       /* pending debug exceptions to save (28.3.4) */
+    bool dbg_after_insn;        /* ... delivered after the next instruction (MOV SS) */
+    bool guest_hlt;             /* the guest is in HLT (until an event wakes it) */
+};
+
+/* INIT and SIPI in VMX operation (vmx-signals.c). */
+struct vmx_signals {
+    bool init_pending;          /* INIT latched while blocked */
+    bool wait_sipi;             /* the guest is in wait-for-SIPI (entered by VM entry) */
+};
+
+/* TPR virtualization (vmx-apic.c). */
+struct vmx_apic_virt {
+    uint8_t vtpr_write;         /* a VTPR write awaits APIC-write emulation */
+    bool tpr_exit_due;          /* TPR-below-threshold exit at the next boundary */
+};
+
+/* The guest's translation under EPT (vmx-ept.c). */
+struct vmx_ept_walk {
+    bool pdptes_loaded;         /* PAE paging under EPT: PDPTEs from VM entry */
+    uint64_t pdpte[4];          /* ... held like the CPU's PDPTE registers */
+    uint8_t fault;              /* why the last EPT translation failed: enum ept_fault_kind */
+    uint8_t fault_perms;        /* R/W/X the walk allowed, bits 2:0 */
+    uint8_t fault_access;       /* 1 read, 2 write, 4 fetch */
+    bool in_guest_walk;         /* TCG's page walker probes a guest paging structure */
+    bool walk_refused;          /* EPT without A/D: an A/D update the walk could not write */
+    uint64_t walk_refused_gpa;
+};
+
+/* TLB sets across VM entries and exits (vmx-tlb.c). */
+struct vmx_tlb_sets {
+    bool paging_switch;         /* a transition loads CR0/CR3/CR4: no flush */
+    struct vmx_tlb_tag root;
+    struct vmx_tlb_tag guest;
+    uint64_t ept;               /* EPTP of the MMU_NESTED_IDX entries */
+};
+
+/*
+ * VM-entry checks (vmx-base.c): the first failed check of the current
+ * VMLAUNCH/VMRESUME, then its outcome.  Not migrated.
+ */
+struct vmx_checks {
+    const char *rule;
+    const char *expr;
+    struct vmx_entry_fail fail;
+};
+
+/*
+ * Room for the query-pml-stats counters, whose layout (VMXStats) is in
+ * vmx-stats.h, outside cpu.h's include path: a new counter rebuilds only
+ * the files that count or report it.  Raise this only when VMXStats
+ * outgrows it (a build assertion there says so).
+ */
+#define VMX_STATS_WORDS 128
+
 typedef struct VMXState {
     bool vmxon;                 /* in VMX operation (root or non-root) */
     bool non_root;              /* in VMX non-root operation */
@@ -86,82 +178,15 @@ typedef struct VMXState {
     uint64_t current_vmcs;      /* current-VMCS pointer, or VMCS_PTR_INVALID */
     struct vmcs_store vmcs;     /* the current VMCS, cached */
 
-    /* Filled while a VM exit is being prepared (vmx-base.c, vmx-intercept.c). */
-    uint32_t exit_insn_len;     /* length of the current instruction (TB data) */
-    uint32_t intercept_info;    /* operand info the translator left (modrm...) */
-    uint64_t intercept_addr;    /* ... and the linear address (INVLPG) */
-    uint32_t intercept_insn_info; /* descriptor-table insns: 28.2.5 format */
-    uint32_t lmsw_src;          /* LMSW's source operand (translator) */
-    uint32_t pending_reason;    /* exit to deliver at EXCP_VMEXIT */
-    uint64_t pending_qual;
-    uint32_t pending_intr_info;
-    uint32_t pending_intr_err;
-    uint32_t pending_insn_info;
-    uint32_t idt_vectoring;     /* event being delivered (27.2.4), or 0 */
-    uint32_t idt_vectoring_err;
-    uint32_t idt_vectoring_len; /* ... its instruction's length (INT n, INT3, INTO) */
-
-    /*
-     * Events at instruction boundaries in non-root operation
-     * (vmx-events.c): monitor trap flag, NMI window, preemption timer.
-     */
-    uint8_t insn_ran;           /* set by one-instruction TBs (MTF) */
-    bool mtf_pending;           /* MTF VM exit pending (27.7.2, injected type 7) */
-    bool nmi_blocked;           /* blocking by NMI under NMI exiting (27.3.2.5) */
-    bool preempt_active;        /* "activate VMX-preemption timer" at entry */
-    uint64_t preempt_deadline;  /* TSC at which the timer reaches 0 */
-    uint32_t pending_dbg;       /* pending debug exceptions to save (28.3.4) */
-    bool dbg_after_insn;        /* ... delivered after the next instruction (MOV SS) */
-    uint8_t in_iret;            /* a guest IRET is executing (set by its TB) */
-    bool guest_hlt;             /* the guest is in HLT (until an event wakes it) */
-    bool pdptes_loaded;         /* PAE paging under EPT: PDPTEs from VM entry */
-    uint64_t pdpte[4];          /* ... held like the CPU's PDPTE registers */
-    bool init_pending;          /* INIT latched while blocked (vmx-signals.c) */
-    bool wait_sipi;             /* the guest is in wait-for-SIPI (entered by VM entry) */
-    uint8_t apic_write;         /* a VTPR write awaits APIC-write emulation (vmx-apic.c) */
-    bool tpr_exit_due;          /* TPR-below-threshold exit at the next boundary */
-
-    /* Why the last EPT translation failed (vmx-ept.c). */
-    uint8_t ept_fault;          /* enum ept_fault_kind */
-    uint8_t ept_fault_perms;    /* R/W/X the walk allowed, bits 2:0 */
-    uint8_t ept_fault_access;   /* 1 read, 2 write, 4 fetch */
-
-    /* TLB sets across VM entries and exits (vmx-tlb.c). */
-    bool paging_switch;         /* a transition loads CR0/CR3/CR4: no flush */
-    struct vmx_tlb_tag root_tag;
-    struct vmx_tlb_tag guest_tag;
-    uint64_t ept_tag;           /* EPTP of the MMU_NESTED_IDX entries */
-
-    /* Set while TCG's page walker probes a guest paging structure. */
-    bool in_guest_walk;
-    /* EPT without A/D: an A/D update the walk could not write (vmx-ept.c). */
-    bool walk_refused;
-    uint64_t walk_refused_gpa;
-
-    /* PML statistics (vmx-pml.c, vmx-epml.c, vmx-ept.c), per vCPU. */
-    uint64_t pml_entries;       /* entries written, stock and extended */
-    uint64_t pml_full_exits;    /* VM exits for reason 62 */
-    uint64_t epml_reads;        /* extended entries with R (accessed 0->1) */
-    uint64_t epml_writes;       /* extended entries with W (dirty 0->1) */
-    uint64_t epml_walk;         /* extended entries from the guest page walk */
-    uint64_t epml_filtered;     /* walk transitions not logged (filter on) */
-    uint64_t epml_handovers;    /* buffers handed to software */
-    uint64_t epml_notifies;     /* notification interrupts sent */
-    uint64_t epml_drops;        /* entries dropped, both buffers full */
-
-    /* Exit and log statistics (vmx-stats.c), per vCPU. */
-#define VMX_STATS_REASONS 80
-    uint64_t exits[VMX_STATS_REASONS]; /* VM exits by basic reason */
-    uint64_t notify_exits;      /* external-interrupt exits for an EPML notification */
-    uint64_t log_lines;         /* 64-byte lines of PML/EPML log memory written */
-
-    /*
-     * VM-entry checks (vmx-entry.c): the first failed check of the
-     * current VMLAUNCH/VMRESUME, then its outcome.  Not migrated.
-     */
-    const char *check_rule;
-    const char *check_expr;
-    struct vmx_entry_fail entry_fail;
+    struct vmx_xlat xlat;
+    struct vmx_exit_prep exit;
+    struct vmx_boundary ev;
+    struct vmx_signals sig;
+    struct vmx_apic_virt apic;
+    struct vmx_ept_walk ept;
+    struct vmx_tlb_sets tlb;
+    struct vmx_checks check;
+    struct { uint64_t w[VMX_STATS_WORDS]; } stats_space;
 } VMXState;
 
 #endif

@@ -16,6 +16,7 @@
 #include "cpu.h"
 #include "vmx.h"
 #include "vmx-internal.h"
+#include "vmx-stats.h"
 
 /*
  * Vectors extended PML has sent notifications with, machine-wide: an
@@ -32,26 +33,29 @@ void vmx_stats_notify_vector(uint8_t vector)
     }
 }
 
-static void count(uint64_t *c)
-{
-    qatomic_set(c, *c + 1);     /* one writer (the vCPU); QMP reads */
-}
-
 void vmx_stats_exit(CPUX86State *env, uint32_t reason, uint32_t intr_info)
 {
     uint32_t basic = reason & 0xffff;
 
     if (basic < VMX_STATS_REASONS) {
-        count(&env->vmx.exits[basic]);
+        vmx_stats_count(&vmx_stats(env)->exits[basic]);
     }
     /* With "acknowledge interrupt on exit" the vector is in the info. */
     if (basic == VMX_EXIT_EXTERNAL_INTERRUPT && (intr_info & VMX_INTR_INFO_VALID) &&
         test_bit(intr_info & 0xff, notify_vectors)) {
-        count(&env->vmx.notify_exits);
+        vmx_stats_count(&vmx_stats(env)->notify_exits);
     }
 }
 
 void vmx_stats_log_line(CPUX86State *env)
 {
-    count(&env->vmx.log_lines);
+    vmx_stats_count(&vmx_stats(env)->log_lines);
+}
+
+/* reset-pml-stats: every counter back to 0 (the monitor, vCPUs running). */
+void vmx_stats_reset(CPUX86State *env)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(env->vmx.stats_space.w); i++) {
+        qatomic_set(&env->vmx.stats_space.w[i], 0);
+    }
 }

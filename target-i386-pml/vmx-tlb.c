@@ -78,7 +78,7 @@ void vmx_paging_flush(CPUX86State *env)
 
     if (!env->vmx.vmxon) {
         tlb_flush(cs);
-    } else if (!env->vmx.paging_switch) {
+    } else if (!env->vmx.tlb.paging_switch) {
         tlb_flush_by_mmuidx(cs, (env->hflags & HF_GUEST_MASK) ? TLB_GUEST_SET : TLB_ROOT_SET);
     }
 }
@@ -86,8 +86,8 @@ void vmx_paging_flush(CPUX86State *env)
 /* VM entry, before the guest state is loaded. */
 void vmx_tlb_entry_begin(CPUX86State *env)
 {
-    paging_tag(env, &env->vmx.root_tag);
-    env->vmx.paging_switch = true;
+    paging_tag(env, &env->vmx.tlb.root);
+    env->vmx.tlb.paging_switch = true;
 }
 
 /* VM entry, with the guest state loaded and HF_GUEST_MASK set. */
@@ -96,7 +96,7 @@ void vmx_tlb_entry_end(CPUX86State *env)
     struct vmx_tlb_tag now;
     uint16_t sets = 0;
 
-    env->vmx.paging_switch = false;
+    env->vmx.tlb.paging_switch = false;
     guest_tag(env, &now);
     if (!now.vpid) {
         /*
@@ -106,18 +106,18 @@ void vmx_tlb_entry_end(CPUX86State *env)
          * they go too, as when KVM emulates such an entry.
          */
         sets = TLB_ROOT_SET | TLB_GUEST_SET | TLB_EPT_SET;
-    } else if (!env->vmx.guest_tag.valid || now.vpid != env->vmx.guest_tag.vpid ||
-               now.eptp != env->vmx.guest_tag.eptp ||
-               now.apic_access != env->vmx.guest_tag.apic_access ||
-               !same_paging(&now, &env->vmx.guest_tag)) {
+    } else if (!env->vmx.tlb.guest.valid || now.vpid != env->vmx.tlb.guest.vpid ||
+               now.eptp != env->vmx.tlb.guest.eptp ||
+               now.apic_access != env->vmx.tlb.guest.apic_access ||
+               !same_paging(&now, &env->vmx.tlb.guest)) {
         sets = TLB_GUEST_SET;
     }
     /* Guest-physical mappings are tagged by the EPTP (29.4.2). */
-    if (now.eptp != env->vmx.ept_tag || !now.vpid) {
+    if (now.eptp != env->vmx.tlb.ept || !now.vpid) {
         sets |= TLB_EPT_SET;
-        env->vmx.ept_tag = now.eptp;
+        env->vmx.tlb.ept = now.eptp;
     }
-    env->vmx.guest_tag = now;
+    env->vmx.tlb.guest = now;
     flush(env, "entry", sets);
 }
 
@@ -125,11 +125,11 @@ void vmx_tlb_entry_end(CPUX86State *env)
 void vmx_tlb_exit_begin(CPUX86State *env)
 {
     if (env->vmx.non_root) {
-        guest_tag(env, &env->vmx.guest_tag);
+        guest_tag(env, &env->vmx.tlb.guest);
     } else {
-        paging_tag(env, &env->vmx.root_tag);     /* entry failed early */
+        paging_tag(env, &env->vmx.tlb.root);     /* entry failed early */
     }
-    env->vmx.paging_switch = true;
+    env->vmx.tlb.paging_switch = true;
 }
 
 /* VM exit, with the host state loaded. */
@@ -137,11 +137,11 @@ void vmx_tlb_exit_end(CPUX86State *env)
 {
     struct vmx_tlb_tag now;
 
-    env->vmx.paging_switch = false;
+    env->vmx.tlb.paging_switch = false;
     paging_tag(env, &now);
-    if (!env->vmx.guest_tag.vpid) {
+    if (!env->vmx.tlb.guest.vpid) {
         flush(env, "exit", TLB_ROOT_SET | TLB_GUEST_SET);
     } else {
-        flush(env, "exit", same_paging(&now, &env->vmx.root_tag) ? 0 : TLB_ROOT_SET);
+        flush(env, "exit", same_paging(&now, &env->vmx.tlb.root) ? 0 : TLB_ROOT_SET);
     }
 }

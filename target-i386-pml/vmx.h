@@ -89,7 +89,7 @@ void vmx_paging_flush(CPUX86State *env);
 /* TCG's page walker is probing a guest paging structure (patch 0015). */
 static inline void vmx_ept_guest_walk(CPUX86State *env, bool on)
 {
-    env->vmx.in_guest_walk = on;
+    env->vmx.ept.in_guest_walk = on;
 }
 
 /*
@@ -102,7 +102,7 @@ static inline void vmx_ept_guest_walk(CPUX86State *env, bool on)
  */
 static inline bool vmx_ept_walk_refused(CPUX86State *env)
 {
-    return env->vmx.walk_refused;
+    return env->vmx.ept.walk_refused;
 }
 bool vmx_ept_walk_may_read(CPUX86State *env);
 void vmx_ept_walk_refuse(CPUX86State *env, uint64_t gpa);
@@ -147,7 +147,7 @@ static inline bool vmx_nmi_blocked(CPUX86State *env)
         return false;
     }
     if (pin & VMX_PIN_BASED_NMI_EXITING) {
-        return env->vmx.nmi_blocked;
+        return env->vmx.ev.nmi_blocked;
     }
     return env->hflags2 & HF2_NMI_MASK;
 }
@@ -173,7 +173,7 @@ static inline int vmx_signals_pending(CPUX86State *env, int *req)
     if (!env->vmx.non_root) {
         return 0;
     }
-    if (env->vmx.wait_sipi) {
+    if (env->vmx.sig.wait_sipi) {
         *req &= CPU_INTERRUPT_SIPI;
         return 0;
     }
@@ -208,10 +208,10 @@ bool vmx_clts(CPUX86State *env, uintptr_t ra);
  */
 static inline bool vmx_pae_pdpte(CPUX86State *env, int index, uint64_t *pte)
 {
-    if (!env->vmx.non_root || !env->vmx.pdptes_loaded) {
+    if (!env->vmx.non_root || !env->vmx.ept.pdptes_loaded) {
         return false;
     }
-    *pte = env->vmx.pdpte[index & 3];
+    *pte = env->vmx.ept.pdpte[index & 3];
     return true;
 }
 
