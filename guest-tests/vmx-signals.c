@@ -56,6 +56,18 @@ static void spin(unsigned n)
 		;
 }
 
+/*
+ * Wait until the other vCPU moves @counter past @before, up to about 50
+ * times the old fixed wait: on a loaded host its thread may not run at
+ * all during one short wait.  A vCPU stuck for good (an INIT not latched,
+ * a guest stopped) still fails the check after it.
+ */
+static void wait_progress(volatile u64 *counter, u64 before)
+{
+	for (int i = 0; i < 50 && *counter == before; i++)
+		spin(1000000);
+}
+
 /* The guest counts until told to stop, then VMCALLs (and again, forever). */
 static void __attribute__((noreturn, used)) l2_main(void)
 {
@@ -218,7 +230,7 @@ void test_main(void)
 	spin(3000000);
 	report(ap_step == 6, "5: a SIPI to an active guest is discarded (no VM exit)");
 	before = l2_count;
-	spin(1000000);
+	wait_progress(&l2_count, before);
 	report(l2_count > before, "5: ... and the guest keeps running");
 	l2_stop = 1;
 	got = bsp_wait(7);
@@ -241,7 +253,7 @@ void test_main(void)
 	send_init();
 	spin(2000000);
 	before = ap_spins;
-	spin(1000000);
+	wait_progress(&ap_spins, before);
 	report(ap_spins > before, "7: an INIT in VMX root operation is latched again");
 	step = 10;
 	spin(5000000);

@@ -187,14 +187,18 @@ void helper_vmx_vmxoff(CPUX86State *env)
 /* ---- VMCLEAR / VMPTRLD / VMPTRST --------------------------------------- */
 
 /*
- * The VMCS-pointer operand of VMCLEAR and VMPTRLD: 4 KiB aligned, within
- * the physical-address width, not the VMXON region.  Returns false after
- * VMfail with the instruction's own error number.
+ * VMCLEAR and VMPTRLD up to their VMCS-pointer operand: the checks every
+ * VMX instruction makes first (exit in non-root operation, #UD, #GP), then
+ * the operand: 4 KiB aligned, within the physical-address width, not the
+ * VMXON region.  Returns false after VMfail with the instruction's own
+ * error number.
  */
-static bool vmcs_pointer_operand(CPUX86State *env, target_ulong a0, uint32_t ops,
-                                 uintptr_t ra, enum vmx_insn_error bad_addr,
+static bool vmcs_pointer_operand(CPUX86State *env, uint32_t exit_reason,
+                                 target_ulong a0, uint32_t ops, uintptr_t ra,
+                                 enum vmx_insn_error bad_addr,
                                  enum vmx_insn_error vmxon_ptr, uint64_t *addr)
 {
+    vmx_insn_check(env, exit_reason, ra);
     *addr = vmx_read_m64(env, a0, ops, ra);
     if (vmx_bad_phys_addr(env, *addr)) {
         vmx_vmfail(env, bad_addr);
@@ -209,12 +213,10 @@ static bool vmcs_pointer_operand(CPUX86State *env, target_ulong a0, uint32_t ops
 
 void helper_vmx_vmclear(CPUX86State *env, target_ulong a0, uint32_t ops)
 {
-    uintptr_t ra = GETPC();
     uint64_t addr;
 
-    vmx_insn_check(env, VMX_EXIT_VMCLEAR, ra);
-    if (!vmcs_pointer_operand(env, a0, ops, ra, VMXERR_VMCLEAR_INVALID_ADDR,
-                              VMXERR_VMCLEAR_VMXON_PTR, &addr)) {
+    if (!vmcs_pointer_operand(env, VMX_EXIT_VMCLEAR, a0, ops, GETPC(),
+                              VMXERR_VMCLEAR_INVALID_ADDR, VMXERR_VMCLEAR_VMXON_PTR, &addr)) {
         return;
     }
     if (addr == env->vmx.current_vmcs) {
@@ -230,12 +232,10 @@ void helper_vmx_vmclear(CPUX86State *env, target_ulong a0, uint32_t ops)
 
 void helper_vmx_vmptrld(CPUX86State *env, target_ulong a0, uint32_t ops)
 {
-    uintptr_t ra = GETPC();
     uint64_t addr;
 
-    vmx_insn_check(env, VMX_EXIT_VMPTRLD, ra);
-    if (!vmcs_pointer_operand(env, a0, ops, ra, VMXERR_VMPTRLD_INVALID_ADDR,
-                              VMXERR_VMPTRLD_VMXON_PTR, &addr)) {
+    if (!vmcs_pointer_operand(env, VMX_EXIT_VMPTRLD, a0, ops, GETPC(),
+                              VMXERR_VMPTRLD_INVALID_ADDR, VMXERR_VMPTRLD_VMXON_PTR, &addr)) {
         return;
     }
     /* Bit 31 (shadow-VMCS indicator) is refused: no VMCS shadowing. */
@@ -397,35 +397,49 @@ void helper_vmx_vmlaunch(CPUX86State *env, uint32_t resume)
 /* ---- INVEPT / INVVPID (31.3) ------------------------------------------- */
 
 /*
- * The 128-bit INVEPT/INVVPID descriptor at @a0 (its segment SS if @ss):
- * in 64-bit mode a non-canonical address is #SS(0) for a stack-segment
- * reference and #GP(0) otherwise (SDM Vol. 3C 31.3, "64-Bit Mode
- * Exceptions"), before the descriptor is read.
+ * INVEPT/INVVPID up to their type: #UD unless the model offers the
+ * instruction, then the checks every VMX instruction makes; the type is
+ * the register operand (32 bits outside 64-bit mode).
  */
+static uint64_t inv_type(CPUX86State *env, bool offered, uint32_t exit_reason,
+                         uint32_t reg, uintptr_t ra)
+{
+    if (!offered) {
+        raise_exception_ra(env, EXCP06_ILLOP, ra);
+    }
+    vmx_insn_check(env, exit_reason, ra);
+    reg &= ~VMX_OPERAND_SS;
+    return in_64bit_mode(env) ? env->regs[reg] : (uint32_t)env->regs[reg];
+}
+
+/*
+ * ... and their 128-bit descriptor at @a0, read whole once the type is
+ * known good.  Its segment is SS if the translator marked @reg so: in
+ * 64-bit mode a non-canonical address is then #SS(0), else #GP(0) (SDM
+ * Vol. 3C 31.3, "64-Bit Mode Exceptions"), before anything is read.
+ */
+static void inv_descriptor(CPUX86State *env, target_ulong a0, uint32_t reg,
+                           uintptr_t ra, uint64_t desc[2])
+{
+    check_operand_address(env, a0, 16, reg & VMX_OPERAND_SS, ra);
+    desc[0] = cpu_ldq_data_ra(env, a0, ra);
+    desc[1] = cpu_ldq_data_ra(env, a0 + 8, ra);
+}
 
 void helper_vmx_invept(CPUX86State *env, target_ulong a0, uint32_t reg)
 {
     uintptr_t ra = GETPC();
     uint64_t cap = vmx_ept_vpid_caps(env);
-    uint64_t type, eptp;
-    uint32_t ss;
+    uint64_t type, desc[2];
 
-    if (!(cap & MSR_VMX_EPT_INVEPT)) {
-        raise_exception_ra(env, EXCP06_ILLOP, ra);
-    }
-    vmx_insn_check(env, VMX_EXIT_INVEPT, ra);
-    ss = reg & VMX_OPERAND_SS;
-    reg &= ~VMX_OPERAND_SS;
-    type = in_64bit_mode(env) ? env->regs[reg] : (uint32_t)env->regs[reg];
+    type = inv_type(env, cap & MSR_VMX_EPT_INVEPT, VMX_EXIT_INVEPT, reg, ra);
     if (!((type == 1 && (cap & MSR_VMX_EPT_INVEPT_SINGLE_CONTEXT)) ||
           (type == 2 && (cap & MSR_VMX_EPT_INVEPT_ALL_CONTEXT)))) {
         vmx_vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
         return;
     }
-    check_operand_address(env, a0, 16, ss, ra);
-    eptp = cpu_ldq_data_ra(env, a0, ra);
-    cpu_ldq_data_ra(env, a0 + 8, ra);           /* the whole descriptor is read */
-    if (type == 1 && !vmx_eptp_valid(env, eptp)) {
+    inv_descriptor(env, a0, reg, ra, desc);
+    if (type == 1 && !vmx_eptp_valid(env, desc[0])) {
         vmx_vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
         return;
     }
@@ -441,27 +455,18 @@ void helper_vmx_invvpid(CPUX86State *env, target_ulong a0, uint32_t reg)
 {
     uintptr_t ra = GETPC();
     uint64_t cap = vmx_ept_vpid_caps(env);
-    uint64_t type, desc_lo, gla;
+    uint64_t type, desc[2];
     uint16_t vpid;
-    uint32_t ss;
 
-    if (!(cap & MSR_VMX_EPT_INVVPID)) {
-        raise_exception_ra(env, EXCP06_ILLOP, ra);
-    }
-    vmx_insn_check(env, VMX_EXIT_INVVPID, ra);
-    ss = reg & VMX_OPERAND_SS;
-    reg &= ~VMX_OPERAND_SS;
-    type = in_64bit_mode(env) ? env->regs[reg] : (uint32_t)env->regs[reg];
+    type = inv_type(env, cap & MSR_VMX_EPT_INVVPID, VMX_EXIT_INVVPID, reg, ra);
     if (type > 3 || !(cap & (MSR_VMX_EPT_INVVPID_SINGLE_ADDR << type))) {
         vmx_vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
         return;
     }
-    check_operand_address(env, a0, 16, ss, ra);
-    desc_lo = cpu_ldq_data_ra(env, a0, ra);
-    gla = cpu_ldq_data_ra(env, a0 + 8, ra);
-    vpid = desc_lo;
-    if ((desc_lo >> 16) || (type != 2 && vpid == 0) ||
-        (type == 0 && !vmx_canonical(env, gla))) {
+    inv_descriptor(env, a0, reg, ra, desc);
+    vpid = desc[0];
+    if ((desc[0] >> 16) || (type != 2 && vpid == 0) ||
+        (type == 0 && !vmx_canonical(env, desc[1]))) {
         vmx_vmfail(env, VMXERR_INVALID_INVEPT_INVVPID);
         return;
     }
