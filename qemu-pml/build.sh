@@ -23,7 +23,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
 . "$HERE/upstream.conf"
-CACHE=${QEMU_PML_CACHE:-$HOME/.cache/qemu-pml}
+PML_TOOL=qemu-pml
+# CACHE; say, die, link_overlay, apply_patch, ccache_env, ...
+. "$REPO/scripts/build-lib.sh"
 BUILD=${QEMU_PML_BUILD:-$REPO/_build}
 UPVER=${QEMU_DEB_VERSION#*:}          # 10.0.13+ds-0+deb13u1
 UPVER=${UPVER%%-*}                    # 10.0.13+ds
@@ -33,19 +35,16 @@ OBJ=$BUILD/qemu
 FW=$OBJ/qemu-bundle/usr/local/share/qemu
 
 # The upstream qtests the suite runs: its manifest's qtest/<name> entries.
-mapfile -t QTESTS < <(sed -n 's|^qtest/\([A-Za-z0-9_-]*\)[[:space:]].*|\1|p' "$REPO/guest-tests/tests.list")
-
-say() { printf 'qemu-pml: %s\n' "$*" >&2; }
-die() { printf 'qemu-pml: error: %s\n' "$*" >&2; exit 1; }
+QTESTS=()
+[ ! -f "$REPO/guest-tests/tests.list" ] ||
+	mapfile -t QTESTS < <(sed -n 's|^qtest/\([A-Za-z0-9_-]*\)[[:space:]].*|\1|p' "$REPO/guest-tests/tests.list")
 
 do_fetch() {
 	local dsc=$CACHE/dl/${QEMU_DEB_SOURCE}_${QEMU_DEB_VERSION#*:}.dsc
 	[ -f "$dsc" ] && return 0
 	"$HERE/deps.sh"
-	mkdir -p "$CACHE/dl"
 	say "downloading $QEMU_DEB_SOURCE=$QEMU_DEB_VERSION ($QEMU_DEB_SUITE)"
-	(cd "$CACHE/dl" && apt-get source -q --download-only \
-		"$QEMU_DEB_SOURCE=$QEMU_DEB_VERSION" 2>&1 | grep -v '^W: Download is performed unsandboxed') ||
+	apt_source_download "$CACHE/dl" "$QEMU_DEB_SOURCE=$QEMU_DEB_VERSION" ||
 		die "apt-get source $QEMU_DEB_SOURCE=$QEMU_DEB_VERSION failed: is the deb-src entry for $QEMU_DEB_SUITE there (qemu-pml/deps.sh), and does the archive still carry this version (see upstream.conf)?"
 	[ -f "$dsc" ] || die "download finished but $dsc is missing"
 }
@@ -74,7 +73,7 @@ tree_stamp() {
 	{
 		echo "$QEMU_DEB_VERSION" "$REPO"
 		cat "$HERE/overlay.list" "$HERE/patches/series"
-		sed -e 's/#.*//' -e '/^$/d' "$HERE/patches/series" |
+		list_entries "$HERE/patches/series" |
 			while read -r p; do cat "$HERE/patches/$p"; done
 	} | sha256sum | cut -d' ' -f1
 }
@@ -83,9 +82,7 @@ do_prepare() {
 	do_unpack
 	local stamp
 	stamp=$(tree_stamp)
-	if [ -f "$TREE/.qemu-pml-stamp" ] && [ "$(cat "$TREE/.qemu-pml-stamp")" = "$stamp" ]; then
-		return 0
-	fi
+	stamp_current "$TREE/.qemu-pml-stamp" "$stamp" && return 0
 	say "preparing $TREE"
 	rm -rf "$TREE"
 	mkdir -p "$BUILD"
@@ -95,27 +92,12 @@ do_prepare() {
 	cp -al "$PRISTINE" "$TREE"
 	rm -f "$TREE/.qemu-pml-pristine"
 
-	local src dst
-	while read -r src dst; do
-		case "$src" in ''|'#'*) continue ;; esac
-		[ -e "$REPO/$src" ] || die "overlay.list: $src does not exist"
-		[ ! -e "$TREE/$dst" ] || die "overlay.list: $dst already exists upstream"
-		ln -s "$REPO/$src" "$TREE/$dst"
-	done < "$HERE/overlay.list"
-
+	link_overlay "$HERE/overlay.list" "$TREE" QEMU
 	local p n=0
 	while read -r p; do
-		p=${p%%#*}; p=${p// /}
-		[ -n "$p" ] || continue
 		n=$((n + 1))
-		[ -f "$HERE/patches/$p" ] || die "patches/series names $p, which does not exist"
-		if ! patch -d "$TREE" -p1 -s -N --dry-run -i "$HERE/patches/$p" >/dev/null 2>&1; then
-			patch -d "$TREE" -p1 -N --dry-run -i "$HERE/patches/$p" >&2 || true
-			die "patch $p does not apply to QEMU $QEMU_DEB_VERSION: rebase qemu-pml/patches/$p"
-		fi
-		patch -d "$TREE" -p1 -s -N --no-backup-if-mismatch -i "$HERE/patches/$p" ||
-			die "patch $p failed"
-	done < "$HERE/patches/series"
+		apply_patch "$TREE" "$HERE/patches/$p" "QEMU $QEMU_DEB_VERSION"
+	done < <(list_entries "$HERE/patches/series")
 	say "applied $n patches"
 	echo "$stamp" > "$TREE/.qemu-pml-stamp"
 }
@@ -157,13 +139,6 @@ do_configure() {
 	echo "$want" > "$OBJ/.qemu-pml-configured"
 }
 
-ccache_env() {
-	# Share cache hits between clones at different paths.
-	export CCACHE_BASEDIR=$REPO CCACHE_NOHASHDIR=1
-	export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
-	export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
-}
-
 do_firmware() {
 	# Debian strips firmware from the source; take it from the binary
 	# packages seabios, ipxe-qemu and qemu-system-data, and put it where a
@@ -183,7 +158,7 @@ do_firmware() {
 do_build() {
 	"$HERE/deps.sh"
 	do_configure
-	ccache_env
+	ccache_env "$REPO"
 	say "building qemu-system-x86_64"
 	ninja -C "$OBJ" qemu-system-x86_64 "$@" >"$OBJ/ninja.log" 2>&1 || {
 		grep -E -B2 -A12 'error:|FAILED' "$OBJ/ninja.log" | head -n 80 >&2

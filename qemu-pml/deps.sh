@@ -9,6 +9,9 @@
 #  - QEMU's source comes from trixie's `qemu` source package: add a deb-src
 #    entry for trixie (source only: no trixie binaries get installed).
 set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PML_TOOL="qemu-pml deps"
+. "$REPO/scripts/build-lib.sh"     # missing_packages
 
 PKGS=(
 	build-essential ccache pkg-config ninja-build python3-venv flex bison
@@ -18,11 +21,7 @@ PKGS=(
 )
 BACKPORTS_PKGS=(meson)
 
-missing=()
-for p in "${PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-		missing+=("$p")
-done
+mapfile -t missing < <(missing_packages "${PKGS[@]}")
 meson_ok=0
 if command -v meson >/dev/null 2>&1; then
 	v=$(meson --version)
@@ -56,8 +55,6 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${PKGS[@]}"
+apt_install "${PKGS[@]}"
 apt-get install -y -q --no-install-recommends -t bookworm-backports "${BACKPORTS_PKGS[@]}"
 meson --version

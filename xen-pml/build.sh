@@ -39,7 +39,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
 . "$HERE/upstream.conf"
-CACHE=${QEMU_PML_CACHE:-$HOME/.cache/qemu-pml}
+PML_TOOL=xen-pml
+# CACHE; say, die, link_overlay, apply_patch, ccache_env, ...
+. "$REPO/scripts/build-lib.sh"
 BUILD=${QEMU_PML_BUILD:-$REPO/_build}/xen-pml
 JOBS=${XEN_PML_JOBS:-2}
 DL=$CACHE/xen-dl
@@ -49,14 +51,12 @@ TREE=$BUILD/src
 OBJ=$BUILD/obj
 OUT=$BUILD/xen
 
-say() { printf 'xen-pml: %s\n' "$*" >&2; }
-die() { printf 'xen-pml: error: %s\n' "$*" >&2; exit 1; }
 # deb_fetch, deb_files: the Xen stack's cache of Debian binary packages.
 . "$REPO/guest-tests/lib/debs.sh"
 
 # The patch names of the series, in order.
 series() {
-	sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$HERE/patches/series"
+	list_entries "$HERE/patches/series"
 }
 
 deps() {
@@ -66,10 +66,8 @@ deps() {
 do_fetch() {
 	[ -f "$DSC" ] && return 0
 	deps
-	mkdir -p "$DL"
 	say "downloading $XEN_DEB_SOURCE=$XEN_DEB_VERSION ($XEN_DEB_SUITE)"
-	if ! (cd "$DL" && apt-get source -q --download-only "$XEN_DEB_SOURCE=$XEN_DEB_VERSION" 2>&1 |
-		grep -v '^W: Download is performed unsandboxed' >&2) || [ ! -f "$DSC" ]; then
+	if ! apt_source_download "$DL" "$XEN_DEB_SOURCE=$XEN_DEB_VERSION" || [ ! -f "$DSC" ]; then
 		say "apt-get source failed: trying the Debian archive pool"
 		fetch_pool || die "cannot download $XEN_DEB_SOURCE=$XEN_DEB_VERSION: is the deb-src entry for $XEN_DEB_SUITE there (xen-pml/deps.sh), and does the archive still carry this version (see upstream.conf)?"
 	fi
@@ -116,7 +114,7 @@ do_unpack() {
 
 # The overlay: "<repository path> <tree path>" per line.
 overlay() {
-	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$HERE/overlay.list"
+	list_entries "$HERE/overlay.list"
 }
 
 # Everything that decides the layout of the prepared tree.  The overlay
@@ -129,18 +127,11 @@ tree_stamp() {
 	} | sha256sum | cut -c1-64
 }
 
-# The files a patch changes (its "+++ b/..." lines).
-patched_files() {
-	sed -n 's|^+++ [^/]*/\([^[:space:]]*\).*|\1|p' "$1" | grep -v '^dev/null$' || true
-}
-
 do_prepare() {
 	do_unpack
 	local stamp
 	stamp=$(tree_stamp)
-	if [ -f "$TREE/.xen-pml-stamp" ] && [ "$(cat "$TREE/.xen-pml-stamp")" = "$stamp" ]; then
-		return 0
-	fi
+	stamp_current "$TREE/.xen-pml-stamp" "$stamp" && return 0
 	say "preparing $TREE"
 	# Files the previous series changed: they get a fresh copy below, so
 	# that make sees them as new even where they are pristine again.
@@ -155,27 +146,13 @@ do_prepare() {
 	cp -al "$PRISTINE" "$TREE"
 	rm -f "$TREE/.xen-pml-pristine"
 
-	local p n=0 f src dst
+	local p n=0 f
 	local -a touched=()
-	while read -r src dst; do
-		[ -e "$REPO/$src" ] || die "overlay.list: $src does not exist"
-		[ ! -e "$TREE/$dst" ] || die "overlay.list: $dst already exists in Xen"
-		ln -s "$REPO/$src" "$TREE/$dst"
-		touched+=("$dst")
-	done < <(overlay)
+	link_overlay "$HERE/overlay.list" "$TREE" Xen
+	touched=("${OVERLAY_LINKED[@]}")
 	while read -r p; do
 		n=$((n + 1))
-		[ -f "$HERE/patches/$p" ] || die "patches/series names $p, which does not exist"
-		# patch(1) would replace an overlay symlink by a changed copy.
-		for f in $(patched_files "$HERE/patches/$p"); do
-			[ ! -L "$TREE/$f" ] || die "patch $p changes $f, an overlay file (overlay.list): edit that file instead"
-		done
-		if ! patch -d "$TREE" -p1 -s -N --dry-run -i "$HERE/patches/$p" >/dev/null 2>&1; then
-			patch -d "$TREE" -p1 -N --dry-run -i "$HERE/patches/$p" >&2 || true
-			die "patch $p does not apply to Xen $XEN_DEB_VERSION: rebase xen-pml/patches/$p"
-		fi
-		patch -d "$TREE" -p1 -s -N --no-backup-if-mismatch -i "$HERE/patches/$p" ||
-			die "patch $p failed"
+		apply_patch "$TREE" "$HERE/patches/$p" "Xen $XEN_DEB_VERSION"
 		mapfile -t -O "${#touched[@]}" touched < <(patched_files "$HERE/patches/$p")
 	done < <(series)
 	for f in "${old[@]}"; do
@@ -231,10 +208,8 @@ make_args() {
 	)
 }
 
-ccache_env() {
-	export CCACHE_BASEDIR=$BUILD CCACHE_NOHASHDIR=1
-	export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
-	export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+xen_build_env() {
+	ccache_env "$BUILD"
 	# Debian's build guards against downloads at build time; so do we.
 	export WGET=/bin/false GIT=/bin/false
 	unset CFLAGS CXXFLAGS CPPFLAGS LDFLAGS
@@ -244,7 +219,7 @@ do_config() {
 	do_prepare
 	do_debconfig
 	make_args
-	ccache_env
+	xen_build_env
 	# Different make arguments (this script changed): start the object tree
 	# afresh.  Same arguments: make's own dependencies are enough.
 	local args
@@ -269,7 +244,7 @@ build_stamp() {
 	{
 		tree_stamp
 		overlay | while read -r src dst; do cat "$REPO/$src" 2>/dev/null || echo "missing $src"; done
-		cat "$0" "$HERE/upstream.conf"
+		cat "$0" "$REPO/scripts/build-lib.sh" "$HERE/upstream.conf"
 		deb_files "$XEN_DEB_HYPERVISOR" 2>/dev/null | head -n1 | xargs -r basename
 		cat "$CONFIG" 2>/dev/null || true
 	} | sha256sum | cut -c1-64

@@ -11,15 +11,14 @@
 #  - Building only the hypervisor (make -C xen) needs a C toolchain,
 #    python3, flex and bison (Kconfig), and ccache.
 set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PML_TOOL="xen-pml deps"
+. "$REPO/scripts/build-lib.sh"     # missing_packages
 
 LIST=/etc/apt/sources.list.d/xen-pml-src.sources
 PKGS=(build-essential ccache python3 flex bison dpkg-dev xz-utils gzip file curl)
 
-missing=()
-for p in "${PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-		missing+=("$p")
-done
+mapfile -t missing < <(missing_packages "${PKGS[@]}")
 src_ok=0
 grep -qs 'bookworm-security' "$LIST" && src_ok=1
 
@@ -50,6 +49,4 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-[ ${#missing[@]} -eq 0 ] || apt-get install -y -q --no-install-recommends "${missing[@]}"
+apt_install "${missing[@]}"

@@ -8,17 +8,12 @@
 set -u
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 REPO=$(dirname "$HERE")
-CACHE=${QEMU_PML_CACHE:-$HOME/.cache/qemu-pml}
 . "$REPO/guest-tests/lib/tap.sh"
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fake_repo() {
-	mkdir -p "$1"
-	cp -r "$HERE" "$1/qemu-pml"
-	ln -s "$REPO/target-i386-pml" "$1/target-i386-pml"
-	ln -s "$REPO/include" "$1/include"
-}
+PML_TOOL=test-build-sh
+. "$REPO/scripts/build-lib.sh"     # CACHE, scratch_dir, fake_repo_of
+scratch_dir
+fake_repo() { fake_repo_of "$1" qemu-pml target-i386-pml include guest-tests/tests.list; }
 
 # 1. A broken patch appended to the series.
 fake_repo "$tmp/r1"
