@@ -448,6 +448,47 @@ def score_truth(args, console, text):
     return rows
 
 
+def versions(qemu, text):
+    """What produced a run: QEMU, Xen, the kernels, this repository."""
+    def first(pat):
+        for l in text:
+            m = re.search(pat, l)
+            if m:
+                return m.group(1).strip()
+        return None
+    try:
+        q = subprocess.run([qemu, "--version"], capture_output=True, text=True,
+                           timeout=30).stdout.splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        q = None
+    try:
+        commit = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
+                                capture_output=True, text=True, timeout=30).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"qemu": q, "xen": first(r"\(XEN\) Xen version (\S+(?: \([^)]*\))?)"),
+            "dom0_kernel": first(r"^(?!\[domU\]).*Linux version (\S+)"),
+            "domu_kernel": first(r"^\[domU\] @@DOMU up kernel=(\S+)"), "commit": commit}
+
+
+def jsonable(v):
+    """Sets (page lists) become sorted lists; other values pass through."""
+    if isinstance(v, (set, frozenset)):
+        return sorted(v)
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    return v
+
+
+def write_results(path, results):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(jsonable(results), f)
+    os.replace(tmp, path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -496,6 +537,9 @@ def main():
     ap.add_argument("--accel", default="tcg,thread=multi", help="QEMU -accel (default %(default)s)")
     ap.add_argument("--qemu-args", default="",
                     help="extra QEMU arguments, e.g. \"-trace vmx_vmexit -D /tmp/q.log\"")
+    ap.add_argument("--results", metavar="FILE",
+                    help="also write every figure of the run as JSON here (what ./qpml experiment "
+                         "stores; schema in docs/results.md)")
     ap.add_argument("-v", "--verbose", action="store_true", help="echo the console")
     args = ap.parse_args()
 
@@ -886,6 +930,25 @@ def main():
     print("\nChecks:")
     for i, (name, c) in enumerate(checks, 1):
         print("%s %d - %s" % ("ok" if c else "not ok", i, name))
+    if args.results:
+        write_results(args.results, {
+            "cfg": cfg, "cpu": cpu, "hypervisor": hypervisor, "smp": smp, "steps": steps,
+            "xen_cmdline": xen_cmdline, "dom0_cmdline": dom0_cmdline, "qemu_argv": cmd,
+            "workload": workload, "pass": ok, "wall_s": wall,
+            "domu_up_s": domu_up - t0 if domu_up else None,
+            "checks": [{"name": n, "ok": c} for n, c in checks],
+            "milestones": [{"event": ev, "fields": f, "t": w - t0} for ev, f, w in console.marks],
+            "versions": versions(args.qemu, text),
+            "estimates": [dict(r, estimator=n, window=w) for (n, w), r in sorted(est_rows.items())],
+            "oracle": [{"estimator": est, "window": w,
+                        "touched": max(o["guests"], key=lambda x: x["touched"])["touched"],
+                        "written": max(o["guests"], key=lambda x: x["touched"])["written"],
+                        "walk_only": max(o["guests"], key=lambda x: x["touched"])["walk-only"]}
+                       for (est, w), o in sorted(oracle.items()) if o.get("guests")],
+            "plugin": plugin_rows, "plugin_pml": pml_rows, "heat": heat,
+            "guest_truth": truth_rows, "cost": cost_rows,
+            "pml_samples": [{"event": ev, "t": w - t0, "stats": st} for ev, w, st in samples],
+            "pass_ms": pass_ms, "console": text})
     keep = args.log or not ok
     print("\nconsole log: %s" % (log_path if keep else "not kept (--log FILE keeps it)"))
     print("xen-demo: %s in %.1f s (domU up at %s)" % (

@@ -1,0 +1,250 @@
+"""The results database: every run of an experiment, in SQLite.
+
+The schema is documented in docs/results.md; SCHEMA_VERSION changes when
+it does (an older database is refused with a clear message, never
+silently mixed).  One writer at a time (a run stores when it ends); any
+number of readers.
+"""
+import csv
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+import time
+import zlib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_DB = os.path.join(REPO, "results", "qpml.sqlite")
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    experiment TEXT NOT NULL,        -- the file's name = "..."
+    file TEXT NOT NULL,              -- the path it was run from
+    file_text TEXT NOT NULL,         -- the experiment file as given
+    experiment_json TEXT NOT NULL,   -- the file with every default filled in
+    inputs TEXT NOT NULL,            -- sha256 of experiment_json + repetition + seed
+    repetition INTEGER NOT NULL,     -- 1-based
+    seed INTEGER NOT NULL,
+    started TEXT NOT NULL,           -- ISO 8601, UTC, when the run was stored
+    pass INTEGER NOT NULL,           -- 1 if every check of xen-demo.py passed
+    wall_s REAL,                     -- host seconds from QEMU start to exit
+    domu_up_s REAL,                  -- host seconds to the domU's /init
+    qemu TEXT, xen TEXT, dom0_kernel TEXT, domu_kernel TEXT, git_commit TEXT,
+    argv TEXT NOT NULL               -- xen-demo.py's command line (JSON list)
+);
+CREATE INDEX runs_inputs ON runs (inputs);
+CREATE TABLE estimates (             -- what each estimator reported, per window
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    estimator TEXT NOT NULL,         -- epml, pml, sample, commit
+    window INTEGER NOT NULL,         -- 1-based
+    pages INTEGER NOT NULL,          -- working-set estimate, 4 KiB pages
+    written INTEGER,                 -- of which written (epml, pml)
+    sample_n INTEGER, sample_hits INTEGER, sample_total INTEGER,  -- sample only
+    PRIMARY KEY (run_id, estimator, window)
+);
+CREATE TABLE oracle (                -- the emulator's working-set oracle, per window
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    estimator TEXT NOT NULL, window INTEGER NOT NULL,
+    touched INTEGER NOT NULL, written INTEGER NOT NULL, walk_only INTEGER NOT NULL,
+    PRIMARY KEY (run_id, estimator, window)
+);
+CREATE TABLE scores (                -- page-set scores against a truth, per window
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    truth TEXT NOT NULL,             -- plugin (TCG plugin), guest (wss-touch's frames)
+    estimator TEXT NOT NULL,         -- epml, pml
+    window INTEGER NOT NULL,
+    status TEXT NOT NULL,            -- ok, or why the window is not graded
+    truth_pages INTEGER, estimate INTEGER, tp INTEGER, fn INTEGER, fp INTEGER,
+    recall REAL, precision REAL, count_err REAL,   -- percent
+    written INTEGER, est_written INTEGER, written_recall REAL,
+    PRIMARY KEY (run_id, truth, estimator, window)
+);
+CREATE TABLE heat (                  -- the longmap's page heat against the plugin truth
+    run_id INTEGER PRIMARY KEY REFERENCES runs (id),
+    pages INTEGER, exact REAL, rho_count REAL, rho_windows REAL,
+    top1_share REAL, top10_share REAL, detail TEXT  -- detail: the whole record (JSON)
+);
+CREATE TABLE cost (                  -- query-pml-stats differences per window and Xen CPU
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    window INTEGER NOT NULL, cpu INTEGER NOT NULL,
+    exits INTEGER, notify_exits INTEGER, full_exits INTEGER, handovers INTEGER,
+    notifications INTEGER, log_lines INTEGER, entries INTEGER,
+    reasons TEXT,                    -- {basic exit reason: count} (JSON)
+    PRIMARY KEY (run_id, window, cpu)
+);
+CREATE TABLE pml_stats (             -- query-pml-stats at each dom0 marker
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    seq INTEGER NOT NULL, event TEXT NOT NULL, t REAL, stats TEXT NOT NULL,  -- JSON
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE checks (
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    seq INTEGER NOT NULL, name TEXT NOT NULL, ok INTEGER NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE logs (
+    run_id INTEGER PRIMARY KEY REFERENCES runs (id),
+    console BLOB NOT NULL,           -- the whole serial console, zlib
+    results BLOB NOT NULL            -- xen-demo.py's --results JSON, zlib
+);
+"""
+
+
+class ResultsError(Exception):
+    pass
+
+
+def open_db(path):
+    """The database at @path, created if absent; ResultsError if it is not ours."""
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fresh = not os.path.exists(path)
+    db = sqlite3.connect(path, timeout=60)
+    db.execute("PRAGMA foreign_keys = ON")
+    if fresh:
+        with db:
+            db.executescript(SCHEMA)
+            db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        return db
+    try:
+        v = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError as e:
+        raise ResultsError("%s is not a qemu-pml results database (%s)" % (path, e))
+    if not v or v[0] != str(SCHEMA_VERSION):
+        raise ResultsError("%s has schema version %s; this qemu-pml writes version %d "
+                           "(docs/results.md): use another --db" % (path, v[0] if v else "?",
+                                                                    SCHEMA_VERSION))
+    return db
+
+
+def inputs_hash(exp, repetition, seed):
+    blob = json.dumps([exp, repetition, seed], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def store(db, exp, file_text, file_path, repetition, seed, argv, res):
+    """One run's results (xen-demo.py --results) into @db; returns its id."""
+    v = res.get("versions") or {}
+    with db:
+        cur = db.execute(
+            "INSERT INTO runs (experiment, file, file_text, experiment_json, inputs, repetition,"
+            " seed, started, pass, wall_s, domu_up_s, qemu, xen, dom0_kernel, domu_kernel,"
+            " git_commit, argv) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (exp["name"], file_path, file_text, json.dumps(exp, sort_keys=True),
+             inputs_hash(exp, repetition, seed), repetition, seed,
+             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), int(bool(res["pass"])),
+             res.get("wall_s"), res.get("domu_up_s"), v.get("qemu"), v.get("xen"),
+             v.get("dom0_kernel"), v.get("domu_kernel"), v.get("commit"), json.dumps(argv)))
+        rid = cur.lastrowid
+        for e in res.get("estimates") or []:
+            db.execute("INSERT INTO estimates VALUES (?,?,?,?,?,?,?,?)",
+                       (rid, e["estimator"], e["window"], e["pages"], e.get("written"),
+                        e.get("n"), e.get("hits"), e.get("tot")))
+        for o in res.get("oracle") or []:
+            db.execute("INSERT INTO oracle VALUES (?,?,?,?,?,?)",
+                       (rid, o["estimator"], o["window"], o["touched"], o["written"],
+                        o["walk_only"]))
+        for truth, est, rows in (("plugin", "epml", res.get("plugin")),
+                                 ("plugin", "pml", res.get("plugin_pml")),
+                                 ("guest", "epml", res.get("guest_truth"))):
+            for r in rows or []:
+                db.execute("INSERT INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           (rid, truth, est, r["w"], r.get("status", "ok"), r.get("truth"),
+                            r.get("estimate"), r.get("tp"), r.get("fn"), r.get("fp"),
+                            r.get("recall"), r.get("precision"), r.get("count_err"),
+                            r.get("written") if isinstance(r.get("written"), int) else None,
+                            r.get("est_written"), r.get("written_recall")))
+        h = res.get("heat")
+        if h:
+            db.execute("INSERT INTO heat VALUES (?,?,?,?,?,?,?,?)",
+                       (rid, h.get("pages"), h.get("exact"), h.get("rho_count"),
+                        h.get("rho_windows"), (h.get("top1") or {}).get("share"),
+                        (h.get("top10") or {}).get("share"), json.dumps(h)))
+        for c in res.get("cost") or []:
+            db.execute("INSERT INTO cost VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                       (rid, c["w"], c["cpu"], c.get("exits"), c.get("notify-exits"),
+                        c.get("full-exits"), c.get("handovers"), c.get("notifications"),
+                        c.get("log-lines"), c.get("entries"), json.dumps(c.get("reasons"))))
+        for i, s in enumerate(res.get("pml_samples") or []):
+            db.execute("INSERT INTO pml_stats VALUES (?,?,?,?,?)",
+                       (rid, i, s["event"], s.get("t"), json.dumps(s["stats"])))
+        for i, c in enumerate(res.get("checks") or []):
+            db.execute("INSERT INTO checks VALUES (?,?,?,?)", (rid, i, c["name"], int(c["ok"])))
+        console = "\n".join(res.get("console") or []).encode()
+        slim = {k: v for k, v in res.items() if k != "console"}
+        db.execute("INSERT INTO logs VALUES (?,?,?)",
+                   (rid, zlib.compress(console, 6), zlib.compress(json.dumps(slim).encode(), 6)))
+    return rid
+
+
+def summary(db, rid):
+    """A few lines on one run: what it was, and per window truth vs estimates."""
+    r = db.execute("SELECT experiment, repetition, seed, pass, wall_s, domu_up_s FROM runs"
+                   " WHERE id = ?", (rid,)).fetchone()
+    if not r:
+        raise ResultsError("no run %d" % rid)
+    out = ["run %d: %s, repetition %d, seed %d: %s in %.0f s (domU up at %s)" % (
+        rid, r[0], r[1], r[2], "PASS" if r[3] else "FAIL", r[4] or 0,
+        "%.0f s" % r[5] if r[5] else "never")]
+    rows = db.execute(
+        "SELECT e.estimator, e.window, e.pages, s.truth_pages, s.recall, s.precision, o.touched"
+        " FROM estimates e"
+        " LEFT JOIN scores s ON s.run_id = e.run_id AND s.estimator = e.estimator"
+        "  AND s.window = e.window AND s.truth = 'plugin'"
+        " LEFT JOIN oracle o ON o.run_id = e.run_id AND o.estimator = e.estimator"
+        "  AND o.window = e.window"
+        " WHERE e.run_id = ? ORDER BY e.estimator, e.window", (rid,)).fetchall()
+    if rows:
+        out.append("  %-7s %6s %10s %12s %12s %9s %10s" % ("est", "window", "estimate",
+                                                         "plugin-truth", "oracle", "recall",
+                                                         "precision"))
+        for est, w, pages, tp, rec, prec, orc in rows:
+            out.append("  %-7s %6d %10d %12s %12s %9s %10s" % (
+                est, w, pages, tp if tp is not None else "-", orc if orc is not None else "-",
+                "%.2f%%" % rec if rec is not None else "-",
+                "%.2f%%" % prec if prec is not None else "-"))
+    bad = db.execute("SELECT name FROM checks WHERE run_id = ? AND ok = 0", (rid,)).fetchall()
+    for (name,) in bad:
+        out.append("  failed check: %s" % name)
+    return "\n".join(out)
+
+
+def cmd_list(db, out=sys.stdout):
+    rows = db.execute("SELECT id, started, experiment, repetition, seed, pass, wall_s FROM runs"
+                      " ORDER BY id").fetchall()
+    print("%5s  %-20s  %-24s %4s %10s  %-4s %8s" % ("id", "stored", "experiment", "rep", "seed",
+                                                   "pass", "wall_s"), file=out)
+    for r in rows:
+        print("%5d  %-20s  %-24s %4d %10d  %-4s %8.0f" % (r[0], r[1], r[2][:24], r[3], r[4],
+                                                         "yes" if r[5] else "NO", r[6] or 0),
+              file=out)
+    print("%d runs" % len(rows), file=out)
+
+
+def export(db, fmt, out=sys.stdout):
+    """Per run and window: every estimate with its truths, as CSV or JSON."""
+    q = ("SELECT r.id, r.experiment, r.repetition, r.seed, r.pass, e.estimator, e.window,"
+         " e.pages, e.written, o.touched, o.written, o.walk_only,"
+         " s.truth_pages, s.recall, s.precision, s.count_err"
+         " FROM runs r JOIN estimates e ON e.run_id = r.id"
+         " LEFT JOIN oracle o ON o.run_id = r.id AND o.estimator = e.estimator"
+         "  AND o.window = e.window"
+         " LEFT JOIN scores s ON s.run_id = r.id AND s.estimator = e.estimator"
+         "  AND s.window = e.window AND s.truth = 'plugin'"
+         " ORDER BY r.id, e.estimator, e.window")
+    cols = ["run", "experiment", "repetition", "seed", "pass", "estimator", "window",
+            "estimate_pages", "estimate_written", "oracle_touched", "oracle_written",
+            "oracle_walk_only", "plugin_truth_pages", "plugin_recall", "plugin_precision",
+            "plugin_count_err"]
+    rows = db.execute(q).fetchall()
+    if fmt == "json":
+        json.dump([dict(zip(cols, r)) for r in rows], out, indent=1)
+        out.write("\n")
+    else:
+        w = csv.writer(out)
+        w.writerow(cols)
+        w.writerows(rows)

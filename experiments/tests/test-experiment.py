@@ -1,0 +1,160 @@
+#!/usr/bin/python3
+"""TAP: ./qpml experiment refuses bad files before booting, and stores runs.
+
+  1. Malformed experiment files: each is refused with exit status 2 and a
+     message naming the key (or section) at fault, and nothing boots (the
+     emulator given is a script that leaves a mark if it is ever run; a
+     good file shows that it does, and that a failed run is stored).
+  2. The results database: the schema docs/results.md documents is the one
+     results.py creates (every table and column), and a database of another
+     schema version is refused.
+  3. One real experiment (experiments/examples/tiny.toml: extended PML, two
+     2 s windows, the plugin truth) run by `experiment run` on the built
+     emulator and Xen images, stored, and read back by `results list`,
+     `show` and `export` (CSV and JSON), one row per window.
+
+Usage: test-experiment.py QEMU IMAGE_DIR
+"""
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXP_DIR = os.path.dirname(HERE)
+REPO = os.path.dirname(EXP_DIR)
+sys.path.insert(0, os.path.join(REPO, "guest-tests"))
+sys.path.insert(0, EXP_DIR)
+from tap import done, ok  # noqa: E402
+import results as resultsdb  # noqa: E402
+
+TOOL = os.path.join(EXP_DIR, "experiment.py")
+qemu, image_dir = sys.argv[1], sys.argv[2]
+tmp = tempfile.mkdtemp(prefix="qpml-test-exp-")
+
+
+def tool(*args, timeout=120):
+    p = subprocess.run([sys.executable, TOOL] + list(args), capture_output=True, text=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout + p.stderr
+
+
+# 1. Malformed files.
+GOOD = """name = "x"
+[workload]
+wss_touch = "--loops 0 rw50:8M:seq:1x"
+"""
+BAD = [
+    ("not TOML", 'name = "x"\n[workload\n', r"not TOML"),
+    ("no name", '[workload]\nwss_touch = "rw50:8M:seq:1x"\n', r"missing key 'name'"),
+    ("no workload", 'name = "x"\n', r"missing key 'workload.wss_touch'"),
+    ("unknown section", GOOD + "[machin]\ncpu = 'max'\n", r"unknown section \[machin\]"),
+    ("unknown key", GOOD + "[epml]\nbuffer = 16\n", r"unknown key 'epml.buffer'"),
+    ("wrong type", GOOD + "[machine]\nsmp = '2'\n", r"'machine.smp' must be an integer"),
+    ("out of range", GOOD + "[machine]\nsmp = 0\n", r"'machine.smp' must be between 1 and 64"),
+    ("bad buffer size", GOOD + "[epml]\nbuffer_kib = 24\n", r"'epml.buffer_kib' must be 4 KiB times"),
+    ("bad hypervisor", GOOD + "[machine]\nhypervisor = 'kvm'\n", r"'machine.hypervisor' must be one of"),
+    ("unknown estimator", GOOD + "[measure]\nestimators = ['epml', 'damon']\n",
+     r"'measure.estimators' must be a non-empty list of"),
+    ("commit without oracle", GOOD + "[measure]\nestimators = ['epml', 'commit']\n",
+     r"'measure.estimators' has 'commit'"),
+    ("Debian's Xen with epml", GOOD + "[machine]\nhypervisor = 'debian'\n",
+     r"'machine.hypervisor' = 'debian' has no extended PML"),
+    ("unknown domU", GOOD + "[domu]\nkind = 'hvm-nope'\n", r"'domu.kind' must be a domU config"),
+    ("seed in the workload", 'name = "x"\n[workload]\nwss_touch = "--seed 3 rw50:8M:seq:1x"\n',
+     r"must not set --seed"),
+    ("bool as int", GOOD + "[measure]\nwindows = true\n", r"'measure.windows' must be an integer"),
+]
+mark = os.path.join(tmp, "booted")
+fake_qemu = os.path.join(tmp, "qemu-that-marks")
+with open(fake_qemu, "w") as f:
+    f.write("#!/bin/sh\ntouch %s\nexit 1\n" % mark)
+os.chmod(fake_qemu, 0o755)
+for what, text, want in BAD:
+    path = os.path.join(tmp, "bad.toml")
+    with open(path, "w") as f:
+        f.write(text)
+    rc, out = tool("run", path, "--qemu", fake_qemu, "--image-dir", image_dir,
+                   "--db", os.path.join(tmp, "never.sqlite"))
+    ok(rc == 2 and re.search(want, out) and "Traceback" not in out and not os.path.exists(mark),
+       "%s: refused before booting, naming it (rc=%d: %s)" % (what, rc, out.strip()[:160]))
+ok(not os.path.exists(os.path.join(tmp, "never.sqlite")), "a refused file creates no database")
+# The same emulator on a good file: it leaves its mark (so the checks above
+# can fail), the run fails, and it is stored as failed.
+path = os.path.join(tmp, "good.toml")
+with open(path, "w") as f:
+    f.write(GOOD)
+failed_db = os.path.join(tmp, "failed.sqlite")
+rc, out = tool("run", path, "--qemu", fake_qemu, "--image-dir", image_dir, "--db", failed_db,
+               timeout=300)
+stored = (sqlite3.connect(failed_db).execute("SELECT count(*), sum(pass) FROM runs").fetchone()
+          if os.path.exists(failed_db) else None)
+ok(os.path.exists(mark) and rc == 1 and stored == (1, 0) and "FAIL" in out,
+   "a good file boots the emulator given; a run that fails exits 1 and is stored as failed "
+   "(rc=%d, stored %s)" % (rc, stored))
+rc, out = tool("check", *[os.path.join(EXP_DIR, "examples", f)
+                          for f in sorted(os.listdir(os.path.join(EXP_DIR, "examples")))])
+ok(rc == 0 and "Traceback" not in out, "every example in experiments/examples/ is valid (rc=%d)" % rc)
+
+# 2. The schema, as documented.
+doc = open(os.path.join(REPO, "docs", "results.md")).read()
+db = sqlite3.connect(":memory:")
+db.executescript(resultsdb.SCHEMA)
+missing = []
+for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+    if not re.search(r"`%s`" % table, doc):
+        missing.append(table)
+    for col in db.execute("PRAGMA table_info(%s)" % table):
+        if not re.search(r"`%s`" % col[1], doc):
+            missing.append("%s.%s" % (table, col[1]))
+ok(not missing, "docs/results.md names every table and column of the schema%s"
+   % (": missing " + ", ".join(missing) if missing else ""))
+old = os.path.join(tmp, "old.sqlite")
+o = sqlite3.connect(old)
+o.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+o.execute("INSERT INTO meta VALUES ('schema_version', '0')")
+o.commit()
+o.close()
+rc, out = tool("results", "list", "--db", old)
+ok(rc == 2 and "schema version 0" in out, "a database of another schema version is refused (%s)"
+   % out.strip()[:120])
+
+# 3. A real run.
+dbp = os.path.join(tmp, "runs.sqlite")
+rc, out = tool("run", os.path.join(EXP_DIR, "examples", "tiny.toml"), "--qemu", qemu,
+               "--image-dir", image_dir, "--db", dbp, timeout=1200)
+for line in out.splitlines():
+    print("# " + line)
+ok(rc == 0 and re.search(r"run 1: tiny, repetition 1, seed 42: PASS", out),
+   "experiments/examples/tiny.toml runs and passes (rc=%d)" % rc)
+rc, out = tool("results", "list", "--db", dbp)
+ok(rc == 0 and re.search(r"^\s+1 .* tiny .* yes", out, re.M) and "1 runs" in out,
+   "results list shows the run")
+rc, out = tool("results", "show", "1", "--db", dbp)
+ok(rc == 0 and re.search(r"^  epml +2 ", out, re.M) and "xen:" in out and "+xen-pml" in out,
+   "results show gives its windows and versions")
+rc, out = tool("results", "export", "--db", dbp)
+rows = list(csv.DictReader(io.StringIO(out))) if rc == 0 else []
+ok(len(rows) == 2 and all(r["estimator"] == "epml" and int(r["estimate_pages"]) > 0
+                          and float(r["plugin_recall"]) >= 99.0 for r in rows),
+   "results export (CSV): one row per window, with the plugin truth's recall (%d rows)" % len(rows))
+rc, out = tool("results", "export", "--format", "json", "--db", dbp)
+try:
+    js = json.loads(out) if rc == 0 else []
+except ValueError:
+    js = []
+ok(len(js) == 2 and [r["window"] for r in js] == [1, 2], "results export --format json agrees")
+c = sqlite3.connect(dbp)
+n_checks, n_bad = c.execute("SELECT count(*), sum(1 - ok) FROM checks").fetchone()
+ok(n_checks > 5 and n_bad == 0, "the run's checks are stored (%d, %s failed)" % (n_checks, n_bad))
+cost = c.execute("SELECT count(*), sum(exits) FROM cost").fetchone()
+ok(cost[0] >= 2 and (cost[1] or 0) > 0, "its cost per window and CPU is stored (%d rows, %s exits)"
+   % cost)
+shutil.rmtree(tmp, ignore_errors=True)
+done()
