@@ -3,7 +3,9 @@
 
   experiment.py check FILE...            validate, print what would run
   experiment.py run FILE [--db DB] [--dry-run] [--keep-going]
+  experiment.py sweep FILE [--db DB] [-j N] [--dry-run] [--keep-going]
   experiment.py results list|show ID [--console]|export [--format csv|json] [--db DB]
+  experiment.py report [--db DB] [--out DIR] [--experiment NAME] [--run ID...]
 
 A file describes the machine (CPU model, hypervisor), extended PML's
 parameters, the domU, the workload, the estimators and truths, the windows
@@ -14,12 +16,16 @@ guest-tests/xen/xen-demo.py; its figures go to the results database
 (default results/qpml.sqlite, schema in docs/results.md).
 """
 import argparse
+import concurrent.futures
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import tomllib
 import zlib
 
@@ -185,15 +191,73 @@ def validate(doc, path):
     return exp
 
 
-def load(path):
+def read_toml(path):
     try:
         with open(path, "rb") as f:
-            doc = tomllib.load(f)
+            return tomllib.load(f)
     except OSError as e:
         raise BadExperiment("%s: %s" % (path, e.strerror))
     except tomllib.TOMLDecodeError as e:
         raise BadExperiment("%s: not TOML: %s" % (path, e))
-    return validate(doc, path)
+
+
+def grid_axes(doc):
+    """The keys given as a grid: a list where the schema wants one value, or
+    a list of lists where it wants a list.  [(section, key, values)]."""
+    axes = []
+    for sec, keys in SCHEMA.items():
+        src = doc if sec == "" else doc.get(sec)
+        if not isinstance(src, dict):
+            continue
+        for key, (typ, _, _, _) in keys.items():
+            v = src.get(key)
+            if not isinstance(v, list) or not v:
+                continue
+            if typ is not list or all(isinstance(x, list) for x in v):
+                axes.append((sec, key, v))
+    return axes
+
+
+def expand(doc, path, grid_ok):
+    """The experiments a file describes: [(point, experiment)], where point
+    names each grid key's value ({} for a file without a grid)."""
+    axes = grid_axes(doc)
+    if axes and not grid_ok:
+        sec, key, _ = axes[0]
+        raise BadExperiment("%s: '%s' is a list of values, a parameter grid: run it with "
+                            "'experiment sweep'" % (path, (sec + "." if sec else "") + key))
+    points = [({}, doc)]
+    for sec, key, values in axes:
+        name = (sec + "." if sec else "") + key
+        if len(set(json.dumps(v, sort_keys=True) for v in values)) != len(values):
+            raise BadExperiment("%s: '%s' lists a value twice" % (path, name))
+        nxt = []
+        for point, d in points:
+            for v in values:
+                d2 = json.loads(json.dumps(d))
+                (d2 if sec == "" else d2[sec])[key] = v
+                nxt.append((dict(point, **{name: v}), d2))
+        points = nxt
+    out = []
+    for point, d in points:
+        where = path if not point else "%s (%s)" % (
+            path, ", ".join("%s=%s" % (k, json.dumps(v)) for k, v in point.items()))
+        out.append((point, validate(d, where)))
+    return out
+
+
+def load(path, grid_ok=False):
+    return expand(read_toml(path), path, grid_ok)
+
+
+def plan(points):
+    """Every run: (point, experiment, repetition, seed)."""
+    runs = []
+    for point, exp in points:
+        m = exp["measure"]
+        for r in range(m["repetitions"]):
+            runs.append((point, exp, r + 1, m["seeds"][r % len(m["seeds"])]))
+    return runs
 
 
 def demo_config(exp):
@@ -241,75 +305,197 @@ def demo_args(exp, seed):
     return args
 
 
+def describe(point, exp, rep, seed):
+    where = ", ".join("%s=%s" % (k, json.dumps(v)) for k, v in point.items())
+    return "%s%s, repetition %d, seed %d" % (exp["name"], " [%s]" % where if where else "", rep,
+                                            seed)
+
+
 def cmd_check(a):
     rc = 0
     for path in a.files:
         try:
-            exp = load(path)
+            runs = plan(load(path, grid_ok=True))
         except BadExperiment as e:
             print("experiment: %s" % e, file=sys.stderr)
             rc = 2
             continue
-        reps = exp["measure"]["repetitions"]
-        print("%s: ok, %d run%s" % (path, reps, "s" if reps > 1 else ""))
-        for r in range(reps):
-            seed = exp["measure"]["seeds"][r % len(exp["measure"]["seeds"])]
-            print("  run %d: xen-demo.py --config <%s> %s" % (
-                r + 1, json.dumps(demo_config(exp), sort_keys=True)[:60] + "...",
+        grid = any(point for point, _, _, _ in runs)
+        print("%s: ok, %d run%s%s" % (path, len(runs), "s" if len(runs) > 1 else "",
+                                      " (a grid: run it with 'experiment sweep')" if grid else ""))
+        for i, (point, exp, rep, seed) in enumerate(runs, 1):
+            print("  run %d: %s" % (i, describe(point, exp, rep, seed)))
+            print("    xen-demo.py --config <%s...> %s" % (
+                json.dumps(demo_config(exp), sort_keys=True)[:50],
                 " ".join(shlex.quote(x) for x in demo_args(exp, seed))))
     return rc
 
 
-def cmd_run(a):
+class Progress:
+    """One status line on a terminal (runs done, the current run's window,
+    an estimate of the time left); plain lines otherwise."""
+
+    def __init__(self, total, enabled, label):
+        self.total, self.enabled, self.label = total, enabled, label
+        self.done = self.skipped = self.failed = 0
+        self.durations = []
+        self.current = {}     # run index -> (description, console log, started)
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        if enabled:
+            self.thread = threading.Thread(target=self._loop, daemon=True)
+            self.thread.start()
+
+    def windows_seen(self, log):
+        try:
+            with open(log, errors="replace") as f:
+                return sum(1 for l in f if "@@QPML est name=" in l)
+        except OSError:
+            return 0
+
+    def line(self):
+        with self.lock:
+            left = self.total - self.done - self.skipped
+            eta = ""
+            if self.durations and left:
+                mean = sum(self.durations) / len(self.durations)
+                running = [time.monotonic() - t for _, _, t, _ in self.current.values()]
+                rest = max(0.0, left * mean - sum(min(r, mean) for r in running))
+                eta = ", about %d min left" % round(rest / 60 / max(1, len(running) or 1))
+            cur = "; ".join("#%d %s: window %d/%d" % (i, d, self.windows_seen(log), nw)
+                            for i, (d, log, _, nw) in sorted(self.current.items()))
+            return "%s: %d/%d done (%d skipped, %d failed)%s%s" % (
+                self.label, self.done + self.skipped, self.total, self.skipped, self.failed, eta,
+                " | " + cur if cur else "")
+
+    def _loop(self):
+        while not self.stop.wait(2.0):
+            sys.stdout.write("\r\033[K" + self.line()[:max(20, shutil.get_terminal_size().columns - 1)])
+            sys.stdout.flush()
+
+    def say(self, text):
+        with self.lock:
+            if self.enabled:
+                sys.stdout.write("\r\033[K")
+            print(text, flush=True)
+
+    def close(self):
+        self.stop.set()
+        if self.enabled:
+            self.thread.join()
+            sys.stdout.write("\r\033[K")
+        print(self.line(), flush=True)
+
+
+def execute(run, index, db_path, qemu, image_dir, verbose, progress, file_text, path):
+    """One run through xen-demo.py, stored: (passed, run id or None)."""
+    point, exp, rep, seed = run
+    with tempfile.TemporaryDirectory(prefix="qpml-exp-") as tmp:
+        cfg = os.path.join(tmp, "config.json")
+        with open(cfg, "w") as f:
+            json.dump(demo_config(exp), f)
+        out = os.path.join(tmp, "results.json")
+        log = os.path.join(tmp, "console.log")
+        argv = [sys.executable, DEMO, "--qemu", qemu, "--image-dir", image_dir,
+                "--config", cfg, "--results", out, "--log", log] + demo_args(exp, seed)
+        nwin = exp["measure"]["windows"] * len([e for e in exp["measure"]["estimators"]
+                                                if e in ESTIMATORS])
+        t0 = time.monotonic()
+        with progress.lock:
+            progress.current[index] = (describe(point, exp, rep, seed), log, t0, nwin)
+        progress.say("experiment: run %d: %s" % (index, describe(point, exp, rep, seed)))
+        p = subprocess.run(argv, stdout=None if verbose else subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        with progress.lock:
+            del progress.current[index]
+        if not os.path.exists(out):
+            # xen-demo refused or crashed before it measured anything.
+            progress.say((p.stdout or "") + "experiment: run %d: xen-demo.py exited %d without "
+                         "results" % (index, p.returncode))
+            with progress.lock:
+                progress.failed += 1
+                progress.done += 1
+            return False, None
+        with open(out) as f:
+            res = json.load(f)
+        db = resultsdb.open_db(db_path)
+        with progress.lock:
+            rid = resultsdb.store(db, exp, file_text, path, rep, seed, argv, res, point)
+            text = resultsdb.summary(db, rid)
+            progress.durations.append(time.monotonic() - t0)
+            progress.done += 1
+            progress.failed += 0 if res["pass"] else 1
+        db.close()
+        if not res["pass"] and not verbose:
+            text += "\n" + "\n".join((p.stdout or "").splitlines()[-60:])
+        progress.say(text)
+        return bool(res["pass"]), rid
+
+
+def run_all(a, grid_ok):
     try:
-        exp = load(a.file)
+        runs = plan(load(a.file, grid_ok=grid_ok))
     except BadExperiment as e:
         print("experiment: %s" % e, file=sys.stderr)
         return 2
-    with open(a.file) as f:
-        text = f.read()
     if a.dry_run:
         return cmd_check(argparse.Namespace(files=[a.file]))
+    with open(a.file) as f:
+        text = f.read()
     db = resultsdb.open_db(a.db)
+    todo = []
+    skipped = 0
+    for i, run in enumerate(runs, 1):
+        point, exp, rep, seed = run
+        if grid_ok and resultsdb.has_passing_run(db, resultsdb.inputs_hash(exp, rep, seed)):
+            skipped += 1
+            continue
+        todo.append((i, run))
+    db.close()
     build = os.environ.get("QEMU_PML_BUILD") or os.path.join(REPO, "_build")
     qemu = a.qemu or os.path.join(build, "qemu-system-x86_64")
     image_dir = a.image_dir or os.path.join(build, "xen")
-    failed = 0
-    reps = exp["measure"]["repetitions"]
-    for r in range(reps):
-        seed = exp["measure"]["seeds"][r % len(exp["measure"]["seeds"])]
-        with tempfile.TemporaryDirectory(prefix="qpml-exp-") as tmp:
-            cfg = os.path.join(tmp, "config.json")
-            with open(cfg, "w") as f:
-                json.dump(demo_config(exp), f)
-            out = os.path.join(tmp, "results.json")
-            argv = [sys.executable, DEMO, "--qemu", qemu, "--image-dir", image_dir,
-                    "--config", cfg, "--results", out] + demo_args(exp, seed)
-            print("experiment: %s, run %d of %d (seed %d)" % (exp["name"], r + 1, reps, seed),
-                  flush=True)
-            p = subprocess.run(argv, stdout=None if a.verbose else subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-            if not os.path.exists(out):
-                # xen-demo refused or crashed before it measured anything.
-                print(p.stdout or "", end="")
-                print("experiment: run %d: xen-demo.py exited %d without results"
-                      % (r + 1, p.returncode), file=sys.stderr)
-                failed += 1
-                if not a.keep_going:
-                    break
-                continue
-            with open(out) as f:
-                res = json.load(f)
-            run_id = resultsdb.store(db, exp, text, a.file, r + 1, seed, argv, res)
-            summary = resultsdb.summary(db, run_id)
-            print(summary)
-            if not res["pass"]:
-                failed += 1
-                if not a.verbose:
-                    print("\n".join(l for l in (p.stdout or "").splitlines()[-60:]))
-                if not a.keep_going:
-                    break
-    return 1 if failed else 0
+    progress = Progress(len(runs), grid_ok and sys.stdout.isatty() and not a.verbose,
+                        "sweep" if grid_ok else "experiment")
+    progress.skipped = skipped
+    if skipped:
+        progress.say("experiment: %d of %d runs already in %s with the same inputs: skipped"
+                     % (skipped, len(runs), a.db))
+    jobs = getattr(a, "jobs", 1)
+    results = []
+    if jobs <= 1:
+        for i, run in todo:
+            results.append(execute(run, i, a.db, qemu, image_dir, a.verbose, progress, text,
+                                   a.file))
+            if not results[-1][0] and not a.keep_going:
+                break
+    else:
+        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+            futs = [pool.submit(execute, run, i, a.db, qemu, image_dir, a.verbose, progress,
+                                text, a.file) for i, run in todo]
+            results = [f.result() for f in futs]
+    progress.close()
+    stored = [rid for _, rid in results if rid is not None]
+    if a.report and stored:
+        rc = cmd_report(argparse.Namespace(db=a.db, out=a.report, experiment=None, run=stored))
+        if rc:
+            return rc
+    return 0 if all(p for p, _ in results) and len(results) == len(todo) else 1
+
+
+def cmd_run(a):
+    return run_all(a, grid_ok=False)
+
+
+def cmd_sweep(a):
+    if a.executor != "local":
+        print("experiment: executor %r is not there yet (issue 17: Slurm); use --executor local"
+              % a.executor, file=sys.stderr)
+        return 2
+    if not 1 <= a.jobs <= 64:
+        print("experiment: -j wants 1..64 (got %d)" % a.jobs, file=sys.stderr)
+        return 2
+    return run_all(a, grid_ok=True)
 
 
 def cmd_results(a):
@@ -339,6 +525,29 @@ def cmd_results(a):
     return 0
 
 
+def cmd_report(a):
+    if not os.path.exists(a.db):
+        print("experiment: no results database at %s (run an experiment first)" % a.db,
+              file=sys.stderr)
+        return 2
+    resultsdb.open_db(a.db).close()         # refuses another schema version
+    try:
+        import report
+    except ImportError as e:
+        print("experiment: report needs matplotlib (Debian: python3-matplotlib; "
+              "qemu-pml/deps.sh installs it): %s" % e, file=sys.stderr)
+        return 2
+    files = report.report(a.db, a.out, a.experiment, a.run)
+    if not files:
+        print("experiment: no runs in %s%s" % (a.db, " named %r" % a.experiment
+                                               if a.experiment else ""), file=sys.stderr)
+        return 2
+    print("experiment: plots written to %s:" % a.out)
+    for f in files:
+        print("  " + f)
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="qpml experiment", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -353,15 +562,35 @@ def main(argv=None):
     r.add_argument("--dry-run", action="store_true", help="validate and print, boot nothing")
     r.add_argument("--keep-going", action="store_true", help="run every repetition even after a failure")
     r.add_argument("-v", "--verbose", action="store_true", help="show xen-demo.py's output as it runs")
+    r.add_argument("--report", metavar="DIR", help="then plot the runs just stored into DIR")
     q = sub.add_parser("results", help="read the results database")
     q.add_argument("what", choices=("list", "show", "export"))
     q.add_argument("id", nargs="?", type=int, help="show: the run")
     q.add_argument("--db", default=resultsdb.DEFAULT_DB)
     q.add_argument("--format", choices=("csv", "json"), default="csv", help="export format")
     q.add_argument("--console", action="store_true", help="show: also the whole console")
+    w = sub.add_parser("sweep", help="run every point of a parameter grid, skipping those the "
+                       "database has already passed with the same inputs")
+    w.add_argument("file")
+    w.add_argument("--db", default=resultsdb.DEFAULT_DB)
+    w.add_argument("--qemu")
+    w.add_argument("--image-dir")
+    w.add_argument("--dry-run", action="store_true", help="validate and print, boot nothing")
+    w.add_argument("--keep-going", action="store_true")
+    w.add_argument("--executor", default="local", help="local (default)")
+    w.add_argument("-j", "--jobs", type=int, default=1,
+                   help="runs at once on this machine (each takes about 2 host cores)")
+    w.add_argument("-v", "--verbose", action="store_true")
+    w.add_argument("--report", metavar="DIR", help="then plot the runs just stored into DIR")
+    g = sub.add_parser("report", help="plots (PNG and SVG) from the results database")
+    g.add_argument("--db", default=resultsdb.DEFAULT_DB)
+    g.add_argument("--out", default=os.path.join(REPO, "results", "plots"))
+    g.add_argument("--experiment", help="only the runs of this experiment name")
+    g.add_argument("--run", type=int, action="append", help="only this run (repeatable)")
     a = ap.parse_args(argv)
     try:
-        return {"check": cmd_check, "run": cmd_run, "results": cmd_results}[a.cmd](a)
+        return {"check": cmd_check, "run": cmd_run, "sweep": cmd_sweep,
+                "results": cmd_results, "report": cmd_report}[a.cmd](a)
     except resultsdb.ResultsError as e:
         print("experiment: %s" % e, file=sys.stderr)
         return 2

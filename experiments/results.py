@@ -27,6 +27,7 @@ CREATE TABLE runs (
     file_text TEXT NOT NULL,         -- the experiment file as given
     experiment_json TEXT NOT NULL,   -- the file with every default filled in
     inputs TEXT NOT NULL,            -- sha256 of experiment_json + repetition + seed
+    sweep_point TEXT NOT NULL,       -- the grid keys' values of this run (JSON; {} if no grid)
     repetition INTEGER NOT NULL,     -- 1-based
     seed INTEGER NOT NULL,
     started TEXT NOT NULL,           -- ISO 8601, UTC, when the run was stored
@@ -126,16 +127,27 @@ def inputs_hash(exp, repetition, seed):
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def store(db, exp, file_text, file_path, repetition, seed, argv, res):
+def rows_in(res, truth, est):
+    return res.get({("plugin", "epml"): "plugin", ("plugin", "pml"): "plugin_pml",
+                    ("guest", "epml"): "guest_truth"}[(truth, est)]) or []
+
+
+def has_passing_run(db, inputs):
+    return db.execute("SELECT 1 FROM runs WHERE inputs = ? AND pass = 1 LIMIT 1",
+                      (inputs,)).fetchone() is not None
+
+
+def store(db, exp, file_text, file_path, repetition, seed, argv, res, point=None):
     """One run's results (xen-demo.py --results) into @db; returns its id."""
     v = res.get("versions") or {}
     with db:
         cur = db.execute(
-            "INSERT INTO runs (experiment, file, file_text, experiment_json, inputs, repetition,"
-            " seed, started, pass, wall_s, domu_up_s, qemu, xen, dom0_kernel, domu_kernel,"
-            " git_commit, argv) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO runs (experiment, file, file_text, experiment_json, inputs, sweep_point,"
+            " repetition, seed, started, pass, wall_s, domu_up_s, qemu, xen, dom0_kernel,"
+            " domu_kernel, git_commit, argv) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (exp["name"], file_path, file_text, json.dumps(exp, sort_keys=True),
-             inputs_hash(exp, repetition, seed), repetition, seed,
+             inputs_hash(exp, repetition, seed), json.dumps(point or {}, sort_keys=True),
+             repetition, seed,
              time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), int(bool(res["pass"])),
              res.get("wall_s"), res.get("domu_up_s"), v.get("qemu"), v.get("xen"),
              v.get("dom0_kernel"), v.get("domu_kernel"), v.get("commit"), json.dumps(argv)))
@@ -148,10 +160,13 @@ def store(db, exp, file_text, file_path, repetition, seed, argv, res):
             db.execute("INSERT INTO oracle VALUES (?,?,?,?,?,?)",
                        (rid, o["estimator"], o["window"], o["touched"], o["written"],
                         o["walk_only"]))
-        for truth, est, rows in (("plugin", "epml", res.get("plugin")),
-                                 ("plugin", "pml", res.get("plugin_pml")),
-                                 ("guest", "epml", res.get("guest_truth"))):
-            for r in rows or []:
+        for truth, est in (("plugin", "epml"), ("plugin", "pml"), ("guest", "epml")):
+            rows = [r for r in rows_in(res, truth, est) if "w" in r]
+            whole = [r.get("status", "?") for r in rows_in(res, truth, est) if "w" not in r]
+            if whole:
+                # Not graded at all (no record, windows cut twice): one row, window 0.
+                rows.append({"w": 0, "status": "; ".join(whole)})
+            for r in rows:
                 db.execute("INSERT INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                            (rid, truth, est, r["w"], r.get("status", "ok"), r.get("truth"),
                             r.get("estimate"), r.get("tp"), r.get("fn"), r.get("fp"),

@@ -12,6 +12,9 @@
      2 s windows, the plugin truth) run by `experiment run` on the built
      emulator and Xen images, stored, and read back by `results list`,
      `show` and `export` (CSV and JSON), one row per window.
+  4. Sweeps: a grid's runs are counted; a sweep skips what the database
+     has passed with the same inputs and runs (only) the rest.
+  5. `report` draws its plots from the stored runs, as PNG and SVG.
 
 Usage: test-experiment.py QEMU IMAGE_DIR
 """
@@ -25,6 +28,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXP_DIR = os.path.dirname(HERE)
@@ -71,11 +75,16 @@ BAD = [
      r"must not set --seed"),
     ("bool as int", GOOD + "[measure]\nwindows = true\n", r"'measure.windows' must be an integer"),
 ]
-mark = os.path.join(tmp, "booted")
-fake_qemu = os.path.join(tmp, "qemu-that-marks")
-with open(fake_qemu, "w") as f:
-    f.write("#!/bin/sh\ntouch %s\nexit 1\n" % mark)
-os.chmod(fake_qemu, 0o755)
+def marking_qemu(name):
+    """An 'emulator' that only leaves a mark (and fails): did anything boot?"""
+    path, mark = os.path.join(tmp, "qemu-" + name), os.path.join(tmp, "booted-" + name)
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\ntouch %s\nexit 1\n" % mark)
+    os.chmod(path, 0o755)
+    return path, mark
+
+
+fake_qemu, mark = marking_qemu("bad-files")
 for what, text, want in BAD:
     path = os.path.join(tmp, "bad.toml")
     with open(path, "w") as f:
@@ -150,11 +159,54 @@ try:
 except ValueError:
     js = []
 ok(len(js) == 2 and [r["window"] for r in js] == [1, 2], "results export --format json agrees")
+# 4. Sweeps: a grid expands into runs; a run the database already has passed
+# with the same inputs is skipped (so an interrupted sweep resumes), the
+# rest run.
+rc, out = tool("check", os.path.join(EXP_DIR, "examples", "campaign.toml"))
+ok(rc == 0 and "18 runs (a grid" in out and len(re.findall(r"^  run \d+: ", out, re.M)) == 18,
+   "campaign.toml's grid (3 buffer sizes x 2 window lengths x 3 repetitions) is 18 runs")
+tiny = open(os.path.join(EXP_DIR, "examples", "tiny.toml")).read()
+sweep1 = os.path.join(tmp, "sweep1.toml")
+with open(sweep1, "w") as f:
+    f.write(tiny.replace("window_s = 2\n", "window_s = [2]\n"))
+rc, out = tool("run", sweep1, "--db", dbp)
+ok(rc == 2 and "'measure.window_s' is a list of values" in out, "run refuses a grid, pointing to sweep")
+q1, m1 = marking_qemu("sweep1")
+rc, out = tool("sweep", sweep1, "--qemu", q1, "--image-dir", image_dir, "--db", dbp)
+ok(rc == 0 and "1 of 1 runs already in" in out and not os.path.exists(m1),
+   "a sweep whose only run is already stored boots nothing (rc=%d)" % rc)
+sweep2 = os.path.join(tmp, "sweep2.toml")
+with open(sweep2, "w") as f:
+    f.write(tiny.replace("window_s = 2\n", "window_s = [2, 3]\n"))
+q2, m2 = marking_qemu("sweep2")
+rc, out = tool("sweep", sweep2, "--qemu", q2, "--image-dir", image_dir, "--db", dbp,
+               "--keep-going", timeout=300)
 c = sqlite3.connect(dbp)
-n_checks, n_bad = c.execute("SELECT count(*), sum(1 - ok) FROM checks").fetchone()
+last = c.execute("SELECT sweep_point, pass FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+ok(rc == 1 and "1 of 2 runs already in" in out and os.path.exists(m2)
+   and last is not None and json.loads(last[0]) == {"measure.window_s": 3} and last[1] == 0,
+   "a sweep runs only the point not stored yet, and records its grid point (rc=%d, %s)"
+   % (rc, last))
+n_checks, n_bad = c.execute("SELECT count(*), sum(1 - ok) FROM checks WHERE run_id = 1").fetchone()
 ok(n_checks > 5 and n_bad == 0, "the run's checks are stored (%d, %s failed)" % (n_checks, n_bad))
-cost = c.execute("SELECT count(*), sum(exits) FROM cost").fetchone()
+cost = c.execute("SELECT count(*), sum(exits) FROM cost WHERE run_id = 1").fetchone()
 ok(cost[0] >= 2 and (cost[1] or 0) > 0, "its cost per window and CPU is stored (%d rows, %s exits)"
    % cost)
+# 5. Plots of the stored runs (matplotlib): PNG and SVG that parse.
+plots = os.path.join(tmp, "plots")
+rc, out = tool("report", "--db", dbp, "--out", plots, "--experiment", "tiny", timeout=300)
+want = ["wss-tiny", "errors", "cost-tiny", "heat-run1"]
+good = []
+for stem in want:
+    try:
+        with open(os.path.join(plots, stem + ".png"), "rb") as f:
+            png = f.read(8) == b"\x89PNG\r\n\x1a\n"
+        svg = ET.parse(os.path.join(plots, stem + ".svg")).getroot().tag.endswith("svg")
+    except (OSError, ET.ParseError):
+        png = svg = False
+    if png and svg:
+        good.append(stem)
+ok(rc == 0 and good == want, "report draws the working set, error, cost and heat plots as PNG and SVG "
+   "(rc=%d, good: %s; %s)" % (rc, ", ".join(good) or "none", out.strip()[-200:]))
 shutil.rmtree(tmp, ignore_errors=True)
 done()

@@ -192,6 +192,7 @@ def score_plugin(console, text, path, inv, oracle):
         "window", "truth", "estimate", "FN", "FP", "recall", "precision", "count",
         "written", "est.wr", "wr.recall"))
     rows, graded = [], []   # graded: each scored window's pages in the domU's gfns
+    mapped = []             # (window, truth's {gfn: counts}, extended PML's pages)
     for w in sorted(est):
         pages, meta = est[w]
         win = wins.get(str(w))
@@ -203,6 +204,7 @@ def score_plugin(console, text, path, inv, oracle):
             continue
         g = truth.to_guest(win, inv)
         graded.append(g)
+        mapped.append((w, g, pages))
         true = set(g)
         row.update(truth.score_sets(pages, true))
         true_w = {p for p, c in g.items() if c[1]}
@@ -224,6 +226,8 @@ def score_plugin(console, text, path, inv, oracle):
             "%.3f%%" % row["written_recall"] if row["written_recall"] is not None else "-"))
         print_misses(row, g)
     heat = score_heat(text, graded)
+    if heat is not None:
+        heat["map"] = heat_map(mapped)
     pml = score_plugin_pml(text, wins, inv)
     # The run's page lists, kept beside its console log.
     with open(path + ".scored.json", "w") as f:
@@ -231,6 +235,30 @@ def score_plugin(console, text, path, inv, oracle):
                   + [{"heat": heat}, {"pml": pml}], f)
     print("  page lists (missed and extra pages with the truth's counts): %s.scored.json" % path)
     return rows, heat, pml
+
+
+def heat_map(mapped, nbins=128):
+    """Guest-physical address ranges x windows, for ./qpml experiment
+    report's heat map: per range and window, the truth's accesses (loads,
+    stores, fetches), the truth's pages touched, extended PML's pages
+    logged."""
+    top = max((max(g, default=0) for _, g, _ in mapped), default=0)
+    top = max([top] + [max(p, default=0) for _, _, p in mapped])
+    size = max(1, -(-(top + 1) // nbins))
+    out = {"bin_pages": size, "windows": [], "truth_accesses": [], "truth_pages": [],
+           "epml_pages": []}
+    for w, g, pages in mapped:
+        acc, touched, logged = [0] * nbins, [0] * nbins, [0] * nbins
+        for gfn, c in g.items():
+            acc[min(gfn // size, nbins - 1)] += sum(c)
+            touched[min(gfn // size, nbins - 1)] += 1
+        for gfn in pages:
+            logged[min(gfn // size, nbins - 1)] += 1
+        out["windows"].append(w)
+        out["truth_accesses"].append(acc)
+        out["truth_pages"].append(touched)
+        out["epml_pages"].append(logged)
+    return out
 
 
 # Basic VM-exit reasons (Intel SDM appendix C) that the cost table names.

@@ -1,0 +1,229 @@
+"""Plots from the results database (./qpml experiment report).
+
+  wss-<experiment>.png/.svg    working set per window: each estimator and
+                               each truth, the mean over repetitions with
+                               the min-max band; one panel per grid point
+  errors.png/.svg              each estimator's count error per window
+                               against the plugin truth (or the oracle),
+                               across every run selected: box plots
+  cost-<experiment>.png/.svg   VM exits per window by reason (the top
+                               five, the rest together), mean over runs
+  heat-run<ID>.png/.svg        page heat: guest-physical address ranges x
+                               windows, from the plugin truth (accesses,
+                               pages touched) and from extended PML (pages
+                               logged) side by side; the first run of each
+                               experiment and grid point
+
+matplotlib from Debian (python3-matplotlib), drawn off-screen (Agg).
+"""
+import json
+import os
+import sqlite3
+from collections import defaultdict
+
+import matplotlib
+import matplotlib.colors
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+EXIT_NAMES = {0: "exception/NMI", 1: "external interrupt", 7: "interrupt window",
+              10: "CPUID", 12: "HLT", 16: "RDTSC", 18: "VMCALL", 28: "CR access",
+              30: "I/O", 31: "RDMSR", 32: "WRMSR", 48: "EPT violation", 49: "EPT misconfig",
+              51: "RDTSCP", 52: "preemption timer", 62: "PML full"}
+COLORS = {"plugin": "black", "oracle": "dimgray", "epml": "tab:blue", "pml": "tab:orange",
+          "sample": "tab:green", "commit": "tab:red"}
+
+
+def select_runs(db, experiment=None, run_ids=None):
+    q = "SELECT id, experiment, sweep_point FROM runs WHERE 1"
+    args = []
+    if experiment:
+        q += " AND experiment = ?"
+        args.append(experiment)
+    if run_ids:
+        q += " AND id IN (%s)" % ",".join("?" * len(run_ids))
+        args += run_ids
+    return db.execute(q + " ORDER BY id", args).fetchall()
+
+
+def band(ax, xs, series, label, color, dashed=False):
+    """Mean line and min-max band of {window: [values over runs]}."""
+    mean = [sum(series[x]) / len(series[x]) for x in xs]
+    ax.plot(xs, mean, "--" if dashed else "-", marker="o", ms=3, color=color,
+            label="%s (n=%d)" % (label, max(len(series[x]) for x in xs)))
+    if any(len(series[x]) > 1 for x in xs):
+        ax.fill_between(xs, [min(series[x]) for x in xs], [max(series[x]) for x in xs],
+                        color=color, alpha=0.2, lw=0)
+
+
+def save(fig, out_dir, stem, written):
+    for ext in ("png", "svg"):
+        path = os.path.join(out_dir, "%s.%s" % (stem, ext))
+        fig.savefig(path, dpi=110 if ext == "png" else None, bbox_inches="tight")
+        written.append(path)
+    plt.close(fig)
+
+
+def plot_wss(db, runs, out_dir, written):
+    by_exp = defaultdict(lambda: defaultdict(list))   # experiment -> point -> run ids
+    for rid, exp, point in runs:
+        by_exp[exp][point].append(rid)
+    for exp, points in sorted(by_exp.items()):
+        keys = sorted(points)
+        fig, axes = plt.subplots(len(keys), 1, figsize=(8, 3.2 * len(keys)), squeeze=False)
+        for ax, point in zip(axes[:, 0], keys):
+            ids = points[point]
+            marks = ",".join("?" * len(ids))
+            lines = defaultdict(lambda: defaultdict(list))
+            for est, w, pages in db.execute(
+                    "SELECT estimator, window, pages FROM estimates WHERE run_id IN (%s)" % marks,
+                    ids):
+                lines[est][w].append(pages)
+            truth = defaultdict(list)
+            for w, t in db.execute("SELECT window, truth_pages FROM scores WHERE run_id IN (%s)"
+                                   " AND truth = 'plugin' AND estimator = 'epml'"
+                                   " AND status = 'ok'" % marks, ids):
+                truth[w].append(t)
+            oracle = defaultdict(list)
+            for w, t in db.execute("SELECT window, touched FROM oracle WHERE run_id IN (%s)"
+                                   " AND estimator = 'epml'" % marks, ids):
+                oracle[w].append(t)
+            if truth:
+                band(ax, sorted(truth), truth, "plugin truth (epml's windows)", COLORS["plugin"],
+                     dashed=True)
+            if oracle:
+                band(ax, sorted(oracle), oracle, "oracle (epml's windows)", COLORS["oracle"],
+                     dashed=True)
+            for est in sorted(lines):
+                band(ax, sorted(lines[est]), lines[est], est, COLORS.get(est, None))
+            title = exp + ("" if point == "{}" else "  " + ", ".join(
+                "%s=%s" % kv for kv in json.loads(point).items()))
+            ax.set_title(title, fontsize=10)
+            ax.set_xlabel("window")
+            ax.set_ylabel("working set (4 KiB pages)")
+            ax.grid(alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
+            else:
+                ax.text(0.5, 0.5, "no estimates stored (failed runs?)", ha="center",
+                        transform=ax.transAxes)
+        fig.tight_layout()
+        save(fig, out_dir, "wss-" + safe(exp), written)
+
+
+def plot_errors(db, runs, out_dir, written):
+    ids = [r[0] for r in runs]
+    marks = ",".join("?" * len(ids))
+    errs = defaultdict(list)
+    for est, err in db.execute("SELECT estimator, count_err FROM scores WHERE run_id IN (%s)"
+                               " AND truth = 'plugin' AND status = 'ok'" % marks, ids):
+        errs["%s vs plugin" % est].append(err)
+    for est, pages, touched in db.execute(
+            "SELECT e.estimator, e.pages, o.touched FROM estimates e JOIN oracle o"
+            " ON o.run_id = e.run_id AND o.estimator = e.estimator AND o.window = e.window"
+            " WHERE e.run_id IN (%s)" % marks, ids):
+        errs["%s vs oracle" % est].append(100.0 * (pages - touched) / max(touched, 1))
+    if not errs:
+        return
+    labels = sorted(errs)
+    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(labels)), 4))
+    ax.boxplot([errs[l] for l in labels], showfliers=True)
+    ax.set_xticks(range(1, len(labels) + 1), labels, rotation=20, fontsize=8)
+    ax.axhline(0, color="gray", lw=0.8)
+    ax.set_ylabel("estimate - truth (% of truth), per window")
+    ax.set_title("Count error across %d runs (%s windows)" % (
+        len(ids), ", ".join("%s: %d" % (l, len(errs[l])) for l in labels)), fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    save(fig, out_dir, "errors", written)
+
+
+def plot_cost(db, runs, out_dir, written):
+    by_exp = defaultdict(list)
+    for rid, exp, _ in runs:
+        by_exp[exp].append(rid)
+    for exp, ids in sorted(by_exp.items()):
+        marks = ",".join("?" * len(ids))
+        per = defaultdict(lambda: defaultdict(int))    # window -> reason -> exits (sum)
+        nruns = defaultdict(set)
+        for rid, w, reasons in db.execute("SELECT run_id, window, reasons FROM cost"
+                                          " WHERE run_id IN (%s)" % marks, ids):
+            nruns[w].add(rid)
+            for r, n in json.loads(reasons or "{}").items():
+                per[w][int(r)] += n
+        if not per:
+            continue
+        total = defaultdict(int)
+        for w in per:
+            for r, n in per[w].items():
+                total[r] += n
+        top = [r for r, _ in sorted(total.items(), key=lambda x: -x[1])[:5]]
+        xs = sorted(per)
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        bottom = [0.0] * len(xs)
+        for r in top + ["other"]:
+            ys = [(per[w].get(r, 0) if r != "other" else
+                   sum(n for k, n in per[w].items() if k not in top)) / len(nruns[w]) for w in xs]
+            ax.bar(xs, ys, bottom=bottom, label=EXIT_NAMES.get(r, str(r)) if r != "other"
+                   else "other")
+            bottom = [b + y for b, y in zip(bottom, ys)]
+        ax.set_xlabel("extended-PML window")
+        ax.set_ylabel("VM exits (all Xen CPUs), mean per run")
+        ax.set_title("%s: VM exits per window by reason (query-pml-stats)" % exp, fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+        fig.tight_layout()
+        save(fig, out_dir, "cost-" + safe(exp), written)
+
+
+def plot_heat(db, runs, out_dir, written):
+    first = {}
+    for rid, exp, point in runs:
+        first.setdefault((exp, point), rid)
+    for (exp, point), rid in sorted(first.items()):
+        row = db.execute("SELECT detail FROM heat WHERE run_id = ?", (rid,)).fetchone()
+        m = json.loads(row[0]).get("map") if row and row[0] else None
+        if not m or not m["windows"]:
+            continue
+        mib = m["bin_pages"] * 4096 / 2**20
+        nb = len(m["truth_accesses"][0])
+        panels = (("plugin truth: accesses", m["truth_accesses"], "magma", True),
+                  ("plugin truth: pages touched", m["truth_pages"], "viridis", False),
+                  ("extended PML: pages logged", m["epml_pages"], "viridis", False))
+        fig, axes = plt.subplots(1, 3, figsize=(12, 4.5), sharey=True)
+        vmax = max(max(max(r) for r in m["truth_pages"]), max(max(r) for r in m["epml_pages"]), 1)
+        for ax, (title, data, cmap, log) in zip(axes, panels):
+            cols = list(zip(*data))            # ranges x windows
+            norm = matplotlib.colors.LogNorm(vmin=1, vmax=max(1, max(map(max, data)))) if log \
+                else matplotlib.colors.Normalize(vmin=0, vmax=vmax)
+            masked = [[v if (v > 0 or not log) else float("nan") for v in r] for r in cols]
+            im = ax.imshow(masked, aspect="auto", origin="lower", cmap=cmap, norm=norm,
+                           extent=(m["windows"][0] - 0.5, m["windows"][-1] + 0.5, 0, nb * mib),
+                           interpolation="nearest")
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("window")
+            fig.colorbar(im, ax=ax, shrink=0.8)
+        axes[0].set_ylabel("guest-physical address (MiB; %g MiB a row)" % mib)
+        fig.suptitle("%s%s, run %d: page heat per window" % (
+            exp, "" if point == "{}" else " " + point, rid), fontsize=10)
+        fig.tight_layout()
+        save(fig, out_dir, "heat-run%d" % rid, written)
+
+
+def safe(name):
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+def report(db_path, out_dir, experiment=None, run_ids=None):
+    """Draw every plot for the selected runs; returns the files written."""
+    db = sqlite3.connect(db_path)
+    runs = select_runs(db, experiment, run_ids)
+    if not runs:
+        return []
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    plot_wss(db, runs, out_dir, written)
+    plot_errors(db, runs, out_dir, written)
+    plot_cost(db, runs, out_dir, written)
+    plot_heat(db, runs, out_dir, written)
+    return written
