@@ -4,6 +4,8 @@
   experiment.py check FILE...            validate, print what would run
   experiment.py run FILE [--db DB] [--dry-run] [--keep-going]
   experiment.py sweep FILE [--db DB] [-j N] [--dry-run] [--keep-going]
+                     [--executor local|slurm] [--slurm-dir DIR] [--sbatch-args ARGS]
+  experiment.py collect JOBDIR [--db DB]  store a Slurm job's results
   experiment.py results list|show ID [--console]|export [--format csv|json] [--db DB]
   experiment.py report [--db DB] [--out DIR] [--experiment NAME] [--run ID...]
 
@@ -33,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import results as resultsdb  # noqa: E402
+import slurm  # noqa: E402
 
 DEMO = os.path.join(REPO, "guest-tests", "xen", "xen-demo.py")
 DOMU_CONFIGS = os.path.join(REPO, "configs", "xen")
@@ -387,17 +390,27 @@ class Progress:
         print(self.line(), flush=True)
 
 
+def demo_argv(exp, seed, qemu, image_dir, workdir):
+    """xen-demo.py's command line for one run, its config written into
+    @workdir, where its results.json and console.log will be."""
+    cfg = os.path.join(workdir, "config.json")
+    with open(cfg, "w") as f:
+        json.dump(demo_config(exp), f)
+    argv = [sys.executable, DEMO, "--qemu", qemu, "--image-dir", image_dir, "--config", cfg,
+            "--results", os.path.join(workdir, "results.json"),
+            "--log", os.path.join(workdir, "console.log")] + demo_args(exp, seed)
+    with open(os.path.join(workdir, "argv.json"), "w") as f:
+        json.dump(argv, f)
+    return argv
+
+
 def execute(run, index, db_path, qemu, image_dir, verbose, progress, file_text, path):
     """One run through xen-demo.py, stored: (passed, run id or None)."""
     point, exp, rep, seed = run
     with tempfile.TemporaryDirectory(prefix="qpml-exp-") as tmp:
-        cfg = os.path.join(tmp, "config.json")
-        with open(cfg, "w") as f:
-            json.dump(demo_config(exp), f)
+        argv = demo_argv(exp, seed, qemu, image_dir, tmp)
         out = os.path.join(tmp, "results.json")
         log = os.path.join(tmp, "console.log")
-        argv = [sys.executable, DEMO, "--qemu", qemu, "--image-dir", image_dir,
-                "--config", cfg, "--results", out, "--log", log] + demo_args(exp, seed)
         nwin = exp["measure"]["windows"] * len([e for e in exp["measure"]["estimators"]
                                                 if e in ESTIMATORS])
         t0 = time.monotonic()
@@ -455,6 +468,8 @@ def run_all(a, grid_ok):
     build = os.environ.get("QEMU_PML_BUILD") or os.path.join(REPO, "_build")
     qemu = a.qemu or os.path.join(build, "qemu-system-x86_64")
     image_dir = a.image_dir or os.path.join(build, "xen")
+    if getattr(a, "executor", "local") == "slurm":
+        return sweep_slurm(a, todo, len(runs), skipped, text, qemu, image_dir)
     progress = Progress(len(runs), grid_ok and sys.stdout.isatty() and not a.verbose,
                         "sweep" if grid_ok else "experiment")
     progress.skipped = skipped
@@ -487,10 +502,70 @@ def cmd_run(a):
     return run_all(a, grid_ok=False)
 
 
+def say(text):
+    print(text, flush=True)
+
+
+def sweep_slurm(a, todo, total, skipped, text, qemu, image_dir):
+    """The runs to do as one Slurm job array; wait, collect, report."""
+    if skipped:
+        say("experiment: %d of %d runs already in %s with the same inputs: skipped"
+            % (skipped, total, a.db))
+    if not todo:
+        return 0
+    name = todo[0][1][1]["name"]
+    jobdir = os.path.abspath(a.slurm_dir or os.path.join(
+        os.path.dirname(os.path.abspath(a.db)), "slurm",
+        "%s-%s" % (name, time.strftime("%Y%m%d-%H%M%S"))))
+    if os.path.exists(os.path.join(jobdir, "tasks.json")):
+        say("experiment: %s already holds a job: use another --slurm-dir, or "
+            "'experiment collect %s'" % (jobdir, jobdir))
+        return 2
+    try:
+        sargs = shlex.split(a.sbatch_args)
+    except ValueError as e:
+        say("experiment: --sbatch-args: %s" % e)
+        return 2
+    if not any(x.startswith(("--cpus-per-task", "-c")) for x in sargs):
+        sargs.append("--cpus-per-task=2")
+    script = slurm.write_job(jobdir, todo, qemu, image_dir, text, a.file, name, sargs)
+    try:
+        jobid = slurm.submit(script)
+        say("experiment: %d runs submitted as Slurm job array %s (%s)" % (len(todo), jobid,
+                                                                         script))
+        slurm.wait(jobid, jobdir, len(todo), say)
+    except slurm.SlurmError as e:
+        say("experiment: %s" % e)
+        return 2
+    db = resultsdb.open_db(a.db)
+    passed, failed, missing = slurm.collect(jobdir, db, resultsdb, say)
+    say("experiment: Slurm job %s: %d passed, %d failed, %d left no results (%s)"
+        % (jobid, passed, failed, missing, jobdir))
+    stored = [int(open(os.path.join(jobdir, "task-%d" % k, "stored")).read().split()[0])
+              for k in range(len(todo))
+              if os.path.exists(os.path.join(jobdir, "task-%d" % k, "stored"))]
+    if a.report and stored:
+        cmd_report(argparse.Namespace(db=a.db, out=a.report, experiment=None, run=stored))
+    return 0 if passed == len(todo) else 1
+
+
+def cmd_task(a):
+    return slurm.run_task(os.path.abspath(a.jobdir), a.index, demo_argv)
+
+
+def cmd_collect(a):
+    jobdir = os.path.abspath(a.jobdir)
+    if not os.path.exists(os.path.join(jobdir, "tasks.json")):
+        say("experiment: %s is not a Slurm job directory (no tasks.json)" % jobdir)
+        return 2
+    passed, failed, missing = slurm.collect(jobdir, resultsdb.open_db(a.db), resultsdb, say)
+    say("experiment: %d passed, %d failed, %d left no results" % (passed, failed, missing))
+    return 0 if failed == missing == 0 else 1
+
+
 def cmd_sweep(a):
-    if a.executor != "local":
-        print("experiment: executor %r is not there yet (issue 17: Slurm); use --executor local"
-              % a.executor, file=sys.stderr)
+    if a.executor not in ("local", "slurm"):
+        print("experiment: --executor is local or slurm (got %r)" % a.executor, file=sys.stderr)
         return 2
     if not 1 <= a.jobs <= 64:
         print("experiment: -j wants 1..64 (got %d)" % a.jobs, file=sys.stderr)
@@ -513,7 +588,7 @@ def cmd_results(a):
             print("experiment: results show needs a run id (results list shows them)",
                   file=sys.stderr)
             return 2
-        print(resultsdb.summary(db, a.id))
+        print(resultsdb.summary(db, a.id, all_checks=True))
         r = db.execute("SELECT file, qemu, xen, dom0_kernel, domu_kernel, git_commit, argv"
                        " FROM runs WHERE id = ?", (a.id,)).fetchone()
         for name, v in zip(("file", "qemu", "xen", "dom0 kernel", "domU kernel", "commit",
@@ -577,7 +652,12 @@ def main(argv=None):
     w.add_argument("--image-dir")
     w.add_argument("--dry-run", action="store_true", help="validate and print, boot nothing")
     w.add_argument("--keep-going", action="store_true")
-    w.add_argument("--executor", default="local", help="local (default)")
+    w.add_argument("--executor", default="local",
+                   help="local (default): here; slurm: one sbatch job array, then collected")
+    w.add_argument("--slurm-dir", help="slurm: the job directory (default "
+                   "results/slurm/<name>-<time>, beside the database; every node must see it)")
+    w.add_argument("--sbatch-args", default="", help="slurm: more #SBATCH options, e.g. "
+                   "\"--partition=big --cpus-per-task=4\" (default --cpus-per-task=2)")
     w.add_argument("-j", "--jobs", type=int, default=1,
                    help="runs at once on this machine (each takes about 2 host cores)")
     w.add_argument("-v", "--verbose", action="store_true")
@@ -587,10 +667,17 @@ def main(argv=None):
     g.add_argument("--out", default=os.path.join(REPO, "results", "plots"))
     g.add_argument("--experiment", help="only the runs of this experiment name")
     g.add_argument("--run", type=int, action="append", help="only this run (repeatable)")
+    t = sub.add_parser("task", help="(inside a Slurm job) run one task of a job directory")
+    t.add_argument("jobdir")
+    t.add_argument("index", type=int)
+    c2 = sub.add_parser("collect", help="store the results of a Slurm job directory")
+    c2.add_argument("jobdir")
+    c2.add_argument("--db", default=resultsdb.DEFAULT_DB)
     a = ap.parse_args(argv)
     try:
         return {"check": cmd_check, "run": cmd_run, "sweep": cmd_sweep,
-                "results": cmd_results, "report": cmd_report}[a.cmd](a)
+                "results": cmd_results, "report": cmd_report, "task": cmd_task,
+                "collect": cmd_collect}[a.cmd](a)
     except resultsdb.ResultsError as e:
         print("experiment: %s" % e, file=sys.stderr)
         return 2

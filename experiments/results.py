@@ -196,7 +196,7 @@ def store(db, exp, file_text, file_path, repetition, seed, argv, res, point=None
     return rid
 
 
-def summary(db, rid):
+def summary(db, rid, all_checks=False):
     """A few lines on one run: what it was, and per window truth vs estimates."""
     r = db.execute("SELECT experiment, repetition, seed, pass, wall_s, domu_up_s FROM runs"
                    " WHERE id = ?", (rid,)).fetchone()
@@ -223,8 +223,10 @@ def summary(db, rid):
                 "%.2f%%" % rec if rec is not None else "-",
                 "%.2f%%" % prec if prec is not None else "-"))
     bad = db.execute("SELECT name FROM checks WHERE run_id = ? AND ok = 0", (rid,)).fetchall()
-    for (name,) in bad:
+    for (name,) in bad[:None if all_checks else 5]:
         out.append("  failed check: %s" % name)
+    if len(bad) > 5 and not all_checks:
+        out.append("  ... and %d more failed checks (results show %d)" % (len(bad) - 5, rid))
     return "\n".join(out)
 
 

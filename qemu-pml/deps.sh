@@ -18,8 +18,6 @@ PKGS=(
 	libglib2.0-dev zlib1g-dev libpixman-1-dev libfdt-dev libslirp-dev
 	dpkg-dev xz-utils cpio gzip
 	seabios ipxe-qemu qemu-system-data
-	# ./qpml experiment report: plots (experiments/report.py)
-	python3-matplotlib
 )
 BACKPORTS_PKGS=(meson)
 
