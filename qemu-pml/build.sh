@@ -42,7 +42,7 @@ if [ -n "${QEMU_PML_UPSTREAM:-}" ]; then
 	if [ -f "$HERE/upstream-$QEMU_PML_UPSTREAM.conf" ]; then
 		UPSTREAM_CONF=$HERE/upstream-$QEMU_PML_UPSTREAM.conf
 	elif [ "$(. "$HERE/upstream.conf" && echo "$QEMU_UPSTREAM_SERIES")" != "$QEMU_PML_UPSTREAM" ]; then
-		known=$(cd "$HERE" && ls upstream-*.conf 2>/dev/null | sed 's/^upstream-\(.*\)\.conf$/\1/' | tr '\n' ' ')
+		known=$(cd "$HERE" && ls upstream-*.conf 2>/dev/null | sed 's/^upstream-\(.*\)\.conf$/\1/' | paste -sd' ')
 		die "QEMU_PML_UPSTREAM=$QEMU_PML_UPSTREAM: no qemu-pml/upstream-$QEMU_PML_UPSTREAM.conf (known: ${known:-none}; unset it for upstream.conf)"
 	fi
 fi
@@ -55,6 +55,7 @@ PATCH_OVERRIDE=$HERE/patches/$QEMU_UPSTREAM_SERIES
 [ -d "$PATCH_OVERRIDE" ] || PATCH_OVERRIDE=
 CACHE=${QEMU_PML_CACHE:-$HOME/.cache/qemu-pml}
 BUILD=${QEMU_PML_BUILD:-$REPO/_build}
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
 UPVER=${QEMU_DEB_VERSION#*:}          # 10.0.13+ds-0+deb13u1
 UPVER=${UPVER%%-*}                    # 10.0.13+ds
 PRISTINE=$CACHE/src/qemu-$UPVER
