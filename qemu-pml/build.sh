@@ -11,22 +11,50 @@
 #               of the pristine tree, our overlay (overlay.list: symlinks to
 #               this repository, so edits need no re-prepare) and our patch
 #               series (patches/series).  A patch that does not apply stops
-#               here, naming itself.
+#               here, naming itself.  When patches/<series>/ exists for the
+#               selected upstream's series (e.g. patches/10.2/), a patch of
+#               that name there replaces the one in patches/.
 # 3. configure: x86_64-softmmu only, through ccache.
 # 4. build:     qemu-system-x86_64 (and the firmware directory for -L).
 # 5. qtests:    the upstream qtests the suite runs.
 #
 # Environment: QEMU_PML_CACHE (default ~/.cache/qemu-pml),
-#              QEMU_PML_BUILD (default <repo>/_build).
+#              QEMU_PML_BUILD (default <repo>/_build),
+#              QEMU_PML_UPSTREAM (default: upstream.conf; "10.2" selects
+#              upstream-10.2.conf).  A build directory holds one upstream:
+#              building another one in it is refused; give each upstream
+#              its own QEMU_PML_BUILD.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
-. "$HERE/upstream.conf"
 PML_TOOL=qemu-pml
 # CACHE; say, die, link_overlay, apply_patch, ccache_env, ...
 . "$REPO/scripts/build-lib.sh"
+
+# The selected upstream: upstream.conf unless QEMU_PML_UPSTREAM names
+# another upstream-<name>.conf (or the default's own series).
+UPSTREAM_CONF=$HERE/upstream.conf
+if [ -n "${QEMU_PML_UPSTREAM:-}" ]; then
+	case "$QEMU_PML_UPSTREAM" in
+	*[!0-9A-Za-z.+_-]*) die "QEMU_PML_UPSTREAM='$QEMU_PML_UPSTREAM': expected a name such as 10.2" ;;
+	esac
+	if [ -f "$HERE/upstream-$QEMU_PML_UPSTREAM.conf" ]; then
+		UPSTREAM_CONF=$HERE/upstream-$QEMU_PML_UPSTREAM.conf
+	elif [ "$(. "$HERE/upstream.conf" && echo "$QEMU_UPSTREAM_SERIES")" != "$QEMU_PML_UPSTREAM" ]; then
+		known=$(cd "$HERE" && ls upstream-*.conf 2>/dev/null | sed 's/^upstream-\(.*\)\.conf$/\1/' | paste -sd' ')
+		die "QEMU_PML_UPSTREAM=$QEMU_PML_UPSTREAM: no qemu-pml/upstream-$QEMU_PML_UPSTREAM.conf (known: ${known:-none}; unset it for upstream.conf)"
+	fi
+fi
+. "$UPSTREAM_CONF"
+for v in QEMU_DEB_SOURCE QEMU_DEB_VERSION QEMU_DEB_SUITE QEMU_UPSTREAM_SERIES; do
+	[ -n "${!v:-}" ] || die "$UPSTREAM_CONF does not set $v"
+done
+# Replacements for patches that the selected series needed rebased.
+PATCH_OVERRIDE=$HERE/patches/$QEMU_UPSTREAM_SERIES
+[ -d "$PATCH_OVERRIDE" ] || PATCH_OVERRIDE=
 BUILD=${QEMU_PML_BUILD:-$REPO/_build}
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
 UPVER=${QEMU_DEB_VERSION#*:}          # 10.0.13+ds-0+deb13u1
 UPVER=${UPVER%%-*}                    # 10.0.13+ds
 PRISTINE=$CACHE/src/qemu-$UPVER
@@ -38,6 +66,37 @@ FW=$OBJ/qemu-bundle/usr/local/share/qemu
 QTESTS=()
 [ ! -f "$REPO/guest-tests/tests.list" ] ||
 	mapfile -t QTESTS < <(sed -n 's|^qtest/\([A-Za-z0-9_-]*\)[[:space:]].*|\1|p' "$REPO/guest-tests/tests.list")
+
+# The file to apply for series entry $1.
+patch_path() {
+	if [ -n "$PATCH_OVERRIDE" ] && [ -f "$PATCH_OVERRIDE/$1" ]; then
+		echo "$PATCH_OVERRIDE/$1"
+	else
+		echo "$HERE/patches/$1"
+	fi
+}
+
+series() {
+	list_entries "$HERE/patches/series"
+}
+
+# A build directory holds the objects of one upstream.  Builds made before
+# the marker existed were all of upstream.conf's version.
+check_build_dir() {
+	local mark=$BUILD/.qemu-pml-upstream have
+	if [ -f "$mark" ]; then
+		have=$(cat "$mark")
+	elif [ -e "$TREE" ] || [ -e "$OBJ" ]; then
+		have=$(. "$HERE/upstream.conf" && echo "$QEMU_DEB_VERSION")
+	else
+		mkdir -p "$BUILD"
+		echo "$QEMU_DEB_VERSION" > "$mark"
+		return 0
+	fi
+	[ "$have" = "$QEMU_DEB_VERSION" ] ||
+		die "$BUILD holds a build of QEMU $have, not of the selected $QEMU_DEB_VERSION ($(basename "$UPSTREAM_CONF")): set QEMU_PML_BUILD to a directory of its own (e.g. QEMU_PML_BUILD=$REPO/_build-$QEMU_UPSTREAM_SERIES), or remove $BUILD"
+	[ -f "$mark" ] || echo "$QEMU_DEB_VERSION" > "$mark"
+}
 
 do_fetch() {
 	local dsc=$CACHE/dl/${QEMU_DEB_SOURCE}_${QEMU_DEB_VERSION#*:}.dsc
@@ -73,12 +132,12 @@ tree_stamp() {
 	{
 		echo "$QEMU_DEB_VERSION" "$REPO"
 		cat "$HERE/overlay.list" "$HERE/patches/series"
-		list_entries "$HERE/patches/series" |
-			while read -r p; do cat "$HERE/patches/$p"; done
+		series | while read -r p; do cat "$(patch_path "$p")"; done
 	} | sha256sum | cut -d' ' -f1
 }
 
 do_prepare() {
+	check_build_dir
 	do_unpack
 	local stamp
 	stamp=$(tree_stamp)
@@ -93,12 +152,20 @@ do_prepare() {
 	rm -f "$TREE/.qemu-pml-pristine"
 
 	link_overlay "$HERE/overlay.list" "$TREE" QEMU
-	local p n=0
+	local p n=0 f
+	if [ -n "$PATCH_OVERRIDE" ]; then
+		for f in "$PATCH_OVERRIDE"/*; do
+			[ -e "$f" ] || continue
+			series | grep -qxF "$(basename "$f")" ||
+				die "${PATCH_OVERRIDE#"$REPO"/}/$(basename "$f") replaces no patch named in patches/series"
+		done
+	fi
 	while read -r p; do
 		n=$((n + 1))
-		apply_patch "$TREE" "$HERE/patches/$p" "QEMU $QEMU_DEB_VERSION"
-	done < <(list_entries "$HERE/patches/series")
-	say "applied $n patches"
+		[ -f "$HERE/patches/$p" ] || die "patches/series names $p, which does not exist"
+		apply_patch "$TREE" "$(patch_path "$p")" "QEMU $QEMU_DEB_VERSION"
+	done < <(series)
+	say "applied $n patches${PATCH_OVERRIDE:+ ($(find "$PATCH_OVERRIDE" -maxdepth 1 -type f | wc -l) from ${PATCH_OVERRIDE#"$REPO"/})}"
 	echo "$stamp" > "$TREE/.qemu-pml-stamp"
 }
 

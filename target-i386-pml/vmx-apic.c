@@ -23,7 +23,7 @@
  */
 #include "qemu/osdep.h"
 #include "cpu.h"
-#include "exec/exec-all.h"
+#include "qemu-compat.h"
 #include "exec/translation-block.h"
 #include "tcg/helper-tcg.h"
 #include "vmx.h"

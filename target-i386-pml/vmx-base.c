@@ -18,7 +18,7 @@
 #include "qemu/osdep.h"
 #include "qemu/log.h"
 #include "cpu.h"
-#include "exec/exec-all.h"
+#include "qemu-compat.h"
 #include "exec/cputlb.h"
 #include "tcg/helper-tcg.h"
 #include "vmx.h"

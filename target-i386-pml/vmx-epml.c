@@ -14,8 +14,7 @@
  */
 #include "qemu/osdep.h"
 #include "cpu.h"
-#include "exec/address-spaces.h"
-#include "exec/memory.h"
+#include "qemu-compat.h"
 #include "tcg/helper-tcg.h"
 #include "vmx.h"
 #include "vmx-internal.h"

@@ -25,7 +25,7 @@
 #include "qemu/main-loop.h"
 #include "qemu/timer.h"
 #include "cpu.h"
-#include "exec/exec-all.h"
+#include "qemu-compat.h"
 #include "exec/translation-block.h"
 #include "tcg/helper-tcg.h"
 #include "vmx.h"

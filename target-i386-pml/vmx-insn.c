@@ -13,7 +13,7 @@
 #include "qemu/osdep.h"
 #include "qemu/log.h"
 #include "cpu.h"
-#include "exec/cpu_ldst.h"
+#include "qemu-compat.h"
 #include "exec/cputlb.h"
 #include "exec/helper-proto.h"
 #include "tcg/helper-tcg.h"

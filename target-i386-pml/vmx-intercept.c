@@ -11,8 +11,7 @@
  */
 #include "qemu/osdep.h"
 #include "cpu.h"
-#include "exec/cpu_ldst.h"
-#include "exec/exec-all.h"
+#include "qemu-compat.h"
 #include "exec/helper-proto.h"
 #include "tcg/helper-tcg.h"
 #include "hw/i386/apic.h"

@@ -21,7 +21,7 @@
  */
 #include "qemu/osdep.h"
 #include "cpu.h"
-#include "exec/exec-all.h"
+#include "qemu-compat.h"
 #include "hw/i386/apic_internal.h"
 #include "vmx.h"
 #include "vmx-internal.h"
