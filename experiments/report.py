@@ -103,7 +103,7 @@ def plot_wss(db, runs, out_dir, written):
             ax.set_ylabel("working set (4 KiB pages)")
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=8)
+                ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
             else:
                 ax.text(0.5, 0.5, "no estimates stored (failed runs?)", ha="center",
                         transform=ax.transAxes)
@@ -186,6 +186,7 @@ def plot_heat(db, runs, out_dir, written):
         if not m or not m["windows"]:
             continue
         mib = m["bin_pages"] * 4096 / 2**20
+        base = m.get("first_gfn", 0) * 4096 / 2**20
         nb = len(m["truth_accesses"][0])
         panels = (("plugin truth: accesses", m["truth_accesses"], "magma", True),
                   ("plugin truth: pages touched", m["truth_pages"], "viridis", False),
@@ -198,14 +199,19 @@ def plot_heat(db, runs, out_dir, written):
                 else matplotlib.colors.Normalize(vmin=0, vmax=vmax)
             masked = [[v if (v > 0 or not log) else float("nan") for v in r] for r in cols]
             im = ax.imshow(masked, aspect="auto", origin="lower", cmap=cmap, norm=norm,
-                           extent=(m["windows"][0] - 0.5, m["windows"][-1] + 0.5, 0, nb * mib),
+                           extent=(m["windows"][0] - 0.5, m["windows"][-1] + 0.5, base,
+                                   base + nb * mib),
                            interpolation="nearest")
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("window")
             fig.colorbar(im, ax=ax, shrink=0.8)
         axes[0].set_ylabel("guest-physical address (MiB; %g MiB a row)" % mib)
-        fig.suptitle("%s%s, run %d: page heat per window" % (
-            exp, "" if point == "{}" else " " + point, rid), fontsize=10)
+        outside = (max(m.get("outside_truth_pages") or [0]),
+                   max(m.get("outside_epml_pages") or [0]))
+        fig.suptitle("%s%s, run %d: page heat per window in the domU's main region"
+                     " (pages outside it, at most: truth %d, extended PML %d)" % ((
+                         exp, "" if point == "{}" else " " + point, rid) + outside),
+                     fontsize=10)
         fig.tight_layout()
         save(fig, out_dir, "heat-run%d" % rid, written)
 

@@ -237,27 +237,45 @@ def score_plugin(console, text, path, inv, oracle):
     return rows, heat, pml
 
 
-def heat_map(mapped, nbins=128):
+def heat_map(mapped, nbins=128, gap=16384):
     """Guest-physical address ranges x windows, for ./qpml experiment
     report's heat map: per range and window, the truth's accesses (loads,
     stores, fetches), the truth's pages touched, extended PML's pages
-    logged."""
-    top = max((max(g, default=0) for _, g, _ in mapped), default=0)
-    top = max([top] + [max(p, default=0) for _, _, p in mapped])
-    size = max(1, -(-(top + 1) // nbins))
-    out = {"bin_pages": size, "windows": [], "truth_accesses": [], "truth_pages": [],
-           "epml_pages": []}
+    logged.  The ranges cover the domU's main region: its pages split
+    where 64 MiB (@gap pages) are unused, the region with the most pages
+    (as damo's heat map picks the largest region); pages elsewhere (a
+    PVH domU's special pages near 4 GiB) are counted apart, per window."""
+    gfns = sorted({g for _, t, p in mapped for g in list(t) + list(p)})
+    regions, start = [], 0
+    for i in range(1, len(gfns) + 1):
+        if i == len(gfns) or gfns[i] - gfns[i - 1] > gap:
+            regions.append((gfns[start], gfns[i - 1], i - start))
+            start = i
+    lo, hi, _ = max(regions, key=lambda r: r[2]) if regions else (0, 0, 0)
+    size = max(1, -(-(hi - lo + 1) // nbins))
+    out = {"first_gfn": lo, "bin_pages": size, "windows": [], "truth_accesses": [],
+           "truth_pages": [], "epml_pages": [], "outside_truth_pages": [],
+           "outside_epml_pages": []}
     for w, g, pages in mapped:
         acc, touched, logged = [0] * nbins, [0] * nbins, [0] * nbins
+        out_t = out_e = 0
         for gfn, c in g.items():
-            acc[min(gfn // size, nbins - 1)] += sum(c)
-            touched[min(gfn // size, nbins - 1)] += 1
+            if lo <= gfn <= hi:
+                acc[(gfn - lo) // size] += sum(c)
+                touched[(gfn - lo) // size] += 1
+            else:
+                out_t += 1
         for gfn in pages:
-            logged[min(gfn // size, nbins - 1)] += 1
+            if lo <= gfn <= hi:
+                logged[(gfn - lo) // size] += 1
+            else:
+                out_e += 1
         out["windows"].append(w)
         out["truth_accesses"].append(acc)
         out["truth_pages"].append(touched)
         out["epml_pages"].append(logged)
+        out["outside_truth_pages"].append(out_t)
+        out["outside_epml_pages"].append(out_e)
     return out
 
 
