@@ -566,9 +566,14 @@ static void test_preemption_timer(void)
 	       "without the save control the field is left alone (%llu)",
 	       (unsigned long long)vmcs_get(VMCS_PREEMPT_TIMER_VALUE));
 
-	/* The timer wakes a guest halted with interrupts off. */
+	/*
+	 * The timer wakes a guest halted with interrupts off.  About 20 ms
+	 * of TSC (at 3 GHz) whatever the model's rate: the guest must reach
+	 * its HLT first, even when the host deschedules the vCPU for a while
+	 * (100000 units were 33 us on a rate-0 model, too short under load).
+	 */
 	setup((void (*)(void))pt_hlt_guest, PIN_PREEMPT_TIMER, 0);
-	vmcs_set(VMCS_PREEMPT_TIMER_VALUE, 100000);
+	vmcs_set(VMCS_PREEMPT_TIMER_VALUE, 60000000ull >> (rdmsr(MSR_IA32_VMX_MISC) & 0x1f));
 	reason = enter(1, NULL);
 	report(reason == EXIT_REASON_PREEMPT && guest_rip() == pa(pt_after_hlt) &&
 	       vmcs_get(VMCS_GUEST_ACTIVITY_STATE) == 1,

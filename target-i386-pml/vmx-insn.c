@@ -285,23 +285,32 @@ static int vmx_field_operand(CPUX86State *env, uint32_t info)
     return id;
 }
 
-void helper_vmx_vmread(CPUX86State *env, target_ulong a0, uint32_t info)
+/*
+ * VMREAD/VMWRITE after their operand checks: VMfailInvalid without a
+ * current VMCS, VMfailValid(12) for a field the model does not have.
+ * Returns the field's encoding, or -1 once the instruction has failed.
+ */
+static int64_t vmcs_field_checked(CPUX86State *env, uint32_t info)
 {
-    uintptr_t ra = GETPC();
-    bool long_op = in_64bit_mode(env);
-    uint32_t enc;
-    uint64_t val;
-
-    vmx_insn_check(env, VMX_EXIT_VMREAD, ra);
     if (env->vmx.current_vmcs == VMCS_PTR_INVALID) {
         vmx_vmfail_invalid(env);
-        return;
+        return -1;
     }
     if (vmx_field_operand(env, info) < 0) {
-        return;
+        return -1;
     }
-    enc = (uint32_t)env->regs[VMX_OPINFO_REG(info)];
-    val = vmcs_read(&env->vmx.vmcs, enc);
+    return (uint32_t)env->regs[VMX_OPINFO_REG(info)];
+}
+
+/*
+ * VMREAD's destination and VMWRITE's source: a register, or memory of
+ * the operand size (64 bits in 64-bit mode, else 32).
+ */
+static void rm_operand_store(CPUX86State *env, target_ulong a0, uint32_t info,
+                             uint64_t val, uintptr_t ra)
+{
+    bool long_op = in_64bit_mode(env);
+
     if (info & VMX_OPINFO_RM_IS_REG) {
         env->regs[VMX_OPINFO_RM(info)] = long_op ? val : (uint32_t)val;
     } else if (long_op) {
@@ -310,18 +319,14 @@ void helper_vmx_vmread(CPUX86State *env, target_ulong a0, uint32_t info)
     } else {
         cpu_stl_data_ra(env, a0, (uint32_t)val, ra);
     }
-    vmx_vmsucceed(env);
 }
 
-void helper_vmx_vmwrite(CPUX86State *env, target_ulong a0, uint32_t info)
+static uint64_t rm_operand_load(CPUX86State *env, target_ulong a0, uint32_t info,
+                                uintptr_t ra)
 {
-    uintptr_t ra = GETPC();
     bool long_op = in_64bit_mode(env);
-    uint32_t enc;
     uint64_t val;
 
-    vmx_insn_check(env, VMX_EXIT_VMWRITE, ra);
-    /* The source operand is read before the VMCS checks (it may fault). */
     if (info & VMX_OPINFO_RM_IS_REG) {
         val = env->regs[VMX_OPINFO_RM(info)];
     } else if (long_op) {
@@ -330,17 +335,36 @@ void helper_vmx_vmwrite(CPUX86State *env, target_ulong a0, uint32_t info)
     } else {
         val = cpu_ldl_data_ra(env, a0, ra);
     }
-    if (!long_op) {
-        val = (uint32_t)val;
-    }
-    if (env->vmx.current_vmcs == VMCS_PTR_INVALID) {
-        vmx_vmfail_invalid(env);
+    return long_op ? val : (uint32_t)val;
+}
+
+void helper_vmx_vmread(CPUX86State *env, target_ulong a0, uint32_t info)
+{
+    uintptr_t ra = GETPC();
+    int64_t enc;
+
+    vmx_insn_check(env, VMX_EXIT_VMREAD, ra);
+    enc = vmcs_field_checked(env, info);
+    if (enc < 0) {
         return;
     }
-    if (vmx_field_operand(env, info) < 0) {
+    rm_operand_store(env, a0, info, vmcs_read(&env->vmx.vmcs, enc), ra);
+    vmx_vmsucceed(env);
+}
+
+void helper_vmx_vmwrite(CPUX86State *env, target_ulong a0, uint32_t info)
+{
+    uintptr_t ra = GETPC();
+    uint64_t val;
+    int64_t enc;
+
+    vmx_insn_check(env, VMX_EXIT_VMWRITE, ra);
+    /* The source operand is read before the VMCS checks (it may fault). */
+    val = rm_operand_load(env, a0, info, ra);
+    enc = vmcs_field_checked(env, info);
+    if (enc < 0) {
         return;
     }
-    enc = (uint32_t)env->regs[VMX_OPINFO_REG(info)];
     if (vmcs_is_exit_info(enc) &&
         !(vmx_cap_msr(env, MSR_IA32_VMX_MISC) & MSR_VMX_MISC_VMWRITE_VMEXIT)) {
         vmx_fail_valid(env, VMXERR_VMWRITE_READ_ONLY);
