@@ -15,7 +15,9 @@ static u8 guest_stack[8192] __attribute__((aligned(16)));
 
 #define PIN_VIRTUAL_NMIS		(1u << 5)
 #define PIN_PREEMPT_TIMER		(1u << 6)
+#define PROC_RDPMC_EXITING		(1u << 11)
 #define PROC_CR8_LOAD_EXITING		(1u << 19)
+#define PROC_CR8_STORE_EXITING		(1u << 20)
 #define PROC_TPR_SHADOW			(1u << 21)
 #define PROC_NMI_WINDOW			(1u << 22)
 #define PROC_MTF			(1u << 27)
@@ -34,6 +36,8 @@ static u8 guest_stack[8192] __attribute__((aligned(16)));
 #define VMCS_GUEST_PENDING_DBG		0x6822
 
 #define EXIT_REASON_NMI_WINDOW		8
+#define EXIT_REASON_RDPMC		15
+#define EXIT_REASON_CR_ACCESS		28
 #define EXIT_REASON_MTF			37
 #define EXIT_REASON_TPR_BELOW		43
 #define EXIT_REASON_PREEMPT		52
@@ -139,6 +143,21 @@ asm(".pushsection .text\n"
     "sec_done: vmcall\n"
     "jmp sec_guest\n"
 
+    /*
+     * RDPMC of counter 0 and of an index no CPU has, then MOV from CR8 to
+     * R10.  Without RDPMC exiting a #GP in the guest resumes at the next
+     * label (EX_FIXUP below).
+     */
+    "rdpmc_guest: xorl %ecx, %ecx\n"
+    "rdpmc_first: rdpmc\n"
+    "rdpmc_second: movl $0x3fffffff, %ecx\n"
+    "rdpmc_bad: rdpmc\n"
+    "rdpmc_cr8: mov %cr8, %r10\n"
+    "rdpmc_done: vmcall\n"
+    "jmp rdpmc_guest\n"
+    EX_FIXUP("rdpmc_first", "rdpmc_second")
+    EX_FIXUP("rdpmc_bad", "rdpmc_cr8")
+
     /* INVPCID type 2 (all contexts, globals too) with a displacement. */
     "invpcid_guest: leaq invpcid_desc(%rip), %rbx\n"
     "subq $0x20, %rbx\n"
@@ -151,6 +170,7 @@ asm(".pushsection .text\n"
 u8 dt_buf[64];
 u64 invpcid_desc[2] __attribute__((aligned(16)));
 extern u8 invpcid_guest[], invpcid_insn[], invpcid_done[];
+extern u8 rdpmc_guest[], rdpmc_first[], rdpmc_bad[], rdpmc_cr8[], rdpmc_done[];
 extern u8 sec_guest[], sec_sgdt[], sec_sldt[], sec_wbinvd[], sec_rdrand[], sec_rdseed[],
 	  sec_done[];
 
@@ -181,6 +201,7 @@ static void setup(void (*rip)(void), u32 pin, u32 proc)
 
 /* The exception the guest's handlers saw during the last enter() (or -1). */
 static int guest_vector;
+static u64 guest_ex_rip, guest_ex_error;
 
 /* Enter; the exit reason, or ~0 if the instruction failed. */
 static u64 enter(int launch, int *result)
@@ -190,6 +211,8 @@ static u64 enter(int launch, int *result)
 	ex_clear();
 	r = vmx_enter(launch);
 	guest_vector = ex_last.vector;		/* before VMREAD clears it */
+	guest_ex_rip = ex_last.rip;
+	guest_ex_error = ex_last.error_code;
 
 	if (result)
 		*result = r;
@@ -691,6 +714,46 @@ static void test_secondary(void)
 	       (unsigned long long)reason);
 }
 
+/* ---- RDPMC exiting and CR8-store exiting -------------------------------------- */
+
+/*
+ * 26.1.3: RDPMC exits with "RDPMC exiting" whatever ECX holds (the counter
+ * check comes after the exit), reason 15; MOV from CR8 exits with
+ * "CR8-store exiting", reason 28, qualification CR 8, MOV from CR (1 << 4),
+ * the destination register in bits 11:8 (28.2.1, Table 28-3).
+ */
+static void test_rdpmc_cr8(void)
+{
+	u64 reason, q;
+
+	setup((void (*)(void))rdpmc_guest, 0, PROC_RDPMC_EXITING | PROC_CR8_STORE_EXITING);
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_RDPMC && guest_rip() == pa(rdpmc_first) &&
+	       vmcs_get(VMCS_EXIT_QUALIFICATION) == 0,
+	       "RDPMC of counter 0 with RDPMC exiting: exit 15 (%#llx)",
+	       (unsigned long long)reason);
+	vmx_skip_instruction();
+	reason = enter(0, NULL);
+	report(reason == EXIT_REASON_RDPMC && guest_rip() == pa(rdpmc_bad),
+	       "RDPMC of an invalid index with RDPMC exiting: exit 15, not #GP (%#llx)",
+	       (unsigned long long)reason);
+	vmx_skip_instruction();
+	reason = enter(0, NULL);
+	q = vmcs_get(VMCS_EXIT_QUALIFICATION);
+	report(reason == EXIT_REASON_CR_ACCESS && guest_rip() == pa(rdpmc_cr8) &&
+	       q == (8 | (1 << 4) | (10 << 8)),
+	       "MOV R10, CR8 with CR8-store exiting: exit 28, qualification %#x (%#llx, %#llx)",
+	       8 | (1 << 4) | (10 << 8), (unsigned long long)reason, (unsigned long long)q);
+
+	/* Without the controls: no exit; the invalid index raises #GP(0) in the guest. */
+	setup((void (*)(void))rdpmc_guest, 0, 0);
+	reason = enter(1, NULL);
+	report(reason == EXIT_REASON_VMCALL && guest_rip() == pa(rdpmc_done) &&
+	       guest_vector == GP_VECTOR && guest_ex_rip == pa(rdpmc_bad) && guest_ex_error == 0,
+	       "without the controls RDPMC and MOV from CR8 run, RDPMC %#x raises #GP(0) "
+	       "(%#llx, vector %d)", 0x3fffffff, (unsigned long long)reason, guest_vector);
+}
+
 /* ---- INVPCID and "enable INVPCID" ------------------------------------------ */
 
 static int invpcid_root(u64 type, u64 pcid, u64 addr)
@@ -763,6 +826,7 @@ void test_main(void)
 	test_preemption_timer();
 	test_tpr_shadow();
 	test_secondary();
+	test_rdpmc_cr8();
 	test_invpcid();
 	vmx_off();
 }

@@ -142,7 +142,10 @@ def main():
                 model_props[o[1:]] = o[0] == "+"
             elif "=" in o:
                 k, _, v = o.partition("=")
-                model_props[k] = v not in ("off", "false", "no")
+                if v in ("on", "true", "yes", "off", "false", "no"):
+                    model_props[k] = v in ("on", "true", "yes")
+                else:
+                    model_props[k] = v   # vendor=, model-id=, phys-bits=...
         exp = q.cmd("query-cpu-model-expansion", type="full",
                     model={"name": name, "props": model_props})["model"]["props"]
         model_on = sorted(k for k, v in exp.items() if k.startswith("vmx-") and v is True)
