@@ -17,13 +17,12 @@ Usage: check-manifest.py BUILD_DIR [MANIFEST]
 """
 import glob
 import os
-import shlex
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from runner import parse_manifest  # noqa: E402
+from runner import expand, parse_manifest  # noqa: E402
 from tap import done, ok  # noqa: E402
 
 build = os.path.abspath(sys.argv[1])
@@ -43,8 +42,7 @@ ok(guests and not missing, "%d guest lines, each naming a guest-tests/<guest>.c%
 
 programs, bad = set(), []
 for _, name, _, cmd in taps:
-    argv = [w.replace("{build}", build).replace("{qemu}", os.path.join(build, "qemu-system-x86_64"))
-            for w in shlex.split(cmd)]
+    argv = expand(cmd, os.path.join(build, "qemu-system-x86_64"), build)
     prog = os.path.normpath(os.path.join(REPO, argv[0]))
     programs.add(prog)
     if not (os.path.isfile(prog) and os.access(prog, os.X_OK)):
