@@ -103,10 +103,12 @@ def run_task(jobdir, k, demo_argv):
 
 
 def collect(jobdir, db, resultsdb, say):
-    """Store every finished task not stored yet; (passed, failed, missing)."""
+    """Store every finished task not stored yet; (passed, failed, missing,
+    the run ids of every stored task)."""
     with open(os.path.join(jobdir, "tasks.json")) as f:
         job = json.load(f)
     passed = failed = missing = 0
+    rids = []
     for t in job["tasks"]:
         tdir = os.path.join(jobdir, "task-%d" % t["task"])
         res_path = os.path.join(tdir, "results.json")
@@ -114,6 +116,7 @@ def collect(jobdir, db, resultsdb, say):
         if os.path.exists(stored):
             with open(stored) as f:
                 rid, ok = (int(x) for x in f.read().split())
+            rids.append(rid)
             passed += ok
             failed += 1 - ok
             continue
@@ -140,9 +143,10 @@ def collect(jobdir, db, resultsdb, say):
         if not ok:
             say("slurm: task %d (run %d) failed; the end of its report:" % (t["task"], t["index"]))
             tail_file(os.path.join(tdir, "output.txt"), say)
+        rids.append(rid)
         passed += ok
         failed += 1 - ok
-    return passed, failed, missing
+    return passed, failed, missing, rids
 
 
 def tail_file(path, say, n=40):
