@@ -342,7 +342,8 @@ class Progress:
         self.total, self.enabled, self.label = total, enabled, label
         self.done = self.skipped = self.failed = 0
         self.durations = []
-        self.current = {}     # run index -> (description, console log, started)
+        self.current = {}     # run index -> (description, console log, started, windows)
+        self.seen = {}        # console log -> (bytes read, estimator windows in them)
         self.lock = threading.Lock()
         self.stop = threading.Event()
         if enabled:
@@ -350,11 +351,19 @@ class Progress:
             self.thread.start()
 
     def windows_seen(self, log):
+        """Windows ended so far in a running run's console log, reading only
+        what it gained since the last look (logs with page lists are large)."""
+        offset, count = self.seen.get(log, (0, 0))
         try:
-            with open(log, errors="replace") as f:
-                return sum(1 for l in f if "@@QPML est name=" in l)
+            with open(log, "rb") as f:
+                f.seek(offset)
+                new = f.read()
         except OSError:
-            return 0
+            return count
+        whole = new[:new.rfind(b"\n") + 1]       # complete lines only
+        count += whole.count(b"@@QPML est name=")
+        self.seen[log] = (offset + len(whole), count)
+        return count
 
     def line(self):
         with self.lock:
@@ -364,7 +373,7 @@ class Progress:
                 mean = sum(self.durations) / len(self.durations)
                 running = [time.monotonic() - t for _, _, t, _ in self.current.values()]
                 rest = max(0.0, left * mean - sum(min(r, mean) for r in running))
-                eta = ", about %d min left" % round(rest / 60 / max(1, len(running) or 1))
+                eta = ", about %d min left" % round(rest / 60 / max(1, len(running)))
             cur = "; ".join("#%d %s: window %d/%d" % (i, d, self.windows_seen(log), nw)
                             for i, (d, log, _, nw) in sorted(self.current.items()))
             return "%s: %d/%d done (%d skipped, %d failed)%s%s" % (
@@ -538,12 +547,9 @@ def sweep_slurm(a, todo, total, skipped, text, qemu, image_dir):
         say("experiment: %s" % e)
         return 2
     db = resultsdb.open_db(a.db)
-    passed, failed, missing = slurm.collect(jobdir, db, resultsdb, say)
+    passed, failed, missing, stored = slurm.collect(jobdir, db, resultsdb, say)
     say("experiment: Slurm job %s: %d passed, %d failed, %d left no results (%s)"
         % (jobid, passed, failed, missing, jobdir))
-    stored = [int(open(os.path.join(jobdir, "task-%d" % k, "stored")).read().split()[0])
-              for k in range(len(todo))
-              if os.path.exists(os.path.join(jobdir, "task-%d" % k, "stored"))]
     if a.report and stored:
         cmd_report(argparse.Namespace(db=a.db, out=a.report, experiment=None, run=stored))
     return 0 if passed == len(todo) else 1
@@ -558,7 +564,7 @@ def cmd_collect(a):
     if not os.path.exists(os.path.join(jobdir, "tasks.json")):
         say("experiment: %s is not a Slurm job directory (no tasks.json)" % jobdir)
         return 2
-    passed, failed, missing = slurm.collect(jobdir, resultsdb.open_db(a.db), resultsdb, say)
+    passed, failed, missing, _ = slurm.collect(jobdir, resultsdb.open_db(a.db), resultsdb, say)
     say("experiment: %d passed, %d failed, %d left no results" % (passed, failed, missing))
     return 0 if failed == missing == 0 else 1
 
