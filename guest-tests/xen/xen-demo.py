@@ -172,6 +172,13 @@ def delta(a, b):
     return out
 
 
+def domu_of(answer):
+    """The domU's record in a query-wss-oracle answer (the guest that
+    touched the most pages; dom0 is PV and has none), or None."""
+    gs = answer.get("guests") if answer else None
+    return max(gs, key=lambda x: x["touched"]) if gs else None
+
+
 def score_plugin(console, text, path, inv, oracle):
     """Per extended-PML window: its pages against the plugin's record."""
     est = truth.estimate_pages(text, "epml")
@@ -214,8 +221,7 @@ def score_plugin(console, text, path, inv, oracle):
         row["written_recall"] = (100.0 * len(pages_w & true_w) / max(len(true_w), 1)
                                  if pages_w is not None else None)
         row["count_err"] = 100.0 * (len(pages) - len(true)) / max(len(true), 1)
-        o = oracle.get(("epml", w))
-        og = max(o["guests"], key=lambda x: x["touched"]) if o and o["guests"] else None
+        og = domu_of(oracle.get(("epml", w)))
         row["oracle"] = og["touched"] if og else None
         row["status"] = "ok"
         rows.append(row)
@@ -797,8 +803,7 @@ def main():
             "est", "window", "touched", "written", "walk-only", "estimate", "est.wr", "err(wss)",
             "err(wr)", "full-exits"))
         for (est, w) in sorted(oracle):
-            gs = oracle[(est, w)]["guests"]
-            g = max(gs, key=lambda x: x["touched"]) if gs else None
+            g = domu_of(oracle[(est, w)])
             e = est_rows.get((est, w))
             if not g or not e:
                 print("  %-5s %6d  (missing: %s)" % (est, w, "oracle" if not g else "estimate"))
@@ -986,11 +991,10 @@ def main():
             "milestones": [{"event": ev, "fields": f, "t": w - t0} for ev, f, w in console.marks],
             "versions": versions(args.qemu, text),
             "estimates": [dict(r, estimator=n, window=w) for (n, w), r in sorted(est_rows.items())],
-            "oracle": [{"estimator": est, "window": w,
-                        "touched": max(o["guests"], key=lambda x: x["touched"])["touched"],
-                        "written": max(o["guests"], key=lambda x: x["touched"])["written"],
-                        "walk_only": max(o["guests"], key=lambda x: x["touched"])["walk-only"]}
-                       for (est, w), o in sorted(oracle.items()) if o.get("guests")],
+            "oracle": [{"estimator": est, "window": w, "touched": g["touched"],
+                        "written": g["written"], "walk_only": g["walk-only"]}
+                       for (est, w), g in ((k, domu_of(o)) for k, o in sorted(oracle.items()))
+                       if g],
             "plugin": plugin_rows, "plugin_pml": pml_rows, "heat": heat,
             "guest_truth": truth_rows, "cost": cost_rows,
             "pml_samples": [{"event": ev, "t": w - t0, "stats": st} for ev, w, st in samples],
