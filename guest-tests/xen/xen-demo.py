@@ -188,6 +188,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/r
 export QPML_SEED=$(sed -n 's/.*qpml\.wl=--seed,\([0-9]*\).*/\1/p' /proc/cmdline)
 cd /root
 ms() { awk '{ printf "%%d", $1 * 1000 }' /proc/uptime; }
+# Progress lines that rewrite themselves (\r): only what is left at the end.
 %(setup)s
 n=0
 while :; do
@@ -196,7 +197,7 @@ while :; do
 	rc=$?
 	n=$((n + 1))
 	# The first pass's output, then the last lines of every tenth.
-	[ $n = 1 ] || [ $((n %% 10)) = 0 ] || [ $rc != 0 ] && tail -n 12 /tmp/run.out | sed "s/^/[run $n] /"
+	[ $n = 1 ] || [ $((n %% 10)) = 0 ] || [ $rc != 0 ] && awk -F'\r' -v n=$n '{ print "[run " n "] " $NF }' /tmp/run.out | tail -n 12
 	[ $rc = 0 ] || { echo "@@DOMU run failed: exit $rc: "%(run)s; exit $rc; }
 	echo "@@DOMU run pass=$n ms=$(( $(ms) - t ))"
 done
@@ -205,7 +206,7 @@ done
 SETUP_STEP = """echo "@@DOMU setup: "%(q)s
 sh -c %(q)s > /tmp/setup.out 2>&1
 rc=$?
-sed 's/^/[setup] /' /tmp/setup.out
+awk -F'\\r' '{ print "[setup] " $NF }' /tmp/setup.out
 [ $rc = 0 ] || { echo "@@DOMU setup failed: exit $rc"; exit $rc; }"""
 
 
@@ -1065,7 +1066,8 @@ def main():
     ok &= all(c for _, c in checks)
 
     print("\ndomU workload (last lines):")
-    for l in [l for l in text if "[domU] wss-touch" in l][-3:]:
+    for l in [l for l in text if "[domU] wss-touch" in l or "[domU] @@DOMU run" in l
+              or "[domU] [run " in l][-3:]:
         print("  " + l)
     print("\nChecks:")
     for i, (name, c) in enumerate(checks, 1):
@@ -1093,9 +1095,11 @@ def main():
     print("xen-demo: %s in %.1f s (domU up at %s)" % (
         "PASS" if ok else "FAIL", wall, "%.1f s" % (domu_up - t0) if domu_up else "never"))
     if not ok:
+        # The domU last: a workload that failed to start shows its output
+        # at the end (./qpml experiment prints the last lines).
         for title, pick in (("Xen", lambda l: l.startswith("(XEN)")),
-                            ("domU", lambda l: l.startswith("[domU]")),
-                            ("dom0", lambda l: not l.startswith("(XEN)") and not l.startswith("[domU]"))):
+                            ("dom0", lambda l: not l.startswith("(XEN)") and not l.startswith("[domU]")),
+                            ("domU", lambda l: l.startswith("[domU]"))):
             print("\n--- %s console, last lines ---" % title)
             for l in [l for l in text if pick(l)][-40:]:
                 print(l)
