@@ -69,7 +69,7 @@ def plot_wss(db, runs, out_dir, written):
     for rid, exp, point in runs:
         by_exp[exp][point].append(rid)
     for exp, points in sorted(by_exp.items()):
-        keys = sorted(points)
+        keys = sorted(points, key=lambda p: tuple(json.loads(p).values()))  # numeric order
         fig, axes = plt.subplots(len(keys), 1, figsize=(8, 3.2 * len(keys)), squeeze=False)
         for ax, point in zip(axes[:, 0], keys):
             ids = points[point]
@@ -111,66 +111,96 @@ def plot_wss(db, runs, out_dir, written):
         save(fig, out_dir, "wss-" + safe(exp), written)
 
 
+def point_label(point):
+    """A grid point as a short label: 'buffer_kib=16 window_s=3'."""
+    return " ".join("%s=%s" % (k.split(".")[-1], v) for k, v in json.loads(point).items())
+
+
 def plot_errors(db, runs, out_dir, written):
+    """Count errors per estimator and truth; in a campaign, one box per grid
+    point as well, so that the axes' effect shows."""
     ids = [r[0] for r in runs]
+    where = {rid: point_label(point) for rid, _, point in runs}
+    order = {rid: tuple(json.loads(point).values()) for rid, _, point in runs}
+    grid = len(set(where.values())) > 1
+    rank = {}
     marks = ",".join("?" * len(ids))
     errs = defaultdict(list)
-    for est, err in db.execute("SELECT estimator, count_err FROM scores WHERE run_id IN (%s)"
-                               " AND truth = 'plugin' AND status = 'ok'" % marks, ids):
-        errs["%s vs plugin" % est].append(err)
-    for est, pages, touched in db.execute(
-            "SELECT e.estimator, e.pages, o.touched FROM estimates e JOIN oracle o"
+
+    def key(est, truth, rid):
+        k = "%s vs %s" % (est, truth) + ("\n" + where[rid].replace(" ", "\n") if grid else "")
+        rank[k] = (est, truth, order[rid])      # grid values in numeric order
+        return k
+    for rid, est, err in db.execute("SELECT run_id, estimator, count_err FROM scores"
+                                    " WHERE run_id IN (%s) AND truth = 'plugin'"
+                                    " AND status = 'ok'" % marks, ids):
+        errs[key(est, "plugin", rid)].append(err)
+    for rid, est, pages, touched in db.execute(
+            "SELECT e.run_id, e.estimator, e.pages, o.touched FROM estimates e JOIN oracle o"
             " ON o.run_id = e.run_id AND o.estimator = e.estimator AND o.window = e.window"
             " WHERE e.run_id IN (%s)" % marks, ids):
-        errs["%s vs oracle" % est].append(100.0 * (pages - touched) / max(touched, 1))
+        errs[key(est, "oracle", rid)].append(100.0 * (pages - touched) / max(touched, 1))
     if not errs:
         return
-    labels = sorted(errs)
-    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(labels)), 4))
+    labels = sorted(errs, key=lambda k: rank[k])
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(labels)), 4.5))
     ax.boxplot([errs[l] for l in labels], showfliers=True)
-    ax.set_xticks(range(1, len(labels) + 1), labels, rotation=20, fontsize=8)
+    ax.set_xticks(range(1, len(labels) + 1), labels, rotation=0 if grid else 20, fontsize=7)
     ax.axhline(0, color="gray", lw=0.8)
     ax.set_ylabel("estimate - truth (% of truth), per window")
-    ax.set_title("Count error across %d runs (%s windows)" % (
-        len(ids), ", ".join("%s: %d" % (l, len(errs[l])) for l in labels)), fontsize=9)
+    ax.set_title("Count error across %d runs, %d windows" % (
+        len(ids), sum(len(v) for v in errs.values())), fontsize=9)
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     save(fig, out_dir, "errors", written)
 
 
 def plot_cost(db, runs, out_dir, written):
-    by_exp = defaultdict(list)
-    for rid, exp, _ in runs:
-        by_exp[exp].append(rid)
-    for exp, ids in sorted(by_exp.items()):
-        marks = ",".join("?" * len(ids))
-        per = defaultdict(lambda: defaultdict(int))    # window -> reason -> exits (sum)
-        nruns = defaultdict(set)
-        for rid, w, reasons in db.execute("SELECT run_id, window, reasons FROM cost"
-                                          " WHERE run_id IN (%s)" % marks, ids):
-            nruns[w].add(rid)
-            for r, n in json.loads(reasons or "{}").items():
-                per[w][int(r)] += n
+    """VM exits by reason: per window for one experiment point, or per grid
+    point (mean per window) for a campaign."""
+    by_exp = defaultdict(lambda: defaultdict(list))   # experiment -> point -> run ids
+    for rid, exp, point in runs:
+        by_exp[exp][point].append(rid)
+    for exp, points in sorted(by_exp.items()):
+        grid = len(points) > 1
+        per = defaultdict(lambda: defaultdict(int))    # x -> reason -> exits (sum)
+        nruns = defaultdict(set)                       # x -> (run, window) pairs
+        for point, ids in points.items():
+            marks = ",".join("?" * len(ids))
+            for rid, w, reasons in db.execute("SELECT run_id, window, reasons FROM cost"
+                                              " WHERE run_id IN (%s)" % marks, ids):
+                x = point if grid else w
+                nruns[x].add((rid, w) if grid else rid)
+                for r, n in json.loads(reasons or "{}").items():
+                    per[x][int(r)] += n
         if not per:
             continue
         total = defaultdict(int)
-        for w in per:
-            for r, n in per[w].items():
+        for x in per:
+            for r, n in per[x].items():
                 total[r] += n
-        top = [r for r, _ in sorted(total.items(), key=lambda x: -x[1])[:5]]
-        xs = sorted(per)
-        fig, ax = plt.subplots(figsize=(8, 3.5))
+        top = [r for r, _ in sorted(total.items(), key=lambda x: -x[1])[:6]]
+        xs = sorted(per, key=lambda p: tuple(json.loads(p).values())) if grid else sorted(per)
+        pos = list(range(len(xs))) if grid else xs
+        fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(xs)) if grid else 8, 3.8))
         bottom = [0.0] * len(xs)
         for r in top + ["other"]:
-            ys = [(per[w].get(r, 0) if r != "other" else
-                   sum(n for k, n in per[w].items() if k not in top)) / len(nruns[w]) for w in xs]
-            ax.bar(xs, ys, bottom=bottom, label=EXIT_NAMES.get(r, str(r)) if r != "other"
+            ys = [(per[x].get(r, 0) if r != "other" else
+                   sum(n for k, n in per[x].items() if k not in top)) / len(nruns[x]) for x in xs]
+            ax.bar(pos, ys, bottom=bottom, label=EXIT_NAMES.get(r, str(r)) if r != "other"
                    else "other")
             bottom = [b + y for b, y in zip(bottom, ys)]
-        ax.set_xlabel("extended-PML window")
-        ax.set_ylabel("VM exits (all Xen CPUs), mean per run")
-        ax.set_title("%s: VM exits per window by reason (query-pml-stats)" % exp, fontsize=10)
-        ax.legend(fontsize=8)
+        if grid:
+            ax.set_xticks(pos, [point_label(x).replace(" ", "\n") for x in xs], fontsize=8)
+            ax.set_ylabel("VM exits (all Xen CPUs),\nmean per window")
+            ax.set_title("%s: VM exits per extended-PML window by reason and grid point"
+                         " (query-pml-stats)" % exp, fontsize=10)
+        else:
+            ax.set_xlabel("extended-PML window")
+            ax.set_ylabel("VM exits (all Xen CPUs), mean per run")
+            ax.set_title("%s: VM exits per window by reason (query-pml-stats)" % exp,
+                         fontsize=10)
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
         ax.grid(alpha=0.3, axis="y")
         fig.tight_layout()
         save(fig, out_dir, "cost-" + safe(exp), written)
