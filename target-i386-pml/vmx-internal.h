@@ -14,6 +14,7 @@
  * launch state, then one 64-bit slot per field in vmcs_fields[] order.
  */
 #define VMX_VMCS_REVISION       0x504d4c01u     /* "PML" 01; bit 31 clear */
+#define VMCS_REV_SHADOW         0x80000000u     /* shadow-VMCS indicator (24.2) */
 #define VMX_REGION_SIZE         4096
 #define VMCS_OFF_REVISION       0
 #define VMCS_OFF_ABORT          4

@@ -18,9 +18,8 @@
  * bitmaps, EFER/PAT switching, EPT with A/D flags, stock PML, VPID,
  * virtual NMIs, NMI window, MTF, preemption timer, TPR shadow, APIC-access
  * page, APIC-register virtualization, virtual-interrupt delivery, x2APIC
- * virtualization, posted interrupts).  A default1 control listed here may
- * be 0 in the TRUE capability MSRs.  Not yet: VMCS shadowing, VM
- * functions.
+ * virtualization, posted interrupts, VMCS shadowing).  A default1 control
+ * listed here may be 0 in the TRUE capability MSRs.  Not yet: VM functions.
  */
 uint64_t vmx_tcg_supported_features(FeatureWord w)
 {
@@ -60,7 +59,8 @@ uint64_t vmx_tcg_supported_features(FeatureWord w)
                VMX_SECONDARY_EXEC_VIRTUALIZE_APIC_ACCESSES |
                VMX_SECONDARY_EXEC_VIRTUALIZE_X2APIC_MODE |
                VMX_SECONDARY_EXEC_APIC_REGISTER_VIRT |
-               VMX_SECONDARY_EXEC_VIRTUAL_INTR_DELIVERY;
+               VMX_SECONDARY_EXEC_VIRTUAL_INTR_DELIVERY |
+               VMX_SECONDARY_EXEC_SHADOW_VMCS;
     case FEAT_VMX_EPT_VPID_CAPS:
         return MSR_VMX_EPT_EXECONLY | MSR_VMX_EPT_PAGE_WALK_LENGTH_4 |
                MSR_VMX_EPT_UC | MSR_VMX_EPT_WB | MSR_VMX_EPT_2MB | MSR_VMX_EPT_1GB |

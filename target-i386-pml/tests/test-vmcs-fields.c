@@ -85,6 +85,14 @@ static void test_access(void)
        vmcs_access_width(VMCS_EPT_POINTER, false) == 8 &&
        vmcs_access_width(VMCS_GUEST_PML_INDEX, true) == 2,
        "access widths of high half, 64-bit and 16-bit fields");
+    /* The same rules on a bare slot, as for a shadow VMCS in its region. */
+    ok(vmcs_slot_read(0x1122334455667788ull, VMCS_EPT_POINTER | VMCS_ENC_HIGH) == 0x11223344 &&
+       vmcs_slot_read(0x1122334455667788ull, VMCS_GUEST_PML_INDEX) == 0x7788,
+       "slot read: high half, 16-bit truncation");
+    ok(vmcs_slot_write(0x1122334455667788ull, VMCS_EPT_POINTER | VMCS_ENC_HIGH, 0xaabbccddull) ==
+       0xaabbccdd55667788ull &&
+       vmcs_slot_write(0, VMCS_PIN_BASED_VM_EXEC_CONTROL, ~0ull) == 0xffffffffull,
+       "slot write: high half keeps the low half, 32-bit truncation");
 }
 
 static bool all_reqs(enum vmcs_req req, void *opaque)
