@@ -14,7 +14,7 @@ check_kvm() {
 	echo "$out" | grep -Eq '^  vmx flag +yes$'; ok $? "${p}VMX on: the guest kernel sees the vmx flag"
 	kvm=$(echo "$out" | grep -E '^  kvm_intel +')
 	echo "$kvm" | grep -Eq '^  kvm_intel +loaded'; ok $? "${p}Linux loads kvm_intel on the emulated CPU"
-	for f in ept unrestricted_guest vpid pml flexpriority; do
+	for f in ept unrestricted_guest vpid pml flexpriority enable_apicv enable_shadow_vmcs; do
 		echo "$kvm" | grep -Eq " $f=Y( |\$)"; ok $? "${p}kvm_intel reports $f enabled"
 	done
 	# kvm-smoke: KVM's own guest, in real mode and then 32-bit protected mode.
@@ -50,6 +50,18 @@ else
 	echo "$out" | sed 's/^/# max: /'
 	ok $rc "-cpu max: demo.py exits 0"
 	check_kvm "$out" "-cpu max: "
+	# The same checks must be able to fail: without virtual-interrupt
+	# delivery and VMCS shadowing KVM turns enable_apicv and
+	# enable_shadow_vmcs off (and still runs its guest).
+	off="Skylake-Server,+vmx,-vmx-apicv-vid,-vmx-shadow-vmcs"
+	out=$("$HERE/demo.py" --qemu "$1" --image-dir "$2" --cpu "$off" --timeout 120 2>&1); rc=$?
+	echo "$out" | sed 's/^/# off: /'
+	ok $rc "-cpu $off: demo.py exits 0"
+	kvm=$(echo "$out" | grep -E '^  kvm_intel +')
+	for f in enable_apicv enable_shadow_vmcs; do
+		echo "$kvm" | grep -Eq " $f=N( |\$)"; ok $? "-cpu $off: kvm_intel reports $f=N"
+	done
+	echo "$out" | grep -Eq '^    done +ok$'; ok $? "-cpu $off: KVM's guest still runs"
 fi
 echo "1..$n"
 [ $failed = 0 ]
