@@ -24,6 +24,10 @@ check_kvm() {
 	ok $? "${p}... its store through EPT lands in the VMM's memory"
 	echo "$out" | grep -Eq '^    prot-out1 +port=0x11 value=0x[0-9a-f]*14$'
 	ok $? "${p}... in protected mode it reads KVM's local APIC version register"
+	echo "$out" | grep -Eq '^    irq-out1 +port=0x11 value=0x5$'
+	ok $? "${p}... five MSIs signalled one at a time while it spins each reach its handler exactly once (5)"
+	echo "$out" | grep -Eq '^  posted-interrupt notifications processed in non-root operation .*: [1-9][0-9]*$'
+	ok $? "${p}... as a posted interrupt: KVM's notification processed in non-root operation"
 	echo "$out" | grep -Eq '^    done +ok$'
 	ok $? "${p}... and the VMM ran to the end"
 	echo "$out" | grep -q '^guest and QMP views agree$'; ok $? "${p}guest and QMP views agree"
@@ -61,6 +65,10 @@ else
 	for f in enable_apicv enable_shadow_vmcs; do
 		echo "$kvm" | grep -Eq " $f=N( |\$)"; ok $? "-cpu $off: kvm_intel reports $f=N"
 	done
+	echo "$out" | grep -Eq '^    irq-out1 +port=0x11 value=0x5$'
+	ok $? "-cpu $off: the MSIs still reach KVM's guest once each (injected by KVM)"
+	echo "$out" | grep -Eq '^  posted-interrupt notifications processed in non-root operation .*: 0$'
+	ok $? "-cpu $off: ... and no posted-interrupt notification was processed"
 	echo "$out" | grep -Eq '^    done +ok$'; ok $? "-cpu $off: KVM's guest still runs"
 fi
 echo "1..$n"
