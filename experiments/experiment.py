@@ -21,6 +21,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -93,6 +94,20 @@ def domu_kind(v):
     return None
 
 
+def packages(v):
+    bad = [x for x in v if not isinstance(x, str) or not re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", x)]
+    if bad:
+        return "a list of Debian package names"
+    if len(set(v)) != len(v):
+        return "a list without repeats"
+    return None
+
+
+def commands(v):
+    return None if all(isinstance(x, str) and x.strip() for x in v) else \
+        "a list of non-empty shell commands"
+
+
 def seeds(v):
     return None if v and all(isinstance(x, int) and 0 <= x < 2**32 for x in v) else \
         "a non-empty list of integers 0..2^32-1"
@@ -121,9 +136,17 @@ SCHEMA = {
     "domu": {
         "kind": (str, "pvh-wss", domu_kind, "the domU's config, configs/xen/<kind>.cfg"),
         "pin": (str, "", None, "pin the domU's vCPUs to these Xen CPUs (xl vcpu-pin), '' = no"),
+        "memory_mb": (int, 0, between(0, 16384), "the domU's memory, 0 = its config's"),
+        "vcpus": (int, 0, between(0, 64), "the domU's vCPUs, 0 = its config's"),
+        "superpages": (bool, True, None, "Xen maps the domU with 2 MiB and 1 GiB EPT pages "
+                       "(Xen's default); false: 4 KiB only (hap_2mb=0 hap_1gb=0, Xen-wide)"),
     },
     "workload": {
-        "wss_touch": (str, REQUIRED, None, "wss-touch's arguments in the domU (workload/README)"),
+        "wss_touch": (str, "", None, "wss-touch's arguments in the domU (workload/README)"),
+        "packages": (list, [], packages, "Debian packages installed into the domU (with run)"),
+        "setup": (list, [], commands, "shell commands run once in the domU before run"),
+        "run": (str, "", None, "a shell command run again and again in the domU: the "
+                "workload instead of wss-touch (each completion is a pass)"),
     },
     "measure": {
         "estimators": (list, ["epml"], estimators, "epml, pml, sample, commit"),
@@ -184,6 +207,19 @@ def validate(doc, path):
     if exp["machine"]["hypervisor"] == "debian" and "epml" in m["estimators"]:
         raise BadExperiment("%s: 'machine.hypervisor' = 'debian' has no extended PML: use "
                             "'xen-pml', or drop 'epml' from 'measure.estimators'" % path)
+    wl = exp["workload"]
+    if bool(wl["wss_touch"].strip()) == bool(wl["run"].strip()):
+        raise BadExperiment("%s: [workload] needs exactly one of 'workload.wss_touch' (wss-touch's "
+                            "phases) and 'workload.run' (a command, with 'packages' and 'setup')"
+                            % path)
+    if wl["run"].strip():
+        if "guest" in m["truths"]:
+            raise BadExperiment("%s: 'measure.truths' guest is wss-touch's record of its own "
+                                "pages: a 'workload.run' workload has none (use plugin)" % path)
+        return exp
+    if wl["packages"] or wl["setup"]:
+        raise BadExperiment("%s: 'workload.packages' and 'workload.setup' go with 'workload.run', "
+                            "not with 'workload.wss_touch'" % path)
     try:
         shlex.split(exp["workload"]["wss_touch"])
     except ValueError as e:
@@ -284,9 +320,19 @@ def demo_args(exp, seed):
     """xen-demo.py's options for one repetition (the config aside)."""
     m, e = exp["measure"], exp["epml"]
     steps = ["create"] + [ESTIMATORS[x] for x in m["estimators"] if x in ESTIMATORS] + ["destroy"]
+    wl, d = exp["workload"], exp["domu"]
     args = ["--steps", ",".join(steps), "--epml", "%g,%d" % (m["window_s"], m["windows"]),
             "--samples", str(m["samples"]),
-            "--workload=--seed %d %s" % (seed, exp["workload"]["wss_touch"])]
+            ("--workload=--seed %d %s" % (seed, wl["wss_touch"])).strip()]
+    if wl["run"]:
+        args.append("--run=" + wl["run"])
+        args += ["--setup=" + c for c in wl["setup"]]
+        if wl["packages"]:
+            args.append("--packages=" + " ".join(wl["packages"]))
+    if d["memory_mb"]:
+        args += ["--domu-memory", str(d["memory_mb"])]
+    if d["vcpus"]:
+        args += ["--domu-vcpus", str(d["vcpus"])]
     enable = []
     if not e["reads"]:
         enable.append("--no-reads")
@@ -300,8 +346,11 @@ def demo_args(exp, seed):
         args.append("--epml-enable=" + " ".join(enable))
     if exp["domu"]["pin"]:
         args += ["--pin-domu", exp["domu"]["pin"]]
-    if exp["machine"]["xen_args"]:
-        args += ["--xen-args", exp["machine"]["xen_args"]]
+    xen_args = exp["machine"]["xen_args"]
+    if not d["superpages"]:
+        xen_args = (xen_args + " hap_2mb=0 hap_1gb=0").strip()
+    if xen_args:
+        args += ["--xen-args", xen_args]
     for t, flag in (("oracle", "--oracle"), ("plugin", "--truth-plugin"), ("guest", "--truth")):
         if t in m["truths"]:
             args.append(flag)

@@ -232,11 +232,17 @@ def ept_inverse(ram, eptp):
 def plugin_windows(path):
     """{window name: {pfn: (reads, writes, fetches)}} and per-window totals;
     a name that closes two windows (a marker seen twice) is listed in
-    totals["_repeated"], and the later window replaces the earlier."""
+    totals["_repeated"], and the later window replaces the earlier;
+    totals["_waiting"] and ["_armed"] say whether the plugin ran with
+    arm=insn and whether the arming instruction ran."""
     wins, tot, cur = {}, {"_repeated": []}, None
     with open(path) as f:
         for line in f:
-            if line.startswith("window "):
+            if cur is None and line.startswith("wss-truth waiting"):
+                tot["_waiting"] = True
+            elif cur is None and line == "armed\n":
+                tot["_armed"] = True
+            elif line.startswith("window "):
                 cur = line.split()[1]
                 if cur in wins:
                     tot["_repeated"].append(cur)

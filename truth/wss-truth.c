@@ -31,9 +31,20 @@
  * of its window boundaries (wss --truth-marker), so the plugin's windows
  * and extended PML's are the same stretch of the domU's execution.
  *
+ * Arming (arm=insn): until then the plugin instruments nothing, so the
+ * machine boots at TCG's own speed.  It arms when a vCPU executes the
+ * instruction "movabs $0x51504d4c41524d00, %rax" ("QPMLARM" and a zero
+ * byte, spotted by its bytes at translation time; xen-epml wss
+ * --truth-marker runs it before its first window): the plugin then resets
+ * itself (QEMU flushes every translation block) and instruments every block
+ * translated from there on.  Everything before the first marker is window
+ * "pre" either way, which no score reads; the windows the markers cut are
+ * counted in full in both modes.
+ *
  * Arguments: out=FILE (required), ram=memfd (guest RAM is a
  *            memory-backend-memfd of ram-mib MiB: fetches are counted),
- *            ram-mib=N (physical pages counted: below N MiB; default 4096).
+ *            ram-mib=N (physical pages counted: below N MiB; default 4096),
+ *            arm=insn (count nothing until the arming instruction runs).
  * Output: "window N" (N from the marker that closed it), then one line per
  * page with any access: "PFN READS WRITES FETCHES" (hex pfn, decimal
  * counts), then "end N accesses=A io=I beyond=B echoes=E" (E: stores of
@@ -72,6 +83,14 @@ static uintptr_t ram_host;         /* host mapping of guest RAM (fetches) */
 static uint64_t ram_size;
 static char *ram_id;               /* ram=memfd */
 static gsize ram_looked_up;
+static qemu_plugin_id_t self;
+static bool arm_by_insn;           /* arm=insn */
+static int armed;                  /* 0: waiting, 1: reset asked, 2: counting */
+
+/* movabs $0x51504d4c41524d00, %rax: REX.W B8 and the immediate, LSB first. */
+static const uint8_t arm_insn[10] = {
+    0x48, 0xb8, 0x00, 0x4d, 0x52, 0x41, 0x4c, 0x4d, 0x50, 0x51
+};
 
 static void count(uint32_t *a, uint64_t pfn, struct counts *c)
 {
@@ -178,6 +197,7 @@ static void on_tb_exec(unsigned int vcpu, void *udata)
 }
 
 static bool find_ram(const char *id);
+static void on_plugin_exit(qemu_plugin_id_t id, void *p);
 
 /* Physical page of a host address inside guest RAM, or -1. */
 static int64_t host_to_pfn(void *host)
@@ -189,6 +209,48 @@ static int64_t host_to_pfn(void *host)
     }
     /* q35/pc: RAM below 4 GiB is mapped from physical address 0. */
     return (h - ram_host) >> 12;
+}
+
+static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb);
+
+static void on_armed(qemu_plugin_id_t id)
+{
+    /* Every block is gone; from here on each new one is instrumented. */
+    qemu_plugin_register_vcpu_tb_trans_cb(id, on_tb_trans);
+    qemu_plugin_register_atexit_cb(id, on_plugin_exit, NULL);
+    g_mutex_lock(&cut_lock);
+    fprintf(out, "armed\n");
+    g_mutex_unlock(&cut_lock);
+    __atomic_store_n(&armed, 2, __ATOMIC_SEQ_CST);
+}
+
+static void on_arm_insn(unsigned int vcpu, void *udata)
+{
+    int waiting = 0;
+
+    /* One reset, whichever vCPU runs the instruction first. */
+    if (__atomic_compare_exchange_n(&armed, &waiting, 1, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST)) {
+        qemu_plugin_reset(self, on_armed);
+    }
+}
+
+/* Before arming: look for the arming instruction only. */
+static void on_tb_trans_waiting(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
+{
+    size_t n = qemu_plugin_tb_n_insns(tb);
+    uint8_t bytes[sizeof(arm_insn)];
+
+    for (size_t i = 0; i < n; i++) {
+        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+
+        if (qemu_plugin_insn_size(insn) == sizeof(arm_insn) &&
+            qemu_plugin_insn_data(insn, bytes, sizeof(bytes)) == sizeof(bytes) &&
+            !memcmp(bytes, arm_insn, sizeof(bytes))) {
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_arm_insn,
+                                                   QEMU_PLUGIN_CB_NO_REGS, NULL);
+        }
+    }
 }
 
 static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -294,6 +356,11 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             path = v;
         } else if (g_str_has_prefix(argv[i], "ram=")) {
             ram = v;
+        } else if (g_str_has_prefix(argv[i], "arm=")) {
+            if (strcmp(v, "insn")) {
+                goto bad;
+            }
+            arm_by_insn = true;
         } else if (g_str_has_prefix(argv[i], "ram-mib=")) {
             char *end;
 
@@ -322,12 +389,19 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     }
     cur = &sets[0];
     ram_id = ram ? g_strdup(ram) : NULL;
-    qemu_plugin_register_vcpu_tb_trans_cb(id, on_tb_trans);
+    self = id;
+    if (arm_by_insn) {
+        fprintf(out, "wss-truth waiting for the arming instruction\n");
+        qemu_plugin_register_vcpu_tb_trans_cb(id, on_tb_trans_waiting);
+    } else {
+        armed = 2;
+        qemu_plugin_register_vcpu_tb_trans_cb(id, on_tb_trans);
+    }
     qemu_plugin_register_atexit_cb(id, on_plugin_exit, NULL);
     return 0;
 
 bad:
     fprintf(stderr, "wss-truth: usage: -plugin wss-truth.so,out=FILE[,ram=memfd]"
-            "[,ram-mib=N] (system emulation only)\n");
+            "[,ram-mib=N][,arm=insn] (system emulation only)\n");
     return -1;
 }

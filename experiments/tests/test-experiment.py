@@ -15,6 +15,11 @@
   4. Sweeps: a grid's runs are counted; a sweep skips what the database
      has passed with the same inputs and runs (only) the rest.
   5. `report` draws its plots from the stored runs, as PNG and SVG.
+  6. A real-package workload (experiments/examples/tiny-package.toml:
+     Debian's sqlite3 installed into the domU, a database made by setup, a
+     query per pass) runs, passes against the plugin truth and is stored;
+     one whose setup command fails is a failed run, stored, with the
+     command's own error shown.
 
 Usage: test-experiment.py QEMU IMAGE_DIR
 """
@@ -29,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXP_DIR = os.path.dirname(HERE)
@@ -57,7 +63,16 @@ wss_touch = "--loops 0 rw50:8M:seq:1x"
 BAD = [
     ("not TOML", 'name = "x"\n[workload\n', r"not TOML"),
     ("no name", '[workload]\nwss_touch = "rw50:8M:seq:1x"\n', r"missing key 'name'"),
-    ("no workload", 'name = "x"\n', r"missing key 'workload.wss_touch'"),
+    ("no workload", 'name = "x"\n', r"\[workload\] needs exactly one of 'workload.wss_touch'"),
+    ("both workloads", GOOD + "run = 'true'\n", r"needs exactly one of"),
+    ("bad package name", 'name = "x"\n[workload]\nrun = "true"\npackages = ["Redis Server"]\n',
+     r"'workload.packages' must be a list of Debian package names"),
+    ("packages with wss-touch", GOOD + "packages = ['sqlite3']\n",
+     r"'workload.packages' and 'workload.setup' go with 'workload.run'"),
+    ("guest truth of a command", 'name = "x"\n[workload]\nrun = "true"\n'
+     '[measure]\ntruths = ["guest"]\n', r"'measure.truths' guest is wss-touch's record"),
+    ("domU memory out of range", GOOD + "[domu]\nmemory_mb = 100000\n",
+     r"'domu.memory_mb' must be between 0 and 16384"),
     ("unknown section", GOOD + "[machin]\ncpu = 'max'\n", r"unknown section \[machin\]"),
     ("unknown key", GOOD + "[epml]\nbuffer = 16\n", r"unknown key 'epml.buffer'"),
     ("wrong type", GOOD + "[machine]\nsmp = '2'\n", r"'machine.smp' must be an integer"),
@@ -209,4 +224,28 @@ for stem in want:
 ok(rc == 0 and good == want, "report draws the working set, error, cost and heat plots as PNG and SVG "
    "(rc=%d, good: %s; %s)" % (rc, ", ".join(good) or "none", out.strip()[-200:]))
 shutil.rmtree(tmp, ignore_errors=True)
+# 6. Real packages in the domU.
+rc, out = tool("run", os.path.join(EXP_DIR, "examples", "tiny-package.toml"), "--qemu", qemu,
+               "--image-dir", image_dir, "--db", dbp, timeout=1200)
+for line in out.splitlines():
+    print("# " + line)
+ok(rc == 0 and re.search(r"run 1: tiny-package, repetition 1, seed 42: PASS", out),
+   "experiments/examples/tiny-package.toml (sqlite3 from Debian) runs and passes (rc=%d)" % rc)
+c = sqlite3.connect(dbp)
+row = c.execute("SELECT id, console FROM runs JOIN logs ON logs.run_id = runs.id "
+                "WHERE experiment = 'tiny-package'").fetchone() if rc == 0 else None
+console = zlib.decompress(row[1]).decode(errors="replace") if row else ""
+ok(re.search(r"\[domU\] @@DOMU run pass=\d+ ms=\d+", console) is not None
+   and re.search(r"\[domU\] \[run 1\] 2000\|\d+", console) is not None,
+   "its console has sqlite3's own output (2000 rows) and the passes dom0 counted")
+bad = os.path.join(tmp, "bad-setup.toml")
+with open(bad, "w") as f:
+    f.write(open(os.path.join(EXP_DIR, "examples", "tiny-package.toml")).read()
+            .replace("sqlite3 /root/db 'CREATE", "sqlite3 /no/such/dir/db 'CREATE"))
+rc, out = tool("run", bad, "--qemu", qemu, "--image-dir", image_dir, "--db", dbp, timeout=1200)
+last = c.execute("SELECT experiment, pass FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+ok(rc == 1 and "unable to open database" in out and "@@DOMU setup failed" in out
+   and last == ("tiny-package", 0),
+   "a setup command that fails fails the run, is stored as failed, and its error is shown "
+   "(rc=%d, last run %s)" % (rc, last))
 done()

@@ -55,3 +55,40 @@ cpio_pack() {
 	find "$1" -exec touch -h -d @0 {} +
 	(cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -9n) > "$2"
 }
+
+# install_elf DIR SRC DEST: a dynamic binary and the libraries it needs into
+# DIR, the libraries from $LIBS (a search path into the unpacked packages
+# under $ROOT, whose prefix is dropped) first, else from the host.
+install_elf() {
+	local dir=$1 src=$2 dest=$3 lib
+	[ "$src" -ef "$dir$dest" ] || install -D -m 0755 "$src" "$dir$dest"
+	LD_LIBRARY_PATH=$LIBS ldd "$src" | grep -q 'not found' &&
+		die "$(basename "$src"): $(LD_LIBRARY_PATH=$LIBS ldd "$src" | grep 'not found' | tr -s ' \t' ' ')"
+	for lib in $(LD_LIBRARY_PATH=$LIBS ldd "$src" | awk '/=> \// {print $3} /^\t\// {print $1}'); do
+		local to=${lib#"$ROOT"}
+		[ "${lib#"$dir"}" = "$lib" ] || continue
+		[ -e "$dir$to" ] || install -D -m 0755 "$(readlink -f "$lib")" "$dir$to"
+	done
+}
+
+# deb_lib_closure PACKAGE...: the packages named and the shared-library
+# packages (lib*) they depend on, transitively through library packages
+# only: what their programs need to run, without maintainer-script helpers
+# (adduser, perl, debconf) a package manager would pull in.
+deb_lib_closure() {
+	local todo="$*" seen=" " p d
+	while [ -n "$todo" ]; do
+		set -- $todo
+		p=$1
+		shift
+		todo="$*"
+		case "$seen" in *" $p "*) continue ;; esac
+		seen="$seen$p "
+		echo "$p"
+		for d in $(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
+				--no-replaces --no-enhances "$p" 2>/dev/null |
+				sed -n 's/^ *|\{0,1\}\(Pre\)\{0,1\}Depends: \([a-z0-9][a-z0-9.+-]*\).*/\2/p'); do
+			case "$d" in lib*) todo="$todo $d" ;; esac
+		done
+	done
+}

@@ -77,19 +77,8 @@ busybox_root() {
 	done
 }
 
-# install_elf DIR SRC DEST: a dynamic binary and the libraries it needs,
-# from the unpacked packages first, else from the host.
+# Libraries from the unpacked packages first, else from the host.
 LIBS="$ROOT/usr/lib/x86_64-linux-gnu:$ROOT/lib/x86_64-linux-gnu:$ROOT/usr/lib/xen-$XENV/lib/x86_64-linux-gnu"
-install_elf() {
-	local dir=$1 src=$2 dest=$3 lib
-	install -D -m 0755 "$src" "$dir$dest"
-	LD_LIBRARY_PATH=$LIBS ldd "$src" | grep -q 'not found' &&
-		die "$(basename "$src"): $(LD_LIBRARY_PATH=$LIBS ldd "$src" | grep 'not found' | tr -s ' \t' ' ')"
-	for lib in $(LD_LIBRARY_PATH=$LIBS ldd "$src" | awk '/=> \// {print $3} /^\t\// {print $1}'); do
-		local to=${lib#"$ROOT"}
-		[ -e "$dir$to" ] || install -D -m 0755 "$(readlink -f "$lib")" "$dir$to"
-	done
-}
 
 # The domU.
 u=$stage/domU

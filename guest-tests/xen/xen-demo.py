@@ -9,6 +9,7 @@ migration, save/restore) are known per vCPU.  Prints Xen's VMX/HAP/PML
 status, the phase table and timings; exits 0 only if every step passed.
 """
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -179,6 +180,59 @@ def domu_of(answer):
     return max(gs, key=lambda x: x["touched"]) if gs else None
 
 
+WORKLOAD_SCRIPT = r"""#!/bin/sh
+# A package workload, written by xen-demo.py (--setup, --run): run by the
+# domU's /init.  Each setup command once, then the run command again and
+# again; "@@DOMU run pass=N ms=M" after each completion is what dom0 counts.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+export QPML_SEED=$(sed -n 's/.*qpml\.wl=--seed,\([0-9]*\).*/\1/p' /proc/cmdline)
+cd /root
+ms() { awk '{ printf "%%d", $1 * 1000 }' /proc/uptime; }
+# Progress lines that rewrite themselves (\r): only what is left at the end.
+%(setup)s
+n=0
+while :; do
+	t=$(ms)
+	sh -c %(run)s > /tmp/run.out 2>&1
+	rc=$?
+	n=$((n + 1))
+	# The first pass's output, then the last lines of every tenth.
+	[ $n = 1 ] || [ $((n %% 10)) = 0 ] || [ $rc != 0 ] && awk -F'\r' -v n=$n '{ print "[run " n "] " $NF }' /tmp/run.out | tail -n 12
+	[ $rc = 0 ] || { echo "@@DOMU run failed: exit $rc: "%(run)s; exit $rc; }
+	echo "@@DOMU run pass=$n ms=$(( $(ms) - t ))"
+done
+"""
+
+SETUP_STEP = """echo "@@DOMU setup: "%(q)s
+sh -c %(q)s > /tmp/setup.out 2>&1
+rc=$?
+awk -F'\\r' '{ print "[setup] " $NF }' /tmp/setup.out
+[ $rc = 0 ] || { echo "@@DOMU setup failed: exit $rc"; exit $rc; }"""
+
+
+def package_workload(args, tmp, dom0_initrd):
+    """The dom0 initramfs with the package workload (--run) appended: its
+    archive is built once per packages + script (build-workload.sh)."""
+    script = WORKLOAD_SCRIPT % {
+        "setup": "\n".join(SETUP_STEP % {"q": shlex.quote(c)} for c in args.setup),
+        "run": shlex.quote(args.run)}
+    packages = args.packages.split()
+    key = hashlib.sha256(("\0".join(packages) + "\0" + script).encode()).hexdigest()[:16]
+    out = os.path.join(args.image_dir, "workloads", key)
+    path = os.path.join(tmp, "workload.sh")
+    with open(path, "w") as f:
+        f.write(script)
+    r = subprocess.run([os.path.join(HERE, "build-workload.sh"), out, path] + packages)
+    if r.returncode:
+        die("building the package workload failed (%s)" % (" ".join(packages) or "no packages"))
+    both = os.path.join(tmp, "dom0+workload.cpio.gz")
+    with open(both, "wb") as f:
+        for part in (dom0_initrd, os.path.join(out, "dom0-extra.cpio.gz")):
+            with open(part, "rb") as g:
+                shutil.copyfileobj(g, f)
+    return both
+
+
 def score_plugin(console, text, path, inv, oracle):
     """Per extended-PML window: its pages against the plugin's record."""
     est = truth.estimate_pages(text, "epml")
@@ -189,7 +243,11 @@ def score_plugin(console, text, path, inv, oracle):
         print("  (no plugin record or no EPT map: %s, %d pages mapped)" % (path, len(inv)))
         return [{"status": "missing"}], None, []
     wins, tot = truth.plugin_windows(path)
-    echoes = sum(int(t.get("echoes", 0)) for k, t in tot.items() if k != "_repeated")
+    if tot.get("_waiting") and not tot.get("_armed"):
+        print("  (the plugin waited for its arming instruction and never saw it: is dom0's"
+              " xen-epml older than wss-truth.so?)")
+        return [{"status": "plugin never armed"}], None, []
+    echoes = sum(int(t.get("echoes", 0)) for k, t in tot.items() if not k.startswith("_"))
     print("  (written: pages stored to, by the truth and by extended PML, and the recall of those;"
           " marker copies ignored: %d; windows cut twice: %s)"
           % (echoes, ",".join(tot["_repeated"]) or "none"))
@@ -578,6 +636,10 @@ def main():
                          "truth/wss-truth.c (windows cut by xen-epml's marker, the domU never "
                          "waits for the host) and score each window's pages against it: "
                          "precision and recall >= 99%%")
+    ap.add_argument("--truth-plugin-from-boot", action="store_true",
+                    help="with --truth-plugin: count from QEMU's start instead of arming the "
+                         "plugin when dom0's xen-epml starts (same windows, about 10x slower "
+                         "boot; docs/ground-truth.md)")
     ap.add_argument("--epml-enable", default="", metavar="ARGS",
                     help="more options for dom0's 'xen-epml enable', e.g. \"--no-filter "
                          "--buf-kib 16\"")
@@ -589,7 +651,22 @@ def main():
                          "(no CR3 switches flush the emulated TLB meanwhile)")
     ap.add_argument("--truth-every", type=int, default=20, metavar="N",
                     help="--truth: wss-touch re-reads its frames every N passes (default %(default)s)")
-    ap.add_argument("--workload", help="wss-touch's arguments in the domU (overrides the config)")
+    ap.add_argument("--workload", help="wss-touch's arguments in the domU (overrides the config); "
+                    "with --run, only --seed N is taken (the script's $QPML_SEED)")
+    ap.add_argument("--run", metavar="CMD",
+                    help="a package workload instead of wss-touch: this shell command, run "
+                         "again and again in the domU (each completion is a pass; a failure "
+                         "ends the run with its output shown)")
+    ap.add_argument("--setup", action="append", default=[], metavar="CMD",
+                    help="with --run: a shell command run once before it, in order (start a "
+                         "server, load data); one that fails fails the run")
+    ap.add_argument("--packages", default="", metavar="PKGS",
+                    help="with --run: Debian packages installed into the domU (and the "
+                         "libraries they load): guest-tests/xen/build-workload.sh")
+    ap.add_argument("--domu-memory", type=int, metavar="MIB",
+                    help="the domU's memory (overrides its configs/xen/*.cfg)")
+    ap.add_argument("--domu-vcpus", type=int, metavar="N",
+                    help="the domU's vCPUs (overrides its configs/xen/*.cfg)")
     ap.add_argument("--cpu", help="-cpu model (overrides the config)")
     ap.add_argument("--hypervisor", choices=sorted(HYPERVISORS),
                     help="Xen to boot: Debian's binary package or xen-pml's build (overrides the config)")
@@ -643,6 +720,14 @@ def main():
                 + (",pages" if args.truth or args.truth_plugin else "")
                 + (",truth" if args.truth_plugin else ""))
     workload = (args.workload or cfg["workload"]).split()
+    if (args.setup or args.packages) and not args.run:
+        die("--setup and --packages describe a package workload: give its --run command")
+    if args.run:
+        if args.truth:
+            die("--truth is wss-touch's own record of its pages: a --run workload has none "
+                "(use --truth-plugin)")
+        workload = workload[:2] if workload[:1] == ["--seed"] else []
+        images["dom0.cpio.gz"] = package_workload(args, tmp, images["dom0.cpio.gz"])
     if args.truth:
         workload = ["--gfns", str(args.truth_every)] + workload
     dom0_cmdline = "%s qpml.steps=%s qpml.domu=%s qpml.wl=%s qpml.epml=%s qpml.samples=%d" % (
@@ -652,6 +737,10 @@ def main():
         dom0_cmdline += " qpml.nocommit=1"
     if args.pin_domu:
         dom0_cmdline += " qpml.pin=" + args.pin_domu
+    if args.domu_memory:
+        dom0_cmdline += " qpml.mem=%d" % args.domu_memory
+    if args.domu_vcpus:
+        dom0_cmdline += " qpml.vcpus=%d" % args.domu_vcpus
     if args.epml_enable:
         dom0_cmdline += " qpml.epmlenable=" + kernel_arg(args.epml_enable.split())
     xen_cmdline = (cfg["xen_cmdline"] + " " + args.xen_args).strip()
@@ -669,8 +758,9 @@ def main():
         # into physical ones, and this script reads the domU's EPT from it.
         cmd += ["-object", "memory-backend-memfd,id=qpml-ram,size=%dM" % cfg["memory_mb"],
                 "-machine", "memory-backend=qpml-ram",
-                "-plugin", "%s,out=%s,ram=memfd,ram-mib=%d" % (plugin_so, truth_out,
-                                                                 cfg["memory_mb"])]
+                "-plugin", "%s,out=%s,ram=memfd,ram-mib=%d%s" % (
+                    plugin_so, truth_out, cfg["memory_mb"],
+                    "" if args.truth_plugin_from_boot else ",arm=insn")]
     cmd += shlex.split(args.qemu_args)
     print("xen-demo: %s -smp %d, Xen %s (%s: %s)" % (cpu, smp, xen_cmdline,
                                                     hypervisor, images["xen"]))
@@ -986,7 +1076,8 @@ def main():
     ok &= all(c for _, c in checks)
 
     print("\ndomU workload (last lines):")
-    for l in [l for l in text if "[domU] wss-touch" in l][-3:]:
+    for l in [l for l in text if "[domU] wss-touch" in l or "[domU] @@DOMU run" in l
+              or "[domU] [run " in l][-3:]:
         print("  " + l)
     print("\nChecks:")
     for i, (name, c) in enumerate(checks, 1):
@@ -1014,9 +1105,11 @@ def main():
     print("xen-demo: %s in %.1f s (domU up at %s)" % (
         "PASS" if ok else "FAIL", wall, "%.1f s" % (domu_up - t0) if domu_up else "never"))
     if not ok:
+        # The domU last: a workload that failed to start shows its output
+        # at the end (./qpml experiment prints the last lines).
         for title, pick in (("Xen", lambda l: l.startswith("(XEN)")),
-                            ("domU", lambda l: l.startswith("[domU]")),
-                            ("dom0", lambda l: not l.startswith("(XEN)") and not l.startswith("[domU]"))):
+                            ("dom0", lambda l: not l.startswith("(XEN)") and not l.startswith("[domU]")),
+                            ("domU", lambda l: l.startswith("[domU]"))):
             print("\n--- %s console, last lines ---" % title)
             for l in [l for l in text if pick(l)][-40:]:
                 print(l)

@@ -296,6 +296,18 @@ static void truth_mark(unsigned long w)
 			 : "=m"(truth_marker_word) : "r"(n) : "rax", "memory");
 }
 
+/*
+ * --truth-marker also arms the plugin when it runs with arm=insn: it
+ * counts nothing until a vCPU executes exactly this instruction (its
+ * bytes, "QPMLARM\0" as the immediate), so the machine boots at full
+ * speed.  Run once, at option parsing: long before the first marker.
+ */
+static void truth_arm(void)
+{
+	__asm__ volatile("movabsq $0x51504d4c41524d00, %%rax\n\t"
+			 "xorl %%eax, %%eax" : : : "rax", "memory");
+}
+
 static void sync_cut(uint16_t domid, unsigned long w, double t, void (*cut)(uint16_t))
 {
 	char line[64];
@@ -831,7 +843,7 @@ int main(int argc, char **argv)
 		case 'W': windows = parse_num(optarg, "window count", 1000000); break;
 		case 's': sync = true; break;
 		case 'p': pages = true; break;
-		case 'T': truth_marker = true; break;
+		case 'T': truth_marker = true; truth_arm(); break;
 		case 'k': samples = parse_num(optarg, "sample size", 65536); break;
 		case 'S': seed = parse_num(optarg, "seed", ~0ul); break;
 		default: usage();
