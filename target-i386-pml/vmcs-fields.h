@@ -110,6 +110,7 @@ enum vmcs_req {
     F(EPML_BUFFER0_ADDR,    EPML_VMCS_BUFFER0, EPML) \
     F(EPML_BUFFER1_ADDR,    EPML_VMCS_BUFFER1, EPML) \
     F(EPML_DESC_ADDR,       EPML_VMCS_DESC, EPML) \
+    F(EPML_POST_DESC_ADDR,  EPML_VMCS_POST_DESC, EPML) \
     /* 64-bit read-only data (B.2.2) */ \
     F(GUEST_PHYSICAL_ADDRESS,   0x2400, EPT) \
     /* 64-bit guest state (B.2.3) */ \

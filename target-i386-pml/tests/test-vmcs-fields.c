@@ -117,8 +117,8 @@ static bool basic_only(enum vmcs_req req, void *opaque)
 
 static void test_enum_msr(void)
 {
-    ok(vmcs_enum_msr(all_reqs, NULL) == 0x44,
-       "VMCS_ENUM with extended PML: EPML descriptor address, index 34 (0x44)");
+    ok(vmcs_enum_msr(all_reqs, NULL) == 0x46,
+       "VMCS_ENUM with extended PML: EPML posted-notification descriptor, index 35 (0x46)");
     ok(vmcs_enum_msr(no_epml, NULL) == 0x32, "VMCS_ENUM with TSC scaling: index 25 (0x32)");
     ok(vmcs_enum_msr(no_tsc_scaling, NULL) == 0x2e,
        "VMCS_ENUM without TSC scaling: preemption timer, index 23 (0x2e)");
