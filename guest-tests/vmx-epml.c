@@ -17,6 +17,7 @@ static u8 vmcs[4096] __attribute__((aligned(4096)));
 static u8 guest_stack[8192] __attribute__((aligned(4096)));
 static u64 buf[2][512] __attribute__((aligned(4096)));	/* 4 KiB each = 256 entries */
 static struct epml_desc desc;
+static volatile struct pi_desc pi;		/* section 8.1's posted-interrupt descriptor */
 static u8 pages[NPAGES][4096] __attribute__((aligned(4096)));
 
 /* The guest runs a script of reads and writes, then VMCALLs. */
@@ -147,6 +148,10 @@ static void test_absent(void)
 	r = vmread(VMCS_EPML_INDEX, &v);
 	report(r == VMX_FAIL_VALID && vmx_insn_error() == 12,
 	       "VMREAD of the EPML index: VMfailValid(12)");
+	r = vmwrite(VMCS_EPML_POST_DESC, 0);
+	report(r == VMX_FAIL_VALID && vmx_insn_error() == 12,
+	       "VMWRITE of the posted-notification descriptor (2046H): VMfailValid(12) (%s)",
+	       vmx_outcome_name(r));
 }
 
 /* ---- with epml=on --------------------------------------------------------- */
@@ -156,8 +161,10 @@ static void test_enumeration(void)
 	u64 cap = 0, ctls3 = 0;
 	int vec = rdmsr_safe(MSR_IA32_VMX_EPML_CAP, &cap);
 
-	report(vec == NO_EXCEPTION && (cap & 0xf) == 9 && (cap & 0x1f00) == 0x1f00,
-	       "IA32_VMX_EPML_CAP: 2 MiB buffers, reads, walk filter, EPT entry, notify, drop (%#llx)",
+	report(vec == NO_EXCEPTION && (cap & 0xf) == 9 && (cap & 0x3f00) == 0x3f00,
+	       "IA32_VMX_EPML_CAP: 2 MiB buffers, reads, walk filter, EPT entry, notify, drop, "
+	       "posted notification (%#llx)", (unsigned long long)cap);
+	report(!(cap & ~0x3f0full), "IA32_VMX_EPML_CAP: bits 63:14 and 7:4 reserved (%#llx)",
 	       (unsigned long long)cap);
 	report(rdmsr_safe(MSR_IA32_VMX_PROCBASED_CTLS3, &ctls3) == NO_EXCEPTION &&
 	       ctls3 == TERTIARY_ENABLE_EPML, "IA32_VMX_PROCBASED_CTLS3 allows only bit 63");
@@ -197,8 +204,31 @@ static void test_entry_checks(void)
 	vmcs_set(VMCS_TERTIARY_CONTROLS, TERTIARY_ENABLE_EPML | 1);
 	expect_vmfail7("a reserved tertiary control");
 	setup();
-	vmcs_set(VMCS_EPML_CONTROLS, CTL_WRITE | (1u << 6));
-	expect_vmfail7("EPML controls bit 6");
+	vmcs_set(VMCS_EPML_CONTROLS, CTL_WRITE | (1u << 7));
+	expect_vmfail7("EPML controls bit 7 (reserved)");
+	setup();
+	vmcs_set(VMCS_EPML_CONTROLS, CTL_WRITE | CTL_POST);
+	expect_vmfail7("post notification without notify");
+	setup();
+	vmcs_set(VMCS_EPML_CONTROLS, CTL_WRITE | CTL_NOTIFY | CTL_POST);
+	vmcs_set(VMCS_EPML_POST_DESC, pa((const void *)&pi) + 32);
+	expect_vmfail7("a posted-notification descriptor not 64-byte aligned");
+	setup();
+	vmcs_set(VMCS_EPML_CONTROLS, CTL_WRITE | CTL_NOTIFY | CTL_POST);
+	vmcs_set(VMCS_EPML_POST_DESC, 1ull << 52);
+	expect_vmfail7("a posted-notification descriptor beyond the physical-address width");
+	setup();
+	vmcs_set(VMCS_EPML_CONTROLS, CTL_WRITE | CTL_NOTIFY);
+	vmcs_set(VMCS_EPML_POST_DESC, pa((const void *)&pi) + 32);
+	launched = 0;
+	report(vmx_enter(1) == VMX_OK && vmcs_get(VMCS_EXIT_REASON) == EXIT_REASON_VMCALL,
+	       "without post notification field 2046H is not checked (misaligned, entry succeeds)");
+	setup();
+	vmcs_set(VMCS_EPML_CONTROLS, CTL_WRITE | CTL_NOTIFY | CTL_POST);
+	vmcs_set(VMCS_EPML_POST_DESC, pa((const void *)&pi));
+	launched = 0;
+	report(vmx_enter(1) == VMX_OK && vmcs_get(VMCS_EXIT_REASON) == EXIT_REASON_VMCALL,
+	       "notify + post notification with an aligned descriptor: entry succeeds");
 	setup();
 	vmcs_set(VMCS_EPML_BUFFER1, pa(buf[1]) + 8);
 	expect_vmfail7("a buffer not 4 KiB aligned");
@@ -443,6 +473,120 @@ static void test_notify(void)
 	report(desc.handovers == 1, "one hand-over, one notification");
 }
 
+/*
+ * Section 8.1 on one CPU: the posted notification's IPI goes to this CPU
+ * (NDST = its own APIC ID) and, L2 having no posted-interrupt processing,
+ * is an external-interrupt exit with vector NV.  Vector V (the EPML
+ * notification vector) is posted in PIR, never sent; a hand-over that
+ * finds ON or SN set posts without an IPI.
+ */
+#define POST_NV		0xe1
+
+static int exits_for(u32 vector, int *others)
+{
+	u32 reason;
+	int n = 0;
+
+	*others = 0;
+	while ((reason = run()) == EXIT_REASON_EXTERNAL_INTERRUPT) {
+		u32 i = vmcs_get(VMCS_EXIT_INTR_INFO);
+
+		if ((i & 0xff) == vector)
+			n++;
+		else if ((i & 0xff) == NOTIFY_VECTOR)
+			(*others)++;
+		if ((i & 0xff) == vector || (i & 0xff) == NOTIFY_VECTOR)
+			apic_eoi();	/* acknowledged on exit: in service until EOI */
+		if (n + *others > 16)
+			break;
+	}
+	if (reason != EXIT_REASON_VMCALL)
+		test_abort("unexpected exit %u", reason);
+	return n;
+}
+
+static void post_run(int npages, u32 control)
+{
+	ept_clean(false);
+	epml_reset(CTL_WRITE | CTL_FILTER | CTL_NOTIFY | CTL_POST);
+	memset((void *)&pi, 0, sizeof(pi));
+	pi.control = control;
+	script_clear();
+	for (int i = 0; i < npages; i++)
+		script_add(pages[i], true);
+}
+
+static bool pir_has(u32 v)
+{
+	return pi.pir[v / 64] & (1ull << (v % 64));
+}
+
+static bool pir_only(u32 v)
+{
+	for (u32 w = 0; w < 4; w++)
+		if (pi.pir[w] != (w == v / 64 ? 1ull << (v % 64) : 0))
+			return false;
+	return true;
+}
+
+static void test_post(void)
+{
+	volatile u32 *apic = (volatile u32 *)APIC_BASE;
+	u32 me = apic[0x20 / 4] >> 24;
+	int n, v_exits;
+
+	apic[0xf0 / 4] |= 0x100;
+	setup();
+	run();
+	vmcs_set(VMCS_EPML_POST_DESC, pa((const void *)&pi));
+	vmcs_set(VMCS_EPML_DEST, me ^ 1);	/* not used when posting */
+	vmcs_set(VMCS_PIN_BASED_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_PINBASED_CTLS, MSR_IA32_VMX_TRUE_PINBASED_CTLS,
+			  PIN_EXT_INTR_EXITING));
+	vmcs_set(VMCS_EXIT_CONTROLS, vmcs_get(VMCS_EXIT_CONTROLS) | EXIT_ACK_INTR_ON_EXIT);
+
+	/* One hand-over, ON and SN clear: V posted, ON set, NV sent to NDST. */
+	post_run(N_PER_BUF, PI_NV(POST_NV));
+	pi.ndst = me << 8;
+	n = exits_for(POST_NV, &v_exits);
+	report(desc.handovers == 1 && n == 1 && v_exits == 0,
+	       "a posted hand-over sends NV (E1H) to NDST: one external-interrupt exit with it, "
+	       "none with the EPML vector (%d, %d)", n, v_exits);
+	report(pir_only(NOTIFY_VECTOR) && (pi.control & PI_ON) && !(pi.control & PI_SN) &&
+	       (pi.control >> 16) == POST_NV && pi.ndst == me << 8,
+	       "PIR holds the EPML vector (41H) only, ON set, NV and NDST untouched "
+	       "(control %#x)", pi.control);
+	report(desc.state[0] == 1 && desc.count[0] == N_PER_BUF,
+	       "the hand-over itself is as without posting (FULL, count %u)", desc.count[0]);
+
+	/* ON still set: the next hand-over posts again without an IPI. */
+	ept_clean(false);			/* the same pages again fill buffer 1 */
+	n = exits_for(POST_NV, &v_exits);
+	report(desc.handovers == 2 && n == 0 && v_exits == 0 && pir_only(NOTIFY_VECTOR) &&
+	       (pi.control & PI_ON),
+	       "ON already set: the second hand-over posts, no IPI (%llu hand-overs, %d exits)",
+	       (unsigned long long)desc.handovers, n);
+
+	/* SN set: no IPI, but the request stays in PIR; ON stays clear. */
+	post_run(N_PER_BUF, PI_NV(POST_NV) | PI_SN);
+	pi.ndst = me << 8;
+	n = exits_for(POST_NV, &v_exits);
+	report(desc.handovers == 1 && n == 0 && v_exits == 0 && pir_only(NOTIFY_VECTOR) &&
+	       !(pi.control & PI_ON) && (pi.control & PI_SN),
+	       "SN set: V posted in PIR, ON left clear, no IPI (control %#x, %d exits)",
+	       pi.control, n);
+
+	/* Other vectors already in PIR stay; NDST in xAPIC format (bits 15:8). */
+	post_run(N_PER_BUF, PI_NV(POST_NV));
+	pi.pir[3] = 1ull << 60;
+	pi.ndst = me << 8 | 0xff;		/* bits 7:0 are not the xAPIC ID */
+	n = exits_for(POST_NV, &v_exits);
+	report(n == 1 && pi.pir[3] == 1ull << 60 && pir_has(NOTIFY_VECTOR),
+	       "PIR's other bits are kept (locked OR); NDST read from bits 15:8 in xAPIC mode (%d)",
+	       n);
+	apic[0xf0 / 4] &= ~0x100u;
+}
+
 void test_main(void)
 {
 	u64 v;
@@ -469,5 +613,6 @@ void test_main(void)
 	test_handover_and_exit();
 	test_drop();
 	test_notify();
+	test_post();
 	vmx_off();
 }

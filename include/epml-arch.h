@@ -30,13 +30,15 @@
 #define EPML_CAP_EPTE                   (1ULL << 10)
 #define EPML_CAP_NOTIFY                 (1ULL << 11)
 #define EPML_CAP_DROP                   (1ULL << 12)
-#define EPML_CAP_RESERVED               (~0x1fffULL | 0xf0ULL)
+#define EPML_CAP_POST                   (1ULL << 13)    /* §8.1 */
+#define EPML_CAP_RESERVED               (~0x3fffULL | 0xf0ULL)
 
 /* §3 VMCS field encodings. */
 #define EPML_VMCS_TERTIARY_CTLS         0x2034  /* Intel's; bit 63 is ours */
 #define EPML_VMCS_BUFFER0               0x2040  /* 64-bit control */
 #define EPML_VMCS_BUFFER1               0x2042
 #define EPML_VMCS_DESC                  0x2044
+#define EPML_VMCS_POST_DESC             0x2046  /* §8.1 */
 #define EPML_VMCS_CONTROLS              0x4030  /* 32-bit control */
 #define EPML_VMCS_BUFFER_SIZE           0x4032
 #define EPML_VMCS_NOTIFY_VECTOR         0x4034
@@ -51,7 +53,8 @@
 #define EPML_CTL_LOG_EPTE               (1U << 3)
 #define EPML_CTL_NOTIFY                 (1U << 4)
 #define EPML_CTL_DROP                   (1U << 5)
-#define EPML_CTL_VALID                  0x3fU   /* bits 31:6 reserved */
+#define EPML_CTL_POST                   (1U << 6)       /* §8.1 */
+#define EPML_CTL_VALID                  0x7fU   /* bits 31:7 reserved */
 
 /* §5 Log entries: 16 bytes, qword 0 below, qword 1 the leaf EPTE's address. */
 #define EPML_ENTRY_SIZE                 16
@@ -117,6 +120,44 @@ struct epml_desc {
 /* §8, §10 Notification fields: bits 7:0 used, vector at least 16. */
 #define EPML_NOTIFY_MASK                0xffU
 #define EPML_NOTIFY_MIN_VECTOR          16
+
+/*
+ * §8.1 Posted notification: the standard posted-interrupt descriptor
+ * (SDM 30.6), 64 bytes, 64-byte aligned, at EPML_VMCS_POST_DESC.  PIR is
+ * bits 255:0; ON and SN are bits 0 and 1 of the 32-bit word at byte 32,
+ * NV its bits 23:16; NDST the 32-bit word at byte 36 (an xAPIC ID in its
+ * bits 15:8).
+ */
+#define EPML_PI_DESC_SIZE               64
+#define EPML_PI_DESC_ALIGN              64
+#define EPML_PI_PIR(v)                  (4 * ((v) / 32))  /* uint32_t of bit v */
+#define EPML_PI_CONTROL                 32      /* uint32_t: ON, SN, NV */
+#define EPML_PI_NDST                    36      /* uint32_t */
+#define EPML_PI_ON                      (1U << 0)
+#define EPML_PI_SN                      (1U << 1)
+#define EPML_PI_NV_SHIFT                16
+#define EPML_PI_NV_MASK                 (0xffU << EPML_PI_NV_SHIFT)
+
+struct epml_pi_desc {
+    uint32_t pir[8];                    /* bit v of the 256: vector v posted */
+    uint32_t control;                   /* EPML_PI_ON, EPML_PI_SN, NV */
+    uint32_t ndst;                      /* physical APIC ID */
+    uint32_t rsvd[6];
+};
+
+static inline uint8_t epml_pi_nv(uint32_t control)
+{
+    return (uint8_t)((control & EPML_PI_NV_MASK) >> EPML_PI_NV_SHIFT);
+}
+
+/*
+ * The physical APIC ID in NDST: x2APIC mode uses all 32 bits, xAPIC
+ * mode bits 15:8 (bits 303:296 of the descriptor).
+ */
+static inline uint32_t epml_pi_ndst(uint32_t ndst, int x2apic)
+{
+    return x2apic ? ndst : (ndst >> 8) & 0xffU;
+}
 
 /* §9 Both buffers full, "drop when full" 0: the stock PML-full exit. */
 #define EPML_EXIT_PML_FULL              62

@@ -40,6 +40,8 @@ static PmlVcpuStats *pml_vcpu_stats(CPUState *cs)
     s->handovers = qatomic_read(&vmx_stats(env)->epml_handovers);
     s->notifications = qatomic_read(&vmx_stats(env)->epml_notifies);
     s->drops = qatomic_read(&vmx_stats(env)->epml_drops);
+    s->posted = qatomic_read(&vmx_stats(env)->epml_posted);
+    s->post_suppressed = qatomic_read(&vmx_stats(env)->epml_post_suppressed);
     s->notify_exits = qatomic_read(&vmx_stats(env)->notify_exits);
     s->log_lines = qatomic_read(&vmx_stats(env)->log_lines);
     for (int r = 0; r < VMX_STATS_REASONS; r++) {
@@ -84,6 +86,8 @@ PmlStats *qmp_query_pml_stats(Error **errp)
         stats->handovers += s->handovers;
         stats->notifications += s->notifications;
         stats->drops += s->drops;
+        stats->posted += s->posted;
+        stats->post_suppressed += s->post_suppressed;
         stats->exits += s->exits;
         stats->notify_exits += s->notify_exits;
         stats->log_lines += s->log_lines;
@@ -220,6 +224,8 @@ void hmp_info_pml(Monitor *mon, const QDict *qdict)
                    stats->entries, stats->reads, stats->writes, stats->walk_entries,
                    stats->filtered, stats->handovers, stats->notifications,
                    stats->drops, stats->full_exits);
+    monitor_printf(mon, "posted notifications %" PRIu64 " (IPI sent), %" PRIu64
+                   " suppressed (ON or SN set)\n", stats->posted, stats->post_suppressed);
     monitor_printf(mon, "VM exits %" PRIu64 " (notification interrupts %" PRIu64
                    "), log lines written %" PRIu64 "\n",
                    stats->exits, stats->notify_exits, stats->log_lines);

@@ -68,25 +68,32 @@ static uint64_t vmcs_field_mask(uint32_t encoding)
     }
 }
 
+uint64_t vmcs_slot_read(uint64_t slot, uint32_t encoding)
+{
+    if (encoding & VMCS_ENC_HIGH) {
+        return slot >> 32;
+    }
+    return slot & vmcs_field_mask(encoding);
+}
+
+uint64_t vmcs_slot_write(uint64_t slot, uint32_t encoding, uint64_t value)
+{
+    if (encoding & VMCS_ENC_HIGH) {
+        return (uint32_t)slot | ((uint64_t)(uint32_t)value << 32);
+    }
+    return value & vmcs_field_mask(encoding);
+}
+
 uint64_t vmcs_read(const struct vmcs_store *vmcs, uint32_t encoding)
 {
-    uint64_t v = vmcs->f[vmcs_field_lookup(encoding)];
-
-    if (encoding & VMCS_ENC_HIGH) {
-        return v >> 32;
-    }
-    return v & vmcs_field_mask(encoding);
+    return vmcs_slot_read(vmcs->f[vmcs_field_lookup(encoding)], encoding);
 }
 
 void vmcs_write(struct vmcs_store *vmcs, uint32_t encoding, uint64_t value)
 {
     uint64_t *slot = &vmcs->f[vmcs_field_lookup(encoding)];
 
-    if (encoding & VMCS_ENC_HIGH) {
-        *slot = (uint32_t)*slot | ((uint64_t)(uint32_t)value << 32);
-    } else {
-        *slot = value & vmcs_field_mask(encoding);
-    }
+    *slot = vmcs_slot_write(*slot, encoding, value);
 }
 
 uint64_t vmcs_enum_msr(bool (*has_req)(enum vmcs_req req, void *opaque), void *opaque)

@@ -110,6 +110,7 @@ enum vmcs_req {
     F(EPML_BUFFER0_ADDR,    EPML_VMCS_BUFFER0, EPML) \
     F(EPML_BUFFER1_ADDR,    EPML_VMCS_BUFFER1, EPML) \
     F(EPML_DESC_ADDR,       EPML_VMCS_DESC, EPML) \
+    F(EPML_POST_DESC_ADDR,  EPML_VMCS_POST_DESC, EPML) \
     /* 64-bit read-only data (B.2.2) */ \
     F(GUEST_PHYSICAL_ADDRESS,   0x2400, EPT) \
     /* 64-bit guest state (B.2.3) */ \
@@ -287,6 +288,14 @@ uint64_t vmcs_read(const struct vmcs_store *vmcs, uint32_t encoding);
  * to the field's width; writing the high half leaves the low half intact.
  */
 void vmcs_write(struct vmcs_store *vmcs, uint32_t encoding, uint64_t value);
+
+/*
+ * The same on one field's 64-bit slot, wherever it is kept (a shadow VMCS
+ * is accessed in its region, not in the cache): the value VMREAD returns,
+ * and the slot after a VMWRITE of @value.
+ */
+uint64_t vmcs_slot_read(uint64_t slot, uint32_t encoding);
+uint64_t vmcs_slot_write(uint64_t slot, uint32_t encoding, uint64_t value);
 
 /* True for the read-only VM-exit information fields (B.1-B.4, type 1). */
 static inline bool vmcs_is_exit_info(uint32_t encoding)

@@ -193,6 +193,14 @@ static bool check_controls(CPUX86State *env)
     if (VMX_CHECK(env, "27.2.1.1", !vmx_apic_controls_ok(env))) {
         return false;
     }
+    if (VMX_CHECK(env, "27.2.1.1",
+                  (proc2 & VMX_SECONDARY_EXEC_SHADOW_VMCS) &&
+                  ((VMCS(env, VMREAD_BITMAP) & 0xfff) ||
+                   !vmx_phys_ok(env, VMCS(env, VMREAD_BITMAP)) ||
+                   (VMCS(env, VMWRITE_BITMAP) & 0xfff) ||
+                   !vmx_phys_ok(env, VMCS(env, VMWRITE_BITMAP))))) {
+        return false;
+    }
 
     /* 27.2.1.2: VM-exit controls. */
     if (VMX_CHECK(env, "27.2.1.2",
@@ -506,7 +514,6 @@ static bool check_guest_state(CPUX86State *env)
     uint64_t rflags = VMCS(env, GUEST_RFLAGS), rip = VMCS(env, GUEST_RIP);
     uint32_t intr = VMCS(env, GUEST_INTERRUPTIBILITY_INFO);
     uint32_t inj = VMCS(env, VM_ENTRY_INTR_INFO_FIELD);
-    uint64_t link = VMCS(env, VMCS_LINK_POINTER);
     bool unrestricted = vmx_unrestricted_guest(env);
 
     /* 27.3.1.1: control registers, debug registers and MSRs. */
@@ -622,18 +629,35 @@ static bool check_guest_state(CPUX86State *env)
     if (VMX_CHECK(env, "27.3.1.5", VMCS(env, GUEST_PENDING_DBG_EXCEPTIONS) & ~0x1500full)) {
         return false;                       /* bits 3:0, 12, 14, 16 only */
     }
-    if (link != ~0ull) {
-        /* Without VMCS shadowing the link pointer must still be valid. */
-        if (VMX_CHECK(env, "27.3.1.5",
-                      (link & 0xfff) || !vmx_phys_ok(env, link) ||
-                      x86_ldl_phys(env_cpu(env), link) != VMX_VMCS_REVISION)) {
-            return false;
-        }
-    }
     if (VMX_CHECK(env, "epml.md 10", vmx_epml_on(env) && !vmx_epml_guest_state_valid(env))) {
         return false;                   /* docs/epml.md section 10 */
     }
     return true;
+}
+
+/*
+ * 27.3.1.5, VMCS link pointer: unless it is FFFFFFFF_FFFFFFFFH, 4 KiB
+ * aligned, within the physical-address width, and the region it
+ * references has our revision in bits 30:0 and in bit 31 (shadow-VMCS
+ * indicator) the setting of "VMCS shadowing".  A failure is a VM-entry
+ * failure with qualification 4 (27.8).
+ */
+static bool check_guest_link_pointer(CPUX86State *env)
+{
+    uint64_t link = VMCS(env, VMCS_LINK_POINTER);
+    bool shadowing = vmx_secondary_ctls(env) & VMX_SECONDARY_EXEC_SHADOW_VMCS;
+    uint32_t rev;
+
+    if (link == ~0ull) {
+        return true;
+    }
+    if (VMX_CHECK(env, "27.3.1.5", (link & 0xfff) || !vmx_phys_ok(env, link))) {
+        return false;
+    }
+    rev = x86_ldl_phys(env_cpu(env), link);
+    return !VMX_CHECK(env, "27.3.1.5",
+                      (rev & ~VMCS_REV_SHADOW) != VMX_VMCS_REVISION ||
+                      !!(rev & VMCS_REV_SHADOW) != shadowing);
 }
 
 /*
@@ -872,6 +896,9 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
     /* From here the instruction has "succeeded"; RIP moves on in the host. */
     if (!check_guest_state(env)) {
         vmx_entry_failure(env, VMX_EXIT_INVALID_GUEST_STATE, 0, ra);
+    }
+    if (!check_guest_link_pointer(env)) {
+        vmx_entry_failure(env, VMX_EXIT_INVALID_GUEST_STATE, 4, ra);  /* VMCS link pointer */
     }
     if (!check_guest_pdptes(env)) {
         vmx_entry_failure(env, VMX_EXIT_INVALID_GUEST_STATE, 2, ra);  /* PDPTE loading */

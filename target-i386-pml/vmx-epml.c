@@ -25,7 +25,7 @@
 uint64_t vmx_epml_cap(CPUX86State *env)
 {
     return EPML_MAX_SIZE_SHIFT | EPML_CAP_READ | EPML_CAP_FILTER_WALK | EPML_CAP_EPTE |
-           EPML_CAP_NOTIFY | EPML_CAP_DROP;
+           EPML_CAP_NOTIFY | EPML_CAP_DROP | EPML_CAP_POST;
 }
 
 uint32_t vmx_epml_entries_per_buffer(CPUX86State *env)
@@ -50,6 +50,7 @@ bool vmx_epml_controls_valid(CPUX86State *env)
     }
     if (VMX_CHECK(env, "epml.md 10",
                   (ctl & ~EPML_CTL_VALID) ||
+                  ((ctl & EPML_CTL_POST) && !(vmx_epml_cap(env) & EPML_CAP_POST)) ||
                   VMCS(env, EPML_BUFFER_SIZE) > (vmx_epml_cap(env) & EPML_CAP_MAX_SIZE_MASK))) {
         return false;
     }
@@ -67,6 +68,16 @@ bool vmx_epml_controls_valid(CPUX86State *env)
     if (VMX_CHECK(env, "epml.md 10",
                   (ctl & EPML_CTL_NOTIFY) &&
                   VMCS(env, EPML_NOTIFY_VECTOR) < EPML_NOTIFY_MIN_VECTOR)) {
+        return false;
+    }
+    /* Section 8.1: posting needs "notify" and a descriptor in range. */
+    if (VMX_CHECK(env, "epml.md 10",
+                  (ctl & EPML_CTL_POST) && !(ctl & EPML_CTL_NOTIFY))) {
+        return false;
+    }
+    if (VMX_CHECK(env, "epml.md 10",
+                  (ctl & EPML_CTL_POST) &&
+                  !epml_addr_valid(env, VMCS(env, EPML_POST_DESC_ADDR), EPML_PI_DESC_ALIGN))) {
         return false;
     }
     return true;
@@ -112,17 +123,111 @@ static bool epml_switch_buffer(CPUX86State *env)
     return true;
 }
 
+/*
+ * A fixed, edge-triggered interrupt with @vector to physical APIC ID
+ * @dest: an MSI write of the vector to 0xFEE00000 | (@dest << 12), which
+ * carries 8 bits of destination (notification and posted notification).
+ */
+static void epml_send_msi(uint32_t dest, uint32_t vector)
+{
+    address_space_stl_le(&address_space_memory, 0xfee00000u | ((dest & 0xff) << 12),
+                         vector & 0xff, MEMTXATTRS_UNSPECIFIED, NULL);
+}
+
 /* Section 8: a fixed, edge-triggered MSI to the collector's APIC. */
 static void epml_notify(CPUX86State *env)
 {
     uint32_t vector = VMCS(env, EPML_NOTIFY_VECTOR) & EPML_NOTIFY_MASK;
     uint32_t dest = VMCS(env, EPML_NOTIFY_DEST) & EPML_NOTIFY_MASK;
 
-    address_space_stl_le(&address_space_memory, 0xfee00000u | (dest << 12), vector,
-                         MEMTXATTRS_UNSPECIFIED, NULL);
+    epml_send_msi(dest, vector);
     vmx_stats_notify_vector(vector);
     vmx_stats_count(&vmx_stats(env)->epml_notifies);
     trace_vmx_epml_notify(env_cpu(env)->cpu_index, dest, vector);
+}
+
+/* ---- posted notification (section 8.1) ---------------------------------- */
+
+/*
+ * A locked OR of @bits into the 32-bit word at L1-physical @addr, as the
+ * guest's own LOCK OR would do it (TCG runs those as host atomics on the
+ * same memory); returns the word's old value.
+ */
+static uint32_t epml_locked_or(CPUX86State *env, hwaddr addr, uint32_t bits)
+{
+    uint32_t *host = vmx_phys_host(env, addr, 4, MMU_DATA_STORE);
+    uint32_t old;
+
+    if (host) {
+        return le32_to_cpu(qatomic_fetch_or(host, cpu_to_le32(bits)));
+    }
+    /* Not RAM: no other agent can race on it through memory anyway. */
+    old = x86_ldl_phys(env_cpu(env), addr);
+    x86_stl_phys(env_cpu(env), addr, old | bits);
+    return old;
+}
+
+/*
+ * Section 8.1 step 3: with one locked read-modify-write of the word that
+ * holds ON and SN, set ON if both are clear.  Returns that word's value
+ * before the write (so the caller knows whether this hand-over set ON).
+ */
+static uint32_t epml_set_on(CPUX86State *env, hwaddr addr)
+{
+    uint32_t *host = vmx_phys_host(env, addr, 4, MMU_DATA_STORE);
+    uint32_t old, new, seen;
+
+    if (!host) {
+        old = x86_ldl_phys(env_cpu(env), addr);
+        if (!(old & (EPML_PI_ON | EPML_PI_SN))) {
+            x86_stl_phys(env_cpu(env), addr, old | EPML_PI_ON);
+        }
+        return old;
+    }
+    old = le32_to_cpu(qatomic_read(host));
+    while (!(old & (EPML_PI_ON | EPML_PI_SN))) {
+        new = old | EPML_PI_ON;
+        seen = le32_to_cpu(qatomic_cmpxchg(host, cpu_to_le32(old), cpu_to_le32(new)));
+        if (seen == old) {
+            break;
+        }
+        old = seen;             /* SN (or NV) changed meanwhile: look again */
+    }
+    return old;
+}
+
+/*
+ * Section 8.1 steps 2-4, after the hand-over's own writes (step 1): post
+ * vector V (the EPML notification vector) into the posted-interrupt
+ * descriptor at field 2046H and, if this hand-over set ON, send NV to
+ * NDST.  Each step is globally visible before the next starts
+ * (smp_mb() between them; the atomics are full barriers as well, the
+ * barriers also order the fallback for a descriptor outside RAM).
+ */
+static void epml_post(CPUX86State *env)
+{
+    hwaddr pi = VMCS(env, EPML_POST_DESC_ADDR);
+    uint32_t vector = VMCS(env, EPML_NOTIFY_VECTOR) & EPML_NOTIFY_MASK;
+    uint32_t control, ndst, dest;
+    bool x2apic;
+
+    smp_mb();                                           /* step 1 done */
+    epml_locked_or(env, pi + EPML_PI_PIR(vector), 1u << (vector % 32));  /* step 2 */
+    smp_mb();
+    control = epml_set_on(env, pi + EPML_PI_CONTROL);   /* step 3 */
+    smp_mb();
+    if (control & (EPML_PI_ON | EPML_PI_SN)) {
+        vmx_stats_count(&vmx_stats(env)->epml_post_suppressed);
+        trace_vmx_epml_post(env_cpu(env)->cpu_index, vector, control, -1);
+        return;
+    }
+    /* Step 4: NV to NDST; NDST's format follows the APIC mode (xAPIC: 15:8). */
+    x2apic = cpu_get_apic_base(env_archcpu(env)->apic_state) & MSR_IA32_APICBASE_EXTD;
+    ndst = x86_ldl_phys(env_cpu(env), pi + EPML_PI_NDST);
+    dest = epml_pi_ndst(ndst, x2apic);
+    epml_send_msi(dest, epml_pi_nv(control));
+    vmx_stats_count(&vmx_stats(env)->epml_posted);
+    trace_vmx_epml_post(env_cpu(env)->cpu_index, vector, control, dest);
 }
 
 /* Section 7 step 3: the active buffer is full; give it to software. */
@@ -140,7 +245,10 @@ static void epml_hand_over(CPUX86State *env)
     desc_inc64(env, EPML_DESC_HANDOVERS);
     vmx_stats_count(&vmx_stats(env)->epml_handovers);
     trace_vmx_epml_handover(env_cpu(env)->cpu_index, active, n);
-    if (VMCS(env, EPML_CONTROLS) & EPML_CTL_NOTIFY) {
+    if ((VMCS(env, EPML_CONTROLS) & (EPML_CTL_NOTIFY | EPML_CTL_POST)) ==
+        (EPML_CTL_NOTIFY | EPML_CTL_POST)) {
+        epml_post(env);
+    } else if (VMCS(env, EPML_CONTROLS) & EPML_CTL_NOTIFY) {
         epml_notify(env);
     }
     epml_switch_buffer(env);

@@ -1,7 +1,8 @@
 /*
  * qemu-pml: VM exits at instruction boundaries (Intel SDM Vol. 3C 26.7):
  * the monitor trap flag, the VMX-preemption timer and NMI-window exiting,
- * after the trap-like exits of APIC virtualization (vmx-apic.c); their
+ * after the trap-like exits of APIC virtualization (vmx-apic.c) and
+ * before the delivery of a virtual interrupt (30.2.2, vmx-apic.c); their
  * arming at VM entry (27.7) and the #DB for pending debug exceptions
  * (27.7.3), which VM entry raises too.
  *
@@ -34,8 +35,10 @@
 #define MTF_CFLAGS      (CF_NO_GOTO_TB | CF_NO_GOTO_PTR | CF_COUNT_MASK)
 #define MTF_CFLAGS_ONE  (CF_NO_GOTO_TB | CF_NO_GOTO_PTR | 1)   /* one insn, then main loop */
 
-/* due_event(): pending debug exceptions to deliver (not an exit reason). */
-#define VMX_EVENT_PENDING_DBG   0x10000
+/* due_event(): what is due that is not an exit reason. */
+#define VMX_EVENT_PENDING_DBG   0x10000     /* pending debug exceptions */
+#define VMX_EVENT_APIC_TRAP     0x10001     /* APIC-write emulation, TPR exit */
+#define VMX_EVENT_VIRQ          0x10002     /* virtual-interrupt delivery (30.2.2) */
 
 /* ---- VMX-preemption timer (26.5.1, 27.7.4) ----------------------------- */
 
@@ -238,8 +241,8 @@ static uint32_t due_event(CPUX86State *env)
         return 0;
     }
     /* Trap-like exits of the instruction itself come first (30.1.2). */
-    if (vmx_apic_due_event(env)) {
-        return VMX_EXIT_TPR_BELOW_THRESHOLD;
+    if (vmx_apic_trap_due(env)) {
+        return VMX_EVENT_APIC_TRAP;
     }
     /* Then debug traps from the previous instruction (6.9), before MTF. */
     if (env->vmx.ev.dbg_after_insn && env->vmx.xlat.insn_ran) {
@@ -258,6 +261,10 @@ static uint32_t due_event(CPUX86State *env)
     if ((proc & VMX_CPU_BASED_VIRTUAL_NMI_PENDING) &&
         !(env->hflags2 & HF2_NMI_MASK) && !(env->hflags & HF_INHIBIT_IRQ_MASK)) {
         return VMX_EXIT_NMI_WINDOW;
+    }
+    /* 30.2.2: with the priority of an interrupt-window exit. */
+    if (vmx_apic_virq_due(env)) {
+        return VMX_EVENT_VIRQ;
     }
     return 0;
 }
@@ -294,7 +301,8 @@ void vmx_deliver_event(CPUX86State *env)
 {
     uint32_t reason = due_event(env);
 
-    if (reason == VMX_EXIT_TPR_BELOW_THRESHOLD && !vmx_apic_write_emulation(env)) {
+    if (reason == VMX_EVENT_APIC_TRAP) {
+        vmx_apic_trap(env);
         reason = due_event(env);    /* APIC-write emulation did not exit */
     }
     if (reason == VMX_EVENT_PENDING_DBG) {
@@ -303,6 +311,10 @@ void vmx_deliver_event(CPUX86State *env)
             vmx_raise_pending_dbg(env, env->vmx.ev.pending_dbg);
         }
         reason = due_event(env);    /* they joined a #DB already */
+    }
+    if (reason == VMX_EVENT_VIRQ) {
+        vmx_apic_deliver_virq(env);
+        return;
     }
     if (!reason) {
         return;

@@ -33,12 +33,17 @@ static bool in_compat_mode(CPUX86State *env)
  * operation, in real-address or virtual-8086 mode and in compatibility
  * mode; #GP(0) above CPL 0.
  */
-static void vmx_insn_check(CPUX86State *env, uint32_t exit_reason, uintptr_t ra)
+static void vmx_insn_ud_check(CPUX86State *env, uintptr_t ra)
 {
     if (!env->vmx.vmxon || !(env->cr[0] & CR0_PE_MASK) ||
         (env->eflags & VM_MASK) || in_compat_mode(env)) {
         raise_exception_ra(env, EXCP06_ILLOP, ra);
     }
+}
+
+static void vmx_insn_check(CPUX86State *env, uint32_t exit_reason, uintptr_t ra)
+{
+    vmx_insn_ud_check(env, ra);
     /* 26.1.2: in VMX non-root operation they exit unconditionally. */
     if (env->vmx.non_root) {
         switch (exit_reason) {
@@ -83,6 +88,13 @@ static uint64_t vmx_read_m64(CPUX86State *env, target_ulong a0, uint32_t ops, ui
 }
 
 /* ---- the VMCS region in memory ----------------------------------------- */
+
+/* "VMCS shadowing" may be 1: VMPTRLD accepts a shadow VMCS (24.10.1). */
+static bool vmx_shadow_vmcs_offered(CPUX86State *env)
+{
+    return (vmx_cap_msr(env, MSR_IA32_VMX_PROCBASED_CTLS2) >> 32) &
+           VMX_SECONDARY_EXEC_SHADOW_VMCS;
+}
 
 static uint32_t vmcs_region_revision(CPUX86State *env, uint64_t addr)
 {
@@ -233,13 +245,19 @@ void helper_vmx_vmclear(CPUX86State *env, target_ulong a0, uint32_t ops)
 void helper_vmx_vmptrld(CPUX86State *env, target_ulong a0, uint32_t ops)
 {
     uint64_t addr;
+    uint32_t rev;
 
     if (!vmcs_pointer_operand(env, VMX_EXIT_VMPTRLD, a0, ops, GETPC(),
                               VMXERR_VMPTRLD_INVALID_ADDR, VMXERR_VMPTRLD_VMXON_PTR, &addr)) {
         return;
     }
-    /* Bit 31 (shadow-VMCS indicator) is refused: no VMCS shadowing. */
-    if (vmcs_region_revision(env, addr) != VMX_VMCS_REVISION) {
+    /*
+     * Bits 30:0 must be our revision; bit 31 (shadow-VMCS indicator) is
+     * allowed only if "VMCS shadowing" may be 1 (24.10.1, 31.3 VMPTRLD).
+     */
+    rev = vmcs_region_revision(env, addr);
+    if ((rev & ~VMCS_REV_SHADOW) != VMX_VMCS_REVISION ||
+        ((rev & VMCS_REV_SHADOW) && !vmx_shadow_vmcs_offered(env))) {
         vmx_vmfail(env, VMXERR_VMPTRLD_BAD_REVISION);
         return;
     }
@@ -338,39 +356,126 @@ static uint64_t rm_operand_load(CPUX86State *env, target_ulong a0, uint32_t info
     return long_op ? val : (uint32_t)val;
 }
 
+/* ---- VMCS shadowing (25.10, 31.3 VMREAD/VMWRITE) ----------------------- */
+
+/*
+ * VMREAD/VMWRITE up to their VMCS accesses: #UD, then in non-root
+ * operation a VM exit unless "VMCS shadowing" is 1, the encoding has
+ * bits 63:15 (31:15 outside 64-bit mode) clear and its bit 14:0 in the
+ * VMREAD/VMWRITE bitmap is clear; then #GP(0) above CPL 0.  Returns true
+ * if the instruction goes to the shadow VMCS the link pointer references.
+ */
+static bool vmx_rw_check(CPUX86State *env, uint32_t exit_reason, uint32_t info,
+                         uintptr_t ra)
+{
+    uint64_t enc = env->regs[VMX_OPINFO_REG(info)];
+    uint64_t bitmap;
+
+    vmx_insn_ud_check(env, ra);
+    if (env->vmx.non_root) {
+        if (!in_64bit_mode(env)) {
+            enc = (uint32_t)enc;
+        }
+        if (!(vmx_secondary_ctls(env) & VMX_SECONDARY_EXEC_SHADOW_VMCS) || (enc >> 15)) {
+            vmx_operand_exit(env, exit_reason, ra);
+        }
+        bitmap = exit_reason == VMX_EXIT_VMREAD ? VMCS(env, VMREAD_BITMAP) :
+                                                  VMCS(env, VMWRITE_BITMAP);
+        if (x86_ldub_phys(env_cpu(env), bitmap + (enc >> 3)) & (1u << (enc & 7))) {
+            vmx_operand_exit(env, exit_reason, ra);
+        }
+    }
+    if (env->hflags & HF_CPL_MASK) {
+        raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
+    }
+    return env->vmx.non_root;
+}
+
+/*
+ * The field a shadowed VMREAD/VMWRITE names, in the VMCS the link
+ * pointer references: VMfailInvalid if the link pointer is not valid,
+ * VMfailValid(12) (in the current VMCS) for a field the model does not
+ * have.  Returns the slot's physical address, or 0 once the instruction
+ * has failed.
+ */
+static hwaddr shadow_field_slot(CPUX86State *env, uint32_t info)
+{
+    uint64_t link = VMCS(env, VMCS_LINK_POINTER);
+    int id;
+
+    if (link == ~0ull) {
+        vmx_vmfail_invalid(env);
+        return 0;
+    }
+    id = vmx_field_operand(env, info);
+    if (id < 0) {
+        return 0;
+    }
+    return link + VMCS_OFF_FIELDS + 8 * id;
+}
+
+/* ---- VMREAD / VMWRITE -------------------------------------------------- */
+
 void helper_vmx_vmread(CPUX86State *env, target_ulong a0, uint32_t info)
 {
     uintptr_t ra = GETPC();
+    CPUState *cs = env_cpu(env);
+    uint64_t val;
     int64_t enc;
+    hwaddr slot;
 
-    vmx_insn_check(env, VMX_EXIT_VMREAD, ra);
-    enc = vmcs_field_checked(env, info);
-    if (enc < 0) {
-        return;
+    if (vmx_rw_check(env, VMX_EXIT_VMREAD, info, ra)) {
+        slot = shadow_field_slot(env, info);
+        if (!slot) {
+            return;
+        }
+        enc = (uint32_t)env->regs[VMX_OPINFO_REG(info)];
+        val = vmcs_slot_read(x86_ldq_phys(cs, slot), enc);
+    } else {
+        enc = vmcs_field_checked(env, info);
+        if (enc < 0) {
+            return;
+        }
+        val = vmcs_read(&env->vmx.vmcs, enc);
     }
-    rm_operand_store(env, a0, info, vmcs_read(&env->vmx.vmcs, enc), ra);
+    rm_operand_store(env, a0, info, val, ra);
     vmx_vmsucceed(env);
 }
 
 void helper_vmx_vmwrite(CPUX86State *env, target_ulong a0, uint32_t info)
 {
     uintptr_t ra = GETPC();
+    CPUState *cs = env_cpu(env);
+    bool shadowed;
     uint64_t val;
     int64_t enc;
+    hwaddr slot = 0;
 
-    vmx_insn_check(env, VMX_EXIT_VMWRITE, ra);
+    shadowed = vmx_rw_check(env, VMX_EXIT_VMWRITE, info, ra);
     /* The source operand is read before the VMCS checks (it may fault). */
     val = rm_operand_load(env, a0, info, ra);
-    enc = vmcs_field_checked(env, info);
-    if (enc < 0) {
-        return;
+    if (shadowed) {
+        slot = shadow_field_slot(env, info);
+        if (!slot) {
+            return;
+        }
+        enc = (uint32_t)env->regs[VMX_OPINFO_REG(info)];
+    } else {
+        enc = vmcs_field_checked(env, info);
+        if (enc < 0) {
+            return;
+        }
     }
     if (vmcs_is_exit_info(enc) &&
         !(vmx_cap_msr(env, MSR_IA32_VMX_MISC) & MSR_VMX_MISC_VMWRITE_VMEXIT)) {
         vmx_fail_valid(env, VMXERR_VMWRITE_READ_ONLY);
         return;
     }
-    vmcs_write(&env->vmx.vmcs, enc, val);
+    if (shadowed) {
+        x86_stq_phys(cs, slot, vmcs_slot_write(x86_ldq_phys(cs, slot), enc, val));
+    } else {
+        vmcs_write(&env->vmx.vmcs, enc, val);
+    }
     vmx_vmsucceed(env);
 }
 
@@ -395,6 +500,13 @@ void helper_vmx_vmlaunch(CPUX86State *env, uint32_t resume)
     /* 27.1: the basic checks, named like those of vmx-entry.c. */
     vmx_entry_checks_begin(env);
     if (VMX_CHECK(env, "27.1", env->vmx.current_vmcs == VMCS_PTR_INVALID)) {
+        vmx_entry_fail_report(env, VMX_ENTRY_FAIL_VMFAIL_INVALID, 0, 0);
+        vmx_vmfail_invalid(env);
+        return;
+    }
+    if (VMX_CHECK(env, "27.1",
+                  vmcs_region_revision(env, env->vmx.current_vmcs) & VMCS_REV_SHADOW)) {
+        /* 31.3: the current VMCS is a shadow VMCS. */
         vmx_entry_fail_report(env, VMX_ENTRY_FAIL_VMFAIL_INVALID, 0, 0);
         vmx_vmfail_invalid(env);
         return;

@@ -246,6 +246,8 @@ void vmx_check_intercept(CPUX86State *env, uint32_t type, uint64_t param,
                 env_cpu(env)->interrupt_request &= ~(CPU_INTERRUPT_HARD |
                                                      CPU_INTERRUPT_VIRQ);
                 vector = cpu_get_pic_interrupt(env);
+                /* 30.6: the posted-interrupt notification does not exit. */
+                vmx_apic_external_interrupt(env, vector);
                 env->vmx.exit.intr_info = VMX_INTR_INFO_VALID |
                                              VMX_INTR_TYPE_EXT_INTR | (vector & 0xff);
             }

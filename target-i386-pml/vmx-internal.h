@@ -14,6 +14,7 @@
  * launch state, then one 64-bit slot per field in vmcs_fields[] order.
  */
 #define VMX_VMCS_REVISION       0x504d4c01u     /* "PML" 01; bit 31 clear */
+#define VMCS_REV_SHADOW         0x80000000u     /* shadow-VMCS indicator (24.2) */
 #define VMX_REGION_SIZE         4096
 #define VMCS_OFF_REVISION       0
 #define VMCS_OFF_ABORT          4
@@ -85,6 +86,7 @@ enum vmx_exit_reason {
     VMX_EXIT_MCE_DURING_ENTRY = 41,
     VMX_EXIT_TPR_BELOW_THRESHOLD = 43,
     VMX_EXIT_APIC_ACCESS = 44,
+    VMX_EXIT_EOI_INDUCED = 45,
     VMX_EXIT_GDTR_IDTR = 46,
     VMX_EXIT_LDTR_TR = 47,
     VMX_EXIT_EPT_VIOLATION = 48,
@@ -95,6 +97,7 @@ enum vmx_exit_reason {
     VMX_EXIT_INVVPID = 53,
     VMX_EXIT_WBINVD = 54,
     VMX_EXIT_XSETBV = 55,
+    VMX_EXIT_APIC_WRITE = 56,
     VMX_EXIT_RDRAND = 57,
     VMX_EXIT_INVPCID = 58,
     VMX_EXIT_RDSEED = 61,
@@ -348,8 +351,20 @@ bool vmx_apic_controls_ok(CPUX86State *env);
 void vmx_apic_entry(CPUX86State *env);
 void vmx_apic_exit(CPUX86State *env);
 void vmx_apic_post_load(CPUX86State *env);
-uint32_t vmx_apic_due_event(CPUX86State *env);
-bool vmx_apic_write_emulation(CPUX86State *env);
+/* APIC-write emulation or a TPR-below-threshold exit is due at this boundary. */
+bool vmx_apic_trap_due(CPUX86State *env);
+/* Do it: may take the trap-like exit (43, 45, 56), which does not return. */
+void vmx_apic_trap(CPUX86State *env);
+/* A recognized virtual interrupt can be delivered now (30.2.2). */
+bool vmx_apic_virq_due(CPUX86State *env);
+void vmx_apic_deliver_virq(CPUX86State *env);
+/*
+ * An external interrupt with vector @vector was acknowledged in non-root
+ * operation: if it is the posted-interrupt notification vector, process
+ * the posted interrupts (30.6) and go on with the guest (no return);
+ * otherwise return, and the caller takes the VM exit.
+ */
+void vmx_apic_external_interrupt(CPUX86State *env, int vector);
 G_NORETURN void vmx_apic_access_gpa(CPUX86State *env, uint64_t gpa, uintptr_t ra);
 
 /* vmx-ept.c */

@@ -11,7 +11,8 @@
  * non-root, the VMXON region, the current-VMCS pointer and its cached
  * copy.  hflags/hflags2 (HF_GUEST_MASK, HF2_NPT_MASK) travel already.
  * In non-root operation a "cpu/vmx/events" subsection adds the event
- * state of vmx-events.c that is not in the VMCS (when there is some).
+ * state of vmx-events.c that is not in the VMCS (when there is some), and
+ * "cpu/vmx/apic" / "cpu/vmx/apicv" that of vmx-apic.c.
  */
 #include "qemu/osdep.h"
 #include "cpu.h"
@@ -24,6 +25,20 @@ static bool vmx_state_needed(void *opaque)
     X86CPU *cpu = opaque;
 
     return cpu->env.vmx.vmxon;
+}
+
+/*
+ * Before the subsections: a stream without "cpu/vmx/apicv" (older, or a
+ * VTPR write) has any pending virtualized write at VTPR and no recognized
+ * virtual interrupt.
+ */
+static int vmx_state_pre_load(void *opaque)
+{
+    X86CPU *cpu = opaque;
+
+    cpu->env.vmx.apic.write_offset = 0x80;
+    cpu->env.vmx.apic.virq = false;
+    return 0;
 }
 
 static int vmx_state_post_load(void *opaque, int version_id)
@@ -154,11 +169,39 @@ static const VMStateDescription vmstate_vmx_apic = {
     }
 };
 
+/*
+ * APIC virtualization beyond VTPR: the page offset of a virtualized write
+ * awaiting APIC-write emulation, and a recognized virtual interrupt
+ * (30.2.1; evaluation is not repeated until its next trigger).  RVI/SVI
+ * travel in the VMCS, VIRR/VISR/VPPR in guest memory.
+ */
+static bool vmx_apicv_needed(void *opaque)
+{
+    X86CPU *cpu = opaque;
+    VMXState *vmx = &cpu->env.vmx;
+
+    return vmx->non_root && (vmx->apic.virq || (vmx->apic.vtpr_write &&
+                                                 (vmx->apic.write_offset & 0xff0) != 0x80));
+}
+
+static const VMStateDescription vmstate_vmx_apicv = {
+    .name = "cpu/vmx/apicv",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = vmx_apicv_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT16(env.vmx.apic.write_offset, X86CPU),
+        VMSTATE_BOOL(env.vmx.apic.virq, X86CPU),
+        VMSTATE_END_OF_LIST()
+    }
+};
+
 const VMStateDescription vmstate_vmx = {
     .name = "cpu/vmx",
     .version_id = 1,
     .minimum_version_id = 1,
     .needed = vmx_state_needed,
+    .pre_load = vmx_state_pre_load,
     .post_load = vmx_state_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_BOOL(env.vmx.vmxon, X86CPU),
@@ -177,6 +220,7 @@ const VMStateDescription vmstate_vmx = {
         &vmstate_vmx_signals,
         &vmstate_vmx_pdptes,
         &vmstate_vmx_apic,
+        &vmstate_vmx_apicv,
         &vmstate_vmx_dbg,
         NULL
     }

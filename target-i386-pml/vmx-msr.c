@@ -17,9 +17,9 @@
  * implements (VM entry, the exits of vmx-intercept.c, CR accesses, I/O and MSR
  * bitmaps, EFER/PAT switching, EPT with A/D flags, stock PML, VPID,
  * virtual NMIs, NMI window, MTF, preemption timer, TPR shadow, APIC-access
- * page).  A default1 control listed here may be 0 in the TRUE capability
- * MSRs.  Not yet: APIC-register virtualization, virtual-interrupt
- * delivery, posted interrupts, VMCS shadowing, VM functions.
+ * page, APIC-register virtualization, virtual-interrupt delivery, x2APIC
+ * virtualization, posted interrupts, VMCS shadowing).  A default1 control
+ * listed here may be 0 in the TRUE capability MSRs.  Not yet: VM functions.
  */
 uint64_t vmx_tcg_supported_features(FeatureWord w)
 {
@@ -35,7 +35,8 @@ uint64_t vmx_tcg_supported_features(FeatureWord w)
                MSR_VMX_MISC_ACTIVITY_HLT | MSR_VMX_MISC_ACTIVITY_WAIT_SIPI;
     case FEAT_VMX_PINBASED_CTLS:
         return VMX_PIN_BASED_EXT_INTR_MASK | VMX_PIN_BASED_NMI_EXITING |
-               VMX_PIN_BASED_VIRTUAL_NMIS | VMX_PIN_BASED_VMX_PREEMPTION_TIMER;
+               VMX_PIN_BASED_VIRTUAL_NMIS | VMX_PIN_BASED_VMX_PREEMPTION_TIMER |
+               VMX_PIN_BASED_POSTED_INTR;
     case FEAT_VMX_PROCBASED_CTLS:
         return VMX_CPU_BASED_ACTIVATE_SECONDARY_CONTROLS | VMX_CPU_BASED_USE_TSC_OFFSETING |
                VMX_CPU_BASED_VIRTUAL_INTR_PENDING | VMX_CPU_BASED_HLT_EXITING |
@@ -55,7 +56,11 @@ uint64_t vmx_tcg_supported_features(FeatureWord w)
                VMX_SECONDARY_EXEC_DESC | VMX_SECONDARY_EXEC_WBINVD_EXITING |
                VMX_SECONDARY_EXEC_RDRAND_EXITING | VMX_SECONDARY_EXEC_RDSEED_EXITING |
                VMX_SECONDARY_EXEC_ENABLE_INVPCID |
-               VMX_SECONDARY_EXEC_VIRTUALIZE_APIC_ACCESSES;
+               VMX_SECONDARY_EXEC_VIRTUALIZE_APIC_ACCESSES |
+               VMX_SECONDARY_EXEC_VIRTUALIZE_X2APIC_MODE |
+               VMX_SECONDARY_EXEC_APIC_REGISTER_VIRT |
+               VMX_SECONDARY_EXEC_VIRTUAL_INTR_DELIVERY |
+               VMX_SECONDARY_EXEC_SHADOW_VMCS;
     case FEAT_VMX_EPT_VPID_CAPS:
         return MSR_VMX_EPT_EXECONLY | MSR_VMX_EPT_PAGE_WALK_LENGTH_4 |
                MSR_VMX_EPT_UC | MSR_VMX_EPT_WB | MSR_VMX_EPT_2MB | MSR_VMX_EPT_1GB |

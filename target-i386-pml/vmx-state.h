@@ -126,10 +126,16 @@ struct vmx_signals {
     bool wait_sipi;             /* the guest is in wait-for-SIPI (entered by VM entry) */
 };
 
-/* TPR virtualization (vmx-apic.c). */
+/*
+ * APIC virtualization (vmx-apic.c).  RVI and SVI live in the VMCS's guest
+ * interrupt status, the virtual APIC's registers in the virtual-APIC page;
+ * this is what the processor holds besides them.
+ */
 struct vmx_apic_virt {
-    uint8_t vtpr_write;         /* a VTPR write awaits APIC-write emulation */
+    uint8_t vtpr_write;         /* a virtualized write awaits APIC-write emulation */
     bool tpr_exit_due;          /* TPR-below-threshold exit at the next boundary */
+    uint16_t write_offset;      /* ... page offset of that write (30.4.3.2) */
+    bool virq;                  /* a virtual interrupt is recognized (30.2.1) */
 };
 
 /* The guest's translation under EPT (vmx-ept.c). */

@@ -28,6 +28,8 @@ typedef struct VMXStats {
     uint64_t epml_handovers;    /* buffers handed to software */
     uint64_t epml_notifies;     /* notification interrupts sent */
     uint64_t epml_drops;        /* entries dropped, both buffers full */
+    uint64_t epml_posted;       /* posted notifications that sent NV (set ON) */
+    uint64_t epml_post_suppressed; /* posted with ON or SN already set: no IPI */
 
     /* Exits and log memory (vmx-stats.c). */
     uint64_t notify_exits;      /* external-interrupt exits for an EPML notification */

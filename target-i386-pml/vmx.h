@@ -237,4 +237,12 @@ bool vmx_apic_access(CPUX86State *env, vaddr addr, int size, MMUAccessType acces
                      int mmu_idx, bool probe, hwaddr *paddr, int *page_size,
                      uintptr_t ra);
 
+/*
+ * "Virtualize x2APIC mode" (vmx-apic.c, patch 0037): RDMSR/WRMSR of x2APIC
+ * MSR 800H + @index that no MSR bitmap made exit.  True if virtualized
+ * (done, or #GP(0) raised at @ra); false to access the local APIC.
+ */
+bool vmx_x2apic_rdmsr(CPUX86State *env, uint32_t index, uint64_t *val);
+bool vmx_x2apic_wrmsr(CPUX86State *env, uint32_t index, uint64_t val, uintptr_t ra);
+
 #endif

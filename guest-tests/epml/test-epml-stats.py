@@ -117,7 +117,8 @@ with tempfile.TemporaryDirectory() as tmp:
         ok(all(z[k] == 0 for k in z if k != "vcpus") and
            all(c[k] == 0 for c in z["vcpus"] for k in ("entries", "reads", "writes", "walk-entries",
                                                         "filtered", "handovers", "notifications",
-                                                        "drops", "full-exits", "exits",
+                                                        "drops", "posted", "post-suppressed",
+                                                        "full-exits", "exits",
                                                         "notify-exits", "log-lines")) and
            not any(c["exit-reasons"] for c in z["vcpus"]),
            "reset-pml-stats zeroes every counter")

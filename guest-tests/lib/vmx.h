@@ -358,6 +358,7 @@ u64 *ept_pte(u64 gpa);
 #define VMCS_EPML_BUFFER0		0x2040
 #define VMCS_EPML_BUFFER1		0x2042
 #define VMCS_EPML_DESC			0x2044
+#define VMCS_EPML_POST_DESC		0x2046	/* section 8.1 */
 #define VMCS_EPML_CONTROLS		0x4030
 #define VMCS_EPML_SIZE			0x4032
 #define VMCS_EPML_VECTOR		0x4034
@@ -371,6 +372,19 @@ u64 *ept_pte(u64 gpa);
 #define CTL_EPTE	(1u << 3)
 #define CTL_NOTIFY	(1u << 4)
 #define CTL_DROP	(1u << 5)
+#define CTL_POST	(1u << 6)	/* section 8.1: post the notification */
+#define EPML_CAP_POST	(1ull << 13)
+
+/* A posted-interrupt descriptor (SDM 30.6; docs/epml.md section 8.1). */
+struct pi_desc {
+	u64 pir[4];		/* bit v: vector v posted */
+	u32 control;		/* bit 0 ON, bit 1 SN, bits 23:16 NV */
+	u32 ndst;		/* xAPIC: APIC ID in bits 15:8 */
+	u32 reserved[6];
+} __attribute__((aligned(64)));
+#define PI_ON		(1u << 0)
+#define PI_SN		(1u << 1)
+#define PI_NV(v)	((u32)(v) << 16)
 
 #define E_R		(1ull << 0)
 #define E_W		(1ull << 1)

@@ -14,7 +14,7 @@ check_kvm() {
 	echo "$out" | grep -Eq '^  vmx flag +yes$'; ok $? "${p}VMX on: the guest kernel sees the vmx flag"
 	kvm=$(echo "$out" | grep -E '^  kvm_intel +')
 	echo "$kvm" | grep -Eq '^  kvm_intel +loaded'; ok $? "${p}Linux loads kvm_intel on the emulated CPU"
-	for f in ept unrestricted_guest vpid pml flexpriority; do
+	for f in ept unrestricted_guest vpid pml flexpriority enable_apicv enable_shadow_vmcs; do
 		echo "$kvm" | grep -Eq " $f=Y( |\$)"; ok $? "${p}kvm_intel reports $f enabled"
 	done
 	# kvm-smoke: KVM's own guest, in real mode and then 32-bit protected mode.
@@ -24,6 +24,10 @@ check_kvm() {
 	ok $? "${p}... its store through EPT lands in the VMM's memory"
 	echo "$out" | grep -Eq '^    prot-out1 +port=0x11 value=0x[0-9a-f]*14$'
 	ok $? "${p}... in protected mode it reads KVM's local APIC version register"
+	echo "$out" | grep -Eq '^    irq-out1 +port=0x11 value=0x5$'
+	ok $? "${p}... five MSIs signalled one at a time while it spins each reach its handler exactly once (5)"
+	echo "$out" | grep -Eq '^  posted-interrupt notifications processed in non-root operation .*: [1-9][0-9]*$'
+	ok $? "${p}... as a posted interrupt: KVM's notification processed in non-root operation"
 	echo "$out" | grep -Eq '^    done +ok$'
 	ok $? "${p}... and the VMM ran to the end"
 	echo "$out" | grep -q '^guest and QMP views agree$'; ok $? "${p}guest and QMP views agree"
@@ -50,6 +54,22 @@ else
 	echo "$out" | sed 's/^/# max: /'
 	ok $rc "-cpu max: demo.py exits 0"
 	check_kvm "$out" "-cpu max: "
+	# The same checks must be able to fail: without virtual-interrupt
+	# delivery and VMCS shadowing KVM turns enable_apicv and
+	# enable_shadow_vmcs off (and still runs its guest).
+	off="Skylake-Server,+vmx,-vmx-apicv-vid,-vmx-shadow-vmcs"
+	out=$("$HERE/demo.py" --qemu "$1" --image-dir "$2" --cpu "$off" --timeout 120 2>&1); rc=$?
+	echo "$out" | sed 's/^/# off: /'
+	ok $rc "-cpu $off: demo.py exits 0"
+	kvm=$(echo "$out" | grep -E '^  kvm_intel +')
+	for f in enable_apicv enable_shadow_vmcs; do
+		echo "$kvm" | grep -Eq " $f=N( |\$)"; ok $? "-cpu $off: kvm_intel reports $f=N"
+	done
+	echo "$out" | grep -Eq '^    irq-out1 +port=0x11 value=0x5$'
+	ok $? "-cpu $off: the MSIs still reach KVM's guest once each (injected by KVM)"
+	echo "$out" | grep -Eq '^  posted-interrupt notifications processed in non-root operation .*: 0$'
+	ok $? "-cpu $off: ... and no posted-interrupt notification was processed"
+	echo "$out" | grep -Eq '^    done +ok$'; ok $? "-cpu $off: KVM's guest still runs"
 fi
 echo "1..$n"
 [ $failed = 0 ]

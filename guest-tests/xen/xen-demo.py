@@ -344,10 +344,20 @@ def heat_map(mapped, nbins=128, gap=16384):
 
 
 # Basic VM-exit reasons (Intel SDM appendix C) that the cost table names.
-EXIT_NAMES = {0: "exc/NMI", 1: "ext-intr", 7: "intr-window", 10: "CPUID", 12: "HLT",
-              16: "RDTSC", 18: "VMCALL", 28: "CR", 30: "I/O", 31: "RDMSR", 32: "WRMSR", 44: "APIC-access",
-              48: "EPT-viol", 49: "EPT-misc", 51: "RDTSCP", 52: "preempt", 54: "WBINVD", 55: "XSETBV",
-              56: "APIC-write", 62: "PML-full"}
+# Basic exit reasons, SDM Vol. 3D Appendix C.
+EXIT_NAMES = {0: "exc/NMI", 1: "ext-intr", 2: "triple-fault", 3: "INIT", 4: "SIPI",
+              7: "intr-window", 8: "NMI-window", 9: "task-switch", 10: "CPUID", 12: "HLT",
+              13: "INVD", 14: "INVLPG", 15: "RDPMC", 16: "RDTSC", 18: "VMCALL",
+              19: "VMCLEAR", 20: "VMLAUNCH", 21: "VMPTRLD", 22: "VMPTRST", 23: "VMREAD",
+              24: "VMRESUME", 25: "VMWRITE", 26: "VMXOFF", 27: "VMXON",
+              28: "CR", 29: "MOV-DR", 30: "I/O", 31: "RDMSR", 32: "WRMSR",
+              33: "entry-fail-guest", 34: "entry-fail-MSR", 36: "MWAIT", 37: "MTF",
+              39: "MONITOR", 40: "PAUSE", 41: "entry-fail-MC", 43: "TPR-threshold",
+              44: "APIC-access", 45: "EOI-induced", 46: "GDTR/IDTR", 47: "LDTR/TR",
+              48: "EPT-viol", 49: "EPT-misc", 50: "INVEPT", 51: "RDTSCP", 52: "preempt",
+              53: "INVVPID", 54: "WBINVD", 55: "XSETBV", 56: "APIC-write", 57: "RDRAND",
+              58: "INVPCID", 59: "VMFUNC", 60: "ENCLS", 61: "RDSEED", 62: "PML-full",
+              63: "XSAVES", 64: "XRSTORS"}
 
 
 def cost_table(win_stats, pml_at, name="epml"):

@@ -85,6 +85,14 @@ static void test_access(void)
        vmcs_access_width(VMCS_EPT_POINTER, false) == 8 &&
        vmcs_access_width(VMCS_GUEST_PML_INDEX, true) == 2,
        "access widths of high half, 64-bit and 16-bit fields");
+    /* The same rules on a bare slot, as for a shadow VMCS in its region. */
+    ok(vmcs_slot_read(0x1122334455667788ull, VMCS_EPT_POINTER | VMCS_ENC_HIGH) == 0x11223344 &&
+       vmcs_slot_read(0x1122334455667788ull, VMCS_GUEST_PML_INDEX) == 0x7788,
+       "slot read: high half, 16-bit truncation");
+    ok(vmcs_slot_write(0x1122334455667788ull, VMCS_EPT_POINTER | VMCS_ENC_HIGH, 0xaabbccddull) ==
+       0xaabbccdd55667788ull &&
+       vmcs_slot_write(0, VMCS_PIN_BASED_VM_EXEC_CONTROL, ~0ull) == 0xffffffffull,
+       "slot write: high half keeps the low half, 32-bit truncation");
 }
 
 static bool all_reqs(enum vmcs_req req, void *opaque)
@@ -109,8 +117,8 @@ static bool basic_only(enum vmcs_req req, void *opaque)
 
 static void test_enum_msr(void)
 {
-    ok(vmcs_enum_msr(all_reqs, NULL) == 0x44,
-       "VMCS_ENUM with extended PML: EPML descriptor address, index 34 (0x44)");
+    ok(vmcs_enum_msr(all_reqs, NULL) == 0x46,
+       "VMCS_ENUM with extended PML: EPML posted-notification descriptor, index 35 (0x46)");
     ok(vmcs_enum_msr(no_epml, NULL) == 0x32, "VMCS_ENUM with TSC scaling: index 25 (0x32)");
     ok(vmcs_enum_msr(no_tsc_scaling, NULL) == 0x2e,
        "VMCS_ENUM without TSC scaling: preemption timer, index 23 (0x2e)");
