@@ -12,6 +12,17 @@ from qmp import QMP  # noqa: E402
 from tap import ok  # noqa: E402
 
 
+def symbol_range(elf64, name):
+    """[start, end) of symbol @name in the guest's ELF (nm -S): where its
+    code is, to tell that a stopped vCPU is inside it."""
+    out = subprocess.run(["nm", "-S", elf64], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 4 and f[3] == name:
+            return int(f[0], 16), int(f[0], 16) + int(f[1], 16)
+    raise SystemExit("no symbol %s" % name)
+
+
 def start(qemu, elf, tmp, tag, machine_args, extra):
     """QEMU running @elf (console in tmp/tag.con); returns (process, console, QMP)."""
     con = os.path.join(tmp, tag + ".con")

@@ -13,7 +13,6 @@ Usage: test-vmx-migrate-pi.py QEMU GUEST_DIR
 """
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,23 +26,13 @@ qemu, guest_dir = sys.argv[1], sys.argv[2]
 elf = os.path.join(guest_dir, "vmx-pi-migrate.elf")
 
 
-def symbol_range(name):
-    out = subprocess.run(["nm", "-S", os.path.join(guest_dir, "vmx-pi-migrate.elf64")],
-                         capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        f = line.split()
-        if len(f) == 4 and f[3] == name:
-            return int(f[0], 16), int(f[0], 16) + int(f[1], 16)
-    raise SystemExit("no symbol %s" % name)
-
-
 def start(tmp, tag, extra):
     return migrate_lib.start(qemu, elf, tmp, tag, ["-accel", "tcg", "-cpu", "Skylake-Server,+vmx"],
                              extra)
 
 
 with tempfile.TemporaryDirectory(prefix="qemu-pml-migrate-pi-") as tmp:
-    lo, hi = symbol_range("l2_main")
+    lo, hi = migrate_lib.symbol_range(os.path.join(guest_dir, "vmx-pi-migrate.elf64"), "l2_main")
     state = os.path.join(tmp, "state")
     p1, con1, q1 = start(tmp, "src", [])
     ok(wait_text(con1, "migrate-now", 60, poll=0.02), "the source guest is about to enter its L2")

@@ -8,7 +8,6 @@ assertion passing.  Usage: test-vmx-migrate.py QEMU GUEST_DIR
 """
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,23 +21,13 @@ qemu, guest_dir = sys.argv[1], sys.argv[2]
 elf = os.path.join(guest_dir, "vmx-migrate.elf")
 
 
-def symbol_range(name):
-    out = subprocess.run(["nm", "-S", os.path.join(guest_dir, "vmx-migrate.elf64")],
-                         capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        f = line.split()
-        if len(f) == 4 and f[3] == name:
-            return int(f[0], 16), int(f[0], 16) + int(f[1], 16)
-    raise SystemExit("no symbol %s" % name)
-
-
 def start(tmp, tag, extra):
     return migrate_lib.start(qemu, elf, tmp, tag, ["-accel", "tcg", "-cpu", "Skylake-Server,+vmx"],
                              extra)
 
 
 with tempfile.TemporaryDirectory(prefix="qemu-pml-migrate-") as tmp:
-    lo, hi = symbol_range("l2_main")
+    lo, hi = migrate_lib.symbol_range(os.path.join(guest_dir, "vmx-migrate.elf64"), "l2_main")
     state = os.path.join(tmp, "state")
     p1, con1, q1 = start(tmp, "src", [])
     ok(wait_text(con1, "migrate-now", 60), "the source guest started its L2")
