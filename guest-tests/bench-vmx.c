@@ -32,14 +32,6 @@ static volatile int workload;
 static volatile u64 result;
 static volatile u64 seed = 1;		/* keeps the compiler from folding the loops */
 
-static inline u64 rdtsc(void)
-{
-	u32 lo, hi;
-
-	asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return lo | ((u64)hi << 32);
-}
-
 static u64 __attribute__((noinline)) cpu_work(void)
 {
 	u64 x = seed, i;

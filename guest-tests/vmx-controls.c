@@ -530,14 +530,6 @@ static void test_pending_dbg(void)
 
 /* ---- VMX-preemption timer ---------------------------------------------------- */
 
-static inline u64 rdtsc(void)
-{
-	u32 lo, hi;
-
-	asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return lo | ((u64)hi << 32);
-}
-
 static void test_preemption_timer(void)
 {
 	u64 reason, v, t0, t1, rate = rdmsr(MSR_IA32_VMX_MISC) & 0x1f;

@@ -299,9 +299,19 @@ static void test_exits(void)
 	report(!(read_cr0() & (1u << 1)) || (guest_seen[0] & (1u << 1)),
 	       "host CR0 is unchanged by the guest's view");
 	vmx_skip_instruction();
+	/* The exit's MSR-store list (28.4) saves IA32_TSC, without the offset. */
+	msr_area[1][0] = 0x10;
+	msr_area[1][1] = 0;
+	vmcs_set(VMCS_EXIT_MSR_STORE_ADDR, pa(msr_area[1]));
+	vmcs_set(VMCS_EXIT_MSR_STORE_COUNT, 1);
 	expect_exit(EXIT_REASON_VMCALL, 0, 0, "RDTSC without RDTSC exiting does not exit");
+	q = rdtsc();
 	report(guest_seen[2] >= (1ull << 60), "guest TSC includes the TSC offset (%#llx)",
 	       (unsigned long long)guest_seen[2]);
+	report(msr_area[1][1] + (1ull << 60) > guest_seen[2] && msr_area[1][1] <= q,
+	       "the exit stored IA32_TSC between the guest's RDTSC and the host's next one, "
+	       "without the offset (%#llx)", (unsigned long long)msr_area[1][1]);
+	vmcs_set(VMCS_EXIT_MSR_STORE_COUNT, 0);
 	report(guest_seen[3] == 0x1234, "guest SYSENTER_CS came from the entry MSR-load list (%#llx)",
 	       (unsigned long long)guest_seen[3]);
 	vmx_skip_instruction();

@@ -52,14 +52,6 @@ static volatile unsigned hits[256];
 static volatile unsigned order[4], norder;
 static volatile u64 l2_shadow_val, l2_shadow_flags = ~0ull;
 
-static u64 rdtsc(void)
-{
-	u32 lo, hi;
-
-	asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return lo | ((u64)hi << 32);
-}
-
 /* L2 handlers: count, note the order, virtual EOI through the APIC-access page. */
 static void l2_isr(unsigned vec)
 {

@@ -64,14 +64,6 @@ static void ap_work(void)
 	vmx_off();
 }
 
-static u64 rdtsc(void)
-{
-	u32 lo, hi;
-
-	asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return lo | ((u64)hi << 32);
-}
-
 static bool wait_ap(int s)
 {
 	u64 t0 = rdtsc();

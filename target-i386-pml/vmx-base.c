@@ -264,6 +264,12 @@ G_NORETURN void vmx_vmexit_len(CPUX86State *env, uint32_t reason, uint64_t qual,
 {
     CPUState *cs = env_cpu(env);
 
+    /*
+     * The IA32_TSC value of the MSR-store list (28.4) is read when the
+     * exit is recognised, not after the emulator's own bookkeeping, so
+     * that it follows the guest's last RDTSC as closely as on hardware.
+     */
+    env->vmx.exit.tsc = cpu_get_tsc(env);
     if (ra) {
         cpu_restore_state(cs, ra);      /* also sets exit_insn_len */
     } else if (!insn_len && (env->vmx.exit.idt_vectoring & VMX_INTR_INFO_VALID) &&

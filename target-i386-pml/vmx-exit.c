@@ -63,8 +63,11 @@ static bool vmx_store_msr(CPUX86State *env, uint32_t index, uint64_t *val)
         *val = env->tsc_aux;
         return true;
     case MSR_IA32_TSC:
-        /* 28.4: the value RDMSR returns in root operation (no TSC offset). */
-        *val = cpu_get_tsc(env);
+        /*
+         * 28.4: the value RDMSR returns in root operation (no TSC offset),
+         * as of the moment the exit was recognised (vmx_vmexit_len()).
+         */
+        *val = env->vmx.exit.tsc;
         return true;
     case VMX_MSR_IA32_DEBUGCTL:
         *val = 0;

@@ -103,6 +103,7 @@ struct vmx_exit_prep {
     uint32_t idt_vectoring;     /* event being delivered (27.2.4), or 0 */
     uint32_t idt_vectoring_err;
     uint32_t idt_vectoring_len; /* ... its instruction's length (INT n, INT3, INTO) */
+    uint64_t tsc;               /* TSC when the exit was recognised (28.4) */
 };
 
 /*
