@@ -17,14 +17,8 @@ static u8 vapic[4096] __attribute__((aligned(4096)));
 static u8 alias[4096] __attribute__((aligned(4096)));
 static u8 guest_stack[8192] __attribute__((aligned(16)));
 
-#define PROC_TPR_SHADOW			(1u << 21)
-#define PROC2_VIRT_APIC_ACCESSES	(1u << 0)
-#define VMCS_APIC_ACCESS_ADDR		0x2014
-#define VMCS_VIRTUAL_APIC_ADDR		0x2012
-#define VMCS_TPR_THRESHOLD		0x401c
 #define VMCS_GUEST_PHYS_ADDR		0x2400
 #define EXIT_REASON_TPR_BELOW		43
-#define EXIT_REASON_APIC_ACCESS		44
 #define INJECT_UD			0x80000306u
 
 /*

@@ -17,23 +17,6 @@ static u8 msr_bitmap[4096] __attribute__((aligned(4096)));
 static u8 guest_stack[8192] __attribute__((aligned(16)));
 static volatile u64 pi_desc[8] __attribute__((aligned(64)));
 
-#define PIN_POSTED_INTR			(1u << 7)
-#define PROC_TPR_SHADOW			(1u << 21)
-#define PROC_INTR_WINDOW		(1u << 2)
-#define PROC2_VIRT_APIC_ACCESSES	(1u << 0)
-#define PROC2_VIRT_X2APIC		(1u << 4)
-#define PROC2_APIC_REG_VIRT		(1u << 8)
-#define PROC2_VID			(1u << 9)
-#define VMCS_PI_NV			0x0002
-#define VMCS_GUEST_INTR_STATUS		0x0810
-#define VMCS_VIRTUAL_APIC_ADDR		0x2012
-#define VMCS_APIC_ACCESS_ADDR		0x2014
-#define VMCS_PI_DESC_ADDR		0x2016
-#define VMCS_EOI_EXIT_BITMAP0		0x201c
-#define VMCS_TPR_THRESHOLD		0x401c
-#define EXIT_REASON_EXT_INTR		1
-#define EXIT_REASON_APIC_ACCESS		44
-#define EXIT_REASON_EOI_INDUCED		45
 #define EXIT_REASON_APIC_WRITE		56
 
 #define VEC_A		0x51		/* a virtual interrupt */
@@ -165,22 +148,8 @@ static void set_vbit(unsigned base, unsigned vec)
 static void setup(void *rip, u32 proc2, u32 pin)
 {
 	vmx_setup_vmcs(vmcs, (void (*)(void))rip, guest_stack + sizeof(guest_stack));
-	vmcs_set(VMCS_PIN_BASED_CONTROLS, pin_ctls(PIN_EXT_INTR_EXITING | pin));
-	vmcs_set(VMCS_PROC_BASED_CONTROLS,
-		 proc_ctls(PROC_ACTIVATE_SECONDARY | PROC_TPR_SHADOW | PROC_USE_MSR_BITMAPS));
-	vmcs_set(VMCS_SECONDARY_CONTROLS, proc2_ctls(proc2));
-	vmcs_set(VMCS_EXIT_CONTROLS, exit_ctls(EXIT_ACK_INTR_ON_EXIT));
+	vmx_setup_apicv(pin, PROC_USE_MSR_BITMAPS, proc2, apic_page, vapic, VEC_NOTIFY, pi_desc);
 	vmcs_set(VMCS_MSR_BITMAP, pa(msr_bitmap));
-	vmcs_set(VMCS_APIC_ACCESS_ADDR, pa(apic_page));
-	vmcs_set(VMCS_VIRTUAL_APIC_ADDR, pa(vapic));
-	vmcs_set(VMCS_TPR_THRESHOLD, 0);
-	vmcs_set(VMCS_GUEST_INTR_STATUS, 0);
-	vmcs_set(VMCS_EOI_EXIT_BITMAP0, 0);
-	vmcs_set(VMCS_EOI_EXIT_BITMAP0 + 2, 0);
-	vmcs_set(VMCS_EOI_EXIT_BITMAP0 + 4, 0);
-	vmcs_set(VMCS_EOI_EXIT_BITMAP0 + 6, 0);
-	vmcs_set(VMCS_PI_NV, VEC_NOTIFY);
-	vmcs_set(VMCS_PI_DESC_ADDR, pa((const void *)pi_desc));
 	memset(vapic, 0, sizeof(vapic));
 	memset(apic_page, 0, sizeof(apic_page));
 	vmx_guest_regs.rbx = pa(apic_page);

@@ -18,7 +18,6 @@ static u8 guest_stack[8192] __attribute__((aligned(16)));
 #define PROC_RDPMC_EXITING		(1u << 11)
 #define PROC_CR8_LOAD_EXITING		(1u << 19)
 #define PROC_CR8_STORE_EXITING		(1u << 20)
-#define PROC_TPR_SHADOW			(1u << 21)
 #define PROC_NMI_WINDOW			(1u << 22)
 #define PROC_MTF			(1u << 27)
 #define PROC2_DT_EXITING		(1u << 2)
@@ -30,8 +29,6 @@ static u8 guest_stack[8192] __attribute__((aligned(16)));
 #define VMCS_INSN_INFO			0x440e
 #define EXIT_SAVE_PREEMPT_TIMER		(1u << 22)
 
-#define VMCS_VIRTUAL_APIC_ADDR		0x2012
-#define VMCS_TPR_THRESHOLD		0x401c
 #define VMCS_PREEMPT_TIMER_VALUE	0x482e
 #define VMCS_GUEST_PENDING_DBG		0x6822
 

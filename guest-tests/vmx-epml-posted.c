@@ -35,18 +35,6 @@
 #define SPIN_LIMIT	200000000u
 #define QUIET_SPINS	2000000u	/* how long "nothing arrives" is watched */
 
-#define PIN_POSTED_INTR			(1u << 7)
-#define PROC_TPR_SHADOW			(1u << 21)
-#define PROC2_VIRT_APIC_ACCESSES	(1u << 0)
-#define PROC2_VID			(1u << 9)
-#define VMCS_PI_NV			0x0002
-#define VMCS_GUEST_INTR_STATUS		0x0810
-#define VMCS_VIRTUAL_APIC_ADDR		0x2012
-#define VMCS_APIC_ACCESS_ADDR		0x2014
-#define VMCS_PI_DESC_ADDR		0x2016
-#define VMCS_EOI_EXIT_BITMAP0		0x201c
-#define VMCS_TPR_THRESHOLD		0x401c
-#define EXIT_REASON_EXT_INTR		1
 #define NREASONS			64
 
 #define LAPIC		((volatile u32 *)0xfee00000ul)
@@ -173,30 +161,9 @@ static void __attribute__((noreturn, used)) collector_l2(void)
 
 static void collector_vmcs(void)
 {
-	u64 cap2 = rdmsr(MSR_IA32_VMX_PROCBASED_CTLS2);
-	u32 proc2 = PROC2_VIRT_APIC_ACCESSES | PROC2_VID;
-
-	if (proc2 & ~(u32)(cap2 >> 32))
-		test_abort("virtual-interrupt delivery is not offered");
 	vmx_setup_vmcs(vmcs_col, collector_l2, stack_col + sizeof(stack_col));
-	vmcs_set(VMCS_PIN_BASED_CONTROLS,
-		 vmx_ctls(MSR_IA32_VMX_PINBASED_CTLS, MSR_IA32_VMX_TRUE_PINBASED_CTLS,
-		      PIN_EXT_INTR_EXITING | PIN_POSTED_INTR));
-	vmcs_set(VMCS_PROC_BASED_CONTROLS,
-		 vmx_ctls(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
-		      PROC_ACTIVATE_SECONDARY | PROC_TPR_SHADOW));
-	vmcs_set(VMCS_SECONDARY_CONTROLS, proc2 | (u32)cap2);
-	vmcs_set(VMCS_EXIT_CONTROLS,
-		 vmx_ctls(MSR_IA32_VMX_EXIT_CTLS, MSR_IA32_VMX_TRUE_EXIT_CTLS,
-		      EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTR_ON_EXIT));
-	vmcs_set(VMCS_APIC_ACCESS_ADDR, pa(apic_page));
-	vmcs_set(VMCS_VIRTUAL_APIC_ADDR, pa(vapic));
-	vmcs_set(VMCS_TPR_THRESHOLD, 0);
-	vmcs_set(VMCS_GUEST_INTR_STATUS, 0);
-	for (int i = 0; i < 8; i += 2)
-		vmcs_set(VMCS_EOI_EXIT_BITMAP0 + i, 0);
-	vmcs_set(VMCS_PI_NV, VEC_NV);
-	vmcs_set(VMCS_PI_DESC_ADDR, pa((const void *)&pi));
+	vmx_setup_apicv(PIN_POSTED_INTR, 0, PROC2_VIRT_APIC_ACCESSES | PROC2_VID, apic_page, vapic,
+			VEC_NV, &pi);
 }
 
 enum { CMD_NONE, CMD_RUN, CMD_IDLE, CMD_IDLE_SN, CMD_QUIT };

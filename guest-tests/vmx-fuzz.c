@@ -14,11 +14,6 @@
 
 #define ITERATIONS 3000
 
-#define PROC_TPR_SHADOW			(1u << 21)
-#define PROC2_VIRT_APIC_ACCESSES	(1u << 0)
-#define VMCS_VIRTUAL_APIC_ADDR		0x2012
-#define VMCS_APIC_ACCESS_ADDR		0x2014
-#define VMCS_TPR_THRESHOLD		0x401c
 
 static u8 vmcs[4096] __attribute__((aligned(4096)));
 static u8 sandbox[16][4096] __attribute__((aligned(4096)));

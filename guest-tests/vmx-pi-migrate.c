@@ -25,21 +25,6 @@ static u8 rw_bitmap[4096] __attribute__((aligned(4096)));
 static u8 guest_stack[8192] __attribute__((aligned(16)));
 static volatile u64 pi_desc[8] __attribute__((aligned(64)));
 
-#define PIN_POSTED_INTR			(1u << 7)
-#define PROC_TPR_SHADOW			(1u << 21)
-#define PROC2_VIRT_APIC_ACCESSES	(1u << 0)
-#define PROC2_APIC_REG_VIRT		(1u << 8)
-#define PROC2_VID			(1u << 9)
-#define PROC2_SHADOW_VMCS		(1u << 14)
-#define VMCS_PI_NV			0x0002
-#define VMCS_GUEST_INTR_STATUS		0x0810
-#define VMCS_VIRTUAL_APIC_ADDR		0x2012
-#define VMCS_APIC_ACCESS_ADDR		0x2014
-#define VMCS_PI_DESC_ADDR		0x2016
-#define VMCS_EOI_EXIT_BITMAP0		0x201c
-#define VMCS_VMREAD_BITMAP		0x2026
-#define VMCS_VMWRITE_BITMAP		0x2028
-#define VMCS_TPR_THRESHOLD		0x401c
 
 #define VEC_RVI		0x51		/* pending in RVI/VIRR */
 #define VEC_POSTED	0x74		/* posted in the PIR */
@@ -82,11 +67,6 @@ static void __attribute__((noreturn, used)) l2_main(void)
 		asm volatile("hlt");
 }
 
-static u32 ctls(u32 cap, u32 true_cap, u32 want)
-{
-	return vmx_ctls(cap, true_cap, want);
-}
-
 static bool vbit(unsigned base, unsigned vec)
 {
 	return *(volatile u32 *)(vapic + base + 0x10 * (vec / 32)) & (1u << (vec % 32));
@@ -106,11 +86,7 @@ static u64 enter(bool launch)
 
 static void setup(void)
 {
-	u64 proc2 = rdmsr(MSR_IA32_VMX_PROCBASED_CTLS2);
 	u32 want2 = PROC2_VIRT_APIC_ACCESSES | PROC2_APIC_REG_VIRT | PROC2_VID | PROC2_SHADOW_VMCS;
-
-	if (want2 & ~(u32)(proc2 >> 32))
-		test_abort("secondary controls %#x not offered", want2 & ~(u32)(proc2 >> 32));
 
 	/* The shadow VMCS the link pointer references. */
 	*(u32 *)shadow = vmx_revision() | 0x80000000u;
@@ -119,23 +95,7 @@ static void setup(void)
 	vmcs_set(VMCS_GUEST_RIP, SHADOW_MAGIC);
 
 	vmx_setup_vmcs(vmcs, l2_main, guest_stack + sizeof(guest_stack));
-	vmcs_set(VMCS_PIN_BASED_CONTROLS,
-		 ctls(MSR_IA32_VMX_PINBASED_CTLS, MSR_IA32_VMX_TRUE_PINBASED_CTLS,
-		      PIN_EXT_INTR_EXITING | PIN_POSTED_INTR));
-	vmcs_set(VMCS_PROC_BASED_CONTROLS,
-		 ctls(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
-		      PROC_ACTIVATE_SECONDARY | PROC_TPR_SHADOW));
-	vmcs_set(VMCS_SECONDARY_CONTROLS, want2 | (u32)proc2);
-	vmcs_set(VMCS_EXIT_CONTROLS,
-		 ctls(MSR_IA32_VMX_EXIT_CTLS, MSR_IA32_VMX_TRUE_EXIT_CTLS,
-		      EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTR_ON_EXIT));
-	vmcs_set(VMCS_APIC_ACCESS_ADDR, pa(apic_page));
-	vmcs_set(VMCS_VIRTUAL_APIC_ADDR, pa(vapic));
-	vmcs_set(VMCS_TPR_THRESHOLD, 0);
-	for (int i = 0; i < 4; i++)
-		vmcs_set(VMCS_EOI_EXIT_BITMAP0 + 2 * i, 0);
-	vmcs_set(VMCS_PI_NV, VEC_NOTIFY);
-	vmcs_set(VMCS_PI_DESC_ADDR, pa((const void *)pi_desc));
+	vmx_setup_apicv(PIN_POSTED_INTR, 0, want2, apic_page, vapic, VEC_NOTIFY, pi_desc);
 	vmcs_set(VMCS_VMREAD_BITMAP, pa(rw_bitmap));	/* all zero: nothing exits */
 	vmcs_set(VMCS_VMWRITE_BITMAP, pa(rw_bitmap));
 	vmcs_set(VMCS_LINK_POINTER, pa(shadow));

@@ -18,10 +18,7 @@ static u8 rd_bitmap[4096] __attribute__((aligned(4096)));
 static u8 wr_bitmap[4096] __attribute__((aligned(4096)));
 static u8 guest_stack[8192] __attribute__((aligned(16)));
 
-#define PROC2_SHADOW_VMCS		(1u << 14)
 #define MISC_VMWRITE_ANY		(1ull << 29)
-#define VMCS_VMREAD_BITMAP		0x2026
-#define VMCS_VMWRITE_BITMAP		0x2028
 #define EXIT_REASON_VMWRITE		25
 #define SHADOW_INDICATOR		0x80000000u
 #define NO_SUCH_FIELD			0x7ffe	/* natural-width host, index 1FFH */

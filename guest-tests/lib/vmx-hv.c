@@ -250,3 +250,33 @@ void epml_setup_vmcs(u64 eptp, const void *buf0, const void *buf1, const volatil
 	vmcs_set(VMCS_EPML_INDEX, 0);
 	vmcs_set(VMCS_EPML_ACTIVE, 0);
 }
+
+/* ---- APIC virtualization ---------------------------------------------------- */
+
+void vmx_setup_apicv(u32 pin, u32 proc, u32 proc2, void *apic_access, void *vapic, u8 nv,
+		     const volatile void *pi_desc)
+{
+	u64 cap2 = rdmsr(MSR_IA32_VMX_PROCBASED_CTLS2);
+	int i;
+
+	if (proc2 & ~(u32)(cap2 >> 32))
+		test_abort("secondary controls %#x not offered", proc2 & ~(u32)(cap2 >> 32));
+	vmcs_set(VMCS_PIN_BASED_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_PINBASED_CTLS, MSR_IA32_VMX_TRUE_PINBASED_CTLS,
+			  PIN_EXT_INTR_EXITING | pin));
+	vmcs_set(VMCS_PROC_BASED_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
+			  PROC_ACTIVATE_SECONDARY | PROC_TPR_SHADOW | proc));
+	vmcs_set(VMCS_SECONDARY_CONTROLS, proc2 | (u32)cap2);
+	vmcs_set(VMCS_EXIT_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_EXIT_CTLS, MSR_IA32_VMX_TRUE_EXIT_CTLS,
+			  EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTR_ON_EXIT));
+	vmcs_set(VMCS_APIC_ACCESS_ADDR, pa(apic_access));
+	vmcs_set(VMCS_VIRTUAL_APIC_ADDR, pa(vapic));
+	vmcs_set(VMCS_TPR_THRESHOLD, 0);
+	vmcs_set(VMCS_GUEST_INTR_STATUS, 0);
+	for (i = 0; i < 4; i++)
+		vmcs_set(VMCS_EOI_EXIT_BITMAP0 + 2 * i, 0);
+	vmcs_set(VMCS_PI_NV, nv);
+	vmcs_set(VMCS_PI_DESC_ADDR, pa((const void *)pi_desc));
+}

@@ -343,6 +343,39 @@ u64 *ept_pte(u64 gpa);
 #define VMCS_PML_ADDRESS		0x200e
 #define VMCS_GUEST_PHYSICAL_ADDRESS	0x2400
 #define VMCS_SECONDARY_CONTROLS		0x401e
+
+/* APIC virtualization and posted interrupts (SDM Vol. 3C 30; 25.6). */
+#define PIN_POSTED_INTR			(1u << 7)
+#define PROC_INTR_WINDOW		(1u << 2)
+#define PROC_TPR_SHADOW			(1u << 21)
+#define PROC2_VIRT_APIC_ACCESSES	(1u << 0)
+#define PROC2_VIRT_X2APIC		(1u << 4)
+#define PROC2_APIC_REG_VIRT		(1u << 8)
+#define PROC2_VID			(1u << 9)
+#define PROC2_SHADOW_VMCS		(1u << 14)
+#define VMCS_PI_NV			0x0002
+#define VMCS_GUEST_INTR_STATUS		0x0810
+#define VMCS_VIRTUAL_APIC_ADDR		0x2012
+#define VMCS_APIC_ACCESS_ADDR		0x2014
+#define VMCS_PI_DESC_ADDR		0x2016
+#define VMCS_EOI_EXIT_BITMAP0		0x201c
+#define VMCS_VMREAD_BITMAP		0x2026
+#define VMCS_VMWRITE_BITMAP		0x2028
+#define VMCS_TPR_THRESHOLD		0x401c
+#define EXIT_REASON_EXT_INTR		1
+#define EXIT_REASON_APIC_ACCESS		44
+#define EXIT_REASON_EOI_INDUCED		45
+
+/*
+ * APIC virtualization in the current VMCS: external-interrupt exiting
+ * with acknowledge on exit, a TPR shadow on @vapic, the APIC-access page
+ * @apic_access, the secondary controls @proc2 (the caller checks that
+ * the model offers them), and @pin / @proc on top; TPR threshold, RVI,
+ * SVI and the EOI-exit bitmaps 0; posted-interrupt notification vector
+ * @nv and descriptor @pi_desc (used only with PIN_POSTED_INTR in @pin).
+ */
+void vmx_setup_apicv(u32 pin, u32 proc, u32 proc2, void *apic_access, void *vapic, u8 nv,
+		     const volatile void *pi_desc);
 #define VMCS_GUEST_LINEAR_ADDRESS	0x640a
 #define EXIT_REASON_EPT_VIOLATION	48
 #define EXIT_REASON_EPT_MISCONFIG	49
