@@ -87,33 +87,16 @@ static void setup(void *rip, bool tpr_shadow, u32 proc2)
 	vmx_guest_regs.rbx = pa(apic_page);
 }
 
-static u64 enter(bool launch)
-{
-	int r = vmx_enter(launch);
-
-	return r == VMX_OK ? vmcs_get(VMCS_EXIT_REASON) : ~0ull;
-}
-
-static u64 qual(void)
-{
-	return vmcs_get(VMCS_EXIT_QUALIFICATION);
-}
-
-static u64 rip(void)
-{
-	return vmcs_get(VMCS_GUEST_RIP);
-}
-
 /* Resume L2 at @at: an APIC-access exit (44) with qualification @want. */
 static void expect_apic_exit(void *at, u64 want, const char *what)
 {
 	u64 r;
 
 	vmcs_set(VMCS_GUEST_RIP, pa(at));
-	r = enter(false);
-	report(r == EXIT_REASON_APIC_ACCESS && qual() == want,
+	r = vmx_run(false);
+	report(r == EXIT_REASON_APIC_ACCESS && vmx_exit_qual() == want,
 	       "%s: exit 44, qualification %#llx (%#llx, %#llx)", what, (unsigned long long)want,
-	       (unsigned long long)r, (unsigned long long)qual());
+	       (unsigned long long)r, (unsigned long long)vmx_exit_qual());
 }
 
 static void expect_vmfail7(int r, const char *what)
@@ -155,11 +138,11 @@ static void test_caps_and_checks(void)
 	/* 27.7.7: with it, entry succeeds and exits at once (nothing ran). */
 	vmcs_set(VMCS_SECONDARY_CONTROLS, proc2_ctls(PROC2_VIRT_APIC_ACCESSES));
 	{
-		u64 r = enter(true);
+		u64 r = vmx_run(true);
 
-		report(r == EXIT_REASON_TPR_BELOW && rip() == pa(g_nop),
+		report(r == EXIT_REASON_TPR_BELOW && vmx_guest_rip() == pa(g_nop),
 		       "threshold 3 > VTPR[7:4] 1 with the APIC-access page: exit 43 right after "
-		       "entry (%#llx at %#llx)", (unsigned long long)r, (unsigned long long)rip());
+		       "entry (%#llx at %#llx)", (unsigned long long)r, (unsigned long long)vmx_guest_rip());
 	}
 }
 
@@ -170,43 +153,43 @@ static void test_exits(void)
 	fill_pages();
 	setup(g_rd300, false, 0);
 	vmx_guest_regs.rax = 0;
-	r = enter(true);
-	report(r == EXIT_REASON_APIC_ACCESS && qual() == 0x300 && rip() == pa(g_rd300) &&
+	r = vmx_run(true);
+	report(r == EXIT_REASON_APIC_ACCESS && vmx_exit_qual() == 0x300 && vmx_guest_rip() == pa(g_rd300) &&
 	       vmcs_get(VMCS_EXIT_INSTRUCTION_LEN) == 6 && vmx_guest_regs.rax == 0,
 	       "read of offset 300H: exit 44, linear read, fault-like, length 6 (%#llx, %#llx)",
-	       (unsigned long long)r, (unsigned long long)qual());
+	       (unsigned long long)r, (unsigned long long)vmx_exit_qual());
 
 	vmcs_set(VMCS_GUEST_RIP, pa(g_wr310));
-	r = enter(false);
-	report(r == EXIT_REASON_APIC_ACCESS && qual() == (0x310 | (1 << 12)) &&
-	       rip() == pa(g_wr310) && *(u32 *)(apic_page + 0x310) == 0,
+	r = vmx_run(false);
+	report(r == EXIT_REASON_APIC_ACCESS && vmx_exit_qual() == (0x310 | (1 << 12)) &&
+	       vmx_guest_rip() == pa(g_wr310) && *(u32 *)(apic_page + 0x310) == 0,
 	       "write of offset 310H: exit 44, linear write, memory unchanged (%#llx, %#llx)",
-	       (unsigned long long)r, (unsigned long long)qual());
+	       (unsigned long long)r, (unsigned long long)vmx_exit_qual());
 
 	expect_apic_exit(g_rd80, 0x80, "VTPR read without the TPR shadow");
 
 	vmcs_set(VMCS_GUEST_RIP, pa(apic_page) + 0x100);
-	r = enter(false);
-	report(r == EXIT_REASON_APIC_ACCESS && qual() == (0x100 | (2 << 12)) &&
-	       rip() == pa(apic_page) + 0x100,
+	r = vmx_run(false);
+	report(r == EXIT_REASON_APIC_ACCESS && vmx_exit_qual() == (0x100 | (2 << 12)) &&
+	       vmx_guest_rip() == pa(apic_page) + 0x100,
 	       "instruction fetch at offset 100H: exit 44, access type 2 (%#llx, %#llx)",
-	       (unsigned long long)r, (unsigned long long)qual());
+	       (unsigned long long)r, (unsigned long long)vmx_exit_qual());
 
 	/* Event delivery through an IDT on the APIC-access page (#UD: entry 6). */
 	vmcs_set(VMCS_GUEST_RIP, pa(g_nop));
 	vmcs_set(VMCS_GUEST_IDTR_BASE, pa(apic_page));
 	vmcs_set(VMCS_ENTRY_INTR_INFO, INJECT_UD);
-	r = enter(false);
-	report(r == EXIT_REASON_APIC_ACCESS && qual() == (0x60 | (3 << 12)) &&
+	r = vmx_run(false);
+	report(r == EXIT_REASON_APIC_ACCESS && vmx_exit_qual() == (0x60 | (3 << 12)) &&
 	       vmcs_get(VMCS_IDT_VECTORING_INFO) == INJECT_UD,
 	       "#UD delivered through an IDT on the page: access type 3 at 060H, IDT-vectoring "
-	       "info (%#llx, %#llx, %#llx)", (unsigned long long)r, (unsigned long long)qual(),
+	       "info (%#llx, %#llx, %#llx)", (unsigned long long)r, (unsigned long long)vmx_exit_qual(),
 	       (unsigned long long)vmcs_get(VMCS_IDT_VECTORING_INFO));
 
 	/* "Activate secondary controls" clear: the page is plain memory. */
 	setup(g_rd300, false, 0);
 	vmcs_set(VMCS_PROC_BASED_CONTROLS, proc_ctls(0));
-	r = enter(true);
+	r = vmx_run(true);
 	report(r == EXIT_REASON_VMCALL && (u32)vmx_guest_regs.rax == 0xbbbbbbbb,
 	       "secondary controls not activated: plain memory read (%#llx, %#llx)",
 	       (unsigned long long)r, (unsigned long long)vmx_guest_regs.rax);
@@ -218,13 +201,13 @@ static void test_vtpr(void)
 
 	fill_pages();
 	setup(g_rd80, true, 0);
-	r = enter(true);
+	r = vmx_run(true);
 	report(r == EXIT_REASON_VMCALL && (u32)vmx_guest_regs.rax == 0x44332211,
 	       "VTPR read with the TPR shadow: the virtual-APIC page's dword, no exit (%#llx)",
 	       (unsigned long long)vmx_guest_regs.rax);
 
 	vmcs_set(VMCS_GUEST_RIP, pa(g_rd81b));
-	r = enter(false);
+	r = vmx_run(false);
 	report(r == EXIT_REASON_VMCALL && vmx_guest_regs.rax == 0x22,
 	       "byte read at 081H: virtualized (%#llx)", (unsigned long long)vmx_guest_regs.rax);
 
@@ -235,7 +218,7 @@ static void test_vtpr(void)
 	vmcs_set(VMCS_GUEST_RIP, pa(g_wr80));
 	vmx_guest_regs.rcx = 0x12345678;
 	vmx_guest_regs.r8 = 0;
-	r = enter(false);
+	r = vmx_run(false);
 	report(r == EXIT_REASON_VMCALL && *(u32 *)(vapic + 0x80) == 0x78 &&
 	       *(u32 *)(apic_page + 0x80) == 0xaaaaaaaa && vmx_guest_regs.r8 == 3,
 	       "VTPR write 12345678H: virtual-APIC page holds 78H, no exit (%#llx, %#x)",
@@ -246,18 +229,18 @@ static void test_vtpr(void)
 	vmcs_set(VMCS_GUEST_RIP, pa(g_wr80));
 	vmx_guest_regs.rcx = 0xff20;
 	vmx_guest_regs.r8 = 0;
-	r = enter(false);
-	report(r == EXIT_REASON_TPR_BELOW && rip() == pa(g_wr80_next) &&
+	r = vmx_run(false);
+	report(r == EXIT_REASON_TPR_BELOW && vmx_guest_rip() == pa(g_wr80_next) &&
 	       vmx_guest_regs.r8 == 0 && *(u32 *)(vapic + 0x80) == 0x20,
 	       "VTPR write 20H under threshold 5: exit 43 after the write, before the next "
 	       "instruction (%#llx at %#llx, r8 %llu, VTPR %#x)", (unsigned long long)r,
-	       (unsigned long long)rip(), (unsigned long long)vmx_guest_regs.r8,
+	       (unsigned long long)vmx_guest_rip(), (unsigned long long)vmx_guest_regs.r8,
 	       *(u32 *)(vapic + 0x80));
 
 	vmcs_set(VMCS_TPR_THRESHOLD, 2);
 	vmcs_set(VMCS_GUEST_RIP, pa(g_wr80b));
 	vmx_guest_regs.rcx = 0x10;
-	r = enter(false);
+	r = vmx_run(false);
 	report(r == EXIT_REASON_TPR_BELOW && *(u32 *)(vapic + 0x80) == 0x10,
 	       "byte write 10H under threshold 2: exit 43 (%#llx, VTPR %#x)",
 	       (unsigned long long)r, *(u32 *)(vapic + 0x80));
@@ -266,8 +249,8 @@ static void test_vtpr(void)
 	*(u32 *)(vapic + 0x80) = 0;
 	vmcs_set(VMCS_GUEST_RIP, pa(g_rep80));
 	vmx_guest_regs.rax = 0x57;
-	r = enter(false);
-	report(r == EXIT_REASON_VMCALL && rip() == pa(g_after_rep) &&
+	r = vmx_run(false);
+	report(r == EXIT_REASON_VMCALL && vmx_guest_rip() == pa(g_after_rep) &&
 	       *(u32 *)(vapic + 0x80) == 0x57,
 	       "REP STOSB of 4 bytes over VTPR: one APIC-write emulation, VTPR 57H (%#llx, %#x)",
 	       (unsigned long long)r, *(u32 *)(vapic + 0x80));
@@ -275,8 +258,8 @@ static void test_vtpr(void)
 	*(u32 *)(vapic + 0x80) = 0x30;
 	vmcs_set(VMCS_GUEST_RIP, pa(g_lock80));
 	vmx_guest_regs.rcx = 0x10;
-	r = enter(false);
-	report(r == EXIT_REASON_VMCALL && rip() == pa(g_after_lock) &&
+	r = vmx_run(false);
+	report(r == EXIT_REASON_VMCALL && vmx_guest_rip() == pa(g_after_lock) &&
 	       *(u32 *)(vapic + 0x80) == 0x40,
 	       "LOCK ADD to VTPR: read-modify-write on the virtual-APIC page (%#llx, %#x)",
 	       (unsigned long long)r, *(u32 *)(vapic + 0x80));
@@ -294,10 +277,10 @@ static void test_ept(void)
 	setup(g_rd300, false, PROC2_ENABLE_EPT);
 	vmcs_set(VMCS_EPT_POINTER, eptp);
 	vmx_guest_regs.rbx = pa(alias);
-	r = enter(true);
-	report(r == EXIT_REASON_APIC_ACCESS && qual() == 0x300,
+	r = vmx_run(true);
+	report(r == EXIT_REASON_APIC_ACCESS && vmx_exit_qual() == 0x300,
 	       "EPT maps another guest page onto the APIC-access page: exit 44 (%#llx, %#llx)",
-	       (unsigned long long)r, (unsigned long long)qual());
+	       (unsigned long long)r, (unsigned long long)vmx_exit_qual());
 	*ept_pte(pa(alias)) = saved;
 
 	/* The guest's PML4 lives (through EPT) on the APIC-access page. */
@@ -309,12 +292,12 @@ static void test_ept(void)
 	*ept_pte(cr3) = pa(apic_page) | EPT_MT_WB | EPT_RWX;
 	invept(2, 0);
 	vmcs_set(VMCS_GUEST_RIP, pa(g_nop));
-	r = enter(false);
-	report(r == EXIT_REASON_APIC_ACCESS && ((qual() >> 12) & 0xf) == 15 &&
+	r = vmx_run(false);
+	report(r == EXIT_REASON_APIC_ACCESS && ((vmx_exit_qual() >> 12) & 0xf) == 15 &&
 	       vmcs_get(VMCS_GUEST_PHYS_ADDR) >> 12 == cr3 >> 12,
 	       "page walk through a PML4 on the page: exit 44, guest-physical access (15), "
 	       "its address (%#llx, %#llx, %#llx)", (unsigned long long)r,
-	       (unsigned long long)qual(), (unsigned long long)vmcs_get(VMCS_GUEST_PHYS_ADDR));
+	       (unsigned long long)vmx_exit_qual(), (unsigned long long)vmcs_get(VMCS_GUEST_PHYS_ADDR));
 	*ept_pte(cr3) = saved_pt;
 }
 

@@ -104,23 +104,6 @@ static u32 proc2_ctls(u32 want)
 	return want | (u32)cap;
 }
 
-static u64 enter(bool launch)
-{
-	int r = vmx_enter(launch);
-
-	return r == VMX_OK ? vmcs_get(VMCS_EXIT_REASON) : ~0ull;
-}
-
-static u64 qual(void)
-{
-	return vmcs_get(VMCS_EXIT_QUALIFICATION);
-}
-
-static u64 rip(void)
-{
-	return vmcs_get(VMCS_GUEST_RIP);
-}
-
 static u32 vreg(unsigned off)
 {
 	return *(volatile u32 *)(vapic + off);
@@ -178,7 +161,7 @@ static void test_caps_and_checks(void)
 	report(pin & PIN_POSTED_INTR, "process posted interrupts may be 1");
 
 	setup(g_rd20, ALL_APICV, PIN_POSTED_INTR);
-	r = enter(true);
+	r = vmx_run(true);
 	report(r == EXIT_REASON_VMCALL, "all APIC controls, posted interrupts: entry succeeds (%#llx)",
 	       (unsigned long long)r);
 
@@ -190,7 +173,7 @@ static void test_caps_and_checks(void)
 	vmcs_set(VMCS_SECONDARY_CONTROLS, proc2_ctls(PROC2_VIRT_X2APIC));
 	expect_vmfail7("x2APIC virtualization without the TPR shadow");
 	vmcs_set(VMCS_SECONDARY_CONTROLS, proc2_ctls(0));
-	r = enter(true);
+	r = vmx_run(true);
 	report(r == EXIT_REASON_VMCALL, "none of them without the TPR shadow: entry succeeds "
 	       "(%#llx)", (unsigned long long)r);
 
@@ -219,7 +202,7 @@ static void test_caps_and_checks(void)
 	/* 27.2.1.1: with virtual-interrupt delivery the threshold's bits 31:4 are free. */
 	setup(g_rd20, PROC2_VID, 0);
 	vmcs_set(VMCS_TPR_THRESHOLD, 0xf0);
-	r = enter(true);
+	r = vmx_run(true);
 	report(r == EXIT_REASON_VMCALL, "TPR threshold F0H with virtual-interrupt delivery: "
 	       "entry succeeds (%#llx)", (unsigned long long)r);
 }
@@ -233,59 +216,59 @@ static void test_reg_virt(void)
 	set_vreg(0x20, 0x11000000);
 	set_vreg(0x30, 0x50014);
 	*(u32 *)(apic_page + 0x20) = 0xdead;
-	r = enter(true);
+	r = vmx_run(true);
 	report(r == EXIT_REASON_VMCALL && (u32)vmx_guest_regs.rax == 0x11000000,
 	       "read of 020H (ID): from the virtual-APIC page, no exit (%#llx, %#llx)",
 	       (unsigned long long)r, (unsigned long long)vmx_guest_regs.rax);
 	vmcs_set(VMCS_GUEST_RIP, pa(g_rd30));
-	r = enter(false);
+	r = vmx_run(false);
 	report(r == EXIT_REASON_VMCALL && (u32)vmx_guest_regs.rax == 0x50014,
 	       "read of 030H (version): virtualized (%#llx)", (unsigned long long)vmx_guest_regs.rax);
 	vmcs_set(VMCS_GUEST_RIP, pa(g_rda0));
-	r = enter(false);
-	report(r == EXIT_REASON_APIC_ACCESS && qual() == 0xa0,
+	r = vmx_run(false);
+	report(r == EXIT_REASON_APIC_ACCESS && vmx_exit_qual() == 0xa0,
 	       "read of 0A0H (PPR): APIC-access exit (%#llx, %#llx)", (unsigned long long)r,
-	       (unsigned long long)qual());
+	       (unsigned long long)vmx_exit_qual());
 	vmcs_set(VMCS_GUEST_RIP, pa(g_rd390));
-	r = enter(false);
-	report(r == EXIT_REASON_APIC_ACCESS && qual() == 0x390,
+	r = vmx_run(false);
+	report(r == EXIT_REASON_APIC_ACCESS && vmx_exit_qual() == 0x390,
 	       "read of 390H (current count): APIC-access exit (%#llx, %#llx)",
-	       (unsigned long long)r, (unsigned long long)qual());
+	       (unsigned long long)r, (unsigned long long)vmx_exit_qual());
 
 	vmcs_set(VMCS_GUEST_RIP, pa(g_wr20));
 	vmx_guest_regs.rcx = 0x22000000;
-	r = enter(false);
-	report(r == EXIT_REASON_APIC_WRITE && qual() == 0x20 && rip() == pa(g_wr20_next) &&
+	r = vmx_run(false);
+	report(r == EXIT_REASON_APIC_WRITE && vmx_exit_qual() == 0x20 && vmx_guest_rip() == pa(g_wr20_next) &&
 	       vreg(0x20) == 0x22000000 && *(u32 *)(apic_page + 0x20) == 0xdead,
 	       "write of 020H: APIC-write exit 56 after the instruction, qualification 020H, "
 	       "value in the virtual-APIC page (%#llx, %#llx, %#x)", (unsigned long long)r,
-	       (unsigned long long)qual(), vreg(0x20));
+	       (unsigned long long)vmx_exit_qual(), vreg(0x20));
 
 	vmcs_set(VMCS_GUEST_RIP, pa(g_wr310));
 	vmx_guest_regs.rcx = 0x12345678;
-	r = enter(false);
+	r = vmx_run(false);
 	report(r == EXIT_REASON_VMCALL && vreg(0x310) == 0x12000000,
 	       "write of 310H (ICR high): virtualized, bytes 2:0 cleared, no exit (%#llx, %#x)",
 	       (unsigned long long)r, vreg(0x310));
 
 	vmcs_set(VMCS_GUEST_RIP, pa(g_wr30));
-	r = enter(false);
-	report(r == EXIT_REASON_APIC_ACCESS && qual() == (0x30 | (1 << 12)),
+	r = vmx_run(false);
+	report(r == EXIT_REASON_APIC_ACCESS && vmx_exit_qual() == (0x30 | (1 << 12)),
 	       "write of 030H (version, read-only): APIC-access exit (%#llx, %#llx)",
-	       (unsigned long long)r, (unsigned long long)qual());
+	       (unsigned long long)r, (unsigned long long)vmx_exit_qual());
 
 	vmcs_set(VMCS_GUEST_RIP, pa(g_wrb0));
-	r = enter(false);
-	report(r == EXIT_REASON_APIC_WRITE && qual() == 0xb0 && rip() == pa(g_wrb0_next),
+	r = vmx_run(false);
+	report(r == EXIT_REASON_APIC_WRITE && vmx_exit_qual() == 0xb0 && vmx_guest_rip() == pa(g_wrb0_next),
 	       "EOI write without virtual-interrupt delivery: APIC-write exit, offset 0B0H "
-	       "(%#llx, %#llx)", (unsigned long long)r, (unsigned long long)qual());
+	       "(%#llx, %#llx)", (unsigned long long)r, (unsigned long long)vmx_exit_qual());
 
 	vmcs_set(VMCS_GUEST_RIP, pa(g_wr300));
 	vmx_guest_regs.rcx = 0x40000 | VEC_SELF;
-	r = enter(false);
-	report(r == EXIT_REASON_APIC_WRITE && qual() == 0x300 && vreg(0x300) == (0x40000 | VEC_SELF),
+	r = vmx_run(false);
+	report(r == EXIT_REASON_APIC_WRITE && vmx_exit_qual() == 0x300 && vreg(0x300) == (0x40000 | VEC_SELF),
 	       "self IPI through ICR without virtual-interrupt delivery: APIC-write exit "
-	       "(%#llx, %#llx)", (unsigned long long)r, (unsigned long long)qual());
+	       "(%#llx, %#llx)", (unsigned long long)r, (unsigned long long)vmx_exit_qual());
 }
 
 /* L2 handlers: count, note VPPR, virtual EOI through the APIC-access page. */
@@ -327,7 +310,7 @@ static void test_vid(void)
 	set_vbit(0x200, VEC_A);
 	vmcs_set(VMCS_GUEST_INTR_STATUS, VEC_A);
 	vmx_guest_regs.rcx = 100;
-	r = enter(true);
+	r = vmx_run(true);
 	report(r == EXIT_REASON_VMCALL && hits[VEC_A] == 1 && ppr_in_handler == (VEC_A & 0xf0),
 	       "virtual interrupt 51H delivered in L2, no exit; VPPR 50H in the handler "
 	       "(%#llx, %u hits, VPPR %#x)", (unsigned long long)r, hits[VEC_A], ppr_in_handler);
@@ -343,13 +326,13 @@ static void test_vid(void)
 	set_vreg(0x80, 0x60);
 	vmcs_set(VMCS_GUEST_INTR_STATUS, VEC_A);
 	vmx_guest_regs.rcx = 100;
-	r = enter(true);
+	r = vmx_run(true);
 	report(r == EXIT_REASON_VMCALL && hits[VEC_A] == 0 && vreg(0xa0) == 0x60,
 	       "VTPR 60H: interrupt 51H held back, VPPR 60H (%u hits, VPPR %#x)", hits[VEC_A],
 	       vreg(0xa0));
 	vmcs_set(VMCS_GUEST_RIP, pa(g_cr8_0));
 	vmcs_set(VMCS_GUEST_RFLAGS, 0x202);
-	r = enter(false);
+	r = vmx_run(false);
 	report(r == EXIT_REASON_VMCALL && hits[VEC_A] == 1,
 	       "MOV to CR8 0: TPR virtualization delivers it (%#llx, %u hits)",
 	       (unsigned long long)r, hits[VEC_A]);
@@ -364,7 +347,7 @@ static void test_vid(void)
 		 proc_ctls(PROC_ACTIVATE_SECONDARY | PROC_TPR_SHADOW | PROC_USE_MSR_BITMAPS |
 			   PROC_INTR_WINDOW));
 	vmx_guest_regs.rcx = 100;
-	r = enter(true);
+	r = vmx_run(true);
 	report(r == 7 && hits[VEC_A] == 0,
 	       "interrupt-window exiting: exit 7 instead of the delivery (%#llx, %u hits)",
 	       (unsigned long long)r, hits[VEC_A]);
@@ -376,13 +359,13 @@ static void test_vid(void)
 	vmcs_set(VMCS_GUEST_INTR_STATUS, VEC_A);
 	vmcs_set(VMCS_EOI_EXIT_BITMAP0 + 2, 1ull << (VEC_A - 64));
 	vmx_guest_regs.rcx = 100;
-	r = enter(true);
-	report(r == EXIT_REASON_EOI_INDUCED && qual() == VEC_A && hits[VEC_A] == 1 &&
+	r = vmx_run(true);
+	report(r == EXIT_REASON_EOI_INDUCED && vmx_exit_qual() == VEC_A && hits[VEC_A] == 1 &&
 	       !vbit(0x100, VEC_A) && vmcs_get(VMCS_GUEST_INTR_STATUS) == 0,
 	       "EOI-exit bitmap bit 51H: exit 45, qualification 51H, after the EOI "
-	       "(%#llx, %#llx, SVI/RVI %#llx)", (unsigned long long)r, (unsigned long long)qual(),
+	       "(%#llx, %#llx, SVI/RVI %#llx)", (unsigned long long)r, (unsigned long long)vmx_exit_qual(),
 	       (unsigned long long)vmcs_get(VMCS_GUEST_INTR_STATUS));
-	r = enter(false);
+	r = vmx_run(false);
 	report(r == EXIT_REASON_VMCALL, "trap-like: L2 resumes after the EOI write (%#llx)",
 	       (unsigned long long)r);
 
@@ -391,7 +374,7 @@ static void test_vid(void)
 	setup(g_wr300, ALL_APICV, 0);
 	vmx_guest_regs.rcx = 0x40000 | VEC_SELF;
 	vmcs_set(VMCS_GUEST_RFLAGS, 0x202);
-	r = enter(true);
+	r = vmx_run(true);
 	report(r == EXIT_REASON_VMCALL && hits[VEC_SELF] == 1 && !vbit(0x100, VEC_SELF),
 	       "self IPI 62H through ICR low: virtualized and delivered, no exit "
 	       "(%#llx, %u hits)", (unsigned long long)r, hits[VEC_SELF]);
@@ -399,10 +382,10 @@ static void test_vid(void)
 	/* A fixed IPI to another APIC is not a self IPI: APIC-write exit. */
 	setup(g_wr300, ALL_APICV, 0);
 	vmx_guest_regs.rcx = VEC_SELF;	/* no shorthand */
-	r = enter(true);
-	report(r == EXIT_REASON_APIC_WRITE && qual() == 0x300,
+	r = vmx_run(true);
+	report(r == EXIT_REASON_APIC_WRITE && vmx_exit_qual() == 0x300,
 	       "ICR low without the self shorthand: APIC-write exit (%#llx, %#llx)",
-	       (unsigned long long)r, (unsigned long long)qual());
+	       (unsigned long long)r, (unsigned long long)vmx_exit_qual());
 	vmcs_set(VMCS_GUEST_RFLAGS, 0x2);
 
 	/* Entry into HLT with RVI: the virtual interrupt wakes the guest. */
@@ -412,7 +395,7 @@ static void test_vid(void)
 	vmcs_set(VMCS_GUEST_INTR_STATUS, VEC_A);
 	vmcs_set(VMCS_GUEST_RFLAGS, 0x202);
 	vmcs_set(VMCS_GUEST_ACTIVITY_STATE, 1);
-	r = enter(true);
+	r = vmx_run(true);
 	report(r == EXIT_REASON_VMCALL && hits[VEC_A] == 1,
 	       "VM entry in HLT with RVI 51H: delivered, the guest wakes (%#llx, %u hits)",
 	       (unsigned long long)r, hits[VEC_A]);
@@ -431,13 +414,13 @@ static void test_x2apic(void)
 	set_vreg(0x80, 0x20);
 	set_vreg(0x20, 7);
 	vmx_guest_regs.rcx = 0x808;
-	r = enter(true);
+	r = vmx_run(true);
 	report(r == EXIT_REASON_VMCALL && vmx_guest_regs.rax == 0x20 && vmx_guest_regs.rdx == 0,
 	       "RDMSR 808H: VTPR (%#llx, %#llx)", (unsigned long long)r,
 	       (unsigned long long)vmx_guest_regs.rax);
 	vmcs_set(VMCS_GUEST_RIP, pa(g_x2_rd));
 	vmx_guest_regs.rcx = 0x802;
-	r = enter(false);
+	r = vmx_run(false);
 	report(r == EXIT_REASON_VMCALL && vmx_guest_regs.rax == 7,
 	       "RDMSR 802H with APIC-register virtualization: the page's 020H, though L1's "
 	       "APIC is not in x2APIC mode (%#llx, %#llx)", (unsigned long long)r,
@@ -447,7 +430,7 @@ static void test_x2apic(void)
 	vmx_guest_regs.rcx = 0x808;
 	vmx_guest_regs.rax = 0x30;
 	vmx_guest_regs.rdx = 0;
-	r = enter(false);
+	r = vmx_run(false);
 	report(r == EXIT_REASON_VMCALL && vreg(0x80) == 0x30 && vreg(0xa0) == 0x30,
 	       "WRMSR 808H 30H: VTPR and VPPR 30H, no exit (%#llx, %#x, %#x)",
 	       (unsigned long long)r, vreg(0x80), vreg(0xa0));
@@ -456,7 +439,7 @@ static void test_x2apic(void)
 	vmcs_set(VMCS_GUEST_RFLAGS, 0x202);
 	vmx_guest_regs.rcx = 0x83f;
 	vmx_guest_regs.rax = VEC_X2;
-	r = enter(false);
+	r = vmx_run(false);
 	report(r == EXIT_REASON_VMCALL && hits[VEC_X2] == 1 && !vbit(0x100, VEC_X2) &&
 	       vreg(0xa0) == 0x30,
 	       "WRMSR 83FH 63H: self IPI delivered, WRMSR 80BH EOI'd it (%#llx, %u hits, "
@@ -466,17 +449,17 @@ static void test_x2apic(void)
 	vmcs_set(VMCS_GUEST_RIP, pa(g_x2_wr));
 	vmx_guest_regs.rcx = 0x83f;
 	vmx_guest_regs.rax = 5;
-	r = enter(false);
-	report(r == EXIT_REASON_APIC_WRITE && qual() == 0x3f0 && rip() == pa(g_x2_wr_next) &&
+	r = vmx_run(false);
+	report(r == EXIT_REASON_APIC_WRITE && vmx_exit_qual() == 0x3f0 && vmx_guest_rip() == pa(g_x2_wr_next) &&
 	       vreg(0x3f0) == 5,
 	       "WRMSR 83FH vector 5: APIC-write exit, offset 3F0H, after the WRMSR "
-	       "(%#llx, %#llx)", (unsigned long long)r, (unsigned long long)qual());
+	       "(%#llx, %#llx)", (unsigned long long)r, (unsigned long long)vmx_exit_qual());
 
 	/* The MSR bitmap still decides first. */
 	msr_bitmap[0x808 / 8] |= 1u << (0x808 % 8);
 	vmcs_set(VMCS_GUEST_RIP, pa(g_x2_rd));
 	vmx_guest_regs.rcx = 0x808;
-	r = enter(false);
+	r = vmx_run(false);
 	report(r == EXIT_REASON_RDMSR, "RDMSR 808H with its bitmap bit set: exit 31 (%#llx)",
 	       (unsigned long long)r);
 	memset(msr_bitmap, 0, sizeof(msr_bitmap));
@@ -499,7 +482,7 @@ static void test_posted(void)
 	pi_desc[4] = 1;				/* ON */
 	LAPIC[0x300 / 4] = 0x40000 | VEC_NOTIFY;	/* self IPI, pending: IF is 0 */
 	vmx_guest_regs.rcx = 10000;
-	r = enter(true);
+	r = vmx_run(true);
 	for (i = 0; i < 8; i++)
 		if (LAPIC[(0x100 + 0x10 * i) / 4])
 			isr_clear = false;
@@ -518,7 +501,7 @@ static void test_posted(void)
 	pi_desc[VEC_POSTED / 64] = 1ull << (VEC_POSTED % 64);
 	LAPIC[0x300 / 4] = 0x40000 | VEC_OTHER;
 	vmx_guest_regs.rcx = 10000;
-	r = enter(false);
+	r = vmx_run(false);
 	report(r == EXIT_REASON_EXT_INTR &&
 	       (vmcs_get(VMCS_EXIT_INTR_INFO) & 0x800000ff) == (0x80000000u | VEC_OTHER) &&
 	       hits[VEC_POSTED] == 0 && pi_desc[VEC_POSTED / 64] != 0,

@@ -50,11 +50,6 @@ static u32 run(bool launch, void *rip, u64 guest_cr0, u64 mask, u64 shadow)
 	return (u32)vmcs_get(VMCS_EXIT_REASON);
 }
 
-static u64 qual(void)
-{
-	return vmcs_get(VMCS_EXIT_QUALIFICATION);
-}
-
 void test_main(void)
 {
 	u64 cr0;
@@ -65,11 +60,11 @@ void test_main(void)
 	vmx_setup_vmcs(vmcs, l2_main, stack_l2 + sizeof(stack_l2));
 
 	r = run(true, g_clts, cr0, CR0_TS, CR0_TS);
-	report(r == EXIT_REASON_CR_ACCESS && qual() == (2 << 4) &&
+	report(r == EXIT_REASON_CR_ACCESS && vmx_exit_qual() == (2 << 4) &&
 	       vmcs_get(VMCS_GUEST_RIP) == (u64)(uintptr_t)g_clts &&
 	       vmcs_get(VMCS_EXIT_INSTRUCTION_LEN) == 2,
 	       "CLTS, TS owned by the host and set in the shadow: exit 28, type 2 (%u, %#llx)", r,
-	       (unsigned long long)qual());
+	       (unsigned long long)vmx_exit_qual());
 
 	r = run(false, g_clts, cr0 | CR0_TS, CR0_TS, 0);
 	report(r == EXIT_REASON_VMCALL && (vmcs_get(VMCS_GUEST_CR0) & CR0_TS),
@@ -80,16 +75,16 @@ void test_main(void)
 	       "CLTS, TS owned by the guest: no exit, TS cleared (%u)", r);
 
 	r = run(false, g_lmsw_reg, cr0 & ~CR0_MP, CR0_MP, 0);
-	report(r == EXIT_REASON_CR_ACCESS && qual() == ((3 << 4) | (3ull << 16)),
+	report(r == EXIT_REASON_CR_ACCESS && vmx_exit_qual() == ((3 << 4) | (3ull << 16)),
 	       "LMSW AX=3, MP owned by the host, clear in the shadow: exit, type 3, source 3 "
-	       "(%#llx)", (unsigned long long)qual());
+	       "(%#llx)", (unsigned long long)vmx_exit_qual());
 
 	r = run(false, g_lmsw_mem, cr0 & ~CR0_MP, CR0_MP, 0);
 	report(r == EXIT_REASON_CR_ACCESS &&
-	       qual() == ((3 << 4) | (1 << 6) | (0xfff3ull << 16)) &&
+	       vmx_exit_qual() == ((3 << 4) | (1 << 6) | (0xfff3ull << 16)) &&
 	       vmcs_get(VMCS_GUEST_LINEAR_ADDR) == (u64)(uintptr_t)&lmsw_word,
 	       "LMSW m16=0xfff3: exit, memory operand, the whole source, its linear address "
-	       "(%#llx, %#llx)", (unsigned long long)qual(),
+	       "(%#llx, %#llx)", (unsigned long long)vmx_exit_qual(),
 	       (unsigned long long)vmcs_get(VMCS_GUEST_LINEAR_ADDR));
 
 	r = run(false, g_lmsw_em, cr0 | CR0_MP, CR0_MP | CR0_PE, CR0_MP | CR0_PE);

@@ -77,13 +77,6 @@ static bool apic_bit(unsigned base, unsigned vec)
 	return LAPIC[(base + 0x10 * (vec / 32)) / 4] & (1u << (vec % 32));
 }
 
-static u64 enter(bool launch)
-{
-	int r = vmx_enter(launch);
-
-	return r == VMX_OK ? vmcs_get(VMCS_EXIT_REASON) : ~0ull;
-}
-
 static void setup(void)
 {
 	u32 want2 = PROC2_VIRT_APIC_ACCESSES | PROC2_APIC_REG_VIRT | PROC2_VID | PROC2_SHADOW_VMCS;
@@ -125,7 +118,7 @@ void test_main(void)
 	LAPIC[0x300 / 4] = 0x40000 | VEC_NOTIFY;	/* self IPI: held in the IRR */
 
 	printf("migrate-now\n");
-	r = enter(true);
+	r = vmx_run(true);
 	report(r == EXIT_REASON_VMCALL, "L2 ran until its VMCALL (exit %#llx, info %#llx)",
 	       (unsigned long long)r, (unsigned long long)vmcs_get(VMCS_EXIT_INTR_INFO));
 	report(hits[VEC_RVI] == 0 && hits[VEC_POSTED] == 0,
@@ -142,7 +135,7 @@ void test_main(void)
 
 	LAPIC[0x80 / 4] = 0;				/* the notification may come */
 	vmx_skip_instruction();
-	r = enter(false);
+	r = vmx_run(false);
 	report(r == EXIT_REASON_VMCALL, "L2 took its interrupts and exited with VMCALL "
 	       "(exit %#llx, not an external-interrupt exit)", (unsigned long long)r);
 	report(hits[VEC_POSTED] == 1 && hits[VEC_RVI] == 1,

@@ -317,6 +317,13 @@ extern struct vmx_guest_regs vmx_guest_regs;
 
 /* After an exit: resume the guest at the next instruction. */
 void vmx_skip_instruction(void);
+/* vmx_enter(), then the exit reason; ~0 if the entry instruction failed. */
+static inline u64 vmx_run(bool launch)
+{
+	return vmx_enter(launch) == VMX_OK ? vmcs_get(VMCS_EXIT_REASON) : ~0ull;
+}
+static inline u64 vmx_exit_qual(void) { return vmcs_get(VMCS_EXIT_QUALIFICATION); }
+static inline u64 vmx_guest_rip(void) { return vmcs_get(VMCS_GUEST_RIP); }
 
 /*
  * An identity EPT for guest-physical 0..1 GiB: 4 KiB pages below 8 MiB
