@@ -2,7 +2,11 @@
 # Run one of our bare-metal guests under Bochs 2.7 (Debian's bochs, built
 # with VMX, EPT A/D and PML) and under this build of qemu-pml, and print
 # both wall times.  The guest boots from a GRUB rescue ISO in Bochs (about
-# 2 s of fixed cost) and with -kernel in QEMU.
+# 2 s of fixed cost) and with -kernel in QEMU.  Every console line is
+# timestamped on arrival, so a guest that brackets its workloads with
+# "INFO: phase <name> begin" / "... end" lines (bench-vmx does) gets a
+# per-workload table: wall time under each emulator, the ratio, and each
+# workload's share of the guest's time.
 #
 #   bench/bochs.sh [GUEST]        (default bench-vmx; after ./qpml build)
 #
@@ -20,6 +24,18 @@ if ! dpkg-query -W $pkgs >/dev/null 2>&1; then
 fi
 
 w=$(mktemp -d)
+# Prefix each line read from stdin with the host time of its arrival.
+stamp() {
+	python3 -u -c 'import sys, time
+r = sys.stdin.buffer.raw
+while True:
+    line = r.readline()
+    if not line:
+        break
+    sys.stdout.buffer.write(b"%.3f " % time.time() + line)
+    sys.stdout.flush()'
+}
+export -f stamp
 bochs_pid=
 stop_bochs() {
 	[ -z "$bochs_pid" ] || kill -- -"$bochs_pid" 2>/dev/null || true
@@ -49,7 +65,7 @@ RC
 # Debian's Bochs starts in its debugger: "c" continues.
 start=$(date +%s.%N)
 setsid bash -c '(sleep 1; printf "c\n"; sleep 3600) |
-	timeout 1800 xvfb-run -a bochs -q -f "$1/bochsrc" > "$1/bochs.out" 2>&1' _ "$w" \
+	timeout 1800 xvfb-run -a stdbuf -o0 bochs -q -f "$1/bochsrc" 2>&1 | stamp > "$1/bochs.out"' _ "$w" \
 	</dev/null >/dev/null 2>&1 &
 bochs_pid=$!
 until grep -aq 'END: ' "$w/bochs.out" 2>/dev/null; do
@@ -65,9 +81,35 @@ grep -a -o -E '(INFO|FAIL|END): .*' "$w/bochs.out" | sed 's/^/bochs: /'
 args=$(awk -v g="$guest" '$1 == g { for (i = 3; i <= NF; i++) printf "%s ", $i }' \
 	bench/bench.list guest-tests/tests.list)
 start=$(date +%s.%N)
-"$B/qemu-system-x86_64" -M pc -nodefaults -display none -no-reboot -accel tcg \
-	-kernel "$elf" -debugcon "file:$w/qemu.con" -serial none \
-	-device isa-debug-exit,iobase=0xf4,iosize=0x04 $args 2>/dev/null || true
+{ "$B/qemu-system-x86_64" -M pc -nodefaults -display none -no-reboot -accel tcg \
+	-kernel "$elf" -debugcon stdio -serial none \
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04 $args 2>/dev/null || true; } | stamp > "$w/qemu.con"
 qemu_s=$(echo "$(date +%s.%N) - $start" | bc)
-grep -a -E '^(INFO|FAIL|END):' "$w/qemu.con" | sed 's/^/qemu-pml: /'
+grep -a -o -E '(INFO|FAIL|END): .*' "$w/qemu.con" | sed 's/^/qemu-pml: /'
 echo "wall: bochs ${bochs_s} s, qemu-pml ${qemu_s} s, ratio $(echo "scale=1; $bochs_s / $qemu_s" | bc)x"
+# Per workload, from the timestamped phase lines.
+python3 - "$w/bochs.out" "$w/qemu.con" "$bochs_s" "$qemu_s" <<'PY'
+import re, sys
+def phases(path):
+    t, out, order = {}, {}, []
+    for line in open(path, "rb"):
+        m = re.match(rb"([0-9.]+) .*INFO: phase (\S+) (begin|end)", line)
+        if not m:
+            continue
+        when, name, what = float(m.group(1)), m.group(2).decode(), m.group(3)
+        if what == b"begin":
+            t[name] = when
+            order.append(name)
+        elif name in t:
+            out[name] = when - t.pop(name)
+    return out, order
+b, order = phases(sys.argv[1])
+q, _ = phases(sys.argv[2])
+bt, qt = float(sys.argv[3]), float(sys.argv[4])
+if order:
+    print("per workload:  %-14s %9s %9s %7s  %s" % ("phase", "bochs s", "qemu s", "ratio", "share of guest time (bochs / qemu-pml)"))
+for n in order:
+    if n in b and n in q:
+        print("per workload:  %-14s %9.2f %9.3f %6.1fx  %4.1f%% / %4.1f%%" % (
+            n, b[n], q[n], b[n] / q[n] if q[n] else float("inf"), 100 * b[n] / bt, 100 * q[n] / qt))
+PY

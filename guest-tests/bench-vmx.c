@@ -6,11 +6,20 @@
  *   exits - reads of 64 pages, then CPUID, repeated: in L2 every CPUID is a
  *           VM exit that L1 handles, so this measures what an exit costs,
  *           with VPID (TLB sets kept across entry and exit) and without;
+ *   cr3   - MOV to CR3 alternating between two address spaces (two PML4s
+ *           over the same tables), then reads of 16 pages, repeated: what
+ *           an address-space switch costs, TLB refills included (with PCID
+ *           and the no-flush bit too when the model has PCID; TCG offers
+ *           none in system emulation, so that case says so and is skipped);
+ *   invlpg - a 4 KiB PTE rewritten to another frame, INVLPG, a read
+ *           through it, repeated (page-table updates as a kernel makes them);
  * L2 runs them with EPT (identity, A/D off) and, for mem, also with EPT
  * A/D + PML on (every first write to a page is logged), and with EPT A/D
  * with extended PML off and on (docs/epml.md: reads and writes, EPT-entry
  * addresses, walk filter, 2 MiB buffers; needs -cpu ...,epml=on).  Prints
- * INFO lines "bench <workload> <mode> <ticks>" and the ratios.
+ * INFO lines "bench <workload> <mode> <ticks>" and the ratios; each
+ * workload's runs are bracketed by "phase <name> begin/end" lines, which
+ * bench/bochs.sh timestamps on the host to compare emulators per workload.
  */
 #include "libtest.h"
 #include "vmx.h"
@@ -21,6 +30,13 @@
 #define MEM_PASSES	12
 #define EXIT_ITERS	20000ull
 #define EXIT_PAGES	64
+#define CR3_ITERS	20000ull
+#define CR3_PAGES	16
+#define INVLPG_ITERS	100000ull
+#define INVLPG_SLOTS	64
+#define INVLPG_VA	0xc0000000ull		/* a 2 MiB slot nothing else uses */
+
+enum { W_CPU, W_MEM, W_EXITS, W_CR3, W_CR3_PCID, W_INVLPG };
 
 static u8 vmcs[4096] __attribute__((aligned(4096)));
 static u8 guest_stack[8192] __attribute__((aligned(4096)));
@@ -68,9 +84,79 @@ static u64 __attribute__((noinline)) exit_work(void)
 	return sum;
 }
 
+/* Two address spaces: the boot PML4 and a copy of it (same lower tables). */
+static u64 pml4_b[512] __attribute__((aligned(4096)));
+static u64 cr3_a, cr3_b;
+
+#define CR4_PCIDE	(1ull << 17)
+#define CR3_NOFLUSH	(1ull << 63)
+
+static inline void write_cr3(u64 v)
+{
+	asm volatile("mov %0, %%cr3" :: "r"(v) : "memory");
+}
+
+static inline void write_cr4(u64 v)
+{
+	asm volatile("mov %0, %%cr4" :: "r"(v) : "memory");
+}
+
+static u64 __attribute__((noinline)) cr3_work(bool pcid)
+{
+	u64 a = cr3_a, b = cr3_b, i, p, sum = 0;
+
+	if (pcid) {
+		write_cr4(read_cr4() | CR4_PCIDE);
+		a |= 1 | CR3_NOFLUSH;
+		b |= 2 | CR3_NOFLUSH;
+	}
+	for (i = 0; i < CR3_ITERS; i++) {
+		write_cr3(i & 1 ? b : a);
+		for (p = 0; p < CR3_PAGES; p++)
+			sum += *(volatile u64 *)(uintptr_t)(MEM_BASE + p * 4096);
+	}
+	write_cr3(cr3_a);
+	if (pcid)
+		write_cr4(read_cr4() & ~CR4_PCIDE);
+	return sum;
+}
+
+/* A page table for INVLPG_VA's 2 MiB, 4 KiB pages onto the workload memory. */
+static u64 inv_pt[512] __attribute__((aligned(4096)));
+
+static u64 __attribute__((noinline)) invlpg_work(void)
+{
+	u64 i, sum = 0;
+
+	for (i = 0; i < INVLPG_ITERS; i++) {
+		u64 slot = i % INVLPG_SLOTS, va = INVLPG_VA + slot * 4096;
+
+		inv_pt[slot] = (MEM_BASE + ((i * 7) % 256) * 4096) | 3;
+		asm volatile("invlpg (%0)" :: "r"(va) : "memory");
+		sum += *(volatile u64 *)(uintptr_t)va;
+	}
+	return sum;
+}
+
 static u64 work(int w)
 {
-	return w == 2 ? exit_work() : w ? mem_work() : cpu_work();
+	switch (w) {
+	case W_MEM:
+		return mem_work();
+	case W_EXITS:
+		return exit_work();
+	case W_CR3:
+	case W_CR3_PCID:
+		return cr3_work(w == W_CR3_PCID);
+	case W_INVLPG:
+		return invlpg_work();
+	}
+	return cpu_work();
+}
+
+static void phase(const char *name, const char *what)
+{
+	info("phase %s %s", name, what);
 }
 
 static void __attribute__((noreturn, used)) l2_main(void)
@@ -176,7 +262,7 @@ static u64 run_l2_clean(void)
 		memset(epml_desc, 0, sizeof(epml_desc));
 		vmcs_set(VMCS_EPML_INDEX, 0);
 		vmcs_set(VMCS_EPML_ACTIVE, 0);
-		t = run_l2(1);
+		t = run_l2(W_MEM);
 		best = t < best ? t : best;
 	}
 	return best;
@@ -187,7 +273,9 @@ static void bench_epml(void)
 {
 	u64 v, off, on, entries;
 
-	if (rdmsr_safe(MSR_IA32_VMX_EPML_CAP, &v) != NO_EXCEPTION) {
+	/* Bochs answers any MSR read: ask for the tertiary controls too. */
+	if (rdmsr_safe(MSR_IA32_VMX_EPML_CAP, &v) != NO_EXCEPTION ||
+	    !((rdmsr(MSR_IA32_VMX_PROCBASED_CTLS) >> 32) & PROC_ACTIVATE_TERTIARY)) {
 		info("bench mem EPML not available on this CPU model (-cpu ...,epml=on)");
 		return;
 	}
@@ -216,36 +304,95 @@ static void bench_epml(void)
 	       (unsigned long long)entries);
 }
 
+/* Best of three alternating L1 and L2 runs of workload @w, printed. */
+static void l1_vs_l2(const char *name, int w, const char *l2_mode, u64 *l1_best, u64 *l2_best)
+{
+	u64 l1 = ~0ull, l2 = ~0ull, t;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		t = run_l1(w);
+		l1 = t < l1 ? t : l1;
+		t = run_l2(w);
+		l2 = t < l2 ? t : l2;
+	}
+	info("bench %s L1 %llu", name, (unsigned long long)l1);
+	info("bench %s %s %llu", name, l2_mode, (unsigned long long)l2);
+	if (l1_best)
+		*l1_best = l1;
+	if (l2_best)
+		*l2_best = l2;
+}
+
+static u64 best3_l2(int w)
+{
+	return min3(run_l2(w), run_l2(w), run_l2(w));
+}
+
 /*
- * The exit workload: L1 alone, then L2 with EPT, with VPID (kept TLB sets)
- * and without (every entry and exit flushes), each the best of three.
+ * The exit workload: L1 alone and L2 with EPT and VPID (kept TLB sets),
+ * then L2 without VPID (every entry and exit flushes), each the best of
+ * three; two phases, so that bench/bochs.sh times them apart.
  */
 static void bench_exits(u64 eptp)
 {
-	u64 l1 = ~0ull, vpid = ~0ull, novpid = ~0ull, t;
-	int i;
+	u64 l1, vpid, novpid;
 
-	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT);
 	vmcs_set(VMCS_EPT_POINTER, eptp);
 	invept(2, 0);
-	for (i = 0; i < 3; i++) {
-		t = run_l1(2);
-		l1 = t < l1 ? t : l1;
-		vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID);
-		vmcs_set(VMCS_VPID, 1);
-		t = run_l2(2);
-		vpid = t < vpid ? t : vpid;
-		vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT);
-		t = run_l2(2);
-		novpid = t < novpid ? t : novpid;
-	}
-	info("bench exits L1 %llu", (unsigned long long)l1);
-	info("bench exits L2-ept-vpid %llu (%llu per exit)", (unsigned long long)vpid,
-	     (unsigned long long)((vpid - l1) / EXIT_ITERS));
-	info("bench exits L2-ept-novpid %llu (%llu per exit)", (unsigned long long)novpid,
+	phase("exits-vpid", "begin");
+	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID);
+	vmcs_set(VMCS_VPID, 1);
+	l1_vs_l2("exits", W_EXITS, "L2-ept-vpid", &l1, &vpid);
+	phase("exits-vpid", "end");
+	phase("exits-novpid", "begin");
+	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT);
+	novpid = best3_l2(W_EXITS);
+	info("bench exits L2-ept-novpid %llu", (unsigned long long)novpid);
+	phase("exits-novpid", "end");
+	info("bench exits per exit: with VPID %llu, without %llu",
+	     (unsigned long long)((vpid - l1) / EXIT_ITERS),
 	     (unsigned long long)((novpid - l1) / EXIT_ITERS));
 	info("bench exits VPID/no-VPID speed %llu.%02llu", (unsigned long long)(novpid * 100 / vpid) / 100,
 	     (unsigned long long)(novpid * 100 / vpid) % 100);
+}
+
+/*
+ * Address-space switches and page-table updates, L1 and L2 (EPT + VPID,
+ * no CR3 or INVLPG exiting: the L2 does them itself).
+ */
+static void bench_paging(u64 eptp)
+{
+	u64 l1, l2;
+
+	memcpy(pml4_b, (void *)(uintptr_t)cr3_a, sizeof(pml4_b));
+	*boot_pde(INVLPG_VA) = pa(inv_pt) | 3;
+	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID);
+	vmcs_set(VMCS_VPID, 1);
+	vmcs_set(VMCS_EPT_POINTER, eptp);
+	invept(2, 0);
+
+	phase("cr3", "begin");
+	l1_vs_l2("cr3", W_CR3, "L2-ept-vpid", &l1, &l2);
+	phase("cr3", "end");
+	info("bench cr3 per switch: L1 %llu, L2 %llu", (unsigned long long)(l1 / CR3_ITERS),
+	     (unsigned long long)(l2 / CR3_ITERS));
+	ratio("cr3", l1, l2);
+	if (cpuid(1).c & (1u << 17)) {
+		phase("cr3-pcid", "begin");
+		l1_vs_l2("cr3-pcid", W_CR3_PCID, "L2-ept-vpid", &l1, &l2);
+		phase("cr3-pcid", "end");
+		ratio("cr3-pcid", l1, l2);
+	} else {
+		info("bench cr3-pcid not run: the model has no PCID (TCG offers none)");
+	}
+
+	phase("invlpg", "begin");
+	l1_vs_l2("invlpg", W_INVLPG, "L2-ept-vpid", &l1, &l2);
+	phase("invlpg", "end");
+	info("bench invlpg per update: L1 %llu, L2 %llu", (unsigned long long)(l1 / INVLPG_ITERS),
+	     (unsigned long long)(l2 / INVLPG_ITERS));
+	ratio("invlpg", l1, l2);
 }
 
 void test_main(void)
@@ -254,8 +401,10 @@ void test_main(void)
 	int i;
 
 	/* Warm-up: translate the code and fault in all guest RAM first. */
-	run_l1(0);
-	run_l1(1);
+	cr3_a = read_cr3() & ~0xfffull;
+	cr3_b = pa(pml4_b);
+	run_l1(W_CPU);
+	run_l1(W_MEM);
 
 	vmx_on();
 	vmx_setup_vmcs(vmcs, l2_main, guest_stack + sizeof(guest_stack));
@@ -266,19 +415,18 @@ void test_main(void)
 	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT);
 	vmcs_set(VMCS_EPT_POINTER, eptp);
 	invept(2, 0);
-	run_l2(0);
+	run_l2(W_CPU);
 
 	/* Alternate L1 and L2 runs; keep each one's best of three. */
-	l1_cpu = min3(run_l1(0), (l2_cpu = run_l2(0), run_l1(0)), run_l1(0));
-	l2_cpu = min3(l2_cpu, run_l2(0), run_l2(0));
-	l1_mem = min3(run_l1(1), (l2_mem = run_l2(1), run_l1(1)), run_l1(1));
-	l2_mem = min3(l2_mem, run_l2(1), run_l2(1));
-	info("bench cpu L1 %llu", (unsigned long long)l1_cpu);
-	info("bench mem L1 %llu", (unsigned long long)l1_mem);
-	info("bench cpu L2-ept %llu", (unsigned long long)l2_cpu);
-	info("bench mem L2-ept %llu", (unsigned long long)l2_mem);
+	phase("cpu", "begin");
+	l1_vs_l2("cpu", W_CPU, "L2-ept", &l1_cpu, &l2_cpu);
+	phase("cpu", "end");
+	phase("mem", "begin");
+	l1_vs_l2("mem", W_MEM, "L2-ept", &l1_mem, &l2_mem);
+	phase("mem", "end");
 
 	/* EPT A/D + PML, log drained on every PML-full exit. */
+	phase("mem-pml", "begin");
 	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | PROC2_ENABLE_PML);
 	vmcs_set(VMCS_PML_ADDRESS, (u64)(uintptr_t)pml_log);
 	vmcs_set(VMCS_GUEST_PML_INDEX, 511);
@@ -289,17 +437,21 @@ void test_main(void)
 		eptp = ept_build_identity(true);	/* every page clean again */
 		vmcs_set(VMCS_EPT_POINTER, eptp);
 		invept(2, 0);
-		t = run_l2(1);
+		t = run_l2(W_MEM);
 		l2_mem_pml = t < l2_mem_pml ? t : l2_mem_pml;
 	}
 	info("bench mem L2-ept-pml %llu", (unsigned long long)l2_mem_pml);
+	phase("mem-pml", "end");
 
 	bench_exits(eptp);
+	bench_paging(eptp);
 
 	ratio("cpu", l1_cpu, l2_cpu);
 	ratio("mem(EPT)", l1_mem, l2_mem);
 	ratio("mem(EPT+A/D+PML)", l1_mem, l2_mem_pml);
+	phase("epml", "begin");
 	bench_epml();
+	phase("epml", "end");
 	report(result != 0, "the workloads ran");
 	vmx_off();
 }

@@ -47,16 +47,6 @@ static inline void wrmsr(u32 index, u64 v)
 	asm volatile("wrmsr" :: "c"(index), "a"((u32)v), "d"((u32)(v >> 32)));
 }
 
-/* The PDE that maps @va in the boot stub's identity map. */
-static u64 *pde_of(u64 va)
-{
-	u64 *pml4 = (u64 *)(uintptr_t)(read_cr3() & ADDR_MASK);
-	u64 *pdpt = (u64 *)(uintptr_t)(pml4[(va >> 39) & 511] & ADDR_MASK);
-	u64 *pd = (u64 *)(uintptr_t)(pdpt[(va >> 30) & 511] & ADDR_MASK);
-
-	return &pd[(va >> 21) & 511];
-}
-
 /* Access TEST_VA; the #PF vector's error code, or -1 without a fault. */
 static long access(bool write)
 {
@@ -87,7 +77,7 @@ static void expect(bool write, long want, const char *what)
 
 void test_main(void)
 {
-	u64 *pde = pde_of(TEST_VA), saved = *pde;
+	u64 *pde = boot_pde(TEST_VA), saved = *pde;
 	u64 efer = rdmsr(MSR_EFER);
 	u32 maxphy = cpuid(0x80000008).a & 0xff;
 

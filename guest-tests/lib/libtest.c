@@ -517,3 +517,15 @@ const char *vmx_outcome_name(int r)
 		return exc[r & 0xff];
 	return "other exception";
 }
+
+/* ---- the boot stub's page tables ---------------------------------------- */
+
+u64 *boot_pde(u64 va)
+{
+	const u64 mask = 0x000ffffffffff000ull;
+	u64 *pml4 = (u64 *)(uintptr_t)(read_cr3() & mask);
+	u64 *pdpt = (u64 *)(uintptr_t)(pml4[(va >> 39) & 511] & mask);
+	u64 *pd = (u64 *)(uintptr_t)(pdpt[(va >> 30) & 511] & mask);
+
+	return &pd[(va >> 21) & 511];
+}

@@ -126,6 +126,8 @@ int rdmsr_safe(u32 index, u64 *value);
 int wrmsr_safe(u32 index, u64 value);
 int write_cr0_safe(u64 value);
 int write_cr3_safe(u64 value);
+/* The PDE that maps @va (below 4 GiB) in the boot stub's identity map. */
+u64 *boot_pde(u64 va);
 int write_cr4_safe(u64 value);
 
 static inline u64 rdmsr(u32 index)
