@@ -29,8 +29,11 @@ runs two estimators over them, window by window (docs/estimators.md):
   cache size at once.
 
 Both estimates are allocation + the smallest extra size whose misses are
-at most THRESHOLD of the window's refaults (reads); a window without
-reads gives the allocation itself: neither technique can tell that a
+at most THRESHOLD of the refaults it can place (Geiger: reads of slots on
+its ghost list; the cache: its hits); the others (unplaced: reads more
+memory would not have turned into hits as far as the technique can tell)
+are reported beside the estimate, not folded into it.  A window without
+such reads gives the allocation itself: neither technique can tell that a
 domU needs less memory than it has.
 """
 import re
@@ -109,14 +112,11 @@ class LRU:
         return len(self.order)
 
 
-def _estimate(hist, unknown, reads, allocation, threshold):
-    """allocation + the smallest g with (refaults at distance >= g) +
-    unknown <= threshold * reads; None if no g makes it (the misses the
-    technique cannot place exceed the threshold)."""
-    if reads == 0:
-        return allocation, 0
-    allowed = threshold * reads
-    left = sum(hist.values()) + unknown   # misses with g = 0
+def _estimate(hist, allocation, threshold):
+    """(allocation + g, g) for the smallest g with (refaults at distance
+    >= g) <= threshold * (the refaults in hist)."""
+    left = sum(hist.values())             # misses with g = 0
+    allowed = threshold * left
     if left <= allowed:
         return allocation, 0
     for d in sorted(hist):
@@ -124,7 +124,7 @@ def _estimate(hist, unknown, reads, allocation, threshold):
         left -= hist[d]
         if left <= allowed:
             return allocation + d + 1, d + 1
-    return None, None
+    raise AssertionError("no size leaves at most all of the refaults")
 
 
 def run(events, allocation, threshold=THRESHOLD):
@@ -178,10 +178,9 @@ def run(events, allocation, threshold=THRESHOLD):
             else:
                 cur["other"] += 1
     for r in rows.values():
-        # Geiger: refaults it cannot place (clean evictions, slots written
-        # before the trace began) are misses at every size.
-        r["geiger"], r["geiger_extra"] = _estimate(r["g_hist"], r["g_unknown"] + r["g_cold"],
-                                                   r["swapin"], allocation, threshold)
-        r["excl"], r["excl_extra"] = _estimate(r["c_hist"], r["c_miss"], r["swapin"],
-                                               allocation, threshold)
+        # Refaults a technique cannot place (Geiger: clean evictions, slots
+        # written before the trace began; the cache: pages it never held)
+        # stay beside the estimate: g_unknown, g_cold, c_miss.
+        r["geiger"], r["geiger_extra"] = _estimate(r["g_hist"], allocation, threshold)
+        r["excl"], r["excl_extra"] = _estimate(r["c_hist"], allocation, threshold)
     return rows

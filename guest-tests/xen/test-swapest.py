@@ -108,8 +108,19 @@ r = rows[("pml", 2)]
 ok(r["g_unknown"] == 1 and r["g_cold"] == 1 and r["c_miss"] == 2,
    "a slot read twice with no write between, and one never written: Geiger cannot place"
    " them, the cache misses both (%d, %d, %d)" % (r["g_unknown"], r["g_cold"], r["c_miss"]))
-ok(r["geiger"] is None and r["excl"] is None,
-   "when only such misses remain, no extra size brings them under the threshold: no estimate")
+ok(r["geiger"] == 100 and r["excl"] == 100,
+   "misses neither can place do not move the estimate: the allocation (%s, %s)"
+   % (r["geiger"], r["excl"]))
+lines = [cut_line("epml", 0)] + [trace_line("WS", 8 * s, 8) for s in range(1, 201)] + \
+    [trace_line("R", 8 * s, 8) for s in (200, 199, 1)] + [cut_line("epml", 1)]
+r = swapest.run(swapest.parse(through_awk(lines))[0], 1000, 0.5)[("epml", 1)]
+ok(r["g_hist"] == {0: 2, 197: 1} and r["geiger"] == 1001,
+   "slots 200, 199, 1 read back after 200 writes: distances 0, 0 (200 left the list), 197;"
+   " with threshold 0.5 one miss of three may remain: allocation + 1 (%s, %s)"
+   % (r["g_hist"], r["geiger"]))
+r = swapest.run(swapest.parse(through_awk(lines))[0], 1000, 0.01)[("epml", 1)]
+ok(r["geiger"] == 1198 and r["excl"] == 1198,
+   "with threshold 0.01 none may remain: allocation + 198 (%s, %s)" % (r["geiger"], r["excl"]))
 
 # -- the trace format ----------------------------------------------------------
 lines = [cut_line("epml", 0), trace_line("WS", 64, 64), trace_line("FWS", 0, 0),
