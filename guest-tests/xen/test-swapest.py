@@ -13,6 +13,9 @@ worked out by hand.
 - Tracefs lines through the awk program (as dom0 runs it) and back: a
   multi-page request, a discard, a flush without data, an unaligned
   request counted, the cut markers; a dump with a part missing is refused.
+- xen-demo's oracle rule under swapping, on a synthetic run: a window
+  holding a whole pass reaches the workload's pages with the pages
+  swapped in counted, and falls short without them.
 """
 import os
 import subprocess
@@ -146,4 +149,38 @@ try:
 except ValueError as e:
     refused = "without its end line" in str(e)
 ok(refused, "a dump without its end line is refused")
+
+# -- xen-demo's oracle rule under swapping ------------------------------------
+# A window holding a whole pass of a 3,840-page region, with 3,000 frames
+# touched: it reaches the region only if the 900 pages swapped in count.
+import importlib.util  # noqa: E402
+import types  # noqa: E402
+spec = importlib.util.spec_from_file_location("xen_demo", os.path.join(HERE, "xen-demo.py"))
+xd = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(xd)
+
+
+def oracle_check(swapins, touched=3000):
+    raw = [cut_line("epml", 0)] + [trace_line("WS", 8 * s, 8) for s in range(1, 1001)] + \
+        [trace_line("R", 8 * s, 8) for s in range(1, swapins + 1)] + [cut_line("epml", 1)]
+    text = ["[domU] @@DOMU swap on: /dev/xvdb"] + through_awk(raw) + \
+        ["@@QPML swapio-stats overrun=0 t=1.0"]
+    console = types.SimpleNamespace(
+        marks=[("epml-cut", "est=epml w=0", 10.0), ("epml-cut", "est=epml w=1", 40.0)],
+        stamped=[(30.0, "[domU] wss-touch: loop=1 pass=2 mode=w ms=5000 verify=ok")])
+    args = types.SimpleNamespace(domu_memory=96, swap_threshold=0.01, oracle=True)
+    oracle = {("epml", 1): {"guests": [{"touched": touched, "written": 0, "walk-only": 0}]}}
+    checks = []
+    import contextlib
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+        xd.swap_report(args, {"domu": "pvh"}, ["w:15M:seq:1x"], text, oracle, {},
+                       ["create", "epml"], lambda n, c: checks.append((n, bool(c))), console)
+    return [c for n, c in checks if n.startswith("the oracle counts swapped-in pages")]
+
+
+ok(oracle_check(900) == [True],
+   "a graded window of 3,000 frames and 900 pages swapped in reaches the 3,840-page region:"
+   " the oracle rule counts the swapped-in pages")
+ok(oracle_check(0) == [False],
+   "the same window without swap-ins falls short: the check can fail")
 done()
