@@ -138,6 +138,10 @@ SCHEMA = {
         "pin": (str, "", None, "pin the domU's vCPUs to these Xen CPUs (xl vcpu-pin), '' = no"),
         "memory_mb": (int, 0, between(0, 16384), "the domU's memory, 0 = its config's"),
         "vcpus": (int, 0, between(0, 64), "the domU's vCPUs, 0 = its config's"),
+        "swap_mb": (int, 0, between(0, 4096), "a swap disk of this size for the domU (xvdb, a RAM "
+                    "disk in dom0), 0 = none; with memory_mb below the working set the domU "
+                    "swaps, and Geiger and the exclusive cache run on its swap traffic "
+                    "(docs/estimators.md)"),
         "superpages": (bool, True, None, "Xen maps the domU with 2 MiB and 1 GiB EPT pages "
                        "(Xen's default); false: 4 KiB only (hap_2mb=0 hap_1gb=0, Xen-wide)"),
     },
@@ -333,6 +337,8 @@ def demo_args(exp, seed):
         args += ["--domu-memory", str(d["memory_mb"])]
     if d["vcpus"]:
         args += ["--domu-vcpus", str(d["vcpus"])]
+    if d["swap_mb"]:
+        args += ["--swap", str(d["swap_mb"])]
     enable = []
     if not e["reads"]:
         enable.append("--no-reads")

@@ -40,7 +40,8 @@ CREATE TABLE runs (
 CREATE INDEX runs_inputs ON runs (inputs);
 CREATE TABLE estimates (             -- what each estimator reported, per window
     run_id INTEGER NOT NULL REFERENCES runs (id),
-    estimator TEXT NOT NULL,         -- epml, pml, sample, commit
+    estimator TEXT NOT NULL,         -- epml, pml, sample, commit; with [domu] swap_mb: geiger:E,
+                                     -- excl:E (in estimator E's windows, docs/estimators.md)
     window INTEGER NOT NULL,         -- 1-based
     pages INTEGER NOT NULL,          -- working-set estimate, 4 KiB pages
     written INTEGER,                 -- of which written (epml, pml)

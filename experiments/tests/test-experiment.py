@@ -73,6 +73,8 @@ BAD = [
      '[measure]\ntruths = ["guest"]\n', r"'measure.truths' guest is wss-touch's record"),
     ("domU memory out of range", GOOD + "[domu]\nmemory_mb = 100000\n",
      r"'domu.memory_mb' must be between 0 and 16384"),
+    ("swap disk out of range", GOOD + "[domu]\nswap_mb = 5000\n",
+     r"'domu.swap_mb' must be between 0 and 4096"),
     ("unknown section", GOOD + "[machin]\ncpu = 'max'\n", r"unknown section \[machin\]"),
     ("unknown key", GOOD + "[epml]\nbuffer = 16\n", r"unknown key 'epml.buffer'"),
     ("wrong type", GOOD + "[machine]\nsmp = '2'\n", r"'machine.smp' must be an integer"),

@@ -7,7 +7,11 @@
 #                    libraries, the Xen modules, /etc/xen/*.cfg from
 #                    configs/xen/, the domU's kernel and initramfs, and
 #                    xen-epml (dom0's extended-PML tool, xen-pml/tools)
-#   domU.cpio.gz     busybox + the wss-touch workload
+#   domU.cpio.gz     busybox + the wss-touch workload + xen-blkfront (swap)
+#
+# For a domU that swaps (xen-demo.py --swap), dom0 also gets the block
+# backend (xen-blkback, the brd RAM disk) and what Xen's block hotplug
+# script runs on (bash, util-linux's flock).
 #
 #   guest-tests/xen/build-image.sh WSS_TOUCH [OUTDIR [XEN_EPML]]  (default _build/xen)
 #
@@ -33,12 +37,13 @@ ROOT=$CACHE/xenroot
 # has are taken from the host: same release.
 PKGS="xen-hypervisor-$XENV-amd64 xen-utils-$XENV xen-utils-common libxenmisc$XENV
  libxencall1 libxenevtchn1 libxenforeignmemory1 libxengnttab1 libxenstore4 libxentoollog1
- libxendevicemodel1 libxenhypfs1 libxentoolcore1 libyajl2 libncurses6 xenstore-utils busybox-static"
+ libxendevicemodel1 libxenhypfs1 libxentoolcore1 libyajl2 libncurses6 xenstore-utils busybox-static
+ bash util-linux"
 kpkg=$(deb_kernel_package)
 deb_fetch $PKGS "$kpkg"
 
 stamp=$( { deb_files $PKGS "$kpkg"; cat "$0" "$REPO/guest-tests/lib/debs.sh" "$HERE/dom0-init" \
-	"$HERE/domU-init" "$REPO"/configs/xen/*.cfg "$WSS_TOUCH" ${XEN_EPML:+"$XEN_EPML"}; } | sha256sum | cut -c1-64)
+	"$HERE/domU-init" "$HERE/swapio.awk" "$REPO"/configs/xen/*.cfg "$WSS_TOUCH" ${XEN_EPML:+"$XEN_EPML"}; } | sha256sum | cut -c1-64)
 if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$stamp" ]; then
 	exit 0
 fi
@@ -85,6 +90,10 @@ u=$stage/domU
 busybox_root "$u"
 install -m 0755 "$WSS_TOUCH" "$u/bin/wss-touch"
 install -m 0755 "$HERE/domU-init" "$u/init"
+# The block frontend, for swap on a Xen virtual disk (xvdb).
+mkdir -p "$u/lib/modules"
+cp "$ROOT/lib/modules/$kver/kernel/drivers/block/xen-blkfront.ko" "$u/lib/modules/" ||
+	die "module xen-blkfront missing from $kpkg"
 cpio_pack "$u" "$OUT/domU.cpio.gz"
 
 # dom0.
@@ -95,7 +104,8 @@ for b in xl xenstored xenconsoled xenconsole xen-init-dom0 libxl-save-helper; do
 	install_elf "$d" "$ROOT$xb/$b" "$xb/$b"
 	ln -sf "$xb/$b" "$d/usr/sbin/$b"
 done
-for b in xenstore-read xenstore-write xenstore-ls; do
+# (list, exists, rm: for the block hotplug script)
+for b in xenstore-read xenstore-write xenstore-ls xenstore-list xenstore-exists xenstore-rm; do
 	install_elf "$d" "$ROOT/usr/bin/$b" "/usr/bin/$b"
 done
 # glibc loads libgcc_s when a thread is cancelled; ldd does not list it.
@@ -105,11 +115,22 @@ for m in xen-privcmd xenfs/xenfs xen-evtchn xen-gntdev xen-gntalloc; do
 	cp "$ROOT/lib/modules/$kver/kernel/drivers/xen/$m.ko" "$d/lib/modules/" ||
 		die "module $m missing from $kpkg"
 done
+# The block backend and a RAM disk for the domU's swap device
+# (xen-demo.py --swap; docs/estimators.md).
+for m in block/xen-blkback/xen-blkback block/brd; do
+	cp "$ROOT/lib/modules/$kver/kernel/drivers/$m.ko" "$d/lib/modules/" ||
+		die "module $m missing from $kpkg"
+done
+# Xen's block hotplug script (libxl runs it for every disk) is bash and
+# takes its lock with flock.
+install_elf "$d" "$ROOT/bin/bash" /bin/bash
+install_elf "$d" "$ROOT/usr/bin/flock" /usr/bin/flock
 cp -a "$ROOT/etc/xen/scripts" "$d/etc/xen/"
 cp "$ROOT/etc/xen/xl.conf" "$d/etc/xen/"
 cp "$REPO"/configs/xen/*.cfg "$d/etc/xen/"
 ln -s /run "$d/var/run"
 install -m 0755 "$HERE/dom0-init" "$d/init"
+install -D -m 0644 "$HERE/swapio.awk" "$d/usr/share/qpml/swapio.awk"
 [ -z "$XEN_EPML" ] || install -m 0755 "$XEN_EPML" "$d/usr/sbin/xen-epml"
 cp "$OUT/vmlinux" "$d/boot/domU-vmlinux"
 cp "$OUT/domU.cpio.gz" "$d/boot/domU.cpio.gz"

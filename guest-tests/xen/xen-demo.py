@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 from qmp import QMP, QMPError  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "truth"))
 import score as truth  # noqa: E402
+import swapest  # noqa: E402  (guest-tests/xen: the swap-traffic estimators)
 
 DEFAULT_CONFIG = os.path.join(REPO, "configs", "xen", "stack.json")
 DEFAULT_STEPS = "info,create,migrate,save,destroy"
@@ -568,6 +569,151 @@ def score_truth(args, console, text):
     return rows
 
 
+def domu_memory_mib(args, cfg):
+    """The domU's memory: --domu-memory, else its configs/xen/<domu>.cfg."""
+    if args.domu_memory:
+        return args.domu_memory
+    path = os.path.join(REPO, "configs", "xen", cfg["domu"] + ".cfg")
+    try:
+        with open(path) as f:
+            m = re.search(r"^memory\s*=\s*(\d+)", f.read(), re.M)
+    except OSError as e:
+        die("cannot read %s: %s" % (path, e))
+    if not m:
+        die("%s: no 'memory = MIB' line" % path)
+    return int(m.group(1))
+
+
+def workload_pages(workload):
+    """The pages wss-touch touches in a pass, if it has one phase (its
+    SIZE); None otherwise (several phases, or a package workload)."""
+    phases = [w for w in workload if re.fullmatch(r"(r|w|rw\d+):\d+[kKmMgG]?(:.*)?", w)]
+    if len(phases) != 1:
+        return None
+    m = re.match(r"[^:]+:(\d+)([kKmMgG]?)", phases[0])
+    mult = {"": 1, "k": 1024, "m": 1 << 20, "g": 1 << 30}[m.group(2).lower()]
+    return int(m.group(1)) * mult // 4096
+
+
+def whole_pass_windows(console, lag=1.5):
+    """{(est, w)}: the --sync windows in which a whole wss-touch pass ran,
+    by host time: the pass's line arrived before the window's closing cut,
+    and even if it arrived lag seconds after the pass ended (dom0 relays
+    the domU's console once a second), the pass began after the opening
+    cut."""
+    cuts = {}
+    for ev, fields, when in console.marks:
+        if ev == "epml-cut":
+            f = dict(kv.split("=", 1) for kv in fields.split() if "=" in kv)
+            cuts[(f.get("est", "epml"), int(f["w"]))] = when
+    out = set()
+    for when, line in console.stamped:
+        m = re.search(r"\[domU\] wss-touch: .* ms=(\d+)", line)
+        if not m:
+            continue
+        for (est, w), end in cuts.items():
+            start = cuts.get((est, w - 1))
+            if w >= 1 and start is not None and when <= end and \
+                    when - lag - int(m.group(1)) / 1000.0 >= start:
+                out.add((est, w))
+    return out
+
+
+def swap_report(args, cfg, workload, text, oracle, est_rows, steps, check, console):
+    """--swap: dom0's trace of the swap disk, per estimator window: pages
+    swapped out and in, Geiger's and the exclusive cache's estimates, the
+    oracle's frames and frames + swapped-in pages (docs/estimators.md)."""
+    alloc = domu_memory_mib(args, cfg) * 256
+    wl_pages = workload_pages(workload)
+    print("\nSwap (xvdb, a RAM disk in dom0; dom0 traces its traffic): estimators that see only"
+          " the domU's swap traffic (docs/estimators.md)")
+    swap_on = [l for l in text if "[domU] @@DOMU swap on:" in l]
+    print("  " + (swap_on[0].split("@@DOMU ", 1)[1] if swap_on else "the domU never turned swap on"))
+    try:
+        events, ends = swapest.parse(text)
+        err = None
+    except ValueError as e:
+        events, ends, err = [], [], str(e)
+    stats = [dict(kv.split("=", 1) for kv in l.split("@@QPML swapio-stats", 1)[1].split()
+                  if "=" in kv) for l in text if "@@QPML swapio-stats" in l]
+    overrun = sum(int(s.get("overrun", "0").split()[0] or 0) for s in stats)
+    unaligned = sum(int(e.get("unaligned", 0)) for e in ends)
+    rows = swapest.run(events, alloc, args.swap_threshold) if not err else {}
+    print("  trace: %d dumps, %d events, %d unaligned, %d lost (tracefs overruns)%s" % (
+        len(ends), sum(int(e.get("events", 0)) for e in ends), unaligned, overrun,
+        "; UNREADABLE: " + err if err else ""))
+    for st in stats:
+        print("  blkback's own counts at a dump: %s read and %s write requests, %s and %s sectors" % (
+            st.get("blkback_rd_req"), st.get("blkback_wr_req"), st.get("blkback_rd_sect"),
+            st.get("blkback_wr_sect")))
+    print("  allocation %d pages (%d MiB); the workload's pages a pass: %s; estimate ="
+          " allocation + the smallest extra whose misses are <= %g of the window's swap-ins"
+          % (alloc, alloc // 256, wl_pages if wl_pages is not None else "n/a", args.swap_threshold))
+    print("  (oracle: guest-physical frames the domU touched; +in: plus the pages swapped in,"
+          " each counted as touched in its window)")
+    print("  (geiger, excl: allocation + extra; err: against +in, which the allocation's untouched"
+          " pages (the kernel image, free memory) make a poor match: compare the extras with the"
+          " pages swapped in)")
+    print("  %-6s %6s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s" % (
+        "est", "window", "swap-out", "swap-in", "unplaced", "oracle", "+in", "geiger", "excl",
+        "extra(g)", "extra(x)", "err(g)", "err(x)"))
+    out = []
+    keys = sorted(set(rows) | {k for k in oracle if k[0] != "commit"}
+                  | {k for k in est_rows if k[0] != "commit"})
+    for key in keys:
+        r = rows.get(key)
+        g = domu_of(oracle.get(key))
+        tot = g["touched"] + r["swapin"] if g and r else None
+        row = {"est": key[0], "w": key[1], "oracle": g["touched"] if g else None,
+               "oracle_swapin": tot}
+        if r:
+            row.update({k: v for k, v in r.items() if not k.endswith("_hist")})
+        out.append(row)
+        if not r:
+            print("  %-6s %6d  (no swap trace for this window)" % key)
+            continue
+        fmt = lambda v: "-" if v is None else str(v)
+        pct = lambda e: "-" if e is None or tot is None else "%+.1f%%" % (100.0 * (e - tot) / tot)
+        print("  %-6s %6d %9d %9d %9d %9s %9s %9s %9s %9s %9s %8s %8s" % (
+            key[0], key[1], r["swapout"], r["swapin"], r["g_unknown"] + r["g_cold"],
+            fmt(row["oracle"]), fmt(tot), fmt(r["geiger"]), fmt(r["excl"]),
+            fmt(r["geiger_extra"]), fmt(r["excl_extra"]), pct(r["geiger"]), pct(r["excl"])))
+    # Since the disk was connected: the windows may come after the domU
+    # settled (its other pages swapped out, the workload's resident).
+    total_out = sum(e[2] for e in events if e[0] == "W")
+    total_in = sum(e[2] for e in events if e[0] == "R")
+    print("  since the disk was connected: %d pages swapped out, %d swapped in; in the windows:"
+          " %d out, %d in" % (total_out, total_in, sum(r.get("swapout", 0) for r in out),
+                              sum(r.get("swapin", 0) for r in out)))
+    check("the domU swapped to its Xen virtual disk (swap on, %d pages swapped out, %d in)"
+          % (total_out, total_in), swap_on and total_out > 0)
+    check("dom0's trace of the swap disk is whole (every part read, no tracefs overrun, every"
+          " request page-aligned)", not err and ends and overrun == 0 and unaligned == 0)
+    est_windows = [r for r in out if r["est"] in ("epml", "pml", "sample")]
+    check("Geiger's and the exclusive cache's estimates exist for every estimator window"
+          " (%d windows)" % len(est_windows),
+          est_windows and all(r.get("geiger") is not None and r.get("excl") is not None
+                              for r in est_windows))
+    if args.oracle and wl_pages is not None:
+        # Graded: the windows a whole pass of the workload ran in (a pass
+        # that thrashes can outlast a window).  Each of its pages was then
+        # either resident, a frame the oracle counts, or swapped in.
+        whole = whole_pass_windows(console)
+        graded = [r for r in est_windows if r["oracle"] is not None and (r["est"], r["w"]) in whole]
+        low = [r for r in graded if r["oracle_swapin"] is None or r["oracle_swapin"] < wl_pages]
+        print("  windows with a whole workload pass (graded): %s; frames alone below the"
+              " workload's pages in %d of them" % (
+                  ", ".join("%s %d" % (r["est"], r["w"]) for r in graded) or "none",
+                  sum(1 for r in graded if r["oracle"] < wl_pages)))
+        check("the oracle counts swapped-in pages: its frames touched plus the pages swapped"
+              " in reach the workload's %d pages in every window holding a whole pass (%s)"
+              % (wl_pages, ", ".join("%s %d: %s + %s" % (r["est"], r["w"], r["oracle"],
+                                                          r.get("swapin")) for r in graded)
+                 or "no such window"),
+              graded and not low)
+    return out
+
+
 def versions(qemu, text):
     """What produced a run: QEMU, Xen, the kernels, this repository."""
     def first(pat):
@@ -665,6 +811,15 @@ def main():
                          "libraries they load): guest-tests/xen/build-workload.sh")
     ap.add_argument("--domu-memory", type=int, metavar="MIB",
                     help="the domU's memory (overrides its configs/xen/*.cfg)")
+    ap.add_argument("--swap", type=int, metavar="MIB",
+                    help="give the domU a swap disk of MIB MiB (xvdb; its backend a RAM disk in "
+                         "dom0 whose traffic dom0 traces) and run the estimators that see only "
+                         "swap traffic, Geiger and a hypervisor exclusive cache, in every "
+                         "estimator window (docs/estimators.md); with --domu-memory below the "
+                         "workload's working set, the domU swaps")
+    ap.add_argument("--swap-threshold", type=float, default=swapest.THRESHOLD, metavar="F",
+                    help="--swap: the miss share (of the window's swap-ins) the swap estimators' "
+                         "working set must bring the misses under (default %(default)s)")
     ap.add_argument("--domu-vcpus", type=int, metavar="N",
                     help="the domU's vCPUs (overrides its configs/xen/*.cfg)")
     ap.add_argument("--cpu", help="-cpu model (overrides the config)")
@@ -739,6 +894,14 @@ def main():
         dom0_cmdline += " qpml.pin=" + args.pin_domu
     if args.domu_memory:
         dom0_cmdline += " qpml.mem=%d" % args.domu_memory
+    if args.swap is not None:
+        if not 1 <= args.swap <= 4096:
+            die("--swap wants the swap disk's size in MiB, 1..4096 (got %d)" % args.swap)
+        if "create" not in steps:
+            die("--swap gives the domU its swap disk when it is created: add create to --steps")
+        if not 0 <= args.swap_threshold < 1:
+            die("--swap-threshold wants a share in [0, 1) (got %g)" % args.swap_threshold)
+        dom0_cmdline += " qpml.swap=%d" % args.swap
     if args.domu_vcpus:
         dom0_cmdline += " qpml.vcpus=%d" % args.domu_vcpus
     if args.epml_enable:
@@ -932,6 +1095,9 @@ def main():
                 est, w, g["touched"], g["written"], g["walk-only"], e["pages"], e["written"],
                 err, errw, exits))
 
+    swap = (swap_report(args, cfg, workload, text, oracle, est_rows, steps, check, console)
+            if args.swap is not None else None)
+
     cost_rows = cost_table(win_stats, pml_at) if "epml" in steps else []
     truth_rows = score_truth(args, console, text) if args.truth else None
     plugin_rows, heat, pml_rows = (score_plugin(console, text, truth_out, ept_inv, oracle)
@@ -1091,12 +1257,17 @@ def main():
             "checks": [{"name": n, "ok": c} for n, c in checks],
             "milestones": [{"event": ev, "fields": f, "t": w - t0} for ev, f, w in console.marks],
             "versions": versions(args.qemu, text),
-            "estimates": [dict(r, estimator=n, window=w) for (n, w), r in sorted(est_rows.items())],
+            "estimates": [dict(r, estimator=n, window=w) for (n, w), r in sorted(est_rows.items())]
+            # The swap-traffic estimators, in the windows of the estimator
+            # step they ran beside: "geiger:epml", "excl:epml", ...
+            + [{"estimator": "%s:%s" % (k, r["est"]), "window": r["w"], "pages": r[k],
+                "written": None} for r in (swap or []) for k in ("geiger", "excl")
+               if r.get(k) is not None],
             "oracle": [{"estimator": est, "window": w, "touched": g["touched"],
                         "written": g["written"], "walk_only": g["walk-only"]}
                        for (est, w), g in ((k, domu_of(o)) for k, o in sorted(oracle.items()))
                        if g],
-            "plugin": plugin_rows, "plugin_pml": pml_rows, "heat": heat,
+            "plugin": plugin_rows, "plugin_pml": pml_rows, "heat": heat, "swap": swap,
             "guest_truth": truth_rows, "cost": cost_rows,
             "pml_samples": [{"event": ev, "t": w - t0, "stats": st} for ev, w, st in samples],
             "pass_ms": pass_ms, "console": text})

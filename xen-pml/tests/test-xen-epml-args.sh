@@ -35,5 +35,7 @@ expect 2 "bad sample size '70000'" sample-wss 1 --interval 1 --windows 1 --sampl
 expect 2 "bad seed 'abc'" sample-wss 1 --interval 1 --windows 1 --seed abc
 expect 1 "--samples must be at least 1" sample-wss 1 --interval 1 --windows 1 --samples 0
 expect 1 "/dev/xen/privcmd: No such file" sample-wss 1 --interval 1 --windows 1
+expect 1 "--io-marker: cannot open /nonexistent/trace_marker: No such file" \
+	wss 1 --interval 1 --windows 1 --io-marker /nonexistent/trace_marker
 echo "1..$n"
 [ $failed = 0 ]

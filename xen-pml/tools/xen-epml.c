@@ -7,11 +7,11 @@
  *   xen-epml info DOMID
  *   xen-epml collect DOMID [--csv]
  *   xen-epml wss DOMID --interval S --windows N [--csv] [--sync] [--pages]
- *                         [--truth-marker]
+ *                         [--truth-marker] [--io-marker FILE]
  *   xen-epml pml-wss DOMID --interval S --windows N [--csv] [--sync] [--pages]
- *                         [--truth-marker]
+ *                         [--truth-marker] [--io-marker FILE]
  *   xen-epml sample-wss DOMID --interval S --windows N [--samples K]
- *                         [--seed X] [--csv] [--sync]
+ *                         [--seed X] [--csv] [--sync] [--io-marker FILE]
  *
  * enable/disable/collect are the research's enable_log_dirty,
  * disable_log_dirty and collect-logs operations, on the extended PML Xen
@@ -37,6 +37,9 @@
  * wss --truth-marker: at each boundary, with the domU paused, store the
  * value 0x51504d4c4354NNNN (N: the window that ends) to memory: the TCG
  * plugin truth/wss-truth.c cuts its own window there (docs/ground-truth.md).
+ * --io-marker FILE: at each boundary, also write "qpml-cut est=E w=N" to
+ * FILE (dom0's tracefs trace_marker), so that a trace recorded in dom0
+ * (the domU's swap traffic, docs/estimators.md) is cut at the same points.
  * Without --sync, each boundary is one XEN_DOMCTL_EPML_COLLECT_NEXT: the
  * window is read and the next one opened with the domain paused once, in
  * Xen, so no access falls between two windows.
@@ -277,11 +280,29 @@ static volatile uint64_t truth_marker_word;
  * truth's windows of two estimators run one after the other keep
  * distinct names.
  */
+/* --io-marker: the file each boundary is named in (-1: none). */
+static int io_marker_fd = -1;
+
+static void io_mark(unsigned long w)
+{
+	char line[64];
+	int n;
+
+	if (io_marker_fd < 0)
+		return;
+	n = snprintf(line, sizeof(line), "qpml-cut est=%s w=%lu\n", cut_est, w);
+	/* A boundary the trace lacks would merge two windows: not silently. */
+	if (write(io_marker_fd, line, n) != n)
+		fprintf(stderr, "xen-epml: --io-marker: writing window %lu's boundary failed: %s\n",
+			w, strerror(errno));
+}
+
 static void truth_mark(unsigned long w)
 {
 	uint64_t n = ((!strcmp(cut_est, "pml") ? 0x1000 : !strcmp(cut_est, "sample") ? 0x2000 : 0)
 		      + w) & 0xffff;
 
+	io_mark(w);
 	if (!truth_marker)
 		return;
 	/*
@@ -768,11 +789,11 @@ static void usage(void)
 		"       xen-epml info DOMID\n"
 		"       xen-epml collect DOMID [--csv]\n"
 		"       xen-epml wss DOMID --interval S --windows N [--csv] [--sync] [--pages]\n"
-		"                     [--truth-marker]\n"
+		"                     [--truth-marker] [--io-marker FILE]\n"
 		"       xen-epml pml-wss DOMID --interval S --windows N [--csv] [--sync] [--pages]\n"
-		"                         [--truth-marker]\n"
+		"                         [--truth-marker] [--io-marker FILE]\n"
 		"       xen-epml sample-wss DOMID --interval S --windows N [--samples K]\n"
-		"                            [--seed X] [--csv] [--sync]\n");
+		"                            [--seed X] [--csv] [--sync] [--io-marker FILE]\n");
 	exit(2);
 }
 
@@ -806,6 +827,7 @@ int main(int argc, char **argv)
 		{ "truth-marker", no_argument, NULL, 'T' },
 		{ "samples", required_argument, NULL, 'k' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "io-marker", required_argument, NULL, 'M' },
 		{ 0 }
 	};
 	unsigned flags = XEN_DOMCTL_EPML_READS | XEN_DOMCTL_EPML_WRITES | XEN_DOMCTL_EPML_FILTER_WALK;
@@ -846,6 +868,11 @@ int main(int argc, char **argv)
 		case 'T': truth_marker = true; truth_arm(); break;
 		case 'k': samples = parse_num(optarg, "sample size", 65536); break;
 		case 'S': seed = parse_num(optarg, "seed", ~0ul); break;
+		case 'M':
+			io_marker_fd = open(optarg, O_WRONLY | O_APPEND | O_CLOEXEC);
+			if (io_marker_fd < 0)
+				die("--io-marker: cannot open %s: %s", optarg, strerror(errno));
+			break;
 		default: usage();
 		}
 	}
