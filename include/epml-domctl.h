@@ -41,6 +41,20 @@
 #define XEN_DOMCTL_EPML_READS           (1u << 0)
 #define XEN_DOMCTL_EPML_WRITES          (1u << 1)
 #define XEN_DOMCTL_EPML_FILTER_WALK     (1u << 2)
+/*
+ * ENABLE in posted mode (docs/epml.md 8.1, issue 15): the notification is
+ * posted to the posted-interrupt descriptor of the hardware domain's vCPU
+ * @notify_cpu (a vCPU id, not a physical CPU; dom0 must be PVH), as the
+ * vector in flags bits 15:8, or that vCPU's event-channel upcall vector
+ * when those bits are 0.  Xen's tasklet and VIRQ_EPML are not involved:
+ * handed-over buffers are drained at window boundaries (COLLECT,
+ * NEW_WINDOW, COLLECT_NEXT) and at a PML-full exit until dom0 drains them
+ * itself (item 4).  -EOPNOTSUPP without the CPU's posted notification or
+ * with a PV dom0.
+ */
+#define XEN_DOMCTL_EPML_POSTED          (1u << 3)
+#define XEN_DOMCTL_EPML_POST_VECTOR_SHIFT 8
+#define XEN_DOMCTL_EPML_POST_VECTOR_MASK  (0xffu << XEN_DOMCTL_EPML_POST_VECTOR_SHIFT)
 
 struct xen_epml_page {
     EPML_U64A gfn;

@@ -27,6 +27,8 @@ bad_config "smp as a string" "c['smp']='2'" "'smp' must be a int"
 bad_config "smp 0" "c['smp']=0" "'smp' must be between"
 bad_config "an unknown key" "c['cpus']=2" "unknown key 'cpus'"
 bad_config "a workload with a comma" "c['workload']='w:1M,r:1M'" "has a space, comma or quote"
+bad_config "an unknown dom0 mode" "c['dom0']='hvm'" "'dom0' must be one of pv, pvh"
+bad_config "an unknown IOMMU" "c['iommu']='amd'" "'iommu' must be one of none, off, vtd"
 echo '{ "cpu": ' > "$tmp/c.json"
 "$HERE/xen-demo.py" --qemu /nonexistent --image-dir "$IMAGES" --config "$tmp/c.json" 2>&1 | grep -q 'cannot read config'
 ok $? "a config that is not JSON is refused"

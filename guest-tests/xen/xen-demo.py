@@ -33,7 +33,7 @@ DEFAULT_CONFIG = os.path.join(REPO, "configs", "xen", "stack.json")
 DEFAULT_STEPS = "info,create,migrate,save,destroy"
 CONFIG_KEYS = {"cpu": str, "smp": int, "memory_mb": int, "machine": str,
                "hypervisor": str, "xen_cmdline": str, "dom0_cmdline": str,
-               "domu": str, "workload": str, "timeout_s": int}
+               "domu": str, "workload": str, "timeout_s": int, "dom0": str, "iommu": str}
 BUILD = os.environ.get("QEMU_PML_BUILD") or os.path.join(REPO, "_build")
 # Which Xen to boot (config "hypervisor", --hypervisor): Debian's binary
 # package, unpacked into the image directory by guest-tests/xen/build-image.sh,
@@ -42,6 +42,27 @@ HYPERVISORS = {
     "debian": (None, "guest-tests/xen/build-image.sh"),
     "xen-pml": (os.path.join(BUILD, "xen-pml", "xen"), "xen-pml/build.sh"),
 }
+# dom0's mode (config "dom0", --dom0): PV (the default) or PVH (Xen's
+# dom0=pvh, experimental in 4.17: dom0 runs in VMX non-root operation with
+# HAP, so its vCPUs have posted-interrupt descriptors; docs/xen-pml.md,
+# "Posted notification to dom0").  A PVH dom0 needs an IOMMU (config
+# "iommu", --iommu): "vtd" gives the machine QEMU's intel-iommu, "none"
+# tells Xen dom0-iommu=none.  "off" adds neither.
+DOM0_MODES = ("pv", "pvh")
+IOMMUS = {
+    "off": ([], ""),
+    "vtd": (["-device", "intel-iommu,intremap=on,caching-mode=on"], ""),
+    "none": ([], "dom0-iommu=none"),
+}
+# Lines that say dom0 really is PVH (Xen's builder, dom0's kernel) and that
+# Xen uses the IOMMU.
+DOM0_PVH_STATUS = [
+    ("Xen builds a PVH dom0", r"\(XEN\) \*\*\* Building a PVH Dom0 \*\*\*"),
+    ("dom0's kernel runs as PVH (its /init reports type PVH)", r"@@QPML dom0-init .*type=PVH"),
+]
+IOMMU_STATUS = [
+    ("Xen enables VT-d interrupt remapping", r"\(XEN\) Intel VT-d Interrupt Remapping enabled"),
+]
 # Xen boot-log lines that say VMX, HAP (EPT) and PML are usable.
 XEN_STATUS = [
     ("vmx", r"\(XEN\) HVM: VMX enabled"),
@@ -67,6 +88,8 @@ def load_config(path):
     if not isinstance(cfg, dict):
         die("%s: expected a JSON object" % path)
     cfg.setdefault("hypervisor", "debian")   # optional: older configs lack it
+    cfg.setdefault("dom0", "pv")             # optional: PV unless a config says pvh
+    cfg.setdefault("iommu", "off")
     for key, typ in CONFIG_KEYS.items():
         if key not in cfg:
             die("%s: missing key '%s'" % (path, key))
@@ -82,6 +105,10 @@ def load_config(path):
         die("%s: bad domU name %r" % (path, cfg["domu"]))
     if cfg["hypervisor"] not in HYPERVISORS:
         die("%s: 'hypervisor' must be one of %s" % (path, ", ".join(sorted(HYPERVISORS))))
+    if cfg["dom0"] not in DOM0_MODES:
+        die("%s: 'dom0' must be one of %s" % (path, ", ".join(DOM0_MODES)))
+    if cfg["iommu"] not in IOMMUS:
+        die("%s: 'iommu' must be one of %s" % (path, ", ".join(sorted(IOMMUS))))
     return cfg
 
 
@@ -361,11 +388,12 @@ EXIT_NAMES = {0: "exc/NMI", 1: "ext-intr", 2: "triple-fault", 3: "INIT", 4: "SIP
               63: "XSAVES", 64: "XRSTORS"}
 
 
-def cost_table(win_stats, pml_at, name="epml"):
+def cost_table(win_stats, pml_at, name="epml", dom0="pv"):
     """Per window of an estimator and per CPU of Xen: VM exits by reason,
     the external-interrupt exits that were extended-PML notifications,
-    hand-overs, notifications sent and log lines written.  Every VM exit
-    is the domU's: dom0 is PV and runs in root operation.  Counters come
+    hand-overs, notifications sent (plain or posted, docs/epml.md 8.1) and
+    log lines written.  With a PV dom0 every VM exit is the domU's (dom0
+    runs in root operation); a PVH dom0's exits are counted too.  Counters come
     from query-pml-stats when the host sees a window's end (unpaused: the
     console line after the cut; --sync: at the cut itself)."""
     at = {}
@@ -389,14 +417,17 @@ def cost_table(win_stats, pml_at, name="epml"):
             d = {r: rb[r] - ra.get(r, 0) for r in rb if rb[r] - ra.get(r, 0)}
             row = {"w": w, "cpu": vb["cpu-index"], "reasons": d, "exits": sum(d.values())}
             for k in ("notify-exits", "handovers", "notifications", "log-lines", "entries",
-                      "full-exits"):
+                      "full-exits", "posted", "post-suppressed"):
                 row[k] = vb.get(k, 0) - va.get(k, 0)
+            row["notes-all"] = row["notifications"] + row["posted"] + row["post-suppressed"]
             rows.append(row)
     if not rows:
         return rows
-    print("\nCost per window and CPU of Xen (query-pml-stats; every VM exit is the domU's,"
-          " dom0 being PV): exits by reason, exits for an extended-PML notification,"
-          " hand-overs, notifications sent, log lines (64 B) written")
+    print("\nCost per window and CPU of Xen (query-pml-stats; %s): exits by reason, exits for an"
+          " extended-PML notification, hand-overs, notifications sent (plain, or posted with or"
+          " without IPI), log lines (64 B) written"
+          % ("every VM exit is the domU's, dom0 being PV" if dom0 == "pv" else
+             "the VM exits of the domU and of the PVH dom0 together"))
     print("  %6s %4s %8s %8s %9s %9s %8s %10s %10s  %s" % (
         "window", "cpu", "exits", "notify", "PML-full", "handovers", "notes", "log-lines",
         "entries", "top exit reasons"))
@@ -404,7 +435,7 @@ def cost_table(win_stats, pml_at, name="epml"):
         top = sorted(r["reasons"].items(), key=lambda x: -x[1])[:5]
         print("  %6d %4d %8d %8d %9d %9d %8d %10d %10d  %s" % (
             r["w"], r["cpu"], r["exits"], r["notify-exits"], r["full-exits"], r["handovers"],
-            r["notifications"], r["log-lines"], r["entries"],
+            r["notes-all"], r["log-lines"], r["entries"],
             " ".join("%s:%d" % (EXIT_NAMES.get(k, str(k)), v) for k, v in top)))
     return rows
 
@@ -825,6 +856,13 @@ def main():
     ap.add_argument("--cpu", help="-cpu model (overrides the config)")
     ap.add_argument("--hypervisor", choices=sorted(HYPERVISORS),
                     help="Xen to boot: Debian's binary package or xen-pml's build (overrides the config)")
+    ap.add_argument("--dom0", choices=DOM0_MODES,
+                    help="dom0 as a PV guest (default) or PVH (Xen's dom0=pvh: dom0 in VMX non-root"
+                         " operation with HAP; needs --iommu vtd on this machine: docs/xen-pml.md)")
+    ap.add_argument("--iommu", choices=sorted(IOMMUS),
+                    help="vtd: QEMU's intel-iommu (interrupt remapping, caching mode); none: Xen's"
+                         " dom0-iommu=none; off: neither (default: vtd with --dom0 pvh, else the"
+                         " config's)")
     ap.add_argument("--smp", type=int, help="vCPUs (overrides the config)")
     ap.add_argument("--timeout", type=int, help="seconds for the whole run (overrides the config)")
     ap.add_argument("--log", help="write the whole console here (default: a temporary file)")
@@ -840,6 +878,8 @@ def main():
     cfg = load_config(args.config)
     cpu = args.cpu or cfg["cpu"]
     hypervisor = args.hypervisor or cfg["hypervisor"]
+    dom0_mode = args.dom0 or cfg["dom0"]
+    iommu = args.iommu or ("vtd" if args.dom0 == "pvh" and cfg["iommu"] == "off" else cfg["iommu"])
     smp = args.smp or cfg["smp"]
     timeout = args.timeout or cfg["timeout_s"]
     steps = [s for s in args.steps.split(",") if s]
@@ -906,12 +946,15 @@ def main():
         dom0_cmdline += " qpml.vcpus=%d" % args.domu_vcpus
     if args.epml_enable:
         dom0_cmdline += " qpml.epmlenable=" + kernel_arg(args.epml_enable.split())
-    xen_cmdline = (cfg["xen_cmdline"] + " " + args.xen_args).strip()
+    iommu_qemu, iommu_xen = IOMMUS[iommu]
+    xen_cmdline = " ".join(w for w in (cfg["xen_cmdline"], "dom0=pvh" if dom0_mode == "pvh" else "",
+                                       iommu_xen, args.xen_args) if w)
     # -initrd separates modules with ',' and escapes a literal one as ',,'.
     initrd = "%s %s,%s" % (images["vmlinux"], dom0_cmdline.replace(",", ",,"), images["dom0.cpio.gz"])
     # -nodefaults: q35's default empty CD-ROM costs 32 s in SeaBIOS.
-    cmd = [args.qemu, "-M", cfg["machine"], "-nodefaults", "-accel", args.accel, "-cpu", cpu,
-           "-smp", str(smp), "-m", str(cfg["memory_mb"]), "-display", "none",
+    # The IOMMU comes first among the devices, as QEMU wants.
+    cmd = [args.qemu, "-M", cfg["machine"], "-nodefaults", "-accel", args.accel] + iommu_qemu + [
+           "-cpu", cpu, "-smp", str(smp), "-m", str(cfg["memory_mb"]), "-display", "none",
            "-serial", "stdio", "-monitor", "none", "-no-reboot",
            "-qmp", "unix:%s,server=on,wait=off" % qmp_path,
            "-kernel", images["xen"], "-append", xen_cmdline, "-initrd", initrd]
@@ -1017,6 +1060,13 @@ def main():
         hit = any(re.search(pat, l) for l in text)
         print("  %-4s %s" % (name, "yes" if hit else "NO"))
         check("Xen's log shows %s" % name.upper(), hit)
+    extra = (DOM0_PVH_STATUS if dom0_mode == "pvh" else []) + (IOMMU_STATUS if iommu == "vtd" else [])
+    if extra:
+        print("\ndom0 %s, IOMMU %s:" % (dom0_mode.upper(), iommu))
+    for name, pat in extra:
+        hit = any(re.search(pat, l) for l in text)
+        print("  %-40s %s" % (name, "yes" if hit else "NO"))
+        check(name, hit)
 
     marks = {}
     for ev, fields, when in console.marks:
@@ -1098,7 +1148,7 @@ def main():
     swap = (swap_report(args, cfg, workload, text, oracle, est_rows, steps, check, console)
             if args.swap is not None else None)
 
-    cost_rows = cost_table(win_stats, pml_at) if "epml" in steps else []
+    cost_rows = cost_table(win_stats, pml_at, dom0=dom0_mode) if "epml" in steps else []
     truth_rows = score_truth(args, console, text) if args.truth else None
     plugin_rows, heat, pml_rows = (score_plugin(console, text, truth_out, ept_inv, oracle)
                                    if args.truth_plugin else (None, None, []))
@@ -1164,11 +1214,12 @@ def main():
         check("no extended-PML entry was dropped (%s)" % drops, drops and not any(drops))
         if cost_rows:
             h = sum(r["handovers"] for r in cost_rows)
-            n = sum(r["notifications"] for r in cost_rows)
+            n = sum(r["notes-all"] for r in cost_rows)
+            p_ = sum(r["posted"] + r["post-suppressed"] for r in cost_rows)
             x = sum(r["notify-exits"] for r in cost_rows)
             check("every extended-PML hand-over sent one notification, and no more VM exits were"
-                  " notifications than were sent (%d hand-overs, %d notifications, %d such exits)"
-                  % (h, n, x), h == n and x <= n)
+                  " notifications than were sent (%d hand-overs, %d notifications of which %d"
+                  " posted, %d such exits)" % (h, n, p_, x), h == n and x <= n)
     if "pmlwss" in steps:
         pml_rows = [r for (n, w), r in est_rows.items() if n == "pml"]
         check("stock PML (log-dirty) gave per-window written pages (%d windows)" % len(pml_rows),
@@ -1250,7 +1301,7 @@ def main():
         print("%s %d - %s" % ("ok" if c else "not ok", i, name))
     if args.results:
         write_results(args.results, {
-            "cfg": cfg, "cpu": cpu, "hypervisor": hypervisor, "smp": smp, "steps": steps,
+            "cfg": cfg, "cpu": cpu, "hypervisor": hypervisor, "dom0": dom0_mode, "iommu": iommu, "smp": smp, "steps": steps,
             "xen_cmdline": xen_cmdline, "dom0_cmdline": dom0_cmdline, "qemu_argv": cmd,
             "workload": workload, "pass": ok, "wall_s": wall,
             "domu_up_s": domu_up - t0 if domu_up else None,

@@ -3,6 +3,7 @@
  *
  *   xen-epml enable DOMID [--no-reads] [--no-writes] [--no-filter]
  *                         [--buf-kib N] [--notify-cpu C]
+ *                         [--posted VCPU [--post-vector V]]
  *   xen-epml disable DOMID
  *   xen-epml info DOMID
  *   xen-epml collect DOMID [--csv]
@@ -785,6 +786,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: xen-epml enable DOMID [--no-reads] [--no-writes] [--no-filter]\n"
 		"                            [--buf-kib N] [--notify-cpu C]\n"
+		"                            [--posted VCPU [--post-vector V]]\n"
 		"       xen-epml disable DOMID\n"
 		"       xen-epml info DOMID\n"
 		"       xen-epml collect DOMID [--csv]\n"
@@ -819,6 +821,8 @@ int main(int argc, char **argv)
 		{ "no-filter", no_argument, NULL, 'f' },
 		{ "buf-kib", required_argument, NULL, 'b' },
 		{ "notify-cpu", required_argument, NULL, 'n' },
+		{ "posted", required_argument, NULL, 'P' },
+		{ "post-vector", required_argument, NULL, 'V' },
 		{ "csv", no_argument, NULL, 'c' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "windows", required_argument, NULL, 'W' },
@@ -832,6 +836,8 @@ int main(int argc, char **argv)
 	};
 	unsigned flags = XEN_DOMCTL_EPML_READS | XEN_DOMCTL_EPML_WRITES | XEN_DOMCTL_EPML_FILTER_WALK;
 	unsigned long buf_kib = 64, notify_cpu = 0, windows = 0, samples = 1000;
+	long posted_vcpu = -1;		/* --posted: dom0's collector vCPU */
+	unsigned long post_vector = 0;	/* 0: that vCPU's upcall vector */
 	unsigned long long seed = 0;
 	double interval = 0;
 	bool csv = false, sync = false, pages = false;
@@ -852,6 +858,8 @@ int main(int argc, char **argv)
 		case 'f': flags &= ~XEN_DOMCTL_EPML_FILTER_WALK; break;
 		case 'b': buf_kib = parse_num(optarg, "buffer size (KiB)", 2048); break;
 		case 'n': notify_cpu = parse_num(optarg, "CPU", 4095); break;
+		case 'P': posted_vcpu = (long)parse_num(optarg, "dom0 vCPU", 4095); break;
+		case 'V': post_vector = parse_num(optarg, "vector", 255); break;
 		case 'c': csv = true; break;
 		case 'i': {
 			char *end;
@@ -893,6 +901,24 @@ int main(int argc, char **argv)
 		op.flags = flags;
 		op.buf_order = order;
 		op.notify_cpu = (uint32_t)notify_cpu;
+		if (post_vector && posted_vcpu < 0)
+			die("enable: --post-vector goes with --posted");
+		if (post_vector && post_vector < 16)
+			die("enable: --post-vector must be 16..255");
+		if (posted_vcpu >= 0) {
+			/* docs/epml.md 8.1: post to dom0's vCPU (PVH dom0). */
+			op.flags |= XEN_DOMCTL_EPML_POSTED |
+				    (unsigned)post_vector << XEN_DOMCTL_EPML_POST_VECTOR_SHIFT;
+			op.notify_cpu = (uint32_t)posted_vcpu;
+			epml_or_die(domid, &op, 0, "enable");
+			printf("domain %u: extended PML on (%s%s, page walk %s, buffers %lu KiB, "
+			       "notifications posted to dom0 vCPU %ld, vector %s)\n", domid,
+			       (flags & XEN_DOMCTL_EPML_READS) ? "reads" : "",
+			       (flags & XEN_DOMCTL_EPML_WRITES) ? ((flags & XEN_DOMCTL_EPML_READS) ? "+writes" : "writes") : "",
+			       (flags & XEN_DOMCTL_EPML_FILTER_WALK) ? "filtered" : "logged", buf_kib,
+			       posted_vcpu, post_vector ? "given" : "its upcall vector");
+			return 0;
+		}
 		epml_or_die(domid, &op, 0, "enable");
 		printf("domain %u: extended PML on (%s%s, page walk %s, buffers %lu KiB, "
 		       "notifications to CPU %lu)\n", domid,

@@ -25,6 +25,7 @@
 #include <xen/event.h>
 #include <xen/guest_access.h>
 #include <xen/param.h>
+#include <xen/pci.h>
 #include <xen/sched.h>
 #include <xen/softirq.h>
 #include <xen/tasklet.h>
@@ -63,7 +64,9 @@ struct epml_domain {
     struct domain *d;
     unsigned int order;         /* buffers are 4k << order */
     unsigned int ctl;
-    unsigned int notify_cpu;
+    unsigned int notify_cpu;    /* posted mode: the collector's vCPU id */
+    struct vcpu *collector;     /* posted mode: dom0's vCPU, else NULL */
+    uint8_t post_vector;        /* posted mode: the vector posted */
     unsigned long nr_gfns;      /* gfns 0 .. nr_gfns-1 are tracked */
     unsigned long *win_read;    /* pages read in this window */
     unsigned long *win_written; /* pages written in this window */
@@ -367,8 +370,19 @@ static int epml_vcpu_enable(struct vcpu *v, const struct epml_domain *ed)
     __vmwrite(EPML_DESC, virt_to_maddr(ev->desc));
     __vmwrite(EPML_CONTROLS, ed->ctl);
     __vmwrite(EPML_BUFFER_SIZE, ed->order);
-    __vmwrite(EPML_NOTIFY_VECTOR, epml_vector);
-    __vmwrite(EPML_NOTIFY_DEST, cpu_physical_id(ed->notify_cpu));
+    if ( ed->collector )
+    {
+        /* docs/epml.md 8.1: post to the collector vCPU's descriptor. */
+        __vmwrite(EPML_VMCS_POST_DESC,
+                  virt_to_maddr(&ed->collector->arch.hvm.vmx.pi_desc));
+        __vmwrite(EPML_NOTIFY_VECTOR, ed->post_vector);
+        __vmwrite(EPML_NOTIFY_DEST, 0);
+    }
+    else
+    {
+        __vmwrite(EPML_NOTIFY_VECTOR, epml_vector);
+        __vmwrite(EPML_NOTIFY_DEST, cpu_physical_id(ed->notify_cpu));
+    }
     __vmwrite(GUEST_EPML_INDEX, 0);
     __vmwrite(GUEST_EPML_ACTIVE, 0);
     v->arch.hvm.vmx.exec_control |= CPU_BASED_ACTIVATE_TERTIARY_CONTROLS;
@@ -411,13 +425,41 @@ static int epml_enable(struct domain *d, struct xen_domctl_epml_op *op)
     unsigned int ctl = EPML_CTL_LOG_EPTE | EPML_CTL_NOTIFY;
     int rc = -ENOMEM;
 
+    struct vcpu *collector = NULL;
+    unsigned int post_vector = 0;
+
     if ( op->flags & ~(XEN_DOMCTL_EPML_READS | XEN_DOMCTL_EPML_WRITES |
-                       XEN_DOMCTL_EPML_FILTER_WALK) ||
+                       XEN_DOMCTL_EPML_FILTER_WALK | XEN_DOMCTL_EPML_POSTED |
+                       XEN_DOMCTL_EPML_POST_VECTOR_MASK) ||
          !(op->flags & (XEN_DOMCTL_EPML_READS | XEN_DOMCTL_EPML_WRITES)) )
         return -EINVAL;
     if ( op->buf_order > (vmx_epml_cap & EPML_CAP_MAX_SIZE_MASK) )
         return -EINVAL;
-    if ( op->notify_cpu >= nr_cpu_ids || !cpu_online(op->notify_cpu) )
+    if ( op->flags & XEN_DOMCTL_EPML_POSTED )
+    {
+        /*
+         * Posted mode (issue 15): the collector is a vCPU of the hardware
+         * domain, which must be HVM (PVH dom0) to have a posted-interrupt
+         * descriptor.  Xen's blocking hooks make the descriptor follow it.
+         */
+        struct domain *hd = hardware_domain;
+
+        if ( !(vmx_epml_cap & EPML_CAP_POST) || !hd || !is_hvm_domain(hd) ||
+             !cpu_has_vmx_posted_intr_processing )
+            return -EOPNOTSUPP;
+        if ( hd == d || op->notify_cpu >= hd->max_vcpus ||
+             !(collector = hd->vcpu[op->notify_cpu]) )
+            return -EINVAL;
+        post_vector = (op->flags & XEN_DOMCTL_EPML_POST_VECTOR_MASK) >>
+                      XEN_DOMCTL_EPML_POST_VECTOR_SHIFT;
+        if ( !post_vector )
+            post_vector = collector->arch.hvm.evtchn_upcall_vector;
+        if ( post_vector < EPML_NOTIFY_MIN_VECTOR )
+            return -EINVAL;
+    }
+    else if ( op->flags & XEN_DOMCTL_EPML_POST_VECTOR_MASK )
+        return -EINVAL;
+    else if ( op->notify_cpu >= nr_cpu_ids || !cpu_online(op->notify_cpu) )
         return -EINVAL;
     if ( (op->flags & XEN_DOMCTL_EPML_READS) && !(vmx_epml_cap & EPML_CAP_READ) )
         return -EOPNOTSUPP;
@@ -440,7 +482,17 @@ static int epml_enable(struct domain *d, struct xen_domctl_epml_op *op)
     if ( op->flags & XEN_DOMCTL_EPML_FILTER_WALK )
         ctl |= EPML_CTL_FILTER_WALK;
 
-    alloc_direct_apic_vector(&epml_vector, epml_interrupt);
+    if ( collector )
+    {
+        pcidevs_lock();
+        rc = vmx_pi_hooks_assign_epml(collector->domain);
+        pcidevs_unlock();
+        if ( rc )
+            return rc;
+        rc = -ENOMEM;
+    }
+    else
+        alloc_direct_apic_vector(&epml_vector, epml_interrupt);
 
     ed = xzalloc(struct epml_domain);
     if ( !ed )
@@ -449,6 +501,10 @@ static int epml_enable(struct domain *d, struct xen_domctl_epml_op *op)
     ed->order = op->buf_order;
     ed->ctl = ctl;
     ed->notify_cpu = op->notify_cpu;
+    ed->collector = collector;
+    ed->post_vector = post_vector;
+    if ( collector )
+        ed->ctl |= EPML_CTL_POST;
     ed->nr_gfns = p2m_get_hostp2m(d)->max_mapped_pfn + 1;
     ed->win_read = vzalloc(BITS_TO_LONGS(ed->nr_gfns) * sizeof(long));
     ed->win_written = vzalloc(BITS_TO_LONGS(ed->nr_gfns) * sizeof(long));
@@ -508,11 +564,20 @@ static int epml_enable(struct domain *d, struct xen_domctl_epml_op *op)
     spin_unlock(&epml_lock);
     domain_unpause(d);
 
-    printk(XENLOG_G_INFO "%pd: extended PML on: %s%s%s, buffers %lu KiB, notify CPU%u vector %#x, %lu large EPT leaves split\n",
-           d, (ctl & EPML_CTL_LOG_READ) ? "reads " : "",
-           (ctl & EPML_CTL_LOG_WRITE) ? "writes " : "",
-           (ctl & EPML_CTL_FILTER_WALK) ? "walk-filtered" : "walk-logged",
-           4UL << ed->order, ed->notify_cpu, epml_vector, ed->split);
+    if ( collector )
+        printk(XENLOG_G_INFO "%pd: extended PML on: %s%s%s, buffers %lu KiB, notification posted to %pv vector %#x (descriptor %#lx, NV %#x), %lu large EPT leaves split\n",
+               d, (ctl & EPML_CTL_LOG_READ) ? "reads " : "",
+               (ctl & EPML_CTL_LOG_WRITE) ? "writes " : "",
+               (ctl & EPML_CTL_FILTER_WALK) ? "walk-filtered" : "walk-logged",
+               4UL << ed->order, collector, ed->post_vector,
+               (unsigned long)virt_to_maddr(&collector->arch.hvm.vmx.pi_desc),
+               collector->arch.hvm.vmx.pi_desc.nv, ed->split);
+    else
+        printk(XENLOG_G_INFO "%pd: extended PML on: %s%s%s, buffers %lu KiB, notify CPU%u vector %#x, %lu large EPT leaves split\n",
+               d, (ctl & EPML_CTL_LOG_READ) ? "reads " : "",
+               (ctl & EPML_CTL_LOG_WRITE) ? "writes " : "",
+               (ctl & EPML_CTL_FILTER_WALK) ? "walk-filtered" : "walk-logged",
+               4UL << ed->order, ed->notify_cpu, epml_vector, ed->split);
     return 0;
 }
 

@@ -18,6 +18,9 @@ void vmx_epml_full(struct vcpu *v);
 /* An EPT table page was freed: logged EPT-entry addresses may be stale. */
 void epml_note_ptp_free(void);
 
+/* In vmx.c (patch 0006): Xen's posted-interrupt blocking hooks for @d. */
+int vmx_pi_hooks_assign_epml(struct domain *d);
+
 /* In mm/p2m-ept.c, which owns the EPT and its lock. */
 struct p2m_domain;
 void ept_set_ad(struct domain *d, bool on);
