@@ -109,7 +109,9 @@ bt, qt = float(sys.argv[3]), float(sys.argv[4])
 if order:
     print("per workload:  %-14s %9s %9s %7s  %s" % ("phase", "bochs s", "qemu s", "ratio", "share of guest time (bochs / qemu-pml)"))
 for n in order:
-    if n in b and n in q:
+    if n in b and n in q and b[n] < 0.01:
+        print("per workload:  %-14s %9s %9.3f %7s  (the guest skipped it under Bochs)" % (n, "-", q[n], "-"))
+    elif n in b and n in q:
         print("per workload:  %-14s %9.2f %9.3f %6.1fx  %4.1f%% / %4.1f%%" % (
             n, b[n], q[n], b[n] / q[n] if q[n] else float("inf"), 100 * b[n] / bt, 100 * q[n] / qt))
 PY
