@@ -400,6 +400,17 @@ void test_main(void)
 	u64 l1_cpu, l1_mem, l2_cpu, l2_mem, l2_mem_pml, eptp;
 	int i;
 
+	/*
+	 * The 8259s off: the firmware leaves the PIT's IRQ 0 unmasked, and
+	 * with interrupts disabled its first tick would stay pending for the
+	 * whole run.  TCG looks at a pending interrupt request (under QEMU's
+	 * big lock) every time it leaves translated code, so each VM exit and
+	 * entry would pay for it; a hypervisor takes and acknowledges its
+	 * ticks.
+	 */
+	outb(0x21, 0xff);
+	outb(0xa1, 0xff);
+
 	/* Warm-up: translate the code and fault in all guest RAM first. */
 	cr3_a = read_cr3() & ~0xfffull;
 	cr3_b = pa(pml4_b);

@@ -906,7 +906,12 @@ void vmx_vm_entry(CPUX86State *env, bool resume, uintptr_t ra)
     trace_vmx_vmentry(cs->cpu_index, resume, VMCS(env, GUEST_RIP), VMCS(env, GUEST_CR3),
                       env->vmx.current_vmcs);
 
-    cpu_restore_state(cs, ra);
+    /*
+     * No cpu_restore_state() here: the translator stored RIP and the
+     * flags state before the VMLAUNCH/VMRESUME helper (vmx-translate.c.inc),
+     * and the rest comes from the VMCS.  Looking up the translation block
+     * cost about a quarter of an exit-and-entry round trip.
+     */
     vmx_tlb_entry_begin(env);
     load_guest_state(env);
     load_guest_pdptes(env);

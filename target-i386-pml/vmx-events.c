@@ -177,7 +177,7 @@ void vmx_events_exit(CPUX86State *env)
     CPUState *cs = env_cpu(env);
 
     cs->tcg_cflags &= ~MTF_CFLAGS;
-    cpu_reset_interrupt(cs, CPU_INTERRUPT_VMX_EVENT);
+    vmx_withdraw_request(cs, CPU_INTERRUPT_VMX_EVENT);
     vmx_apic_exit(env);
     env->vmx.ev.dbg_after_insn = false;
     env->vmx.xlat.insn_ran = 0;

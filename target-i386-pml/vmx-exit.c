@@ -282,7 +282,7 @@ void vmx_load_host_state(CPUX86State *env)
     env->vmx.non_root = false;
     env->hflags &= ~HF_GUEST_MASK;
     env->hflags2 &= ~HF2_NPT_MASK;
-    cpu_reset_interrupt(cs, CPU_INTERRUPT_VIRQ);      /* interrupt window */
+    vmx_withdraw_request(cs, CPU_INTERRUPT_VIRQ);     /* interrupt window */
     env->tsc_offset = 0;
 
     if (exit & VMX_VM_EXIT_LOAD_IA32_EFER) {

@@ -162,6 +162,19 @@ static inline uint32_t vmx_flags_to_ar(uint32_t flags)
     return (flags & DESC_P_MASK) ? ar : ar | VMX_AR_UNUSABLE;
 }
 
+/*
+ * Withdraw interrupt requests @mask.  cpu_reset_interrupt() takes QEMU's
+ * big lock; every VM exit withdraws requests that are almost never set,
+ * so look first.  A request another thread raises after the look is one
+ * raised after the withdrawal, as with the lock.
+ */
+static inline void vmx_withdraw_request(CPUState *cs, int mask)
+{
+    if (qatomic_read(&cs->interrupt_request) & mask) {
+        cpu_reset_interrupt(cs, mask);
+    }
+}
+
 /* The control-field capability of this vCPU, as its MSRs report it. */
 uint64_t vmx_cap_msr(CPUX86State *env, uint32_t index);
 bool vmx_cpu_has_field(CPUX86State *env, int field_id);

@@ -276,8 +276,16 @@ static bool vmx_cap_value(CPUX86State *env, uint32_t index, uint64_t *val)
 
 uint64_t vmx_cap_msr(CPUX86State *env, uint32_t index)
 {
+    uint32_t n = index - MSR_IA32_VMX_BASIC;
     uint64_t v = 0;
 
+    if (n < ARRAY_SIZE(env->vmx.cap)) {
+        if (!(env->vmx.cap_known & (1u << n))) {
+            env->vmx.cap[n] = vmx_cap_value(env, index, &v) ? v : 0;
+            env->vmx.cap_known |= 1u << n;
+        }
+        return env->vmx.cap[n];
+    }
     return vmx_cap_value(env, index, &v) ? v : 0;
 }
 

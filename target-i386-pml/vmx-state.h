@@ -194,6 +194,13 @@ typedef struct VMXState {
     struct vmx_tlb_sets tlb;
     struct vmx_checks check;
     struct { uint64_t w[VMX_STATS_WORDS]; } stats_space;
+    /*
+     * Capability MSRs 480H-492H as vmx_cap_msr() computed them (bit n of
+     * @cap_known: 480H + n is in @cap).  They depend only on the model,
+     * fixed when the vCPU is realized; VM entry reads them for its checks.
+     */
+    uint32_t cap_known;
+    uint64_t cap[19];
 } VMXState;
 
 #endif

@@ -101,11 +101,12 @@ void vmx_tlb_entry_end(CPUX86State *env)
     if (!now.vpid) {
         /*
          * 29.4.3.3: without a VPID, entry invalidates VPID 0's linear and
-         * combined mappings.  TCG's MMU_NESTED_IDX entries also stand in
-         * for the combined mappings' EPT part (dirty state included), so
-         * they go too, as when KVM emulates such an entry.
+         * combined mappings.  Guest-physical mappings (MMU_NESTED_IDX,
+         * through which the guest's page walks reach its paging
+         * structures) are tagged by the EPTP alone and stay, as they do
+         * with a VPID: only INVEPT or another EPTP drops them (29.4.2).
          */
-        sets = TLB_ROOT_SET | TLB_GUEST_SET | TLB_EPT_SET;
+        sets = TLB_ROOT_SET | TLB_GUEST_SET;
     } else if (!env->vmx.tlb.guest.valid || now.vpid != env->vmx.tlb.guest.vpid ||
                now.eptp != env->vmx.tlb.guest.eptp ||
                now.apic_access != env->vmx.tlb.guest.apic_access ||
@@ -113,7 +114,7 @@ void vmx_tlb_entry_end(CPUX86State *env)
         sets = TLB_GUEST_SET;
     }
     /* Guest-physical mappings are tagged by the EPTP (29.4.2). */
-    if (now.eptp != env->vmx.tlb.ept || !now.vpid) {
+    if (now.eptp != env->vmx.tlb.ept) {
         sets |= TLB_EPT_SET;
         env->vmx.tlb.ept = now.eptp;
     }
