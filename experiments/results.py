@@ -223,11 +223,11 @@ def summary(db, rid, all_checks=False):
         "  AND o.window = e.window"
         " WHERE e.run_id = ? ORDER BY e.estimator, e.window", (rid,)).fetchall()
     if rows:
-        out.append("  %-7s %6s %10s %12s %12s %9s %10s" % ("est", "window", "estimate",
+        out.append("  %-13s %6s %10s %12s %12s %9s %10s" % ("est", "window", "estimate",
                                                          "plugin-truth", "oracle", "recall",
                                                          "precision"))
         for est, w, pages, tp, rec, prec, orc in rows:
-            out.append("  %-7s %6d %10d %12s %12s %9s %10s" % (
+            out.append("  %-13s %6d %10d %12s %12s %9s %10s" % (
                 est, w, pages, tp if tp is not None else "-", orc if orc is not None else "-",
                 "%.2f%%" % rec if rec is not None else "-",
                 "%.2f%%" % prec if prec is not None else "-"))
