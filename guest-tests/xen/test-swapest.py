@@ -160,22 +160,33 @@ xd = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(xd)
 
 
-def oracle_check(swapins, touched=3000):
-    raw = [cut_line("epml", 0)] + [trace_line("WS", 8 * s, 8) for s in range(1, 1001)] + \
+def swap_checks(swapins, touched=3000, expect="yes", swapouts=1000):
+    raw = [cut_line("epml", 0)] + [trace_line("WS", 8 * s, 8) for s in range(1, swapouts + 1)] + \
         [trace_line("R", 8 * s, 8) for s in range(1, swapins + 1)] + [cut_line("epml", 1)]
     text = ["[domU] @@DOMU swap on: /dev/xvdb"] + through_awk(raw) + \
         ["@@QPML swapio-stats overrun=0 t=1.0"]
     console = types.SimpleNamespace(
         marks=[("epml-cut", "est=epml w=0", 10.0), ("epml-cut", "est=epml w=1", 40.0)],
         stamped=[(30.0, "[domU] wss-touch: loop=1 pass=2 mode=w ms=5000 verify=ok")])
-    args = types.SimpleNamespace(domu_memory=96, swap_threshold=0.01, oracle=True)
+    args = types.SimpleNamespace(domu_memory=96, swap_threshold=0.01, oracle=True,
+                                 swap_expect=expect)
     oracle = {("epml", 1): {"guests": [{"touched": touched, "written": 0, "walk-only": 0}]}}
     checks = []
     import contextlib
     with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
         xd.swap_report(args, {"domu": "pvh"}, ["w:15M:seq:1x"], text, oracle, {},
                        ["create", "epml"], lambda n, c: checks.append((n, bool(c))), console)
-    return [c for n, c in checks if n.startswith("the oracle counts swapped-in pages")]
+    return checks
+
+
+def oracle_check(swapins, touched=3000):
+    return [c for n, c in swap_checks(swapins, touched)
+            if n.startswith("the oracle counts swapped-in pages")]
+
+
+def above_check(swapins, swapouts):
+    return [c for n, c in swap_checks(swapins, 4000, "no", swapouts)
+            if n.startswith("memory above the working set")]
 
 
 ok(oracle_check(900) == [True],
@@ -183,4 +194,12 @@ ok(oracle_check(900) == [True],
    " the oracle rule counts the swapped-in pages")
 ok(oracle_check(0) == [False],
    "the same window without swap-ins falls short: the check can fail")
+# --swap-expect no (experiments/examples/swap-above.toml): a window without
+# swap traffic passes (Geiger and the cache give the allocation); one with
+# swap-outs or swap-ins fails.
+ok(above_check(0, 0) == [True],
+   "memory above the working set: a window with no swap traffic passes, Geiger and the cache"
+   " at the allocation")
+ok(above_check(0, 10) == [False] and above_check(5, 10) == [False],
+   "memory above the working set: a window with swap-outs, or swap-ins, fails the check")
 done()
