@@ -28,6 +28,7 @@ from collections import defaultdict
 
 import matplotlib
 import matplotlib.colors
+import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -42,7 +43,7 @@ COLORS = {"plugin": "black", "oracle": "dimgray", "epml": "tab:blue", "pml": "ta
           "excl": "tab:brown"}
 STEPS = ("epml", "pml", "sample")
 NAMES = {"epml": "extended PML", "pml": "stock PML", "sample": "sampling",
-         "commit": "Committed_AS", "geiger": "Geiger", "excl": "exclusive cache"}
+         "commit": "Committed_AS", "excl": "exclusive cache", "geiger": "Geiger"}
 
 
 def color(est):
@@ -169,7 +170,9 @@ def plot_swap(db, runs, out_dir, written):
             styles = {"oracle: frames": ("dimgray", True), "oracle: frames + swapped in":
                       ("black", True)}
             for name, by in NAMES.items():
-                styles[by] = (COLORS[name], False)
+                # Geiger dashed over the cache: on a trace without discards
+                # the two are the same number (docs/estimators.md).
+                styles[by] = (COLORS[name], name == "geiger")
             for line in sorted(series, key=lambda n: list(styles).index(n) if n in styles else 99):
                 c, dashed = styles.get(line, (None, False))
                 xs = sorted(series[line])
@@ -181,6 +184,7 @@ def plot_swap(db, runs, out_dir, written):
                     ax.text((min(xs) + max(xs)) / 2, 1.01, NAMES[step] + "'s windows",
                             transform=ax.get_xaxis_transform(), ha="center", fontsize=8)
             ax.set_yscale("log")
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
             ax.set_xlabel("window, in the order they ran")
             ax.set_ylabel("working set (4 KiB pages, log)")
             ax.set_title(exp + ("" if point == "{}" else "  " + point_label(point)),
