@@ -268,7 +268,8 @@ def seven_table(db, rid):
                                      " WHERE run_id = ?", (rid,)):
         est[(name, w)] = pages
     out = ["  all seven estimators per window; truth = the oracle's frames + pages swapped in"
-           " (+in); err = (estimate - truth) / truth",
+           " (+in, an upper bound: docs/estimators.md); in = distinct pages swapped in (runs"
+           " before 2026-12-04 14:00: swap-in reads); err = (estimate - truth) / truth",
            "  %-6s %3s %7s %7s %6s %6s | %-15s %-15s %-15s %-15s %-15s %-15s" % (
                "step", "w", "oracle", "+in", "out", "in", "extended PML", "stock PML",
                "sampling", "Committed_AS", "Geiger", "excl. cache")]
@@ -286,7 +287,7 @@ def seven_table(db, rid):
         own = {s: est.get((s, w)) if s == step else None for s in STEPS}
         out.append("  %-6s %3d %7s %7s %6s %6s | %-15s %-15s %-15s %-15s %-15s %-15s" % (
             step, w, r.get("oracle", "-"), truth if truth is not None else "-",
-            r.get("swapout", "-"), r.get("swapin", "-"),
+            r.get("swapout", "-"), r.get("swapin_pages", r.get("swapin", "-")),
             cell(own["epml"], truth), cell(own["pml"], truth), cell(own["sample"], truth),
             cell(est.get(("commit", w)) if step == "epml" else None, truth),
             cell(est.get(("geiger:" + step, w)), truth), cell(est.get(("excl:" + step, w)), truth)))

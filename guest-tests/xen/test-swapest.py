@@ -13,6 +13,8 @@ worked out by hand.
 - Tracefs lines through the awk program (as dom0 runs it) and back: a
   multi-page request, a discard, a flush without data, an unaligned
   request counted, the cut markers; a dump with a part missing is refused.
+- Pages swapped in are counted once a window (a clean page read twice is
+  one page), a slot rewritten in between holds another page.
 - xen-demo's oracle rule under swapping, on a synthetic run: a window
   holding a whole pass reaches the workload's pages with the pages
   swapped in counted, and falls short without them.
@@ -149,6 +151,16 @@ try:
 except ValueError as e:
     refused = "without its end line" in str(e)
 ok(refused, "a dump without its end line is refused")
+
+# Distinct pages swapped in: slot 5 read, read again (dropped clean in
+# between: the same page), written and read (new contents: another page);
+# slot 6 read once.  Four reads, three pages.
+rows = swapest.run([("cut", "epml", 0), ("W", 5, 1), ("W", 6, 1), ("R", 5, 1), ("R", 5, 1),
+                    ("W", 5, 1), ("R", 5, 1), ("R", 6, 1), ("cut", "epml", 1)], 1000)
+r = rows[("epml", 1)]
+ok(r["swapin"] == 4 and r["swapin_pages"] == 3,
+   "a page read back twice with no write between is one page swapped in, a rewritten slot"
+   " another (%d reads, %d pages)" % (r["swapin"], r["swapin_pages"]))
 
 # -- xen-demo's oracle rule under swapping ------------------------------------
 # A window holding a whole pass of a 3,840-page region, with 3,000 frames

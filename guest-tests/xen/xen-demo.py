@@ -680,21 +680,22 @@ def swap_report(args, cfg, workload, text, oracle, est_rows, steps, check, conso
     print("  allocation %d pages (%d MiB); the workload's pages a pass: %s; estimate ="
           " allocation + the smallest extra whose misses are <= %g of the window's swap-ins"
           % (alloc, alloc // 256, wl_pages if wl_pages is not None else "n/a", args.swap_threshold))
-    print("  (oracle: guest-physical frames the domU touched; +in: plus the pages swapped in,"
-          " each counted as touched in its window)")
+    print("  (oracle: guest-physical frames the domU touched; +in: plus the distinct pages"
+          " swapped in (swap-in counts reads, a page read twice counts twice), each counted as"
+          " touched in its window)")
     print("  (geiger, excl: allocation + extra; err: against +in, which the allocation's untouched"
           " pages (the kernel image, free memory) make a poor match: compare the extras with the"
           " pages swapped in)")
-    print("  %-6s %6s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s" % (
-        "est", "window", "swap-out", "swap-in", "unplaced", "oracle", "+in", "geiger", "excl",
-        "extra(g)", "extra(x)", "err(g)", "err(x)"))
+    print("  %-6s %6s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s" % (
+        "est", "window", "swap-out", "swap-in", "distinct", "unplaced", "oracle", "+in", "geiger",
+        "excl", "extra(g)", "extra(x)", "err(g)", "err(x)"))
     out = []
     keys = sorted(set(rows) | {k for k in oracle if k[0] != "commit"}
                   | {k for k in est_rows if k[0] != "commit"})
     for key in keys:
         r = rows.get(key)
         g = domu_of(oracle.get(key))
-        tot = g["touched"] + r["swapin"] if g and r else None
+        tot = g["touched"] + r["swapin_pages"] if g and r else None
         row = {"est": key[0], "w": key[1], "oracle": g["touched"] if g else None,
                "oracle_swapin": tot}
         if r:
@@ -705,8 +706,9 @@ def swap_report(args, cfg, workload, text, oracle, est_rows, steps, check, conso
             continue
         fmt = lambda v: "-" if v is None else str(v)
         pct = lambda e: "-" if e is None or tot is None else "%+.1f%%" % (100.0 * (e - tot) / tot)
-        print("  %-6s %6d %9d %9d %9d %9s %9s %9s %9s %9s %9s %8s %8s" % (
-            key[0], key[1], r["swapout"], r["swapin"], r["g_unknown"] + r["g_cold"],
+        print("  %-6s %6d %9d %9d %9d %9d %9s %9s %9s %9s %9s %9s %8s %8s" % (
+            key[0], key[1], r["swapout"], r["swapin"], r["swapin_pages"],
+            r["g_unknown"] + r["g_cold"],
             fmt(row["oracle"]), fmt(tot), fmt(r["geiger"]), fmt(r["excl"]),
             fmt(r["geiger_extra"]), fmt(r["excl_extra"]), pct(r["geiger"]), pct(r["excl"])))
     # Since the disk was connected: the windows may come after the domU
@@ -756,7 +758,7 @@ def swap_report(args, cfg, workload, text, oracle, est_rows, steps, check, conso
         check("the oracle counts swapped-in pages: its frames touched plus the pages swapped"
               " in reach the workload's %d pages in every window holding a whole pass (%s)"
               % (wl_pages, ", ".join("%s %d: %s + %s" % (r["est"], r["w"], r["oracle"],
-                                                          r.get("swapin")) for r in graded)
+                                                          r.get("swapin_pages")) for r in graded)
                  or "no such window"),
               graded and not low)
     return out
