@@ -142,6 +142,10 @@ SCHEMA = {
                     "disk in dom0), 0 = none; with memory_mb below the working set the domU "
                     "swaps, and Geiger and the exclusive cache run on its swap traffic "
                     "(docs/estimators.md)"),
+        "swap_expect": (str, "yes", one_of("yes", "no", "any"), "with swap_mb: what a run must "
+                        "show, yes: the domU swapped; no: memory above the working set, no "
+                        "swap traffic in any estimator window (Geiger and the exclusive cache "
+                        "give the allocation); any: no check"),
         "superpages": (bool, True, None, "Xen maps the domU with 2 MiB and 1 GiB EPT pages "
                        "(Xen's default); false: 4 KiB only (hap_2mb=0 hap_1gb=0, Xen-wide)"),
     },
@@ -158,6 +162,8 @@ SCHEMA = {
                    "oracle (pauses the domU at each window), plugin, guest"),
         "window_s": (float, 2.0, between(0.5, 3600), "window length"),
         "windows": (int, 3, between(1, 1000), "windows per estimator"),
+        "baseline": (bool, False, None, "first a step as long as one estimator's windows with "
+                     "no estimator: the domU's pass times there are the cost baseline"),
         "samples": (int, 1000, between(1, 65536), "pages the sample estimator tests per window"),
         "repetitions": (int, 1, between(1, 1000), "runs of the same inputs"),
         "seeds": (list, [42], seeds, "wss-touch seeds, one per repetition, cycled"),
@@ -211,6 +217,9 @@ def validate(doc, path):
     if exp["machine"]["hypervisor"] == "debian" and "epml" in m["estimators"]:
         raise BadExperiment("%s: 'machine.hypervisor' = 'debian' has no extended PML: use "
                             "'xen-pml', or drop 'epml' from 'measure.estimators'" % path)
+    if exp["domu"]["swap_expect"] != "yes" and not exp["domu"]["swap_mb"]:
+        raise BadExperiment("%s: 'domu.swap_expect' is about the swap disk: it needs "
+                            "'domu.swap_mb'" % path)
     wl = exp["workload"]
     if bool(wl["wss_touch"].strip()) == bool(wl["run"].strip()):
         raise BadExperiment("%s: [workload] needs exactly one of 'workload.wss_touch' (wss-touch's "
@@ -323,7 +332,7 @@ def demo_config(exp):
 def demo_args(exp, seed):
     """xen-demo.py's options for one repetition (the config aside)."""
     m, e = exp["measure"], exp["epml"]
-    steps = ["create"] + [ESTIMATORS[x] for x in m["estimators"] if x in ESTIMATORS] + ["destroy"]
+    steps = ["create"] + (["baseline"] if m["baseline"] else []) + [ESTIMATORS[x] for x in m["estimators"] if x in ESTIMATORS] + ["destroy"]
     wl, d = exp["workload"], exp["domu"]
     args = ["--steps", ",".join(steps), "--epml", "%g,%d" % (m["window_s"], m["windows"]),
             "--samples", str(m["samples"]),
@@ -339,6 +348,8 @@ def demo_args(exp, seed):
         args += ["--domu-vcpus", str(d["vcpus"])]
     if d["swap_mb"]:
         args += ["--swap", str(d["swap_mb"])]
+        if d["swap_expect"] != "yes":
+            args += ["--swap-expect", d["swap_expect"]]
     enable = []
     if not e["reads"]:
         enable.append("--no-reads")

@@ -6,6 +6,11 @@
   errors.png/.svg              each estimator's count error per window
                                against the plugin truth (or the oracle),
                                across every run selected: box plots
+  swap-<experiment>.png/.svg   runs with a swap disk: all seven estimators
+                               (Geiger and the exclusive cache too) per
+                               window, in the order the windows ran,
+                               against the oracle's frames and frames +
+                               pages swapped in
   cost-<experiment>.png/.svg   VM exits per window by reason (the top
                                five, the rest together), mean over runs
   heat-run<ID>.png/.svg        page heat: guest-physical address ranges x
@@ -23,15 +28,27 @@ from collections import defaultdict
 
 import matplotlib
 import matplotlib.colors
+import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from results import STEP_OF_ESTIMATE, run_results  # noqa: E402
 
 EXIT_NAMES = {0: "exception/NMI", 1: "external interrupt", 7: "interrupt window",
               10: "CPUID", 12: "HLT", 16: "RDTSC", 18: "VMCALL", 28: "CR access",
               30: "I/O", 31: "RDMSR", 32: "WRMSR", 48: "EPT violation", 49: "EPT misconfig",
               51: "RDTSCP", 52: "preemption timer", 62: "PML full"}
 COLORS = {"plugin": "black", "oracle": "dimgray", "epml": "tab:blue", "pml": "tab:orange",
-          "sample": "tab:green", "commit": "tab:red"}
+          "sample": "tab:green", "commit": "tab:red", "geiger": "tab:purple",
+          "excl": "tab:brown"}
+STEPS = ("epml", "pml", "sample")
+NAMES = {"epml": "extended PML", "pml": "stock PML", "sample": "sampling",
+         "commit": "Committed_AS", "excl": "exclusive cache", "geiger": "Geiger"}
+
+
+def color(est):
+    """geiger:pml has Geiger's colour."""
+    return COLORS.get(est.split(":")[0])
 
 
 def select_runs(db, experiment=None, run_ids=None):
@@ -95,7 +112,7 @@ def plot_wss(db, runs, out_dir, written):
                 band(ax, sorted(oracle), oracle, "oracle (epml's windows)", COLORS["oracle"],
                      dashed=True)
             for est in sorted(lines):
-                band(ax, sorted(lines[est]), lines[est], est, COLORS.get(est, None))
+                band(ax, sorted(lines[est]), lines[est], est, color(est))
             title = exp + ("" if point == "{}" else "  " + ", ".join(
                 "%s=%s" % kv for kv in json.loads(point).items()))
             ax.set_title(title, fontsize=10)
@@ -109,6 +126,73 @@ def plot_wss(db, runs, out_dir, written):
                         transform=ax.transAxes)
         fig.tight_layout()
         save(fig, out_dir, "wss-" + safe(exp), written)
+
+
+def plot_swap(db, runs, out_dir, written):
+    """Runs with a swap disk: all seven estimators on one time axis (the
+    steps' windows in the order they ran: extended PML's, stock PML's,
+    sampling's), against the oracle's frames and frames + pages swapped
+    in; one panel per experiment and grid point, the mean over runs."""
+    groups = defaultdict(list)
+    for rid, exp, point in runs:
+        groups[(exp, point)].append(rid)
+    panels = []
+    for (exp, point), ids in sorted(groups.items()):
+        series = defaultdict(lambda: defaultdict(list))   # line -> x -> values
+        order = {}                                        # (step, w) -> x
+        for rid in ids:
+            swap = run_results(db, rid).get("swap") or []
+            if not swap:
+                continue
+            keys = sorted({(r["est"], r["w"]) for r in swap if r["est"] in STEPS},
+                          key=lambda k: (STEPS.index(k[0]), k[1]))
+            for k in keys:
+                order.setdefault(k, len(order) + 1)
+            for r in swap:
+                k = (r["est"], r["w"])
+                if k not in order:
+                    continue
+                if r.get("oracle") is not None:
+                    series["oracle: frames"][order[k]].append(r["oracle"])
+                if r.get("oracle_swapin") is not None:
+                    series["oracle: frames + swapped in"][order[k]].append(r["oracle_swapin"])
+            for est, w, pages in db.execute("SELECT estimator, window, pages FROM estimates"
+                                            " WHERE run_id = ?", (rid,)):
+                step = "epml" if est == "commit" else est.split(":")[-1]
+                if (step, w) in order:
+                    series[NAMES.get(est.split(":")[0], est)][order[(step, w)]].append(pages)
+        if series:
+            panels.append((exp, point, order, series))
+    for exp in sorted({p[0] for p in panels}):
+        mine = [p for p in panels if p[0] == exp]
+        fig, axes = plt.subplots(len(mine), 1, figsize=(9, 3.6 * len(mine)), squeeze=False)
+        for ax, (_, point, order, series) in zip(axes[:, 0], mine):
+            styles = {"oracle: frames": ("dimgray", True), "oracle: frames + swapped in":
+                      ("black", True)}
+            for name, by in NAMES.items():
+                # Geiger dashed over the cache: on a trace without discards
+                # the two are the same number (docs/estimators.md).
+                styles[by] = (COLORS[name], name == "geiger")
+            for line in sorted(series, key=lambda n: list(styles).index(n) if n in styles else 99):
+                c, dashed = styles.get(line, (None, False))
+                xs = sorted(series[line])
+                band(ax, xs, series[line], line, c, dashed=dashed)
+            for step in STEPS:
+                xs = [x for (s_, _), x in order.items() if s_ == step]
+                if xs:
+                    ax.axvspan(min(xs) - 0.5, max(xs) + 0.5, color=COLORS[step], alpha=0.06)
+                    ax.text((min(xs) + max(xs)) / 2, 1.01, NAMES[step] + "'s windows",
+                            transform=ax.get_xaxis_transform(), ha="center", fontsize=8)
+            ax.set_yscale("log")
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            ax.set_xlabel("window, in the order they ran")
+            ax.set_ylabel("working set (4 KiB pages, log)")
+            ax.set_title(exp + ("" if point == "{}" else "  " + point_label(point)),
+                         fontsize=10, pad=14)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        fig.tight_layout()
+        save(fig, out_dir, "swap-" + safe(exp), written)
 
 
 def point_label(point):
@@ -137,7 +221,8 @@ def plot_errors(db, runs, out_dir, written):
         errs[key(est, "plugin", rid)].append(err)
     for rid, est, pages, touched in db.execute(
             "SELECT e.run_id, e.estimator, e.pages, o.touched FROM estimates e JOIN oracle o"
-            " ON o.run_id = e.run_id AND o.estimator = e.estimator AND o.window = e.window"
+            " ON o.run_id = e.run_id AND o.estimator = " + STEP_OF_ESTIMATE +
+            " AND o.window = e.window"
             " WHERE e.run_id IN (%s)" % marks, ids):
         errs[key(est, "oracle", rid)].append(100.0 * (pages - touched) / max(touched, 1))
     if not errs:
@@ -260,6 +345,7 @@ def report(db_path, out_dir, experiment=None, run_ids=None):
     written = []
     plot_wss(db, runs, out_dir, written)
     plot_errors(db, runs, out_dir, written)
+    plot_swap(db, runs, out_dir, written)
     plot_cost(db, runs, out_dir, written)
     plot_heat(db, runs, out_dir, written)
     return written

@@ -96,6 +96,14 @@ CREATE TABLE logs (
 """
 
 
+# The estimator step whose windows an estimate belongs to: geiger:pml and
+# excl:pml are in stock PML's windows, so their oracle is pml's (SQL, on
+# an estimates row e).
+STEP_OF_ESTIMATE = ("(CASE WHEN instr(e.estimator, ':') > 0"
+                    " THEN substr(e.estimator, instr(e.estimator, ':') + 1)"
+                    " ELSE e.estimator END)")
+
+
 class ResultsError(Exception):
     pass
 
@@ -123,7 +131,17 @@ def open_db(path):
     return db
 
 
+# Keys added to the experiment schema after runs were stored: at their
+# default they are left out of the inputs hash, so a sweep stored before
+# them still finds its passed runs (and skips them).
+LATER_KEYS = {("domu", "swap_expect"): "yes", ("measure", "baseline"): False}
+
+
 def inputs_hash(exp, repetition, seed):
+    exp = json.loads(json.dumps(exp))
+    for (sec, key), default in LATER_KEYS.items():
+        if sec in exp and exp[sec].get(key, default) == default:
+            exp[sec].pop(key, None)
     blob = json.dumps([exp, repetition, seed], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -211,24 +229,94 @@ def summary(db, rid, all_checks=False):
         " FROM estimates e"
         " LEFT JOIN scores s ON s.run_id = e.run_id AND s.estimator = e.estimator"
         "  AND s.window = e.window AND s.truth = 'plugin'"
-        " LEFT JOIN oracle o ON o.run_id = e.run_id AND o.estimator = e.estimator"
+        " LEFT JOIN oracle o ON o.run_id = e.run_id AND o.estimator = " + STEP_OF_ESTIMATE +
         "  AND o.window = e.window"
         " WHERE e.run_id = ? ORDER BY e.estimator, e.window", (rid,)).fetchall()
     if rows:
-        out.append("  %-7s %6s %10s %12s %12s %9s %10s" % ("est", "window", "estimate",
+        out.append("  %-13s %6s %10s %12s %12s %9s %10s" % ("est", "window", "estimate",
                                                          "plugin-truth", "oracle", "recall",
                                                          "precision"))
         for est, w, pages, tp, rec, prec, orc in rows:
-            out.append("  %-7s %6d %10d %12s %12s %9s %10s" % (
+            out.append("  %-13s %6d %10d %12s %12s %9s %10s" % (
                 est, w, pages, tp if tp is not None else "-", orc if orc is not None else "-",
                 "%.2f%%" % rec if rec is not None else "-",
                 "%.2f%%" % prec if prec is not None else "-"))
+    out += seven_table(db, rid)
     bad = db.execute("SELECT name FROM checks WHERE run_id = ? AND ok = 0", (rid,)).fetchall()
     for (name,) in bad[:None if all_checks else 5]:
         out.append("  failed check: %s" % name)
     if len(bad) > 5 and not all_checks:
         out.append("  ... and %d more failed checks (results show %d)" % (len(bad) - 5, rid))
     return "\n".join(out)
+
+
+STEPS = ("epml", "pml", "sample")          # estimator steps, in the order a run has them
+COST_SECTIONS = (("baseline", "no estimator"), ("epml", "extended PML"),
+                 ("pmlwss", "stock PML"), ("sample", "sampling"))
+
+
+def run_results(db, rid):
+    """xen-demo.py's --results record of a run (without its console)."""
+    row = db.execute("SELECT results FROM logs WHERE run_id = ?", (rid,)).fetchone()
+    return json.loads(zlib.decompress(row[0])) if row else {}
+
+
+def seven_table(db, rid):
+    """For a run with a swap disk: every estimator per window against the
+    oracle, one line a window (docs/estimators.md): the step's own
+    estimator (epml, pml or sample), Committed_AS (epml's windows), Geiger
+    and the exclusive cache (every window), each with its error against
+    the oracle's frames + pages swapped in; then each step's cost to the
+    domU (mean workload pass time against the baseline step).  [] for a
+    run without one."""
+    res = run_results(db, rid)
+    swap = {(r["est"], r["w"]): r for r in res.get("swap") or []}
+    if not swap:
+        return []
+    est = {}
+    for name, w, pages in db.execute("SELECT estimator, window, pages FROM estimates"
+                                     " WHERE run_id = ?", (rid,)):
+        est[(name, w)] = pages
+    out = ["  all seven estimators per window; truth = the oracle's frames + pages swapped in"
+           " (+in, an upper bound: docs/estimators.md); in = distinct pages swapped in (runs"
+           " before 2026-12-04 14:00: swap-in reads); err = (estimate - truth) / truth",
+           "  %-6s %3s %7s %7s %6s %6s | %-15s %-15s %-15s %-15s %-15s %-15s" % (
+               "step", "w", "oracle", "+in", "out", "in", "extended PML", "stock PML",
+               "sampling", "Committed_AS", "Geiger", "excl. cache")]
+
+    def cell(v, truth):
+        if v is None:
+            return "-"
+        if not truth:
+            return str(v)
+        return "%d %+.1f%%" % (v, 100.0 * (v - truth) / truth)
+    for key in sorted(swap, key=lambda k: (STEPS.index(k[0]) if k[0] in STEPS else 9, k[1])):
+        r = swap[key]
+        step, w = key
+        truth = r.get("oracle_swapin")
+        own = {s: est.get((s, w)) if s == step else None for s in STEPS}
+        out.append("  %-6s %3d %7s %7s %6s %6s | %-15s %-15s %-15s %-15s %-15s %-15s" % (
+            step, w, r.get("oracle", "-"), truth if truth is not None else "-",
+            r.get("swapout", "-"), r.get("swapin_pages", r.get("swapin", "-")),
+            cell(own["epml"], truth), cell(own["pml"], truth), cell(own["sample"], truth),
+            cell(est.get(("commit", w)) if step == "epml" else None, truth),
+            cell(est.get(("geiger:" + step, w)), truth), cell(est.get(("excl:" + step, w)), truth)))
+    pm = res.get("pass_ms") or {}
+    if pm.get("baseline"):
+        base = sum(pm["baseline"]) / len(pm["baseline"])
+        bmed = sorted(pm["baseline"])[len(pm["baseline"]) // 2]
+        out.append("  cost to the domU (workload pass times by step, against the baseline step;"
+                   " Geiger and the cache run on dom0's trace in every step, baseline included;"
+                   " the oracle's pauses at window cuts fall inside some passes):")
+        for sec, what in COST_SECTIONS:
+            v = pm.get(sec)
+            if v:
+                mean = sum(v) / len(v)
+                med = sorted(v)[len(v) // 2]
+                out.append("    %-13s %5d passes  mean %9.1f ms %+7.1f%%  median %8d ms %+7.1f%%"
+                           % (what, len(v), mean, 100.0 * (mean - base) / base, med,
+                              100.0 * (med - bmed) / max(bmed, 1)))
+    return out
 
 
 def cmd_list(db, out=sys.stdout):
@@ -249,7 +337,7 @@ def export(db, fmt, out=sys.stdout):
          " e.pages, e.written, o.touched, o.written, o.walk_only,"
          " s.truth_pages, s.recall, s.precision, s.count_err"
          " FROM runs r JOIN estimates e ON e.run_id = r.id"
-         " LEFT JOIN oracle o ON o.run_id = r.id AND o.estimator = e.estimator"
+         " LEFT JOIN oracle o ON o.run_id = r.id AND o.estimator = " + STEP_OF_ESTIMATE +
          "  AND o.window = e.window"
          " LEFT JOIN scores s ON s.run_id = r.id AND s.estimator = e.estimator"
          "  AND s.window = e.window AND s.truth = 'plugin'"

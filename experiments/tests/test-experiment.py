@@ -91,6 +91,8 @@ BAD = [
     ("seed in the workload", 'name = "x"\n[workload]\nwss_touch = "--seed 3 rw50:8M:seq:1x"\n',
      r"must not set --seed"),
     ("bool as int", GOOD + "[measure]\nwindows = true\n", r"'measure.windows' must be an integer"),
+    ("swap_expect without a swap disk", GOOD + "[domu]\nswap_expect = 'no'\n",
+     r"'domu.swap_expect' is about the swap disk: it needs 'domu.swap_mb'"),
 ]
 def marking_qemu(name):
     """An 'emulator' that only leaves a mark (and fails): did anything boot?"""
@@ -150,6 +152,34 @@ o.close()
 rc, out = tool("results", "list", "--db", old)
 ok(rc == 2 and "schema version 0" in out, "a database of another schema version is refused (%s)"
    % out.strip()[:120])
+
+# A stored run with a swap disk (synthetic): results show lists all seven
+# estimators per window, each against the oracle's frames + pages swapped
+# in of its own step's window (geiger:pml in pml's window 1, not epml's).
+syn = os.path.join(tmp, "seven.sqlite")
+sdb = resultsdb.open_db(syn)
+res = {"pass": True, "estimates": [
+    {"estimator": e, "window": 1, "pages": p} for e, p in (
+        ("epml", 1000), ("commit", 5000), ("pml", 400), ("sample", 1200),
+        ("geiger:epml", 25000), ("excl:epml", 25001), ("geiger:pml", 25002),
+        ("excl:pml", 25003), ("geiger:sample", 25004), ("excl:sample", 25005))],
+    "oracle": [{"estimator": e, "window": 1, "touched": t, "written": 0, "walk_only": 0}
+               for e, t in (("epml", 1000), ("commit", 1000), ("pml", 800), ("sample", 1100))],
+    "swap": [{"est": e, "w": 1, "oracle": t, "oracle_swapin": t + 200, "swapout": 7,
+              "swapin": 200} for e, t in (("epml", 1000), ("pml", 800), ("sample", 1100))],
+    "pass_ms": {"baseline": [100, 100, 100], "epml": [110, 110, 110], "pmlwss": [150, 150]}}
+sid = resultsdb.store(sdb, {"name": "seven"}, "", "seven.toml", 1, 1, [], res)
+text = resultsdb.summary(sdb, sid)
+lines = {l.split()[0]: l for l in text.splitlines() if re.match(r"  (epml|pml|sample) +1 ", l)}
+want = {"epml": ["1000 -16.7%", "5000 +316.7%", "25000 +1983.3%", "25001 +1983.4%"],
+        "pml": ["400 -60.0%", "25002 +2400.2%", "25003 +2400.3%"],
+        "sample": ["1200 -7.7%", "25004 +1823.4%", "25005 +1823.5%"]}
+bad = [(k, w) for k, ws in want.items() for w in ws if w not in lines.get(k, "")]
+ok(len(lines) == 3 and not bad and re.search(r"stock PML +2 passes .* \+50\.0%", text)
+   and re.search(r"^  geiger:pml +1 +25002 +- +800 ", text, re.M),
+   "results show: all seven estimators per window against the oracle + swapped-in pages of "
+   "their own step, and the cost per step (%s)" % (bad or "ok"))
+sdb.close()
 
 # 3. A real run.
 dbp = os.path.join(tmp, "runs.sqlite")

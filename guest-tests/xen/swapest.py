@@ -132,10 +132,13 @@ def run(events, allocation, threshold=THRESHOLD):
     windows); per window (est, w) the counts and the estimates, in pages."""
     ghost, cache = LRU(), LRU()
     resident_read = set()   # slots read back with no write since
+    gen = {}                # slot -> writes so far: (slot, gen) names one page's contents
     rows = {}
 
     def fresh():
-        return {"swapout": 0, "swapin": 0, "discard": 0, "other": 0,
+        # pages_in: the distinct pages swapped in (a page read back, dropped
+        # clean and read again in the same window is one page touched).
+        return {"swapout": 0, "swapin": 0, "pages_in": set(), "discard": 0, "other": 0,
                 "g_hist": {}, "g_unknown": 0, "g_cold": 0,
                 "c_hist": {}, "c_miss": 0}
 
@@ -150,11 +153,13 @@ def run(events, allocation, threshold=THRESHOLD):
         for s in range(first, first + n):
             if kind == "W":
                 cur["swapout"] += 1
+                gen[s] = gen.get(s, 0) + 1
                 ghost.push(s)
                 cache.push(s)
                 resident_read.discard(s)
             elif kind == "R":
                 cur["swapin"] += 1
+                cur["pages_in"].add((s, gen.get(s, 0)))
                 d = ghost.depth(s)
                 if d is not None:
                     cur["g_hist"][d] = cur["g_hist"].get(d, 0) + 1
@@ -178,6 +183,7 @@ def run(events, allocation, threshold=THRESHOLD):
             else:
                 cur["other"] += 1
     for r in rows.values():
+        r["swapin_pages"] = len(r.pop("pages_in"))
         # Refaults a technique cannot place (Geiger: clean evictions, slots
         # written before the trace began; the cache: pages it never held)
         # stay beside the estimate: g_unknown, g_cold, c_miss.

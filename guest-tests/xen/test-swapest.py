@@ -13,6 +13,8 @@ worked out by hand.
 - Tracefs lines through the awk program (as dom0 runs it) and back: a
   multi-page request, a discard, a flush without data, an unaligned
   request counted, the cut markers; a dump with a part missing is refused.
+- Pages swapped in are counted once a window (a clean page read twice is
+  one page), a slot rewritten in between holds another page.
 - xen-demo's oracle rule under swapping, on a synthetic run: a window
   holding a whole pass reaches the workload's pages with the pages
   swapped in counted, and falls short without them.
@@ -150,6 +152,16 @@ except ValueError as e:
     refused = "without its end line" in str(e)
 ok(refused, "a dump without its end line is refused")
 
+# Distinct pages swapped in: slot 5 read, read again (dropped clean in
+# between: the same page), written and read (new contents: another page);
+# slot 6 read once.  Four reads, three pages.
+rows = swapest.run([("cut", "epml", 0), ("W", 5, 1), ("W", 6, 1), ("R", 5, 1), ("R", 5, 1),
+                    ("W", 5, 1), ("R", 5, 1), ("R", 6, 1), ("cut", "epml", 1)], 1000)
+r = rows[("epml", 1)]
+ok(r["swapin"] == 4 and r["swapin_pages"] == 3,
+   "a page read back twice with no write between is one page swapped in, a rewritten slot"
+   " another (%d reads, %d pages)" % (r["swapin"], r["swapin_pages"]))
+
 # -- xen-demo's oracle rule under swapping ------------------------------------
 # A window holding a whole pass of a 3,840-page region, with 3,000 frames
 # touched: it reaches the region only if the 900 pages swapped in count.
@@ -160,22 +172,33 @@ xd = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(xd)
 
 
-def oracle_check(swapins, touched=3000):
-    raw = [cut_line("epml", 0)] + [trace_line("WS", 8 * s, 8) for s in range(1, 1001)] + \
+def swap_checks(swapins, touched=3000, expect="yes", swapouts=1000):
+    raw = [cut_line("epml", 0)] + [trace_line("WS", 8 * s, 8) for s in range(1, swapouts + 1)] + \
         [trace_line("R", 8 * s, 8) for s in range(1, swapins + 1)] + [cut_line("epml", 1)]
     text = ["[domU] @@DOMU swap on: /dev/xvdb"] + through_awk(raw) + \
         ["@@QPML swapio-stats overrun=0 t=1.0"]
     console = types.SimpleNamespace(
         marks=[("epml-cut", "est=epml w=0", 10.0), ("epml-cut", "est=epml w=1", 40.0)],
         stamped=[(30.0, "[domU] wss-touch: loop=1 pass=2 mode=w ms=5000 verify=ok")])
-    args = types.SimpleNamespace(domu_memory=96, swap_threshold=0.01, oracle=True)
+    args = types.SimpleNamespace(domu_memory=96, swap_threshold=0.01, oracle=True,
+                                 swap_expect=expect)
     oracle = {("epml", 1): {"guests": [{"touched": touched, "written": 0, "walk-only": 0}]}}
     checks = []
     import contextlib
     with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
         xd.swap_report(args, {"domu": "pvh"}, ["w:15M:seq:1x"], text, oracle, {},
                        ["create", "epml"], lambda n, c: checks.append((n, bool(c))), console)
-    return [c for n, c in checks if n.startswith("the oracle counts swapped-in pages")]
+    return checks
+
+
+def oracle_check(swapins, touched=3000):
+    return [c for n, c in swap_checks(swapins, touched)
+            if n.startswith("the oracle counts swapped-in pages")]
+
+
+def above_check(swapins, swapouts):
+    return [c for n, c in swap_checks(swapins, 4000, "no", swapouts)
+            if n.startswith("memory above the working set")]
 
 
 ok(oracle_check(900) == [True],
@@ -183,4 +206,12 @@ ok(oracle_check(900) == [True],
    " the oracle rule counts the swapped-in pages")
 ok(oracle_check(0) == [False],
    "the same window without swap-ins falls short: the check can fail")
+# --swap-expect no (experiments/examples/swap-above.toml): a window without
+# swap traffic passes (Geiger and the cache give the allocation); one with
+# swap-outs or swap-ins fails.
+ok(above_check(0, 0) == [True],
+   "memory above the working set: a window with no swap traffic passes, Geiger and the cache"
+   " at the allocation")
+ok(above_check(0, 10) == [False] and above_check(5, 10) == [False],
+   "memory above the working set: a window with swap-outs, or swap-ins, fails the check")
 done()
