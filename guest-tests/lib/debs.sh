@@ -50,10 +50,11 @@ deb_unpack() {
 }
 
 # cpio_pack DIR OUT: a reproducible gzipped newc archive of DIR (sorted
-# names, root-owned, every time stamp at the epoch).
+# names, root-owned, every time stamp at the epoch, inode numbers given in
+# order by --reproducible: byte for byte the same from the same files).
 cpio_pack() {
 	find "$1" -exec touch -h -d @0 {} +
-	(cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -9n) > "$2"
+	(cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet -R 0:0 | gzip -9n) > "$2"
 }
 
 # install_elf DIR SRC DEST: a dynamic binary and the libraries it needs into

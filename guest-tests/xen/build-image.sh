@@ -8,6 +8,12 @@
 #                    configs/xen/, the domU's kernel and initramfs, and
 #                    xen-epml (dom0's extended-PML tool, xen-pml/tools)
 #   domU.cpio.gz     busybox + the wss-touch workload + xen-blkfront (swap)
+#   dom0-hvm.cpio.gz what an HVM domU needs in dom0, appended to dom0.cpio.gz
+#                    only when the demo runs one (xen-demo.py, configs/xen/hvm.cfg):
+#                    Xen's device model (bookworm's qemu-system-xen) and its
+#                    libraries, hvmloader, SeaBIOS, mtools, and the domU's
+#                    boot disk hvm-disk.img (MBR + a FAT partition with
+#                    syslinux, Debian's kernel and domU.cpio.gz)
 #
 # For a domU that swaps (xen-demo.py --swap), dom0 also gets the block
 # backend (xen-blkback, the brd RAM disk) and what Xen's block hotplug
@@ -41,8 +47,13 @@ PKGS="xen-hypervisor-$XENV-amd64 xen-utils-$XENV xen-utils-common libxenmisc$XEN
  bash util-linux"
 kpkg=$(deb_kernel_package)
 deb_fetch $PKGS "$kpkg"
+# The HVM extension: the device model, the firmware, the boot disk's tools
+# and every library package they need (libc6 is the host's).  The candidate
+# versions: bookworm's, not bookworm-backports' (priority 100).
+DM_PKGS="$(deb_lib_closure qemu-system-xen seabios syslinux syslinux-common mtools | grep -vx libc6) qemu-system-data"
+deb_fetch $DM_PKGS
 
-stamp=$( { deb_files $PKGS "$kpkg"; cat "$0" "$REPO/guest-tests/lib/debs.sh" "$HERE/dom0-init" \
+stamp=$( { deb_files $PKGS "$kpkg" $DM_PKGS; cat "$0" "$REPO/guest-tests/lib/debs.sh" "$HERE/dom0-init" \
 	"$HERE/domU-init" "$HERE/swapio.awk" "$REPO"/configs/xen/*.cfg "$WSS_TOUCH" ${XEN_EPML:+"$XEN_EPML"}; } | sha256sum | cut -c1-64)
 if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$stamp" ]; then
 	exit 0
@@ -136,5 +147,77 @@ cp "$OUT/vmlinux" "$d/boot/domU-vmlinux"
 cp "$OUT/domU.cpio.gz" "$d/boot/domU.cpio.gz"
 cpio_pack "$d" "$OUT/dom0.cpio.gz"
 
+# The HVM extension (an archive of its own, appended to dom0's when the
+# domU is HVM, so that the PVH runs' dom0 stays as small as it was).  Its
+# packages are unpacked apart, and its binaries' libraries come from them
+# first (the same versions of Xen's libraries as dom0's).
+DMROOT=$CACHE/xenroot-dm
+deb_unpack "$DMROOT" $DM_PKGS
+h=$stage/dom0-hvm
+mkdir -p "$h/usr/bin" "$h/boot" "$h/usr/lib/xen-$XENV/boot" "$h/usr/share/seabios"
+( ROOT=$DMROOT LIBS="$DMROOT/usr/lib/x86_64-linux-gnu:$DMROOT/lib/x86_64-linux-gnu"
+  install_elf "$h" "$DMROOT/usr/libexec/xen-qemu-system-i386" /usr/libexec/xen-qemu-system-i386
+  # mtools: dom0 writes the domU's kernel command line into its boot disk.
+  install_elf "$h" "$DMROOT/usr/bin/mtools" /usr/bin/mtools )
+for b in mcopy mtype; do ln -s mtools "$h/usr/bin/$b"; done
+# mtools converts FAT names to code page 850 with iconv: glibc's module for
+# it (the host's: same release) and a gconv-modules naming only it.
+gc=/usr/lib/x86_64-linux-gnu/gconv
+install -D -m 0644 "$gc/IBM850.so" "$h$gc/IBM850.so"
+printf 'alias\tCP850//\tIBM850//\nalias\t850//\tIBM850//\nmodule\tIBM850//\tINTERNAL\tIBM850\t1\nmodule\tINTERNAL\tIBM850//\tIBM850\t1\n' \
+	> "$h$gc/gconv-modules"
+# hvmloader (Xen's HVM firmware, from xen-utils) loads SeaBIOS, which libxl
+# hands it from the path Debian's libxl was built with.
+cp "$ROOT/usr/lib/xen-$XENV/boot/hvmloader" "$h/usr/lib/xen-$XENV/boot/"
+cp "$DMROOT/usr/share/seabios/bios-256k.bin" "$h/usr/share/seabios/"
+# The device model reads a keymap even for `-vnc none` (libxl always gives
+# it a VNC display option): only the default one.
+install -D -m 0644 "$DMROOT/usr/share/qemu/keymaps/en-us" "$h/usr/share/qemu/keymaps/en-us"
+# Files dom0's archive already has, identical, need not come twice.
+(cd "$h" && find . -type f) | while read -r f; do
+	! cmp -s "$h/$f" "$d/$f" || rm -f "$h/$f"
+done
+# The boot disk: an MBR (syslinux's boot code, one active FAT16 partition
+# at 1 MiB) and a FAT file system made and filled with mtools (no loop
+# mount), syslinux installed into it.  dom0's /init rewrites syslinux.cfg's
+# APPEND line with the workload (dom0-init, hvm_cmdline).  Reproducible:
+# a fixed serial number, every time stamp at SOURCE_DATE_EPOCH.
+hvm_disk() {
+	local out=$1 fat=$stage/hvm-fat.img kb mib
+	kb=$(( ( $(stat -c %s "$ROOT/boot/vmlinuz-$kver") + $(stat -c %s "$OUT/domU.cpio.gz") ) / 1024 ))
+	mib=$(( kb / 1024 + 4 ))
+	rm -f "$fat"
+	truncate -s "${mib}M" "$fat"
+	cat > "$stage/syslinux.cfg" <<-EOF2
+	DEFAULT linux
+	PROMPT 0
+	TIMEOUT 0
+	LABEL linux
+	  KERNEL /vmlinuz
+	  INITRD /initrd.gz
+	  APPEND console=hvc0 quiet
+	EOF2
+	cp "$ROOT/boot/vmlinuz-$kver" "$stage/vmlinuz"
+	cp "$OUT/domU.cpio.gz" "$stage/initrd.gz"
+	touch -d @315532800 "$stage/syslinux.cfg" "$stage/vmlinuz" "$stage/initrd.gz"
+	( export PATH="$DMROOT/usr/bin:$PATH" MTOOLS_SKIP_CHECK=1 SOURCE_DATE_EPOCH=315532800
+	  mformat -i "$fat" -N 51504d4c -v QPMLHVM -H 2048 -h 64 -s 32 -t $(( mib * 1024 * 1024 / 512 / 64 / 32 )) :: &&
+	  mcopy -m -i "$fat" "$stage/syslinux.cfg" "$stage/vmlinuz" "$stage/initrd.gz" :: &&
+	  "$DMROOT/usr/bin/syslinux" --install "$fat" ) >/dev/null || die "making the HVM boot disk failed"
+	python3 - "$DMROOT/usr/lib/syslinux/mbr/mbr.bin" "$fat" "$out" <<-'PY'
+	import struct, sys
+	code = open(sys.argv[1], 'rb').read()[:440]
+	fat = open(sys.argv[2], 'rb').read()
+	start, count = 2048, len(fat) // 512
+	# One partition: active, FAT16 (LBA), CHS fields at their "use LBA" values.
+	entry = struct.pack('<B3sB3sII', 0x80, b'\xfe\xff\xff', 0x0e, b'\xfe\xff\xff', start, count)
+	mbr = code.ljust(440, b'\0') + b'QPML' + b'\0\0' + entry + b'\0' * 48 + b'\x55\xaa'
+	with open(sys.argv[3], 'wb') as f:
+	    f.write(mbr.ljust(start * 512, b'\0') + fat)
+	PY
+}
+hvm_disk "$h/boot/hvm-disk.img"
+cpio_pack "$h" "$OUT/dom0-hvm.cpio.gz"
+
 echo "$stamp" > "$OUT/stamp"
-echo "xen-image: $OUT (Xen $XENV, kernel $kver, dom0.cpio.gz $(($(stat -c %s "$OUT/dom0.cpio.gz") / 1024)) KiB)" >&2
+echo "xen-image: $OUT (Xen $XENV, kernel $kver, dom0.cpio.gz $(($(stat -c %s "$OUT/dom0.cpio.gz") / 1024)) KiB, HVM extension dom0-hvm.cpio.gz $(($(stat -c %s "$OUT/dom0-hvm.cpio.gz") / 1024)) KiB)" >&2

@@ -615,6 +615,17 @@ def domu_memory_mib(args, cfg):
     return int(m.group(1))
 
 
+def domu_type(cfg):
+    """The domU's type (pvh, hvm) from its configs/xen/<domu>.cfg."""
+    path = os.path.join(REPO, "configs", "xen", cfg["domu"] + ".cfg")
+    try:
+        with open(path) as f:
+            m = re.search(r'^type\s*=\s*"(\w+)"', f.read(), re.M)
+    except OSError as e:
+        die("cannot read %s: %s" % (path, e))
+    return m.group(1) if m else "pv"
+
+
 def workload_pages(workload):
     """The pages wss-touch touches in a pass, if it has one phase (its
     SIZE); None otherwise (several phases, or a package workload)."""
@@ -859,6 +870,9 @@ def main():
     ap.add_argument("--packages", default="", metavar="PKGS",
                     help="with --run: Debian packages installed into the domU (and the "
                          "libraries they load): guest-tests/xen/build-workload.sh")
+    ap.add_argument("--domu", metavar="NAME",
+                    help="the domU: configs/xen/NAME.cfg (overrides the config's 'domu'; hvm: an HVM "
+                         "domU with Xen's device model in dom0)")
     ap.add_argument("--domu-memory", type=int, metavar="MIB",
                     help="the domU's memory (overrides its configs/xen/*.cfg)")
     ap.add_argument("--swap", type=int, metavar="MIB",
@@ -912,7 +926,18 @@ def main():
                      "sample", "destroy", "shell"):
             die("unknown step '%s'" % s)
     xen_path, xen_builder = HYPERVISORS[hypervisor]
+    if args.domu:
+        if re.search(r"[\s,/]", args.domu) or not args.domu:
+            die("bad domU name %r" % args.domu)
+        cfg["domu"] = args.domu
+    hvm = domu_type(cfg) == "hvm"
     images = {n: os.path.join(args.image_dir, n) for n in ("vmlinux", "dom0.cpio.gz")}
+    if hvm:
+        # The device model, hvmloader, SeaBIOS and the boot disk: an archive
+        # appended to dom0's (build-image.sh), only for an HVM domU.
+        images["dom0-hvm.cpio.gz"] = os.path.join(args.image_dir, "dom0-hvm.cpio.gz")
+        if args.swap is not None or args.run:
+            die("--swap and --run are for a PVH domU (an HVM domU boots from its own disk)")
     images["xen"] = xen_path or os.path.join(args.image_dir, "xen")
     for name, path in images.items():
         if not os.path.isfile(path):
@@ -947,6 +972,13 @@ def main():
                 "(use --truth-plugin)")
         workload = workload[:2] if workload[:1] == ["--seed"] else []
         images["dom0.cpio.gz"] = package_workload(args, tmp, images["dom0.cpio.gz"])
+    if hvm:
+        both = os.path.join(tmp, "dom0+hvm.cpio.gz")
+        with open(both, "wb") as f:
+            for part in (images["dom0.cpio.gz"], images["dom0-hvm.cpio.gz"]):
+                with open(part, "rb") as g:
+                    shutil.copyfileobj(g, f)
+        images["dom0.cpio.gz"] = both
     if args.truth:
         workload = ["--gfns", str(args.truth_every)] + workload
     dom0_cmdline = "%s qpml.steps=%s qpml.domu=%s qpml.wl=%s qpml.epml=%s qpml.samples=%d" % (
@@ -1102,6 +1134,10 @@ def main():
         if ev == "domu-created" and domu_up is not None:
             print("  %7.1f  %-16s %s" % (domu_up - t0, "domU-up", "(its /init runs)"))
     print("  %7.1f  %-16s" % (wall, "qemu-exit"))
+    if domu_up is not None and marks.get("create-begin"):
+        print("  xl create to the domU's /init (its shell): %.1f s%s" % (
+            domu_up - t0 - marks["create-begin"][0][1], " (HVM: hvmloader, SeaBIOS, syslinux, "
+            "the kernel from the emulated disk)" if hvm else ""))
 
     print("\nPML per phase (entries written / PML-full exits per vCPU, from query-pml-stats at each marker):")
     phases = {}
@@ -1212,9 +1248,15 @@ def main():
         check("the %s domU is created" % cfg["domu"], "domu-created" in steps_done)
         check("the domU boots (its /init reports type PVH or HVM)",
               any(re.search(r"\[domU\] @@DOMU up .*type=(PVH|HVM)", l) for l in text))
+        if hvm:
+            check("the domU boots as HVM (hvmloader, SeaBIOS, syslinux from its disk)",
+                  any(re.search(r"\[domU\] @@DOMU up .*type=HVM", l) for l in text))
+            check("the HVM domU's disk is a PV disk (xen-blkfront: xvda, the MBR read back)",
+                  any(re.search(r"\[domU\] @@DOMU hvm: pv-disk=xvda mbr=55aa", l) for l in text))
         check("the domU workload runs", "domu-running" in steps_done)
         # (epmlon turns extended PML on right after domu-running.)
-        e, f, n = pml_sum(["domu-created"] + (["domu-running"] if "epmlon" not in steps else []))
+        e, f, n = pml_sum(["create-begin", "domu-created"]
+                          + (["domu-running"] if "epmlon" not in steps else []))
         check("no PML entries or PML-full exits before log-dirty (%d / %d)" % (e, f), n and e == 0 and f == 0)
     if "migrate" in steps:
         e, f, n = pml_sum(["migrate-begin"])
