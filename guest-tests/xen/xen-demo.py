@@ -600,16 +600,22 @@ def score_truth(args, console, text):
     return rows
 
 
+def domu_cfg_search(cfg, pattern):
+    """The path of the domU's configs/xen/<domu>.cfg and @pattern's first
+    match in it (a line-anchored regular expression), or None."""
+    path = os.path.join(REPO, "configs", "xen", cfg["domu"] + ".cfg")
+    try:
+        with open(path) as f:
+            return path, re.search(pattern, f.read(), re.M)
+    except OSError as e:
+        die("cannot read %s: %s" % (path, e))
+
+
 def domu_memory_mib(args, cfg):
     """The domU's memory: --domu-memory, else its configs/xen/<domu>.cfg."""
     if args.domu_memory:
         return args.domu_memory
-    path = os.path.join(REPO, "configs", "xen", cfg["domu"] + ".cfg")
-    try:
-        with open(path) as f:
-            m = re.search(r"^memory\s*=\s*(\d+)", f.read(), re.M)
-    except OSError as e:
-        die("cannot read %s: %s" % (path, e))
+    path, m = domu_cfg_search(cfg, r"^memory\s*=\s*(\d+)")
     if not m:
         die("%s: no 'memory = MIB' line" % path)
     return int(m.group(1))
@@ -617,12 +623,7 @@ def domu_memory_mib(args, cfg):
 
 def domu_type(cfg):
     """The domU's type (pvh, hvm) from its configs/xen/<domu>.cfg."""
-    path = os.path.join(REPO, "configs", "xen", cfg["domu"] + ".cfg")
-    try:
-        with open(path) as f:
-            m = re.search(r'^type\s*=\s*"(\w+)"', f.read(), re.M)
-    except OSError as e:
-        die("cannot read %s: %s" % (path, e))
+    _, m = domu_cfg_search(cfg, r'^type\s*=\s*"(\w+)"')
     return m.group(1) if m else "pv"
 
 
