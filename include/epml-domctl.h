@@ -38,6 +38,7 @@
 #define XEN_DOMCTL_EPML_COLLECT         3   /* drain; pages of the window */
 #define XEN_DOMCTL_EPML_NEW_WINDOW      4   /* drain, report, reset A/D, next */
 #define XEN_DOMCTL_EPML_COLLECT_NEXT    5   /* COLLECT and NEW_WINDOW at once */
+#define XEN_DOMCTL_EPML_CUT             6   /* dom0-drained: close the window */
 #define XEN_DOMCTL_EPML_READS           (1u << 0)
 #define XEN_DOMCTL_EPML_WRITES          (1u << 1)
 #define XEN_DOMCTL_EPML_FILTER_WALK     (1u << 2)
@@ -53,6 +54,31 @@
  * with a PV dom0.
  */
 #define XEN_DOMCTL_EPML_POSTED          (1u << 3)
+/*
+ * ENABLE with dom0's buffers (posted mode only; docs/xen-pml.md, "dom0
+ * drains the log"): the log buffers and descriptors are dom0's memory, and
+ * dom0 drains them and keeps the longmap; Xen only arms the CPU, resets
+ * A/D flags at window cuts (CUT) and tears down.  @pages then points to
+ * uint64_t frames[3 * nr_vcpus] of dom0 (buffer 0, buffer 1, descriptor
+ * per vCPU; each buffer machine-contiguous), @nr to their number; with @nr
+ * too small Xen returns -ENOSPC and the number it needs in @nr.  INFO
+ * reports the mode in @flags.  COLLECT, NEW_WINDOW and COLLECT_NEXT are
+ * refused (-EINVAL): Xen keeps no window.
+ *
+ * CUT (this mode only), with the domain paused inside the call: for each
+ * vCPU i, @pages[i] (uint64_t, @nr >= nr_vcpus) receives where the window
+ * ends in its log: bits 31:0 the EPML index of its active buffer, bit 32
+ * the active buffer, bits 34:33 which buffers were FULL (handed over, not
+ * yet given back).  Entries in those FULL buffers and entries [.., index)
+ * of the active buffer are the window's; later ones are the next's.  Then
+ * A/D flags of every EPT leaf are cleared (walking the EPT: dom0's entries
+ * name EPT-entry addresses Xen would have to verify), the EPT flushed, and
+ * the next window opened.  @nr returns nr_vcpus.
+ */
+#define XEN_DOMCTL_EPML_DOM0_BUFFERS    (1u << 4)
+#define XEN_EPML_CUT_INDEX(w)           ((uint32_t)(w))
+#define XEN_EPML_CUT_ACTIVE(w)          ((unsigned int)((w) >> 32) & 1)
+#define XEN_EPML_CUT_FULL(w)            ((unsigned int)((w) >> 33) & 3)
 #define XEN_DOMCTL_EPML_POST_VECTOR_SHIFT 8
 #define XEN_DOMCTL_EPML_POST_VECTOR_MASK  (0xffu << XEN_DOMCTL_EPML_POST_VECTOR_SHIFT)
 

@@ -52,9 +52,15 @@ deb_fetch $PKGS "$kpkg"
 # versions: bookworm's, not bookworm-backports' (priority 100).
 DM_PKGS="$(deb_lib_closure qemu-system-xen seabios syslinux syslinux-common mtools | grep -vx libc6) qemu-system-data"
 deb_fetch $DM_PKGS
+# Debian's headers for the same kernel, to build dom0's module for extended
+# PML's posted path (xen-pml/dom0/epml_dom0.c, issue 15).
+kver_pkg=${kpkg#linux-image-}
+KH_PKGS="linux-headers-$kver_pkg linux-headers-${kver_pkg%-amd64}-common linux-kbuild-$(echo "$kver_pkg" | cut -d. -f1,2)"
+deb_fetch $KH_PKGS
+KMOD_SRC="$REPO/xen-pml/dom0/epml_dom0.c $REPO/include/epml-dom0.h"
 
-stamp=$( { deb_files $PKGS "$kpkg" $DM_PKGS; cat "$0" "$REPO/guest-tests/lib/debs.sh" "$HERE/dom0-init" \
-	"$HERE/domU-init" "$HERE/swapio.awk" "$REPO"/configs/xen/*.cfg "$WSS_TOUCH" ${XEN_EPML:+"$XEN_EPML"}; } | sha256sum | cut -c1-64)
+stamp=$( { deb_files $PKGS "$kpkg" $DM_PKGS $KH_PKGS; cat "$0" "$REPO/guest-tests/lib/debs.sh" "$HERE/dom0-init" \
+	"$HERE/domU-init" "$HERE/swapio.awk" "$REPO"/configs/xen/*.cfg "$WSS_TOUCH" ${XEN_EPML:+"$XEN_EPML"} $KMOD_SRC; } | sha256sum | cut -c1-64)
 if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$stamp" ]; then
 	exit 0
 fi
@@ -132,6 +138,19 @@ for m in block/xen-blkback/xen-blkback block/brd; do
 	cp "$ROOT/lib/modules/$kver/kernel/drivers/$m.ko" "$d/lib/modules/" ||
 		die "module $m missing from $kpkg"
 done
+# epml_dom0.ko, built out of tree against the unpacked headers (their
+# Makefile names /usr/src: pointed at the unpacked copy) in a fixed
+# directory, so the module's bytes do not depend on a temporary path.
+kh=$CACHE/khdr
+deb_unpack "$kh" $KH_PKGS
+sed -i "s|^include /usr/src/|include $kh/usr/src/|" "$kh/usr/src/linux-headers-$kver/Makefile"
+kb=$CACHE/epml-dom0-build
+rm -rf "$kb" && mkdir -p "$kb"
+cp "$REPO/xen-pml/dom0/epml_dom0.c" "$kb/"
+printf 'obj-m := epml_dom0.o\nccflags-y := -I%s/include\n' "$REPO" > "$kb/Kbuild"
+make -s -C "$kh/usr/src/linux-headers-$kver" M="$kb" modules >&2 ||
+	die "building xen-pml/dom0/epml_dom0.ko against linux-headers-$kver failed"
+strip --strip-debug -o "$d/lib/modules/epml_dom0.ko" "$kb/epml_dom0.ko"
 # Xen's block hotplug script (libxl runs it for every disk) is bash and
 # takes its lock with flock.
 install_elf "$d" "$ROOT/bin/bash" /bin/bash

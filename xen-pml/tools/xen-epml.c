@@ -3,7 +3,7 @@
  *
  *   xen-epml enable DOMID [--no-reads] [--no-writes] [--no-filter]
  *                         [--buf-kib N] [--notify-cpu C]
- *                         [--posted VCPU [--post-vector V]]
+ *                         [--posted VCPU [--post-vector V]] [--dom0-drain]
  *   xen-epml disable DOMID
  *   xen-epml info DOMID
  *   xen-epml collect DOMID [--csv]
@@ -44,6 +44,13 @@
  * Without --sync, each boundary is one XEN_DOMCTL_EPML_COLLECT_NEXT: the
  * window is read and the next one opened with the domain paused once, in
  * Xen, so no access falls between two windows.
+ * enable --dom0-drain (posted mode, PVH dom0 with the module epml_dom0):
+ * the buffers are dom0's, the notification is the module's vector on its
+ * CPU, and "wss" drains the buffers itself on each notification, keeps
+ * the window and the longmap, and enters Xen once per window
+ * (XEN_DOMCTL_EPML_CUT: where each vCPU's log stands, A/D reset);
+ * epml-drain.c.  It prints, per window, "@@QPML drain w=N buffers=B
+ * notifications=K xen-calls=C full-exits=F dropped=D".
  * Static, no Xen libraries: the ABI below is the patch series'; its
  * XEN_DOMCTL_epml_op part is include/epml-domctl.h, which Xen uses too.
  */
@@ -65,6 +72,8 @@
 #include <unistd.h>
 
 #include "epml-domctl.h"
+#include "epml-dom0.h"
+#include "epml-drain.h"
 
 /* ---- Xen ABI (xen/include/public, 4.17 + xen-pml series) ---------------- */
 
@@ -378,6 +387,64 @@ static void cut_collect_and_open(uint16_t domid)
 	memset(&cut_result, 0, sizeof(cut_result));
 	cut_result.op = XEN_DOMCTL_EPML_COLLECT_NEXT;
 	epml_or_die(domid, &cut_result, cut_room, "wss");
+}
+
+/*
+ * --dom0-drain (epml-drain.c): dom0 holds the window.  A cut drains what
+ * is handed over, asks Xen where each vCPU's log stands (CUT: the domain
+ * paused inside the call, A/D flags reset, next window open), takes the
+ * entries before that point, and fills cut_result as COLLECT_NEXT would.
+ */
+static double now_s(void);
+static struct epml_drain drain;
+static bool dom0_drain;
+static unsigned long drain_xen_calls;  /* hypercalls of the estimator */
+
+static void cut_dom0(uint16_t domid)
+{
+	uint64_t where[EPML_DOM0_MAX_VCPUS];
+
+	epml_drain_full(&drain);
+	memset(&cut_result, 0, sizeof(cut_result));
+	cut_result.op = XEN_DOMCTL_EPML_CUT;
+	epml_or_die(domid, &cut_result, EPML_DOM0_MAX_VCPUS, "wss (cut)");
+	drain_xen_calls++;
+	if (cut_result.nr != drain.nr_vcpus)
+		die("wss: domain %u has %llu vCPUs, dom0's buffers are for %u", domid,
+		    (unsigned long long)cut_result.nr, drain.nr_vcpus);
+	memcpy(where, payload(), drain.nr_vcpus * sizeof(uint64_t));
+	epml_drain_cut(&drain, where);
+	cut_result.touched = drain.touched;
+	cut_result.written = drain.written;
+	cut_result.entries = drain.entries;
+	cut_result.walk = drain.walk;
+	cut_result.large = drain.large;
+	cut_result.out_of_range = drain.out_of_range;
+	cut_result.notifications = (uint32_t)drain.notifications;
+	cut_result.nr = epml_drain_pages(&drain, payload(), cut_room);
+	epml_drain_next(&drain);
+}
+
+/* Open the first window: what came before is thrown away. */
+static void cut_dom0_open(uint16_t domid)
+{
+	cut_dom0(domid);
+}
+
+/* Sleep @secs, draining on every notification; returns how many came. */
+static unsigned wait_window_dom0(double secs)
+{
+	double end = now_s() + secs;
+	unsigned n = 0;
+
+	for (;;) {
+		double left = end - now_s();
+
+		if (left <= 0)
+			return n;
+		if (epml_drain_wait(&drain, (int)(left * 1000) + 1))
+			n++;
+	}
 }
 
 /* One XEN_DOMCTL_shadow_op; CLEAN gets the bitmap after the domctl. */
@@ -823,6 +890,7 @@ int main(int argc, char **argv)
 		{ "notify-cpu", required_argument, NULL, 'n' },
 		{ "posted", required_argument, NULL, 'P' },
 		{ "post-vector", required_argument, NULL, 'V' },
+		{ "dom0-drain", no_argument, NULL, 'D' },
 		{ "csv", no_argument, NULL, 'c' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "windows", required_argument, NULL, 'W' },
@@ -860,6 +928,7 @@ int main(int argc, char **argv)
 		case 'n': notify_cpu = parse_num(optarg, "CPU", 4095); break;
 		case 'P': posted_vcpu = (long)parse_num(optarg, "dom0 vCPU", 4095); break;
 		case 'V': post_vector = parse_num(optarg, "vector", 255); break;
+		case 'D': dom0_drain = true; break;
 		case 'c': csv = true; break;
 		case 'i': {
 			char *end;
@@ -896,7 +965,7 @@ int main(int argc, char **argv)
 			order++;
 		if ((4ul << order) != buf_kib)
 			die("enable: --buf-kib must be 4 KiB times a power of two (4..2048)");
-		xen_open(4096);
+		xen_open(8192);         /* the domctl, and dom0's frames after it */
 		op.op = XEN_DOMCTL_EPML_ENABLE;
 		op.flags = flags;
 		op.buf_order = order;
@@ -905,6 +974,62 @@ int main(int argc, char **argv)
 			die("enable: --post-vector goes with --posted");
 		if (post_vector && post_vector < 16)
 			die("enable: --post-vector must be 16..255");
+		if (dom0_drain) {
+			/*
+			 * dom0's buffers and the module's vector: the module
+			 * says which vector on which vCPU; Xen says how many
+			 * sets (-ENOSPC with the number of frames it needs).
+			 */
+			struct epml_dom0_info info;
+			struct epml_dom0_alloc a = { 0 };
+			uint64_t *frames;
+			int fd = open(EPML_DOM0_DEVICE, O_RDWR | O_CLOEXEC), rc;
+			void *map;
+
+			if (fd < 0)
+				die("enable --dom0-drain: %s: %s (insmod epml_dom0.ko; PVH dom0 only)",
+				    EPML_DOM0_DEVICE, strerror(errno));
+			if (ioctl(fd, EPML_DOM0_IOC_INFO, &info) < 0)
+				die("enable --dom0-drain: %s: %s", EPML_DOM0_DEVICE, strerror(errno));
+			if (post_vector || posted_vcpu >= 0)
+				die("enable --dom0-drain: the module names the vCPU and vector "
+				    "(--posted and --post-vector do not go with it)");
+			op.flags |= XEN_DOMCTL_EPML_POSTED | XEN_DOMCTL_EPML_DOM0_BUFFERS |
+				    info.vector << XEN_DOMCTL_EPML_POST_VECTOR_SHIFT;
+			op.notify_cpu = info.xen_vcpu;
+			rc = epml_call(domid, &op, 0);
+			if (rc != -ENOSPC)
+				epml_or_die(domid, &op, 0, "enable --dom0-drain");
+			op.nr = ((struct xen_domctl *)hbuf)->u.epml.nr;
+			if (!op.nr || op.nr > 3 * EPML_DOM0_MAX_VCPUS)
+				die("enable --dom0-drain: Xen asks for %llu frames", (unsigned long long)op.nr);
+			a.nr_vcpus = (uint32_t)(op.nr / 3);
+			a.order = order;
+			frames = payload();
+			a.frames = (uintptr_t)frames;
+			if (ioctl(fd, EPML_DOM0_IOC_ALLOC, &a) < 0)
+				die("enable --dom0-drain: %u buffer sets of 2 x %lu KiB: %s%s", a.nr_vcpus,
+				    buf_kib, strerror(errno),
+				    errno == EBUSY ? " (allocated before with other sizes: rmmod and insmod epml_dom0)" : "");
+			/* Clean descriptors: a set used before keeps its FULL flags. */
+			map = mmap(NULL, (size_t)a.nr_vcpus * EPML_DOM0_STRIDE(order) * 4096,
+				   PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			if (map == MAP_FAILED)
+				die("enable --dom0-drain: mmap %s: %s", EPML_DOM0_DEVICE, strerror(errno));
+			for (unsigned v = 0; v < a.nr_vcpus; v++)
+				memset((char *)map + ((size_t)v * EPML_DOM0_STRIDE(order) + (2u << order)) * 4096,
+				       0, 4096);
+			munmap(map, (size_t)a.nr_vcpus * EPML_DOM0_STRIDE(order) * 4096);
+			op.op = XEN_DOMCTL_EPML_ENABLE;
+			epml_or_die(domid, &op, 3ull * a.nr_vcpus, "enable --dom0-drain");
+			printf("domain %u: extended PML on (%s%s, page walk %s, dom0's buffers %lu KiB x 2 x %u vCPUs, "
+			       "notifications posted to dom0 vCPU %u, vector %#x, drained in dom0)\n", domid,
+			       (flags & XEN_DOMCTL_EPML_READS) ? "reads" : "",
+			       (flags & XEN_DOMCTL_EPML_WRITES) ? ((flags & XEN_DOMCTL_EPML_READS) ? "+writes" : "writes") : "",
+			       (flags & XEN_DOMCTL_EPML_FILTER_WALK) ? "filtered" : "logged", buf_kib,
+			       a.nr_vcpus, info.xen_vcpu, info.vector);
+			return 0;
+		}
 		if (posted_vcpu >= 0) {
 			/* docs/epml.md 8.1: post to dom0's vCPU (PVH dom0). */
 			op.flags |= XEN_DOMCTL_EPML_POSTED |
@@ -976,21 +1101,33 @@ int main(int argc, char **argv)
 
 		if (pages && !heat)
 			die("wss: no memory for the heat of %llu pages", (unsigned long long)room);
-		virq = bind_virq();
+		dom0_drain = op.flags & XEN_DOMCTL_EPML_DOM0_BUFFERS;
+		if (dom0_drain)
+			epml_drain_open(&drain, room);
+		else
+			virq = bind_virq();
 		cut_room = room;
 		double tstart = now_s();
 		if (sync)
-			sync_cut(domid, 0, 0, cut_new_window);
+			sync_cut(domid, 0, 0, dom0_drain ? cut_dom0_open : cut_new_window);
 		memset(&op, 0, sizeof(op));
 		op.op = XEN_DOMCTL_EPML_INFO;              /* the counters at the start */
 		epml_or_die(domid, &op, 0, "wss");
+		if (dom0_drain)
+			op.entries = drain.entries;
 		if (!sync) {
 			if (truth_marker)
 				domain_pause_ctl(domid, true);
 			truth_mark(0);
-			memset(&op, 0, sizeof(op));
-			op.op = XEN_DOMCTL_EPML_NEW_WINDOW;        /* start clean */
-			epml_or_die(domid, &op, 0, "wss");
+			if (dom0_drain) {
+				cut_dom0_open(domid);
+				op.entries = drain.entries;
+				op.dropped = cut_result.dropped;
+			} else {
+				memset(&op, 0, sizeof(op));
+				op.op = XEN_DOMCTL_EPML_NEW_WINDOW;        /* start clean */
+				epml_or_die(domid, &op, 0, "wss");
+			}
 			if (truth_marker)
 				domain_pause_ctl(domid, false);
 			tstart = now_s();
@@ -1005,13 +1142,24 @@ int main(int argc, char **argv)
 			       "wss(MiB)", "written", "hot", "cold", "entries", "dropped");
 		double t0 = tstart;
 		uint64_t entries0 = op.entries, dropped0 = op.dropped;
+		uint64_t buffers0 = drain.buffers, full0 = op.full_exits;
 		for (unsigned long w = 1; w <= windows; w++) {
-			unsigned notes = wait_window(virq, interval);
+			unsigned notes = dom0_drain ? wait_window_dom0(interval) : wait_window(virq, interval);
+			unsigned long calls0 = drain_xen_calls;
 			uint64_t hot = 0;
 
 			if (sync) {
-				sync_cut(domid, w, now_s() - tstart, cut_collect_and_open);
+				sync_cut(domid, w, now_s() - tstart,
+					 dom0_drain ? cut_dom0 : cut_collect_and_open);
 				op = cut_result;
+			} else if (dom0_drain) {
+				if (truth_marker)
+					domain_pause_ctl(domid, true);
+				truth_mark(w);
+				cut_dom0(domid);
+				op = cut_result;
+				if (truth_marker)
+					domain_pause_ctl(domid, false);
 			} else {
 				/*
 				 * Read this window and open the next at once.  With
@@ -1049,6 +1197,17 @@ int main(int argc, char **argv)
 				       (unsigned long long)(wss - hot), (unsigned long long)entries,
 				       (unsigned long long)dropped);
 			print_est("epml", w, wss, op.written, now_s() - t0);
+			if (dom0_drain) {
+				/* Xen's entries for this estimator: the cut, and pauses. */
+				printf("@@QPML drain w=%lu buffers=%llu notifications=%u xen-calls=%lu "
+				       "full-exits=%llu dropped=%llu\n", w,
+				       (unsigned long long)(drain.buffers - buffers0), notes,
+				       drain_xen_calls - calls0 + (sync || truth_marker ? 2 : 0),
+				       (unsigned long long)(op.full_exits - full0),
+				       (unsigned long long)dropped);
+				buffers0 = drain.buffers;
+				full0 = op.full_exits;
+			}
 			if (pages) {
 				print_pages("epml", w, payload(), op.nr);
 				heat_note(heat, room, payload(), op.nr);

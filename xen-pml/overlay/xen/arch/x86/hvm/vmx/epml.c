@@ -46,13 +46,17 @@
  * uses too.
  */
 
+/* @pages as an array of uint64_t (dom0's frames; CUT's positions). */
+#define epml_u64_handle(h)  guest_handle_cast(guest_handle_cast(h, void), uint64_t)
+
 /* EPT entry flags cleared to see the next access (SDM 29.3.5). */
 #define EPTE_A                  (1UL << 8)
 #define EPTE_D                  (1UL << 9)
 
 struct epml_vcpu {
-    void *buf[2];
-    struct epml_desc *desc;
+    void *buf[2];               /* Xen's buffers (NULL with dom0's) */
+    struct epml_desc *desc;     /* Xen's page, or dom0's mapped globally */
+    mfn_t dom0_frame[3];        /* dom0's buffers and descriptor: referenced */
 };
 
 struct epml_longmap_entry {
@@ -67,6 +71,7 @@ struct epml_domain {
     unsigned int notify_cpu;    /* posted mode: the collector's vCPU id */
     struct vcpu *collector;     /* posted mode: dom0's vCPU, else NULL */
     uint8_t post_vector;        /* posted mode: the vector posted */
+    bool dom0_bufs;             /* dom0's buffers: dom0 drains, no window here */
     unsigned long nr_gfns;      /* gfns 0 .. nr_gfns-1 are tracked */
     unsigned long *win_read;    /* pages read in this window */
     unsigned long *win_written; /* pages written in this window */
@@ -163,6 +168,8 @@ static bool epml_drain_handed_over(struct epml_domain *ed)
     struct vcpu *v;
     bool any = false;
 
+    if ( ed->dom0_bufs )
+        return false;           /* dom0's to drain */
     for_each_vcpu ( ed->d, v )
     {
         struct epml_vcpu *ev = v->arch.hvm.vmx.epml;
@@ -334,6 +341,46 @@ static void epml_next_window(struct epml_domain *ed)
 
 /* ---- enable / disable ----------------------------------------------------- */
 
+/* Drop the references taken by epml_get_dom0_frames(). */
+static void epml_put_dom0_frames(mfn_t first, unsigned int nr)
+{
+    while ( nr-- )
+        put_page(mfn_to_page(mfn_add(first, nr)));
+}
+
+/*
+ * dom0's @nr frames from @gfn (docs/xen-pml.md, "dom0 drains the log"):
+ * writable RAM, machine-contiguous (the CPU takes one physical address per
+ * buffer); a reference on each keeps them dom0's while the CPU logs there.
+ */
+static int epml_get_dom0_frames(struct domain *hd, uint64_t gfn,
+                                unsigned int nr, mfn_t *first)
+{
+    unsigned int i;
+
+    if ( gfn + nr < gfn )
+        return -EINVAL;
+    for ( i = 0; i < nr; i++ )
+    {
+        p2m_type_t t;
+        struct page_info *pg = get_page_from_gfn(hd, gfn + i, &t, P2M_ALLOC);
+
+        if ( pg && t == p2m_ram_rw &&
+             (!i || mfn_eq(page_to_mfn(pg), mfn_add(*first, i))) )
+        {
+            if ( !i )
+                *first = page_to_mfn(pg);
+            continue;
+        }
+        if ( pg )
+            put_page(pg);
+        if ( i )
+            epml_put_dom0_frames(*first, i);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static void epml_vcpu_free(struct vcpu *v, unsigned int order)
 {
     struct epml_vcpu *ev = v->arch.hvm.vmx.epml;
@@ -341,33 +388,81 @@ static void epml_vcpu_free(struct vcpu *v, unsigned int order)
     if ( !ev )
         return;
     v->arch.hvm.vmx.epml = NULL;
-    free_xenheap_pages(ev->buf[0], order);
-    free_xenheap_pages(ev->buf[1], order);
-    free_xenheap_page(ev->desc);
+    if ( !mfn_eq(ev->dom0_frame[2], INVALID_MFN) )
+    {
+        if ( ev->desc )
+            unmap_domain_page_global(ev->desc);
+        if ( !mfn_eq(ev->dom0_frame[0], INVALID_MFN) )
+            epml_put_dom0_frames(ev->dom0_frame[0], 1u << order);
+        if ( !mfn_eq(ev->dom0_frame[1], INVALID_MFN) )
+            epml_put_dom0_frames(ev->dom0_frame[1], 1u << order);
+        epml_put_dom0_frames(ev->dom0_frame[2], 1);
+    }
+    else
+    {
+        free_xenheap_pages(ev->buf[0], order);
+        free_xenheap_pages(ev->buf[1], order);
+        free_xenheap_page(ev->desc);
+    }
     xfree(ev);
 }
 
-static int epml_vcpu_enable(struct vcpu *v, const struct epml_domain *ed)
+/* @frames: dom0's buffer 0, buffer 1 and descriptor for @v, or NULL. */
+static int epml_vcpu_enable(struct vcpu *v, const struct epml_domain *ed,
+                            const uint64_t *frames)
 {
     struct epml_vcpu *ev = xzalloc(struct epml_vcpu);
+    paddr_t buf0, buf1, desc;
 
     if ( !ev )
         return -ENOMEM;
+    ev->dom0_frame[0] = ev->dom0_frame[1] = ev->dom0_frame[2] = INVALID_MFN;
+    v->arch.hvm.vmx.epml = ev;
+    if ( frames )
+    {
+        struct domain *hd = ed->collector->domain;
+        mfn_t m[3];
+        int rc;
+
+        /* The descriptor first: epml_vcpu_free() tells the modes by it. */
+        if ( (rc = epml_get_dom0_frames(hd, frames[2], 1, &m[2])) )
+            goto fail;
+        ev->dom0_frame[2] = m[2];
+        if ( (rc = epml_get_dom0_frames(hd, frames[0], 1u << ed->order, &m[0])) )
+            goto fail;
+        ev->dom0_frame[0] = m[0];
+        if ( (rc = epml_get_dom0_frames(hd, frames[1], 1u << ed->order, &m[1])) )
+            goto fail;
+        ev->dom0_frame[1] = m[1];
+        rc = -ENOMEM;
+        if ( !(ev->desc = map_domain_page_global(m[2])) )
+            goto fail;
+        buf0 = mfn_to_maddr(m[0]);
+        buf1 = mfn_to_maddr(m[1]);
+        desc = mfn_to_maddr(m[2]);
+        goto armed;
+    fail:
+        epml_vcpu_free(v, ed->order);
+        return rc;
+    }
     ev->buf[0] = alloc_xenheap_pages(ed->order, 0);
     ev->buf[1] = alloc_xenheap_pages(ed->order, 0);
     ev->desc = alloc_xenheap_page();
-    v->arch.hvm.vmx.epml = ev;
     if ( !ev->buf[0] || !ev->buf[1] || !ev->desc )
     {
         epml_vcpu_free(v, ed->order);
         return -ENOMEM;
     }
+    buf0 = virt_to_maddr(ev->buf[0]);
+    buf1 = virt_to_maddr(ev->buf[1]);
+    desc = virt_to_maddr(ev->desc);
+ armed:
     clear_page(ev->desc);
 
     vmx_vmcs_enter(v);
-    __vmwrite(EPML_BUFFER0, virt_to_maddr(ev->buf[0]));
-    __vmwrite(EPML_BUFFER1, virt_to_maddr(ev->buf[1]));
-    __vmwrite(EPML_DESC, virt_to_maddr(ev->desc));
+    __vmwrite(EPML_BUFFER0, buf0);
+    __vmwrite(EPML_BUFFER1, buf1);
+    __vmwrite(EPML_DESC, desc);
     __vmwrite(EPML_CONTROLS, ed->ctl);
     __vmwrite(EPML_BUFFER_SIZE, ed->order);
     if ( ed->collector )
@@ -427,11 +522,17 @@ static int epml_enable(struct domain *d, struct xen_domctl_epml_op *op)
 
     struct vcpu *collector = NULL;
     unsigned int post_vector = 0;
+    bool dom0_bufs = op->flags & XEN_DOMCTL_EPML_DOM0_BUFFERS;
+    uint64_t *frames = NULL;
 
     if ( op->flags & ~(XEN_DOMCTL_EPML_READS | XEN_DOMCTL_EPML_WRITES |
                        XEN_DOMCTL_EPML_FILTER_WALK | XEN_DOMCTL_EPML_POSTED |
+                       XEN_DOMCTL_EPML_DOM0_BUFFERS |
                        XEN_DOMCTL_EPML_POST_VECTOR_MASK) ||
          !(op->flags & (XEN_DOMCTL_EPML_READS | XEN_DOMCTL_EPML_WRITES)) )
+        return -EINVAL;
+    /* dom0 drains its own buffers only when the notification goes to it. */
+    if ( dom0_bufs && !(op->flags & XEN_DOMCTL_EPML_POSTED) )
         return -EINVAL;
     if ( op->buf_order > (vmx_epml_cap & EPML_CAP_MAX_SIZE_MASK) )
         return -EINVAL;
@@ -482,13 +583,34 @@ static int epml_enable(struct domain *d, struct xen_domctl_epml_op *op)
     if ( op->flags & XEN_DOMCTL_EPML_FILTER_WALK )
         ctl |= EPML_CTL_FILTER_WALK;
 
+    if ( dom0_bufs )
+    {
+        if ( op->nr < 3ULL * d->max_vcpus )
+        {
+            op->nr = 3ULL * d->max_vcpus;
+            return -ENOSPC;
+        }
+        frames = xmalloc_array(uint64_t, 3 * d->max_vcpus);
+        if ( !frames )
+            return -ENOMEM;
+        if ( copy_from_guest(frames, epml_u64_handle(op->pages),
+                             3 * d->max_vcpus) )
+        {
+            xfree(frames);
+            return -EFAULT;
+        }
+    }
+
     if ( collector )
     {
         pcidevs_lock();
         rc = vmx_pi_hooks_assign_epml(collector->domain);
         pcidevs_unlock();
         if ( rc )
+        {
+            xfree(frames);
             return rc;
+        }
         rc = -ENOMEM;
     }
     else
@@ -496,7 +618,10 @@ static int epml_enable(struct domain *d, struct xen_domctl_epml_op *op)
 
     ed = xzalloc(struct epml_domain);
     if ( !ed )
+    {
+        xfree(frames);
         return -ENOMEM;
+    }
     ed->d = d;
     ed->order = op->buf_order;
     ed->ctl = ctl;
@@ -506,6 +631,9 @@ static int epml_enable(struct domain *d, struct xen_domctl_epml_op *op)
     if ( collector )
         ed->ctl |= EPML_CTL_POST;
     ed->nr_gfns = p2m_get_hostp2m(d)->max_mapped_pfn + 1;
+    ed->dom0_bufs = dom0_bufs;
+    if ( dom0_bufs )
+        goto no_window;         /* the window is dom0's */
     ed->win_read = vzalloc(BITS_TO_LONGS(ed->nr_gfns) * sizeof(long));
     ed->win_written = vzalloc(BITS_TO_LONGS(ed->nr_gfns) * sizeof(long));
     ed->prev_read = vzalloc(BITS_TO_LONGS(ed->nr_gfns) * sizeof(long));
@@ -518,11 +646,14 @@ static int epml_enable(struct domain *d, struct xen_domctl_epml_op *op)
         epml_free(ed);
         return -ENOMEM;
     }
+ no_window:
 
     domain_pause(d);
     for_each_vcpu ( d, v )
-        if ( (rc = epml_vcpu_enable(v, ed)) != 0 )
+        if ( (rc = epml_vcpu_enable(v, ed, frames ? &frames[3 * v->vcpu_id]
+                                                  : NULL)) != 0 )
             break;
+    xfree(frames);
     if ( rc )
     {
         for_each_vcpu ( d, v )
@@ -565,10 +696,11 @@ static int epml_enable(struct domain *d, struct xen_domctl_epml_op *op)
     domain_unpause(d);
 
     if ( collector )
-        printk(XENLOG_G_INFO "%pd: extended PML on: %s%s%s, buffers %lu KiB, notification posted to %pv vector %#x (descriptor %#lx, NV %#x), %lu large EPT leaves split\n",
+        printk(XENLOG_G_INFO "%pd: extended PML on: %s%s%s, %s buffers %lu KiB, notification posted to %pv vector %#x (descriptor %#lx, NV %#x), %lu large EPT leaves split\n",
                d, (ctl & EPML_CTL_LOG_READ) ? "reads " : "",
                (ctl & EPML_CTL_LOG_WRITE) ? "writes " : "",
                (ctl & EPML_CTL_FILTER_WALK) ? "walk-filtered" : "walk-logged",
+               dom0_bufs ? "dom0's" : "Xen's",
                4UL << ed->order, collector, ed->post_vector,
                (unsigned long)virt_to_maddr(&collector->arch.hvm.vmx.pi_desc),
                collector->arch.hvm.vmx.pi_desc.nv, ed->split);
@@ -653,6 +785,68 @@ static void epml_fill_stats(struct epml_domain *ed, struct xen_domctl_epml_op *o
     op->notifications = ed->stats.notifications;
     op->slow_resets = ed->stats.slow_resets;
     op->full_exits = ed->stats.full_exits;
+    op->flags = ((ed->ctl & EPML_CTL_LOG_READ) ? XEN_DOMCTL_EPML_READS : 0) |
+                ((ed->ctl & EPML_CTL_LOG_WRITE) ? XEN_DOMCTL_EPML_WRITES : 0) |
+                ((ed->ctl & EPML_CTL_FILTER_WALK) ? XEN_DOMCTL_EPML_FILTER_WALK : 0) |
+                (ed->collector ? XEN_DOMCTL_EPML_POSTED : 0) |
+                (ed->dom0_bufs ? XEN_DOMCTL_EPML_DOM0_BUFFERS : 0);
+}
+
+/*
+ * CUT, with dom0's buffers (include/epml-domctl.h): with the domain
+ * paused, tell dom0 where each vCPU's log stands, so that it can split
+ * what it drains into this window and the next; clear every EPT leaf's
+ * A/D flags and open the next window.
+ */
+static int epml_cut(struct domain *d, struct xen_domctl_epml_op *op)
+{
+    uint64_t where[HVM_MAX_VCPUS_EPML] = {};
+    struct epml_domain *ed;
+    struct vcpu *v;
+
+    if ( op->nr < d->max_vcpus )
+    {
+        op->nr = d->max_vcpus;
+        return -ENOSPC;
+    }
+    domain_pause(d);
+    ed = d->arch.hvm.vmx.epml;
+    if ( !ed || !ed->dom0_bufs )
+    {
+        domain_unpause(d);
+        return ed ? -EINVAL : -ENODATA;
+    }
+    for_each_vcpu ( d, v )
+    {
+        struct epml_vcpu *ev = v->arch.hvm.vmx.epml;
+        unsigned long index = 0, active = 0;
+        unsigned int full;
+
+        if ( v->vcpu_id >= HVM_MAX_VCPUS_EPML || !ev )
+            continue;
+        vmx_vmcs_enter(v);
+        __vmread(GUEST_EPML_INDEX, &index);
+        __vmread(GUEST_EPML_ACTIVE, &active);
+        vmx_vmcs_exit(v);
+        full = ((ACCESS_ONCE(ev->desc->state[0]) & EPML_DESC_FULL) ? 1 : 0) |
+               ((ACCESS_ONCE(ev->desc->state[1]) & EPML_DESC_FULL) ? 2 : 0);
+        where[v->vcpu_id] = min_t(unsigned long, index, EPML_BUF_ENTRIES(ed->order)) |
+                            ((uint64_t)(active & 1) << 32) | ((uint64_t)full << 33);
+    }
+    spin_lock(&epml_lock);
+    epml_fill_stats(ed, op);
+    ed->stats.slow_resets++;
+    epml_clear_ad_all(d);
+    if ( !epml_mutate_no_sync )
+        ept_sync_domain(p2m_get_hostp2m(d));
+    ed->window++;
+    spin_unlock(&epml_lock);
+    domain_unpause(d);
+
+    op->nr = d->max_vcpus;
+    if ( copy_to_guest(epml_u64_handle(op->pages), where, d->max_vcpus) )
+        return -EFAULT;
+    return 0;
 }
 
 /* Copy the window's pages, with their longmap counts, to @op->pages. */
@@ -707,6 +901,9 @@ int vmx_epml_domctl(struct domain *d, struct xen_domctl_epml_op *op)
         domain_unpause(d);
         return 0;
 
+    case XEN_DOMCTL_EPML_CUT:
+        return epml_cut(d, op);
+
     case XEN_DOMCTL_EPML_INFO:
     case XEN_DOMCTL_EPML_COLLECT:
     case XEN_DOMCTL_EPML_NEW_WINDOW:
@@ -717,6 +914,11 @@ int vmx_epml_domctl(struct domain *d, struct xen_domctl_epml_op *op)
         {
             domain_unpause(d);
             return -ENODATA;
+        }
+        if ( ed->dom0_bufs && op->op != XEN_DOMCTL_EPML_INFO )
+        {
+            domain_unpause(d);
+            return -EINVAL;     /* the window is dom0's: CUT */
         }
         if ( op->op != XEN_DOMCTL_EPML_INFO )
             epml_drain_all(d);
