@@ -41,6 +41,7 @@ struct epml_dom0_info {
     uint32_t nr_vcpus;          /* buffer sets allocated (0: none yet) */
     uint32_t order;             /* buffers of 4 KiB << order */
     uint32_t stride;            /* pages per vCPU in the mmap() layout */
+    uint64_t last_ns;           /* CLOCK_MONOTONIC of the last interrupt */
 };
 
 /*

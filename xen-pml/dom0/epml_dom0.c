@@ -24,6 +24,7 @@
 #include <linux/interrupt.h>
 #include <linux/irq.h>
 #include <linux/irqdomain.h>
+#include <linux/ktime.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -46,6 +47,7 @@ MODULE_PARM_DESC(cpu, "collector CPU: the vector is this CPU's");
 
 static int epml_virq = -1;
 static atomic64_t epml_notifications = ATOMIC64_INIT(0);
+static atomic64_t epml_last_ns = ATOMIC64_INIT(0);
 static DECLARE_WAIT_QUEUE_HEAD(epml_wait);
 
 /* The buffer sets: allocated once, freed at unload (Xen holds them). */
@@ -59,6 +61,7 @@ static unsigned int epml_nr_vcpus, epml_order;
 
 static irqreturn_t epml_interrupt(int irq, void *unused)
 {
+	atomic64_set(&epml_last_ns, ktime_get_ns());
 	atomic64_inc(&epml_notifications);
 	wake_up_interruptible(&epml_wait);
 	return IRQ_HANDLED;
@@ -70,6 +73,7 @@ static void epml_info(struct epml_dom0_info *info)
 
 	memset(info, 0, sizeof(*info));
 	info->notifications = atomic64_read(&epml_notifications);
+	info->last_ns = atomic64_read(&epml_last_ns);
 	info->vector = cfg ? cfg->vector : 0;
 	info->cpu = cpu;
 	info->xen_vcpu = xen_vcpu_nr(cpu);

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "epml-arch.h"
@@ -213,11 +214,21 @@ bool epml_drain_wait(struct epml_drain *d, int ms)
 {
 	struct pollfd p = { .fd = d->fd, .events = POLLIN };
 	struct epml_dom0_info info;
+	struct timespec ts;
+	uint64_t now;
 
 	if (poll(&p, 1, ms) <= 0)
 		return false;
 	if (read(d->fd, &info, sizeof(info)) != sizeof(info))
 		return false;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (info.last_ns && now >= info.last_ns) {
+		d->lat_n++;
+		d->lat_sum_ns += now - info.last_ns;
+		if (now - info.last_ns > d->lat_max_ns)
+			d->lat_max_ns = now - info.last_ns;
+	}
 	d->notifications = info.notifications;
 	epml_drain_full(d);
 	return true;

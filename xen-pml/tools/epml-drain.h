@@ -25,6 +25,8 @@ struct epml_drain {
 	uint64_t touched, written;
 	/* since the tool started */
 	uint64_t entries, walk, large, out_of_range, buffers, notifications;
+	/* notification to drain: from the interrupt to the drain's start */
+	uint64_t lat_n, lat_sum_ns, lat_max_ns;
 };
 
 /* Open /dev/epml and map the sets allocated at enable; die on failure. */

@@ -1200,11 +1200,14 @@ int main(int argc, char **argv)
 			if (dom0_drain) {
 				/* Xen's entries for this estimator: the cut, and pauses. */
 				printf("@@QPML drain w=%lu buffers=%llu notifications=%u xen-calls=%lu "
-				       "full-exits=%llu dropped=%llu\n", w,
+				       "full-exits=%llu dropped=%llu latency-us-mean=%llu latency-us-max=%llu\n", w,
 				       (unsigned long long)(drain.buffers - buffers0), notes,
 				       drain_xen_calls - calls0 + (sync || truth_marker ? 2 : 0),
 				       (unsigned long long)(op.full_exits - full0),
-				       (unsigned long long)dropped);
+				       (unsigned long long)dropped,
+				       (unsigned long long)(drain.lat_n ? drain.lat_sum_ns / drain.lat_n / 1000 : 0),
+				       (unsigned long long)(drain.lat_max_ns / 1000));
+				drain.lat_n = drain.lat_sum_ns = drain.lat_max_ns = 0;
 				buffers0 = drain.buffers;
 				full0 = op.full_exits;
 			}

@@ -266,7 +266,7 @@ static DECLARE_SOFTIRQ_TASKLET(epml_tasklet, epml_tasklet_fn, NULL);
 void vmx_epml_full(struct vcpu *v)
 {
     struct epml_domain *ed;
-    bool any = false;
+    bool any = false, dom0_bufs = false;
 
     spin_lock(&epml_lock);
     ed = v->domain->arch.hvm.vmx.epml;
@@ -274,8 +274,17 @@ void vmx_epml_full(struct vcpu *v)
     {
         ed->stats.full_exits++;
         any = epml_drain_handed_over(ed);
+        dom0_bufs = ed->dom0_bufs;
     }
     spin_unlock(&epml_lock);
+
+    /*
+     * dom0's buffers: only dom0 can free one.  Give the CPU up, so that
+     * the collector, if it waits for this CPU, drains sooner than this
+     * vCPU's next time slice.
+     */
+    if ( dom0_bufs )
+        vcpu_yield();
 
     if ( any )
         send_global_virq(VIRQ_EPML);
