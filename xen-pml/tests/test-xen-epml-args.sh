@@ -29,6 +29,9 @@ expect 2 "usage:" info 1 extra-argument
 expect 1 "buf-kib must be 4 KiB times a power of two" enable 1 --buf-kib 12
 expect 1 "leave nothing to log" enable 1 --no-reads --no-writes
 expect 1 "/dev/xen/privcmd: No such file" info 1
+expect 1 "do not go with it" enable 1 --dom0-drain --posted 0
+expect 1 "do not go with it" enable 1 --dom0-drain --notify-cpu 1
+expect 1 "/dev/xen/privcmd: No such file" enable 1 --dom0-drain
 expect 1 "--interval S and --windows N are required" pml-wss 1
 expect 1 "--interval S and --windows N are required" sample-wss 1 --samples 10
 expect 2 "bad sample size '70000'" sample-wss 1 --interval 1 --windows 1 --samples 70000

@@ -965,6 +965,9 @@ int main(int argc, char **argv)
 			order++;
 		if ((4ul << order) != buf_kib)
 			die("enable: --buf-kib must be 4 KiB times a power of two (4..2048)");
+		if (dom0_drain && (post_vector || posted_vcpu >= 0 || notify_cpu))
+			die("enable --dom0-drain: the module names the vCPU and vector "
+			    "(--posted, --post-vector and --notify-cpu do not go with it)");
 		xen_open(8192);         /* the domctl, and dom0's frames after it */
 		op.op = XEN_DOMCTL_EPML_ENABLE;
 		op.flags = flags;
@@ -991,9 +994,6 @@ int main(int argc, char **argv)
 				    EPML_DOM0_DEVICE, strerror(errno));
 			if (ioctl(fd, EPML_DOM0_IOC_INFO, &info) < 0)
 				die("enable --dom0-drain: %s: %s", EPML_DOM0_DEVICE, strerror(errno));
-			if (post_vector || posted_vcpu >= 0)
-				die("enable --dom0-drain: the module names the vCPU and vector "
-				    "(--posted and --post-vector do not go with it)");
 			op.flags |= XEN_DOMCTL_EPML_POSTED | XEN_DOMCTL_EPML_DOM0_BUFFERS |
 				    info.vector << XEN_DOMCTL_EPML_POST_VECTOR_SHIFT;
 			op.notify_cpu = info.xen_vcpu;
