@@ -131,7 +131,12 @@ SCHEMA = {
         "buffer_kib": (int, 64, buf_kib, "each log buffer's size"),
         "reads": (bool, True, None, "log reads (accessed 0->1) as well as writes"),
         "walk_filter": (bool, True, None, "keep the guest's page-walk accesses out of the log"),
-        "notify_cpu": (int, 0, between(0, 63), "Xen CPU the buffer-full notification goes to"),
+        "notify_cpu": (int, 0, between(0, 63), "Xen CPU the buffer-full notification goes to "
+                       "(notify = 'xen')"),
+        "notify": (str, "xen", one_of("xen", "dom0"), "xen: the notification interrupts a Xen "
+                   "CPU, Xen's tasklet drains the buffers into its longmap; dom0: it is posted "
+                   "to a PVH dom0's vCPU 0 and dom0 drains buffers of its own memory "
+                   "(xen-epml enable --dom0-drain; docs/xen-pml.md)"),
     },
     "domu": {
         "kind": (str, "pvh-wss", domu_kind, "the domU's config, configs/xen/<kind>.cfg"),
@@ -217,6 +222,12 @@ def validate(doc, path):
     if exp["machine"]["hypervisor"] == "debian" and "epml" in m["estimators"]:
         raise BadExperiment("%s: 'machine.hypervisor' = 'debian' has no extended PML: use "
                             "'xen-pml', or drop 'epml' from 'measure.estimators'" % path)
+    if exp["epml"]["notify"] == "dom0" and exp["epml"]["notify_cpu"]:
+        raise BadExperiment("%s: 'epml.notify_cpu' names a Xen CPU for notify = 'xen'; with "
+                            "'dom0' the notification goes to dom0's vCPU 0" % path)
+    if exp["epml"]["notify"] == "dom0" and exp["machine"]["hypervisor"] != "xen-pml":
+        raise BadExperiment("%s: 'epml.notify' = 'dom0' needs 'machine.hypervisor' = 'xen-pml'"
+                            % path)
     if exp["domu"]["swap_expect"] != "yes" and not exp["domu"]["swap_mb"]:
         raise BadExperiment("%s: 'domu.swap_expect' is about the swap disk: it needs "
                             "'domu.swap_mb'" % path)
@@ -359,6 +370,9 @@ def demo_args(exp, seed):
         enable += ["--buf-kib", str(e["buffer_kib"])]
     if e["notify_cpu"]:
         enable += ["--notify-cpu", str(e["notify_cpu"])]
+    if e["notify"] == "dom0":
+        enable.append("--dom0-drain")
+        args += ["--dom0", "pvh"]
     if enable:
         args.append("--epml-enable=" + " ".join(enable))
     if exp["domu"]["pin"]:

@@ -1158,6 +1158,7 @@ def main():
             f = dict(kv.split("=", 1) for kv in fields.split() if "=" in kv)
             est_rows[(f["name"], int(f["w"]))] = {"pages": int(f["pages"]),
                                                  "written": int(f["written"]),
+                                                 "xen-calls": int(f.get("xen-calls", -1)),
                                                  "n": int(f.get("n", 0)),
                                                  "hits": int(f.get("hits", 0)),
                                                  "tot": int(f.get("tot", 0))}
@@ -1173,9 +1174,13 @@ def main():
               " Xen's log-dirty, writes only, with its PML-full VM exits; sample: VMware-style"
               " sampling, the accessed fraction of K random pages times the domU's pages, with"
               " its 95% interval; commit: the domU's Committed_AS at the window's end)")
-        print("  %-5s %6s %10s %10s %10s %10s %10s %8s %8s %10s" % (
+        print("  full-exits: PML-full VM exits (extended PML: both buffers full); hv-entries:"
+              " the hypervisor entries the estimator caused, its hypercalls (xen-epml's) +"
+              " full-exits + VM exits that were extended-PML notifications (with --oracle, 2"
+              " of the hypercalls pause the domU for the oracle's cut)")
+        print("  %-5s %6s %10s %10s %10s %10s %10s %8s %8s %10s %10s" % (
             "est", "window", "touched", "written", "walk-only", "estimate", "est.wr", "err(wss)",
-            "err(wr)", "full-exits"))
+            "err(wr)", "full-exits", "hv-entries"))
         for (est, w) in sorted(oracle):
             g = domu_of(oracle[(est, w)])
             e = est_rows.get((est, w))
@@ -1185,6 +1190,9 @@ def main():
                 continue
             a0, a1 = pml_at.get((est, w - 1)), pml_at.get((est, w))
             exits = a1["full-exits"] - a0["full-exits"] if a0 and a1 else -1
+            notify = (sum(v.get("notify-exits", 0) for v in a1["vcpus"]) -
+                      sum(v.get("notify-exits", 0) for v in a0["vcpus"])) if a0 and a1 else 0
+            hv = exits + notify + e["xen-calls"] if exits >= 0 and e["xen-calls"] >= 0 else -1
             err = 100.0 * (e["pages"] - g["touched"]) / max(g["touched"], 1)
             errw = 100.0 * (e["written"] - g["written"]) / max(g["written"], 1)
             errors.append((est, err))
@@ -1202,9 +1210,9 @@ def main():
                     est, w, g["touched"], g["written"], g["walk-only"], e["pages"], "-", err,
                     "-", "-"))
                 continue
-            print("  %-5s %6d %10d %10d %10d %10d %10d %7.2f%% %7.2f%% %10d" % (
+            print("  %-5s %6d %10d %10d %10d %10d %10d %7.2f%% %7.2f%% %10d %10d" % (
                 est, w, g["touched"], g["written"], g["walk-only"], e["pages"], e["written"],
-                err, errw, exits))
+                err, errw, exits, hv))
 
     swap = (swap_report(args, cfg, workload, text, oracle, est_rows, steps, check, console)
             if args.swap is not None else None)

@@ -207,10 +207,15 @@ static struct xen_domctl *domctl_prepare(uint32_t cmd, uint16_t domid)
 	return dc;
 }
 
+/* Hypercalls issued, and as many at the last estimator line. */
+static unsigned long xen_calls, xen_calls_seen;
+
 /* Issue the prepared domctl: 0 or -errno. */
 static int domctl_issue(void)
 {
 	struct privcmd_hypercall hc = { .op = HYPERVISOR_domctl, .arg = { (uintptr_t)hbuf } };
+
+	xen_calls++;
 
 	return ioctl(privcmd, IOCTL_PRIVCMD_HYPERCALL, &hc) < 0 ? -errno : 0;
 }
@@ -398,7 +403,6 @@ static void cut_collect_and_open(uint16_t domid)
 static double now_s(void);
 static struct epml_drain drain;
 static bool dom0_drain;
-static unsigned long drain_xen_calls;  /* hypercalls of the estimator */
 
 static void cut_dom0(uint16_t domid)
 {
@@ -408,7 +412,6 @@ static void cut_dom0(uint16_t domid)
 	memset(&cut_result, 0, sizeof(cut_result));
 	cut_result.op = XEN_DOMCTL_EPML_CUT;
 	epml_or_die(domid, &cut_result, EPML_DOM0_MAX_VCPUS, "wss (cut)");
-	drain_xen_calls++;
 	if (cut_result.nr != drain.nr_vcpus)
 		die("wss: domain %u has %llu vCPUs, dom0's buffers are for %u", domid,
 		    (unsigned long long)cut_result.nr, drain.nr_vcpus);
@@ -490,11 +493,19 @@ static void cut_pml_clean(uint16_t domid)
 	pml_last_dirty = n;
 }
 
-static void print_est(const char *name, unsigned long w, uint64_t pages, uint64_t written,
-		      double t)
+/*
+ * The window's estimator line; xen-calls: the hypercalls this tool made
+ * since the last one (the estimator's own entries into Xen).  Returns them.
+ */
+static unsigned long print_est(const char *name, unsigned long w, uint64_t pages,
+			       uint64_t written, double t)
 {
-	printf("@@QPML est name=%s w=%lu pages=%llu written=%llu t=%.2f\n", name, w,
-	       (unsigned long long)pages, (unsigned long long)written, t);
+	unsigned long calls = xen_calls - xen_calls_seen;
+
+	xen_calls_seen = xen_calls;
+	printf("@@QPML est name=%s w=%lu pages=%llu written=%llu xen-calls=%lu t=%.2f\n", name, w,
+	       (unsigned long long)pages, (unsigned long long)written, calls, t);
+	return calls;
 }
 
 /* ---- VMware-style sampling (XEN_DOMCTL_wss_sample) ------------------------------ */
@@ -1143,9 +1154,9 @@ int main(int argc, char **argv)
 		double t0 = tstart;
 		uint64_t entries0 = op.entries, dropped0 = op.dropped;
 		uint64_t buffers0 = drain.buffers, full0 = op.full_exits;
+		xen_calls_seen = xen_calls;
 		for (unsigned long w = 1; w <= windows; w++) {
 			unsigned notes = dom0_drain ? wait_window_dom0(interval) : wait_window(virq, interval);
-			unsigned long calls0 = drain_xen_calls;
 			uint64_t hot = 0;
 
 			if (sync) {
@@ -1196,13 +1207,13 @@ int main(int argc, char **argv)
 				       (unsigned long long)op.written, (unsigned long long)hot,
 				       (unsigned long long)(wss - hot), (unsigned long long)entries,
 				       (unsigned long long)dropped);
-			print_est("epml", w, wss, op.written, now_s() - t0);
+			unsigned long calls = print_est("epml", w, wss, op.written, now_s() - t0);
 			if (dom0_drain) {
 				/* Xen's entries for this estimator: the cut, and pauses. */
 				printf("@@QPML drain w=%lu buffers=%llu notifications=%u xen-calls=%lu "
 				       "full-exits=%llu dropped=%llu latency-us-mean=%llu latency-us-max=%llu\n", w,
 				       (unsigned long long)(drain.buffers - buffers0), notes,
-				       drain_xen_calls - calls0 + (sync || truth_marker ? 2 : 0),
+				       calls,
 				       (unsigned long long)(op.full_exits - full0),
 				       (unsigned long long)dropped,
 				       (unsigned long long)(drain.lat_n ? drain.lat_sum_ns / drain.lat_n / 1000 : 0),
@@ -1240,6 +1251,7 @@ int main(int argc, char **argv)
 			die("pml-wss: enabling log-dirty for domain %u: %s", domid, strerror(-rc));
 		double t0 = now_s();
 		window_cut(domid, sync, 0, 0, cut_pml_clean);
+		xen_calls_seen = xen_calls;
 		if (csv)
 			printf("window,t_s,written_pages,written_mib\n");
 		else
@@ -1274,6 +1286,7 @@ int main(int argc, char **argv)
 		       (unsigned long long)sample_max_gpfn, sample_want, seed);
 		double t0 = now_s();
 		window_cut(domid, sync, 0, 0, cut_sample_arm);
+		xen_calls_seen = xen_calls;
 		if (csv)
 			printf("window,t_s,sampled,accessed,wss_pages,wss_mib,ci95_pages\n");
 		else
@@ -1292,8 +1305,10 @@ int main(int argc, char **argv)
 			printf(csv ? "%lu,%.3f,%u,%u,%llu,%.2f,%.0f\n" : "%6lu %8.2f %8u %8u %10llu %9.2f %10.0f\n",
 			       w, now_s() - t0, n, sample_last_hits, (unsigned long long)est, est / 256.0, ci);
 			printf("@@QPML est name=sample w=%lu pages=%llu written=0 n=%u hits=%u tot=%llu "
-			       "t=%.2f\n", w, (unsigned long long)est, n, sample_last_hits,
-			       (unsigned long long)sample_tot_pages, now_s() - t0);
+			       "xen-calls=%lu t=%.2f\n", w, (unsigned long long)est, n, sample_last_hits,
+			       (unsigned long long)sample_tot_pages, xen_calls - xen_calls_seen,
+			       now_s() - t0);
+			xen_calls_seen = xen_calls;
 			fflush(stdout);
 		}
 		sample_check_restored(domid);
