@@ -39,6 +39,7 @@
 #define XEN_DOMCTL_EPML_NEW_WINDOW      4   /* drain, report, reset A/D, next */
 #define XEN_DOMCTL_EPML_COLLECT_NEXT    5   /* COLLECT and NEW_WINDOW at once */
 #define XEN_DOMCTL_EPML_CUT             6   /* dom0-drained: close the window */
+#define XEN_DOMCTL_EPML_RESUME          7   /* dom0-drained: vCPU @nr may log */
 #define XEN_DOMCTL_EPML_READS           (1u << 0)
 #define XEN_DOMCTL_EPML_WRITES          (1u << 1)
 #define XEN_DOMCTL_EPML_FILTER_WALK     (1u << 2)
@@ -76,6 +77,18 @@
  * the next window opened.  @nr returns nr_vcpus.
  */
 #define XEN_DOMCTL_EPML_DOM0_BUFFERS    (1u << 4)
+/*
+ * Both of a vCPU's buffers full (PML-full VM exit) in this mode: only dom0
+ * can free one, so instead of letting the vCPU exit again at every retry
+ * Xen pauses it and sets the uint32_t at XEN_EPML_DOM0_WAITING in its
+ * descriptor page (after the 64-byte descriptor).  dom0, after clearing a
+ * FULL flag, reads that word and, if it is set, calls RESUME with @nr =
+ * the vCPU: Xen clears it and unpauses the vCPU.  Xen sets the word
+ * before it checks the FULL flags once more, dom0 clears FULL before it
+ * reads the word (both with full barriers), so a buffer given back
+ * meanwhile is never missed.
+ */
+#define XEN_EPML_DOM0_WAITING           64
 #define XEN_EPML_CUT_INDEX(w)           ((uint32_t)(w))
 #define XEN_EPML_CUT_ACTIVE(w)          ((unsigned int)((w) >> 32) & 1)
 #define XEN_EPML_CUT_FULL(w)            ((unsigned int)((w) >> 33) & 3)

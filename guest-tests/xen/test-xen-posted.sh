@@ -9,7 +9,8 @@
 # window, no entry dropped, every hand-over one posted notification, no VM
 # exit was a notification): the module took a vector, Xen armed dom0's
 # buffers, dom0 drained buffers on notifications in every window, the
-# estimator's hypervisor calls per window are the cut alone.
+# estimator's hypervisor calls per window are the cut and the resumption
+# of vCPUs Xen paused while both their buffers were full.
 # Usage: test-xen-posted.sh QEMU IMAGE_DIR
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -47,9 +48,14 @@ notes=0
 for k in $(field notifications); do notes=$((notes + k)); done
 [ $notes -ge $WINDOWS ]
 ok $? "posted: dom0's handler took the notifications ($notes over $WINDOWS windows)"
+# Xen calls: pause, cut, unpause, and one RESUME for each time Xen paused
+# a vCPU whose buffers were both full (none per buffer or notification).
 bad=0
-for c in $(field xen-calls); do [ "$c" = 3 ] || bad=1; done
-ok $bad "posted: the estimator entered Xen 3 times a window (pause, cut, unpause), never per buffer ($(field xen-calls | tr '\n' ' '))"
+for l in $(echo "$drain" | sed -n 's/.* xen-calls=\([0-9]*\) .* resumes=\([0-9]*\) .*/\1:\2/p'); do
+	[ "${l%%:*}" = $((3 + ${l##*:})) ] || bad=1
+done
+[ "$(echo "$drain" | grep -c 'resumes=')" = $WINDOWS ] || bad=1
+ok $bad "posted: the estimator entered Xen 3 times a window (pause, cut, unpause) plus one RESUME per both-full wait, never per buffer (calls $(field xen-calls | tr '\n' ' '), resumes $(field resumes | tr '\n' ' '))"
 bad=0
 for d in $(field dropped); do [ "$d" = 0 ] || bad=1; done
 ok $bad "posted: no entry dropped in dom0's count"

@@ -142,6 +142,16 @@ static void drain_one(struct epml_drain *d, unsigned v, unsigned b)
 	d->skip[2 * v + b] = 0;
 	d->buffers++;
 	__atomic_store_n(&desc->state[b], 0, __ATOMIC_RELEASE);
+	/*
+	 * A vCPU Xen paused because both buffers were full waits for this
+	 * (the handshake in epml-domctl.h: FULL cleared, then the word read).
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n((uint32_t *)((char *)desc + XEN_EPML_DOM0_WAITING), __ATOMIC_ACQUIRE) &&
+	    d->resume) {
+		d->resume(v);
+		d->resumes++;
+	}
 }
 
 unsigned epml_drain_full(struct epml_drain *d)

@@ -25,6 +25,8 @@ struct epml_drain {
 	uint64_t touched, written;
 	/* since the tool started */
 	uint64_t entries, walk, large, out_of_range, buffers, notifications;
+	uint64_t resumes;               /* vCPUs Xen paused, both full, resumed */
+	void (*resume)(unsigned vcpu);  /* XEN_DOMCTL_EPML_RESUME */
 	/* notification to drain: from the interrupt to the drain's start */
 	uint64_t lat_n, lat_sum_ns, lat_max_ns;
 };

@@ -50,7 +50,8 @@
  * the window and the longmap, and enters Xen once per window
  * (XEN_DOMCTL_EPML_CUT: where each vCPU's log stands, A/D reset);
  * epml-drain.c.  It prints, per window, "@@QPML drain w=N buffers=B
- * notifications=K xen-calls=C full-exits=F dropped=D".
+ * notifications=K xen-calls=C full-exits=F dropped=D latency-us-mean=M
+ * latency-us-max=X cpu-us=U" (U: this tool's CPU time in the window).
  * Static, no Xen libraries: the ABI below is the patch series'; its
  * XEN_DOMCTL_epml_op part is include/epml-domctl.h, which Xen uses too.
  */
@@ -426,6 +427,16 @@ static void cut_dom0(uint16_t domid)
 	cut_result.notifications = (uint32_t)drain.notifications;
 	cut_result.nr = epml_drain_pages(&drain, payload(), cut_room);
 	epml_drain_next(&drain);
+}
+
+/* XEN_DOMCTL_EPML_RESUME for @vcpu of the domain being drained. */
+static uint16_t drain_domid;
+
+static void resume_vcpu(unsigned vcpu)
+{
+	struct xen_domctl_epml_op op = { .op = XEN_DOMCTL_EPML_RESUME, .nr = vcpu };
+
+	epml_or_die(drain_domid, &op, 0, "wss (resume)");
 }
 
 /* Open the first window: what came before is thrown away. */
@@ -1113,8 +1124,11 @@ int main(int argc, char **argv)
 		if (pages && !heat)
 			die("wss: no memory for the heat of %llu pages", (unsigned long long)room);
 		dom0_drain = op.flags & XEN_DOMCTL_EPML_DOM0_BUFFERS;
-		if (dom0_drain)
+		if (dom0_drain) {
 			epml_drain_open(&drain, room);
+			drain_domid = domid;
+			drain.resume = resume_vcpu;
+		}
 		else
 			virq = bind_virq();
 		cut_room = room;
@@ -1153,7 +1167,11 @@ int main(int argc, char **argv)
 			       "wss(MiB)", "written", "hot", "cold", "entries", "dropped");
 		double t0 = tstart;
 		uint64_t entries0 = op.entries, dropped0 = op.dropped;
-		uint64_t buffers0 = drain.buffers, full0 = op.full_exits;
+		uint64_t buffers0 = drain.buffers, full0 = op.full_exits, cpu0_us, resumes0 = drain.resumes;
+		struct timespec cpu_start;
+
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_start);
+		cpu0_us = (uint64_t)cpu_start.tv_sec * 1000000 + (uint64_t)cpu_start.tv_nsec / 1000;
 		xen_calls_seen = xen_calls;
 		for (unsigned long w = 1; w <= windows; w++) {
 			unsigned notes = dom0_drain ? wait_window_dom0(interval) : wait_window(virq, interval);
@@ -1210,14 +1228,24 @@ int main(int argc, char **argv)
 			unsigned long calls = print_est("epml", w, wss, op.written, now_s() - t0);
 			if (dom0_drain) {
 				/* Xen's entries for this estimator: the cut, and pauses. */
+				struct timespec cpu;
+				uint64_t cpu_us;
+
+				clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+				cpu_us = (uint64_t)cpu.tv_sec * 1000000 + (uint64_t)cpu.tv_nsec / 1000;
 				printf("@@QPML drain w=%lu buffers=%llu notifications=%u xen-calls=%lu "
-				       "full-exits=%llu dropped=%llu latency-us-mean=%llu latency-us-max=%llu\n", w,
+				       "full-exits=%llu resumes=%llu dropped=%llu latency-us-mean=%llu "
+				       "latency-us-max=%llu cpu-us=%llu\n", w,
 				       (unsigned long long)(drain.buffers - buffers0), notes,
 				       calls,
 				       (unsigned long long)(op.full_exits - full0),
+				       (unsigned long long)(drain.resumes - resumes0),
 				       (unsigned long long)dropped,
 				       (unsigned long long)(drain.lat_n ? drain.lat_sum_ns / drain.lat_n / 1000 : 0),
-				       (unsigned long long)(drain.lat_max_ns / 1000));
+				       (unsigned long long)(drain.lat_max_ns / 1000),
+				       (unsigned long long)(cpu_us - cpu0_us));
+				cpu0_us = cpu_us;
+				resumes0 = drain.resumes;
 				drain.lat_n = drain.lat_sum_ns = drain.lat_max_ns = 0;
 				buffers0 = drain.buffers;
 				full0 = op.full_exits;

@@ -57,6 +57,7 @@ struct epml_vcpu {
     void *buf[2];               /* Xen's buffers (NULL with dom0's) */
     struct epml_desc *desc;     /* Xen's page, or dom0's mapped globally */
     mfn_t dom0_frame[3];        /* dom0's buffers and descriptor: referenced */
+    bool waiting;               /* paused until dom0 gives a buffer back */
 };
 
 struct epml_longmap_entry {
@@ -258,6 +259,64 @@ static void cf_check epml_tasklet_fn(void *unused)
 
 static DECLARE_SOFTIRQ_TASKLET(epml_tasklet, epml_tasklet_fn, NULL);
 
+/* The word of @ev's descriptor page that says its vCPU waits for dom0. */
+static uint32_t *epml_waiting_word(struct epml_vcpu *ev)
+{
+    return (uint32_t *)((char *)ev->desc + XEN_EPML_DOM0_WAITING);
+}
+
+/*
+ * dom0's buffers, both full: only dom0 can free one.  Pause @v (current)
+ * until dom0 says it did (RESUME; the handshake is in epml-domctl.h), so
+ * that it does not exit again at every retry of its access.
+ */
+static void epml_wait_for_dom0(struct vcpu *v)
+{
+    struct epml_vcpu *ev;
+
+    spin_lock(&epml_lock);
+    ev = v->arch.hvm.vmx.epml;
+    if ( ev && !ev->waiting )
+    {
+        ACCESS_ONCE(*epml_waiting_word(ev)) = 1;
+        smp_mb();
+        if ( (ACCESS_ONCE(ev->desc->state[0]) & EPML_DESC_FULL) &&
+             (ACCESS_ONCE(ev->desc->state[1]) & EPML_DESC_FULL) )
+        {
+            ev->waiting = true;
+            vcpu_pause_nosync(v);
+        }
+        else
+            ACCESS_ONCE(*epml_waiting_word(ev)) = 0;   /* given back meanwhile */
+    }
+    spin_unlock(&epml_lock);
+}
+
+/* RESUME: dom0 gave vCPU @vcpu_id a buffer back. */
+static int epml_resume(struct domain *d, uint64_t vcpu_id)
+{
+    struct vcpu *v;
+    struct epml_vcpu *ev;
+    int rc = -EINVAL;
+
+    if ( vcpu_id >= d->max_vcpus || !(v = d->vcpu[vcpu_id]) )
+        return -EINVAL;
+    spin_lock(&epml_lock);
+    ev = v->arch.hvm.vmx.epml;
+    if ( d->arch.hvm.vmx.epml && d->arch.hvm.vmx.epml->dom0_bufs && ev )
+    {
+        ACCESS_ONCE(*epml_waiting_word(ev)) = 0;
+        if ( ev->waiting )
+        {
+            ev->waiting = false;
+            vcpu_unpause(v);
+        }
+        rc = 0;
+    }
+    spin_unlock(&epml_lock);
+    return rc;
+}
+
 /*
  * A PML-full VM exit while extended PML is on: both of @v's buffers were
  * full before the collector got to them (docs/epml.md section 9).  Drain
@@ -278,13 +337,8 @@ void vmx_epml_full(struct vcpu *v)
     }
     spin_unlock(&epml_lock);
 
-    /*
-     * dom0's buffers: only dom0 can free one.  Give the CPU up, so that
-     * the collector, if it waits for this CPU, drains sooner than this
-     * vCPU's next time slice.
-     */
     if ( dom0_bufs )
-        vcpu_yield();
+        epml_wait_for_dom0(v);
 
     if ( any )
         send_global_virq(VIRQ_EPML);
@@ -738,10 +792,14 @@ static void epml_disable(struct domain *d, const char *why)
 
     for_each_vcpu ( d, v )
     {
-        if ( !v->arch.hvm.vmx.epml )
+        struct epml_vcpu *ev = v->arch.hvm.vmx.epml;
+
+        if ( !ev )
             continue;
         if ( !d->is_dying )
             epml_vcpu_disable(v);
+        if ( ev->waiting )
+            vcpu_unpause(v);            /* it waited for dom0's buffers */
         epml_vcpu_free(v, ed->order);
     }
     if ( !d->is_dying )
@@ -912,6 +970,9 @@ int vmx_epml_domctl(struct domain *d, struct xen_domctl_epml_op *op)
 
     case XEN_DOMCTL_EPML_CUT:
         return epml_cut(d, op);
+
+    case XEN_DOMCTL_EPML_RESUME:
+        return epml_resume(d, op->nr);
 
     case XEN_DOMCTL_EPML_INFO:
     case XEN_DOMCTL_EPML_COLLECT:
