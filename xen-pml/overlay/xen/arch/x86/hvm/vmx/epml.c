@@ -266,28 +266,44 @@ static uint32_t *epml_waiting_word(struct epml_vcpu *ev)
 }
 
 /*
- * dom0's buffers, both full: only dom0 can free one.  Pause @v (current)
- * until dom0 says it did (RESUME; the handshake is in epml-domctl.h), so
- * that it does not exit again at every retry of its access.
+ * dom0's buffers, both full: only dom0 can free one.  At index N the CPU
+ * looks only at the other buffer (docs/epml.md 7, step 1), so:
+ *  - the other one is free: the retry switches to it;
+ *  - the other one is FULL but dom0 has given the active one back: take
+ *    it up again from index 0 (software may reset the index, section 7);
+ *  - both are FULL: pause @v (current) until dom0 says it gave one back
+ *    (RESUME; the handshake is in epml-domctl.h), so that it does not
+ *    exit again at every retry of its access.
  */
 static void epml_wait_for_dom0(struct vcpu *v)
 {
     struct epml_vcpu *ev;
+    unsigned long index = 0, active = 0;
+    struct epml_domain *ed;
 
+    __vmread(GUEST_EPML_INDEX, &index);
+    __vmread(GUEST_EPML_ACTIVE, &active);
+    active &= 1;
     spin_lock(&epml_lock);
     ev = v->arch.hvm.vmx.epml;
-    if ( ev && !ev->waiting )
+    ed = v->domain->arch.hvm.vmx.epml;
+    if ( ev && ed && !ev->waiting )
     {
         ACCESS_ONCE(*epml_waiting_word(ev)) = 1;
         smp_mb();
-        if ( (ACCESS_ONCE(ev->desc->state[0]) & EPML_DESC_FULL) &&
-             (ACCESS_ONCE(ev->desc->state[1]) & EPML_DESC_FULL) )
+        if ( !(ACCESS_ONCE(ev->desc->state[active ^ 1]) & EPML_DESC_FULL) )
+            ACCESS_ONCE(*epml_waiting_word(ev)) = 0;
+        else if ( index >= EPML_BUF_ENTRIES(ed->order) &&
+                  !(ACCESS_ONCE(ev->desc->state[active]) & EPML_DESC_FULL) )
+        {
+            ACCESS_ONCE(*epml_waiting_word(ev)) = 0;
+            __vmwrite(GUEST_EPML_INDEX, 0);
+        }
+        else
         {
             ev->waiting = true;
             vcpu_pause_nosync(v);
         }
-        else
-            ACCESS_ONCE(*epml_waiting_word(ev)) = 0;   /* given back meanwhile */
     }
     spin_unlock(&epml_lock);
 }
