@@ -30,6 +30,12 @@ rc=$?
 tap_relay "posted: " "$out"
 [ $rc = 0 ]; ok $? "posted: xen-demo.py exits 0 (rc=$rc)"
 
+# xen-demo's notification line: "(H hand-overs, N notifications of which P
+# posted, E such exits)", over every vCPU of dom0 and the domU.
+nl=$(echo "$out" | sed -n 's/.*(\([0-9]*\) hand-overs, \([0-9]*\) notifications of which \([0-9]*\) posted, \([0-9]*\) such exits).*/\1 \2 \3 \4/p' | head -n1)
+set -- $nl
+[ $# = 4 ] && [ "$1" -ge 1 ] && [ "$3" = "$1" ] && [ "$4" = 0 ]
+ok $? "posted: every hand-over was posted and no VM exit, of the domU or of dom0, was a notification (${1:-?} hand-overs, ${3:-?} posted, ${4:-?} notification exits)"
 grep -q '\[dom0\] epml_dom0: notification vector 0x[0-9a-f]* on CPU 0' "$tmp/posted.log"
 ok $? "posted: dom0's module took a vector on CPU 0 ($(sed -n 's/.*\[dom0\] epml_dom0: \(notification vector [^ ]*\).*/\1/p' "$tmp/posted.log" | head -n1))"
 grep -q "(XEN) d[0-9]*: extended PML on: .* dom0's buffers 64 KiB, notification posted to d0v0" "$tmp/posted.log"
