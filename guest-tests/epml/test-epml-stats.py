@@ -63,9 +63,15 @@ with tempfile.TemporaryDirectory() as tmp:
         # 7 to its own code, stack and paging structures; 3 of those are the
         # page walk's, logged in the case without the filter.  With the
         # filter the walk leaves the flags of its pages clear (docs/epml.md
-        # section 6), so the same 3 walk accesses count as filtered again at
-        # each VM entry that refills them: one per both-full exit in the
-        # filtered case.  Lower bounds let over-counting pass; these do not.
+        # section 6), so the same 3 walk accesses count as filtered again
+        # each time the walk goes through the EPT for them: once at least,
+        # and again after a both-full exit only if the guest-physical
+        # mappings of those pages were dropped meanwhile.  They need not be:
+        # the SDM tags them with the EPTP alone (29.4.2) and the emulator
+        # keeps them across VM entries, so with 2 both-full exits the count
+        # is 3 in most runs and could be 6.  Hence: a multiple of 3, from 3
+        # to 3 per both-full exit.  Lower bounds let over-counting pass;
+        # these do not.
         # Only the both-full exits are a range: how many the filtered case
         # takes depends on when the collector vCPU drains (MTTCG timing); at
         # least the one the overflow forces.
@@ -79,9 +85,10 @@ with tempfile.TemporaryDirectory() as tmp:
            "entries (%d, want 1719) count each logged entry once; the total is the vCPUs' sum"
            % s["entries"])
         ok(s["walk-entries"] == 3 and 1 <= s["full-exits"] <= 4 and
-           s["filtered"] == 3 * s["full-exits"],
-           "3 walk entries without the filter; 1-4 both-full exits, and 3 filtered walk "
-           "accesses for each (%d, %d, %d)" % (s["walk-entries"], s["full-exits"], s["filtered"]))
+           s["filtered"] % 3 == 0 and 3 <= s["filtered"] <= 3 * s["full-exits"],
+           "3 walk entries without the filter; 1-4 both-full exits, and the 3 walk accesses "
+           "filtered at least once, at most once per both-full exit (%d, %d, %d)"
+           % (s["walk-entries"], s["full-exits"], s["filtered"]))
         # VM exits by reason: the L2 ends each of its 6 runs with VMCALL
         # (reason 18); every other exit is a both-full exit (reason 62,
         # counted in full-exits too).  The collector is not in VMX
