@@ -276,7 +276,7 @@ static bool vmx_cap_value(CPUX86State *env, uint32_t index, uint64_t *val)
     return false;
 }
 
-uint64_t vmx_cap_msr(CPUX86State *env, uint32_t index)
+uint64_t vmx_cap_msr_compute(CPUX86State *env, uint32_t index)
 {
     uint32_t n = index - MSR_IA32_VMX_BASIC;
     uint64_t v = 0;
