@@ -428,6 +428,21 @@ void test_main(void)
 	invept(2, 0);
 	run_l2(W_CPU);
 
+	/*
+	 * "-append profile-exits": only the exit workload with VPID, 500
+	 * times (about 10 s), for a profiler attached to the emulator.
+	 */
+	if (test_has_arg("profile-exits")) {
+		vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID);
+		vmcs_set(VMCS_VPID, 1);
+		for (i = 0; i < 500; i++)
+			run_l2(W_EXITS);
+		info("bench exits L2-ept-vpid (profile) %llu", (unsigned long long)best3_l2(W_EXITS));
+		report(result != 0, "the workloads ran");
+		vmx_off();
+		return;
+	}
+
 	/* Alternate L1 and L2 runs; keep each one's best of three. */
 	phase("cpu", "begin");
 	l1_vs_l2("cpu", W_CPU, "L2-ept", &l1_cpu, &l2_cpu);

@@ -10,6 +10,10 @@
  *    code pages, switched back and forth with MOV to CR3;
  *  - one address space whose PTE is rewritten, then MOV to CR3 (same
  *    value) or INVLPG;
+ *  - self-modifying code: the page's code rewritten by a store, then
+ *    called again (SDM Vol. 3A 11.6); patch 0044 no longer flushes the
+ *    jump cache when a store invalidates a translation, so the stale
+ *    entry must be refused by its TB's CF_INVALID flag;
  *  - the same in an L2 guest (EPT, VPID), where the mapping is the
  *    guest's own and the switch happens inside non-root operation.
  */
@@ -82,14 +86,14 @@ static void build_spaces(void)
 }
 
 /*
- * The three cases, in whatever mode runs them (L1 or L2); returns the
- * number of calls that ran the wrong page's code, per case in @bad[3].
+ * The four cases, in whatever mode runs them (L1 or L2); returns the
+ * number of calls that ran the wrong code, per case in @bad[4].
  */
-static void run_cases(u32 bad[3])
+static void run_cases(u32 bad[4])
 {
 	int i;
 
-	bad[0] = bad[1] = bad[2] = 0;
+	bad[0] = bad[1] = bad[2] = bad[3] = 0;
 	/* Two address spaces, switched by MOV to CR3. */
 	for (i = 0; i < ROUNDS; i++) {
 		write_cr3(cr3_a);
@@ -112,9 +116,20 @@ static void run_cases(u32 bad[3])
 	}
 	pt_a[0] = pa(code1) | 3;
 	write_cr3(cr3_a);
+	/*
+	 * Self-modifying code: each call first runs (and so caches) the
+	 * current code, then a store changes its immediate and the next call
+	 * must return the new value.
+	 */
+	for (i = 0; i < ROUNDS; i++) {
+		bad[3] += call_test_va() != (i ? 1000u + i - 1 : 1u);
+		emit(code1, 1000 + i);
+	}
+	bad[3] += call_test_va() != 1000u + ROUNDS - 1;
+	emit(code1, 1);
 }
 
-static void report_cases(const char *where, const u32 bad[3])
+static void report_cases(const char *where, const u32 bad[4])
 {
 	report(bad[0] == 0, "%s: MOV to CR3 between two address spaces runs each one's code (%u of %u calls wrong)",
 	       where, bad[0], 2 * ROUNDS);
@@ -122,13 +137,15 @@ static void report_cases(const char *where, const u32 bad[3])
 	       where, bad[1], ROUNDS);
 	report(bad[2] == 0, "%s: PTE rewritten + INVLPG: the new page's code runs (%u of %u wrong)",
 	       where, bad[2], ROUNDS);
+	report(bad[3] == 0, "%s: code rewritten by a store: the new code runs (%u of %u wrong)",
+	       where, bad[3], ROUNDS + 1);
 }
 
 #include "vmx.h"
 
 static u8 vmcs[4096] __attribute__((aligned(4096)));
 static u8 guest_stack[8192] __attribute__((aligned(16)));
-static u32 l2_bad[3];
+static u32 l2_bad[4];
 
 static void __attribute__((noreturn, used)) l2_main(void)
 {
@@ -139,7 +156,7 @@ static void __attribute__((noreturn, used)) l2_main(void)
 
 void test_main(void)
 {
-	u32 bad[3];
+	u32 bad[4];
 
 	build_spaces();
 	report(call_test_va() == 1, "TEST_VA runs the first page's code");

@@ -273,6 +273,9 @@ struct vmcs_store {
  * Returns the field id, or -1 if the encoding names no field we implement.
  */
 int vmcs_field_lookup(uint32_t encoding);
+/* The field id of an even encoding by a plain search (vmcs_field_lookup()
+ * uses a table; unit tests compare the two). */
+int vmcs_id_search(uint32_t even_encoding);
 
 /* Width in bytes of what a VMREAD/VMWRITE of @encoding transfers. */
 unsigned vmcs_access_width(uint32_t encoding, bool long_mode);

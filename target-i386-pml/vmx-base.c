@@ -27,14 +27,6 @@
 
 /* ---- addresses ---------------------------------------------------------- */
 
-bool vmx_canonical(CPUX86State *env, uint64_t addr)
-{
-    /* Canonical for the processor's linear-address width (5-level paging). */
-    int bits = (env->features[FEAT_7_0_ECX] & CPUID_7_0_ECX_LA57) ? 57 : 48;
-
-    return (int64_t)(addr << (64 - bits)) >> (64 - bits) == (int64_t)addr;
-}
-
 /*
  * The host address of L1-physical @addr through the physical-address TLB
  * (a store probe also marks the page dirty), or NULL if it is not RAM:

@@ -175,8 +175,21 @@ static inline void vmx_withdraw_request(CPUState *cs, int mask)
     }
 }
 
-/* The control-field capability of this vCPU, as its MSRs report it. */
-uint64_t vmx_cap_msr(CPUX86State *env, uint32_t index);
+/*
+ * The control-field capability of this vCPU, as its MSRs report it.
+ * Computed once per MSR (vmx_cap_msr_compute()); VM entry's checks read
+ * a dozen of them, so the cached case is inline.
+ */
+uint64_t vmx_cap_msr_compute(CPUX86State *env, uint32_t index);
+static inline uint64_t vmx_cap_msr(CPUX86State *env, uint32_t index)
+{
+    uint32_t n = index - MSR_IA32_VMX_BASIC;
+
+    if (likely(n < ARRAY_SIZE(env->vmx.cap) && (env->vmx.cap_known & (1u << n)))) {
+        return env->vmx.cap[n];
+    }
+    return vmx_cap_msr_compute(env, index);
+}
 bool vmx_cpu_has_field(CPUX86State *env, int field_id);
 
 /* The secondary controls of the current VMCS; 0 unless activated (24.6.2). */
@@ -214,8 +227,13 @@ static inline bool vmx_pml_enabled(CPUX86State *env)
  * tests/check-layering.py checks it.
  */
 
-/* Canonical for the processor's linear-address width. */
-bool vmx_canonical(CPUX86State *env, uint64_t addr);
+/* Canonical for the processor's linear-address width (5-level paging). */
+static inline bool vmx_canonical(CPUX86State *env, uint64_t addr)
+{
+    int bits = (env->features[FEAT_7_0_ECX] & CPUID_7_0_ECX_LA57) ? 57 : 48;
+
+    return (int64_t)(addr << (64 - bits)) >> (64 - bits) == (int64_t)addr;
+}
 /* Host pointer to L1-physical @addr, or NULL if it is not RAM. */
 void *vmx_phys_host(CPUX86State *env, hwaddr addr, int size, MMUAccessType access);
 /* Load CR0/CR3/CR4/EFER as one step (VM entry and VM exit). */

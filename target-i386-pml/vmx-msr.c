@@ -1,6 +1,6 @@
 /*
  * qemu-pml: IA32_FEATURE_CONTROL and the VMX capability MSRs
- * (Intel SDM Vol. 3D, Appendix A; Vol. 3C 24.7).
+ * (Intel SDM Vol. 3D, Appendix A; Vol. 3C 24.7); IA32_ARCH_CAPABILITIES.
  *
  * What a vCPU reports is its CPU model's vmx-* features, intersected (by
  * x86_cpu_filter_features) with vmx_tcg_supported_features(): the
@@ -28,6 +28,8 @@ uint64_t vmx_tcg_supported_features(FeatureWord w)
         return CPUID_EXT_VMX;
     case FEAT_7_0_EBX:
         return CPUID_7_0_EBX_INVPCID;       /* helper_vmx_invpcid() */
+    case FEAT_7_0_EDX:
+        return CPUID_7_0_EDX_ARCH_CAPABILITIES;     /* vmx_rdmsr() */
     case FEAT_VMX_BASIC:
         return MSR_VMX_BASIC_INS_OUTS | MSR_VMX_BASIC_TRUE_CTLS;
     case FEAT_VMX_MISC:
@@ -274,7 +276,7 @@ static bool vmx_cap_value(CPUX86State *env, uint32_t index, uint64_t *val)
     return false;
 }
 
-uint64_t vmx_cap_msr(CPUX86State *env, uint32_t index)
+uint64_t vmx_cap_msr_compute(CPUX86State *env, uint32_t index)
 {
     uint32_t n = index - MSR_IA32_VMX_BASIC;
     uint64_t v = 0;
@@ -289,8 +291,35 @@ uint64_t vmx_cap_msr(CPUX86State *env, uint32_t index)
     return vmx_cap_value(env, index, &v) ? v : 0;
 }
 
+/*
+ * IA32_ARCH_CAPABILITIES (10AH), present when CPUID.(EAX=7,ECX=0):EDX[29]
+ * is (a model that has it, or "+arch-capabilities").  TCG executes nothing
+ * speculatively, so of the model's bits it reports the "not affected" ones
+ * (RDCL_NO: no Meltdown, so Xen runs its PV dom0 without XPTI, and Linux
+ * without PTI); the ones that promise a mechanism (IBRS_ALL, RSBA,
+ * SKIP_L1DFL_VMENTRY, TSX_CTRL, FB_CLEAR, RFDS_CLEAR) read 0.
+ */
+#define ARCH_CAPS_NOT_AFFECTED \
+    (MSR_ARCH_CAP_RDCL_NO | MSR_ARCH_CAP_SSB_NO | MSR_ARCH_CAP_MDS_NO | \
+     MSR_ARCH_CAP_PSCHANGE_MC_NO | MSR_ARCH_CAP_TAA_NO | \
+     MSR_ARCH_CAP_SBDR_SSDP_NO | MSR_ARCH_CAP_FBSDP_NO | \
+     MSR_ARCH_CAP_PSDP_NO | MSR_ARCH_CAP_BHI_NO | MSR_ARCH_CAP_PBRSB_NO | \
+     MSR_ARCH_CAP_GDS_NO | MSR_ARCH_CAP_RFDS_NO)
+
+static bool has_arch_caps(CPUX86State *env)
+{
+    return env->features[FEAT_7_0_EDX] & CPUID_7_0_EDX_ARCH_CAPABILITIES;
+}
+
 bool vmx_rdmsr(CPUX86State *env, uint32_t index, uint64_t *val, uintptr_t ra)
 {
+    if (index == MSR_IA32_ARCH_CAPABILITIES) {
+        if (!has_arch_caps(env)) {
+            return false;       /* upstream's behaviour: reads 0 */
+        }
+        *val = env->features[FEAT_ARCH_CAPABILITIES] & ARCH_CAPS_NOT_AFFECTED;
+        return true;
+    }
     if (index == MSR_IA32_FEATURE_CONTROL) {
         if (!cpu_has_vmx(env)) {
             return false;       /* upstream's behaviour for non-VMX models */
@@ -310,6 +339,9 @@ bool vmx_rdmsr(CPUX86State *env, uint32_t index, uint64_t *val, uintptr_t ra)
 
 bool vmx_wrmsr(CPUX86State *env, uint32_t index, uint64_t val, uintptr_t ra)
 {
+    if (index == MSR_IA32_ARCH_CAPABILITIES && has_arch_caps(env)) {
+        raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);     /* read-only */
+    }
     if (index == MSR_IA32_FEATURE_CONTROL) {
         if (!cpu_has_vmx(env)) {
             return false;

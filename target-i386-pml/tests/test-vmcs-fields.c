@@ -60,6 +60,15 @@ static void test_lookup(void)
     ok(vmcs_field_lookup(VMCS_GUEST_RIP | 0x8000) == -1, "bit 15 set: not found");
     ok(vmcs_field_lookup(VMCS_GUEST_RIP | 0x10000) == -1, "bits above 15 set: not found");
     ok(vmcs_field_lookup(0xffffffffu) == -1, "all ones: not found");
+    wrong = 0;
+    for (uint32_t e = 0; e < 0x20000; e++) {
+        int want = (e & VMCS_ENC_RESERVED) ||
+                   ((e & VMCS_ENC_HIGH) && VMCS_ENC_WIDTH(e) != VMCS_WIDTH_64)
+                   ? -1 : vmcs_id_search(e & ~VMCS_ENC_HIGH);
+        wrong += vmcs_field_lookup(e) != want;
+    }
+    ok(wrong == 0, "the lookup table agrees with the plain search for every encoding below 20000H (%d differ)",
+       wrong);
 }
 
 static void test_access(void)
