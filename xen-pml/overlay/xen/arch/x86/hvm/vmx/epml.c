@@ -193,6 +193,19 @@ static bool epml_drain_handed_over(struct epml_domain *ed)
 }
 
 /*
+ * Where paused @v's log stands: its EPML index and active buffer (VMCS
+ * guest state; the access may send an IPI, so not under epml_lock).
+ */
+static void epml_log_position(struct vcpu *v, unsigned long *index,
+                              unsigned long *active)
+{
+    vmx_vmcs_enter(v);
+    __vmread(GUEST_EPML_INDEX, index);
+    __vmread(GUEST_EPML_ACTIVE, active);
+    vmx_vmcs_exit(v);
+}
+
+/*
  * With @ed's domain paused: drain handed-over buffers and what each vCPU's
  * active buffer holds (its index is in the VMCS).  The VMCS accesses may
  * send IPIs, so they happen outside epml_lock; the paused vCPUs cannot
@@ -208,10 +221,7 @@ static void epml_drain_all(struct domain *d)
     {
         if ( v->vcpu_id >= HVM_MAX_VCPUS_EPML || !v->arch.hvm.vmx.epml )
             continue;
-        vmx_vmcs_enter(v);
-        __vmread(GUEST_EPML_INDEX, &index[v->vcpu_id]);
-        __vmread(GUEST_EPML_ACTIVE, &active[v->vcpu_id]);
-        vmx_vmcs_exit(v);
+        epml_log_position(v, &index[v->vcpu_id], &active[v->vcpu_id]);
     }
 
     spin_lock(&epml_lock);
@@ -907,10 +917,7 @@ static int epml_cut(struct domain *d, struct xen_domctl_epml_op *op)
 
         if ( v->vcpu_id >= HVM_MAX_VCPUS_EPML || !ev )
             continue;
-        vmx_vmcs_enter(v);
-        __vmread(GUEST_EPML_INDEX, &index);
-        __vmread(GUEST_EPML_ACTIVE, &active);
-        vmx_vmcs_exit(v);
+        epml_log_position(v, &index, &active);
         full = ((ACCESS_ONCE(ev->desc->state[0]) & EPML_DESC_FULL) ? 1 : 0) |
                ((ACCESS_ONCE(ev->desc->state[1]) & EPML_DESC_FULL) ? 2 : 0);
         where[v->vcpu_id] = min_t(unsigned long, index, EPML_BUF_ENTRIES(ed->order)) |
