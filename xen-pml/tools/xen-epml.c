@@ -439,10 +439,13 @@ static void resume_vcpu(unsigned vcpu)
 	epml_or_die(drain_domid, &op, 0, "wss (resume)");
 }
 
-/* Open the first window: what came before is thrown away. */
-static void cut_dom0_open(uint16_t domid)
+/* This process's CPU time, in microseconds. */
+static uint64_t cpu_time_us(void)
 {
-	cut_dom0(domid);
+	struct timespec t;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
 }
 
 /* Sleep @secs, draining on every notification; returns how many came. */
@@ -1134,7 +1137,7 @@ int main(int argc, char **argv)
 		cut_room = room;
 		double tstart = now_s();
 		if (sync)
-			sync_cut(domid, 0, 0, dom0_drain ? cut_dom0_open : cut_new_window);
+			sync_cut(domid, 0, 0, dom0_drain ? cut_dom0 : cut_new_window);
 		memset(&op, 0, sizeof(op));
 		op.op = XEN_DOMCTL_EPML_INFO;              /* the counters at the start */
 		epml_or_die(domid, &op, 0, "wss");
@@ -1145,7 +1148,7 @@ int main(int argc, char **argv)
 				domain_pause_ctl(domid, true);
 			truth_mark(0);
 			if (dom0_drain) {
-				cut_dom0_open(domid);
+				cut_dom0(domid);        /* what came before is thrown away */
 				op.entries = drain.entries;
 				op.dropped = cut_result.dropped;
 			} else {
@@ -1167,43 +1170,23 @@ int main(int argc, char **argv)
 			       "wss(MiB)", "written", "hot", "cold", "entries", "dropped");
 		double t0 = tstart;
 		uint64_t entries0 = op.entries, dropped0 = op.dropped;
-		uint64_t buffers0 = drain.buffers, full0 = op.full_exits, cpu0_us, resumes0 = drain.resumes;
-		struct timespec cpu_start;
+		uint64_t buffers0 = drain.buffers, full0 = op.full_exits, resumes0 = drain.resumes;
+		uint64_t cpu0_us = cpu_time_us();
 
-		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_start);
-		cpu0_us = (uint64_t)cpu_start.tv_sec * 1000000 + (uint64_t)cpu_start.tv_nsec / 1000;
 		xen_calls_seen = xen_calls;
 		for (unsigned long w = 1; w <= windows; w++) {
 			unsigned notes = dom0_drain ? wait_window_dom0(interval) : wait_window(virq, interval);
 			uint64_t hot = 0;
 
-			if (sync) {
-				sync_cut(domid, w, now_s() - tstart,
-					 dom0_drain ? cut_dom0 : cut_collect_and_open);
-				op = cut_result;
-			} else if (dom0_drain) {
-				if (truth_marker)
-					domain_pause_ctl(domid, true);
-				truth_mark(w);
-				cut_dom0(domid);
-				op = cut_result;
-				if (truth_marker)
-					domain_pause_ctl(domid, false);
-			} else {
-				/*
-				 * Read this window and open the next at once.  With
-				 * the truth's marker, the domU is paused around both
-				 * (no host round trip: a few hypercalls).
-				 */
-				if (truth_marker)
-					domain_pause_ctl(domid, true);
-				truth_mark(w);
-				memset(&op, 0, sizeof(op));
-				op.op = XEN_DOMCTL_EPML_COLLECT_NEXT;
-				epml_or_die(domid, &op, room, "wss");
-				if (truth_marker)
-					domain_pause_ctl(domid, false);
-			}
+			/*
+			 * Read this window and open the next at once (COLLECT_NEXT,
+			 * or dom0's drain and CUT): through the host with --sync;
+			 * with the truth's marker, the domU paused around it (no
+			 * host round trip: a few hypercalls).
+			 */
+			window_cut(domid, sync, w, now_s() - tstart,
+				   dom0_drain ? cut_dom0 : cut_collect_and_open);
+			op = cut_result;
 			for (uint64_t i = 0; i < op.nr; i++) {
 				const struct xen_epml_page *p = &((const struct xen_epml_page *)payload())[i];
 				unsigned seen = p->reads > p->writes ? p->reads : p->writes;
@@ -1227,12 +1210,12 @@ int main(int argc, char **argv)
 				       (unsigned long long)dropped);
 			unsigned long calls = print_est("epml", w, wss, op.written, now_s() - t0);
 			if (dom0_drain) {
-				/* Xen's entries for this estimator: the cut, and pauses. */
-				struct timespec cpu;
-				uint64_t cpu_us;
+				/*
+				 * xen-calls: the cut, the pauses around it, and a
+				 * RESUME for each vCPU Xen paused with both full.
+				 */
+				uint64_t cpu_us = cpu_time_us();
 
-				clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
-				cpu_us = (uint64_t)cpu.tv_sec * 1000000 + (uint64_t)cpu.tv_nsec / 1000;
 				printf("@@QPML drain w=%lu buffers=%llu notifications=%u xen-calls=%lu "
 				       "full-exits=%llu resumes=%llu dropped=%llu latency-us-mean=%llu "
 				       "latency-us-max=%llu cpu-us=%llu\n", w,
