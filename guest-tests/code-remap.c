@@ -164,14 +164,7 @@ void test_main(void)
 	report_cases("L1", bad);
 
 	vmx_on();
-	vmx_setup_vmcs(vmcs, l2_main, guest_stack + sizeof(guest_stack));
-	vmcs_set(VMCS_PROC_BASED_CONTROLS,
-		 vmx_ctls(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
-			  PROC_ACTIVATE_SECONDARY));
-	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID);
-	vmcs_set(VMCS_VPID, 1);
-	vmcs_set(VMCS_EPT_POINTER, ept_build_identity(false));
-	invept(2, 0);
+	vmx_setup_vmcs_ept_vpid(vmcs, l2_main, guest_stack + sizeof(guest_stack));
 	report(vmx_run(true) == EXIT_REASON_VMCALL, "L2 ran its cases and left by VMCALL");
 	report_cases("L2 (EPT, VPID)", l2_bad);
 	vmx_off();

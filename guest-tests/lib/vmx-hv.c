@@ -189,6 +189,18 @@ u64 ept_build_identity(bool ad)
 	return (u64)(uintptr_t)ept_pml4 | 6 | (3 << 3) | (ad ? 1 << 6 : 0);
 }
 
+void vmx_setup_vmcs_ept_vpid(void *vmcs, void (*rip)(void), void *rsp)
+{
+	vmx_setup_vmcs(vmcs, rip, rsp);
+	vmcs_set(VMCS_PROC_BASED_CONTROLS,
+		 vmx_ctls(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
+			  PROC_ACTIVATE_SECONDARY));
+	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID);
+	vmcs_set(VMCS_VPID, 1);
+	vmcs_set(VMCS_EPT_POINTER, ept_build_identity(false));
+	invept(2, 0);
+}
+
 u64 *ept_pte(u64 gpa)
 {
 	if (gpa >= (8ull << 20))

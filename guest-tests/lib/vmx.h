@@ -298,6 +298,13 @@ u32 vmx_revision(void);
  */
 void vmx_setup_vmcs(void *vmcs, void (*rip)(void), void *rsp);
 
+/*
+ * vmx_setup_vmcs() for an L2 under EPT (an identity map without A/D
+ * flags, ept_build_identity()) and VPID 1, with INVEPT done: what a test
+ * that runs its cases again in non-root operation needs.
+ */
+void vmx_setup_vmcs_ept_vpid(void *vmcs, void (*rip)(void), void *rsp);
+
 /* VMREAD/VMWRITE that abort the test on failure. */
 u64 vmcs_get(u64 enc);
 void vmcs_set(u64 enc, u64 val);
