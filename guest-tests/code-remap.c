@@ -143,15 +143,11 @@ static void report_cases(const char *where, const u32 bad[4])
 
 #include "vmx.h"
 
-static u8 vmcs[4096] __attribute__((aligned(4096)));
-static u8 guest_stack[8192] __attribute__((aligned(16)));
 static u32 l2_bad[4];
 
-static void __attribute__((noreturn, used)) l2_main(void)
+static void l2_cases(void)
 {
 	run_cases(l2_bad);
-	for (;;)
-		asm volatile("vmcall" ::: "memory");
 }
 
 void test_main(void)
@@ -164,8 +160,7 @@ void test_main(void)
 	report_cases("L1", bad);
 
 	vmx_on();
-	vmx_setup_vmcs_ept_vpid(vmcs, l2_main, guest_stack + sizeof(guest_stack));
-	report(vmx_run(true) == EXIT_REASON_VMCALL, "L2 ran its cases and left by VMCALL");
+	report(vmx_call_in_l2(l2_cases) == EXIT_REASON_VMCALL, "L2 ran its cases and left by VMCALL");
 	report_cases("L2 (EPT, VPID)", l2_bad);
 	vmx_off();
 }

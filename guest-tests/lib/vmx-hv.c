@@ -189,9 +189,21 @@ u64 ept_build_identity(bool ad)
 	return (u64)(uintptr_t)ept_pml4 | 6 | (3 << 3) | (ad ? 1 << 6 : 0);
 }
 
-void vmx_setup_vmcs_ept_vpid(void *vmcs, void (*rip)(void), void *rsp)
+static u8 l2_vmcs[4096] __attribute__((aligned(4096)));
+static u8 l2_stack[8192] __attribute__((aligned(16)));
+static void (*l2_fn)(void);
+
+static void __attribute__((noreturn)) l2_trampoline(void)
 {
-	vmx_setup_vmcs(vmcs, rip, rsp);
+	l2_fn();
+	for (;;)
+		asm volatile("vmcall" ::: "memory");
+}
+
+u64 vmx_call_in_l2(void (*fn)(void))
+{
+	l2_fn = fn;
+	vmx_setup_vmcs(l2_vmcs, l2_trampoline, l2_stack + sizeof(l2_stack));
 	vmcs_set(VMCS_PROC_BASED_CONTROLS,
 		 vmx_ctls(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
 			  PROC_ACTIVATE_SECONDARY));
@@ -199,6 +211,7 @@ void vmx_setup_vmcs_ept_vpid(void *vmcs, void (*rip)(void), void *rsp)
 	vmcs_set(VMCS_VPID, 1);
 	vmcs_set(VMCS_EPT_POINTER, ept_build_identity(false));
 	invept(2, 0);
+	return vmx_run(true);
 }
 
 u64 *ept_pte(u64 gpa)

@@ -299,11 +299,13 @@ u32 vmx_revision(void);
 void vmx_setup_vmcs(void *vmcs, void (*rip)(void), void *rsp);
 
 /*
- * vmx_setup_vmcs() for an L2 under EPT (an identity map without A/D
- * flags, ept_build_identity()) and VPID 1, with INVEPT done: what a test
- * that runs its cases again in non-root operation needs.
+ * Run @fn as an L2 until it returns, under EPT (an identity map without
+ * A/D flags, ept_build_identity()) and VPID 1, on a VMCS and stack of the
+ * library's; VMX must be on.  Returns the exit reason, EXIT_REASON_VMCALL
+ * once @fn has returned: what a test that runs its cases again in
+ * non-root operation needs.
  */
-void vmx_setup_vmcs_ept_vpid(void *vmcs, void (*rip)(void), void *rsp);
+u64 vmx_call_in_l2(void (*fn)(void));
 
 /* VMREAD/VMWRITE that abort the test on failure. */
 u64 vmcs_get(u64 enc);
