@@ -3,7 +3,11 @@
  * what must not survive.  The emulator keeps non-root translations across
  * entry and exit when VPID is on (target-i386-pml/vmx-tlb.c); these checks
  * are the invalidations that keeping must still honour:
- *  - without VPID, VM entry invalidates linear and combined mappings;
+ *  - without VPID, VM entry invalidates linear and combined mappings,
+ *    whoever rewrote the paging structure: L1 through a TLB entry made
+ *    before L2 first walked the page, or L2 itself before its exit (the
+ *    emulator keeps the sets when no paging structure was written, patch
+ *    0049 and vmx-tlb.c; these are the writes it must see);
  *  - INVVPID single-context and individual-address;
  *  - a different VPID has no mappings of the old one;
  *  - L2's own MOV to CR3 invalidates its (non-global) mappings;
@@ -18,10 +22,14 @@
 #include "vmx.h"
 
 #define LIN		0x3fe00000ull		/* PDE 511 of the first page directory */
+#define LIN2_PDE	5			/* PDE 5 of the third: nothing walks it */
+#define LIN2		(0x80000000ull + (LIN2_PDE << 21))
 #define PAGE_A		0x1000000ull		/* 16 MiB */
 #define PAGE_B		0x1200000ull		/* 18 MiB */
+#define PAGE_C		0x1400000ull		/* 20 MiB */
 #define MARK_A		0xaaaa0000aaaa0000ull
 #define MARK_B		0xbbbb0000bbbb0000ull
+#define MARK_C		0xcccc0000cccc0000ull
 #define PDE_P_RW_PS	0x83ull
 #define PDE_P_PS	0x81ull
 #define CR0_WP		(1ull << 16)
@@ -33,7 +41,7 @@ static u64 ept_b[512] __attribute__((aligned(4096)));
 static u64 ept_pml4_2[512] __attribute__((aligned(4096)));	/* a second EPT root */
 
 extern u64 boot_pd[];
-extern u8 g_read[], g_write[], g_cr3_read[];
+extern u8 g_read[], g_write[], g_store[], g_cr3_read[];
 
 asm(".pushsection .text\n"
     "g_read: movq (%rbx), %rax\n"
@@ -42,6 +50,9 @@ asm(".pushsection .text\n"
     "g_write: movq $1, (%rbx)\n"
     "vmcall\n"
     "jmp g_write\n"
+    "g_store: movq %rcx, (%rbx)\n"
+    "vmcall\n"
+    "jmp g_store\n"
     "g_cr3_read: movq %cr3, %rax\n"
     "movq %rax, %cr3\n"
     "movq (%rbx), %rax\n"
@@ -101,6 +112,33 @@ static void test_linear(void)
 	expect_read("no VPID, mapped to A", LIN, MARK_A);
 	map_lin(PAGE_B, PDE_P_RW_PS);
 	expect_read("no VPID, remapped to B: entry invalidated the old mapping", LIN, MARK_B);
+	expect_read("no VPID, nothing rewritten: still B", LIN, MARK_B);
+	{
+		/*
+		 * The third page directory: linked since boot, walked by
+		 * nothing yet.  L1 writes it (a TLB entry that may write
+		 * it without a slow path), L2 walks it for the first time,
+		 * then L1 rewrites it through that same entry.
+		 */
+		u64 *pd2 = &boot_pd[2 * 512];
+		u64 old = pd2[LIN2_PDE];
+
+		pd2[LIN2_PDE] = PAGE_A | PDE_P_RW_PS;
+		expect_read("no VPID, a page directory L2 walks first now", LIN2, MARK_A);
+		pd2[LIN2_PDE] = PAGE_B | PDE_P_RW_PS;
+		expect_read("no VPID, L1 rewrote it through a TLB entry made before that walk",
+			    LIN2, MARK_B);
+		pd2[LIN2_PDE] = old;
+	}
+	{
+		u32 reason;
+
+		vmx_guest_regs.rcx = PAGE_C | PDE_P_RW_PS;
+		reason = run(g_store, (u64)(uintptr_t)&boot_pd[LIN >> 21], NULL);
+		report(reason == EXIT_REASON_VMCALL && boot_pd[LIN >> 21] == (PAGE_C | PDE_P_RW_PS),
+		       "no VPID, L2 rewrites its own PDE for C, no INVLPG (exit %u)", reason);
+		expect_read("no VPID, after L2's exit and the next entry: C", LIN, MARK_C);
+	}
 
 	/* VPID 1: INVVPID single-context. */
 	set_vpid(1, 0);
@@ -187,6 +225,7 @@ void test_main(void)
 {
 	*(u64 *)(uintptr_t)PAGE_A = MARK_A;
 	*(u64 *)(uintptr_t)PAGE_B = MARK_B;
+	*(u64 *)(uintptr_t)PAGE_C = MARK_C;
 	vmx_on();
 	vmx_setup_vmcs(vmcs, (void (*)(void))g_read, guest_stack + sizeof(guest_stack));
 	test_linear();

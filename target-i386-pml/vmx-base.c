@@ -31,15 +31,56 @@
  * The host address of L1-physical @addr through the physical-address TLB
  * (a store probe also marks the page dirty), or NULL if it is not RAM:
  * the caller then goes through the address space.  EPT tables and log
- * buffers are a handful of pages, so the TLB keeps them.
+ * buffers are a handful of pages, so the TLB keeps them.  Its RAM
+ * address goes to @ram_addr (RAM_ADDR_INVALID if not RAM).
  */
-void *vmx_phys_host(CPUX86State *env, hwaddr addr, int size, MMUAccessType access)
+static void *phys_host(CPUX86State *env, hwaddr addr, int size, MMUAccessType access,
+                       uint64_t *ram_addr)
 {
+    CPUTLBEntryFull *full;
     void *host;
     int flags;
 
-    flags = probe_access_full_mmu(env, addr, size, access, MMU_PHYS_IDX, &host, NULL);
-    return (flags & TLB_INVALID_MASK) ? NULL : host;
+    flags = probe_access_full_mmu(env, addr, size, access, MMU_PHYS_IDX, &host, &full);
+    if ((flags & TLB_INVALID_MASK) || !host) {
+        *ram_addr = RAM_ADDR_INVALID;
+        return NULL;
+    }
+    *ram_addr = addr + full->xlat_section;
+    return host;
+}
+
+/*
+ * For the emulator's own stores (log entries, posted-interrupt
+ * descriptors) and loads.  The probe is a page walker's, which leaves a
+ * watched paging structure watched (patch 0049); a store here is a real
+ * write, so it ends the watch and advances ram_list.paging_gen itself.
+ */
+void *vmx_phys_host(CPUX86State *env, hwaddr addr, int size, MMUAccessType access)
+{
+    uint64_t ram_addr;
+    void *host = phys_host(env, addr, size, access, &ram_addr);
+
+    if (host && access == MMU_DATA_STORE) {
+        tlb_paging_store(ram_addr);
+    }
+    return host;
+}
+
+/*
+ * For the EPT walk: a load reads a paging structure (watched while
+ * vmx-tlb.c keeps TLB sets), a store sets an accessed or dirty flag,
+ * which changes no translation.
+ */
+void *vmx_phys_host_walk(CPUX86State *env, hwaddr addr, int size, MMUAccessType access)
+{
+    uint64_t ram_addr;
+    void *host = phys_host(env, addr, size, access, &ram_addr);
+
+    if (access == MMU_DATA_LOAD) {
+        vmx_tlb_walked(env, ram_addr);
+    }
+    return host;
 }
 
 /* ---- software exceptions and software interrupts ----------------------- */

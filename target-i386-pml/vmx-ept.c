@@ -87,7 +87,7 @@ bool vmx_eptp_valid(CPUX86State *env, uint64_t eptp)
 
 static uint64_t ept_load(CPUX86State *env, hwaddr addr)
 {
-    void *host = vmx_phys_host(env, addr, 0, MMU_DATA_LOAD);
+    void *host = vmx_phys_host_walk(env, addr, 0, MMU_DATA_LOAD);
 
     return host ? ldq_le_p(host) : x86_ldq_phys(env_cpu(env), addr);
 }
@@ -103,7 +103,7 @@ static bool ept_set_bits(CPUX86State *env, hwaddr addr, uint64_t old, uint64_t b
     if (!(bits & ~old)) {
         return true;
     }
-    host = vmx_phys_host(env, addr, 0, MMU_DATA_STORE);
+    host = vmx_phys_host_walk(env, addr, 0, MMU_DATA_STORE);
     if (host) {
         /* A and D are in the low 32 bits: a 32-bit cmpxchg suffices. */
         uint32_t o = cpu_to_le32((uint32_t)old), n = cpu_to_le32((uint32_t)(old | bits));

@@ -191,6 +191,7 @@ void helper_vmx_vmxoff(CPUX86State *env)
     vmcs_flush(env);
     env->vmx.vmxon = false;
     vmx_ept_gpa_flush(env);
+    vmx_tlb_unwatch(env);
     trace_vmx_vmxoff(env_cpu(env)->cpu_index);
     vmx_vmsucceed(env);
     vmx_release_init(env);              /* an INIT latched in VMX operation */

@@ -236,6 +236,7 @@ static inline bool vmx_canonical(CPUX86State *env, uint64_t addr)
 }
 /* Host pointer to L1-physical @addr, or NULL if it is not RAM. */
 void *vmx_phys_host(CPUX86State *env, hwaddr addr, int size, MMUAccessType access);
+void *vmx_phys_host_walk(CPUX86State *env, hwaddr addr, int size, MMUAccessType access);
 /* Load CR0/CR3/CR4/EFER as one step (VM entry and VM exit). */
 void vmx_load_paging_state(CPUX86State *env, uint64_t cr0, uint64_t cr3,
                            uint64_t cr4, uint64_t efer);
@@ -376,6 +377,7 @@ void vmx_tlb_entry_begin(CPUX86State *env);
 void vmx_tlb_entry_end(CPUX86State *env);
 void vmx_tlb_exit_begin(CPUX86State *env);
 void vmx_tlb_exit_end(CPUX86State *env);
+void vmx_tlb_unwatch(CPUX86State *env);
 
 /* vmx-apic.c */
 bool vmx_apic_controls_ok(CPUX86State *env);

@@ -157,6 +157,16 @@ struct vmx_tlb_sets {
     struct vmx_tlb_tag root;
     struct vmx_tlb_tag guest;
     uint64_t ept;               /* EPTP of the MMU_NESTED_IDX entries */
+    /*
+     * Without VPID: keeping the root and guest sets across a transition
+     * when no paging structure they were walked through has been written
+     * (DIRTY_MEMORY_PAGING, ram_list.paging_gen).
+     */
+    bool watch;                 /* walks watch the pages they read */
+    bool whole;                 /* every entry of both sets was watched */
+    uint64_t gen;               /* ram_list.paging_gen at the last transition */
+    uint32_t written;           /* transitions in a row that found a write */
+    uint32_t backoff;           /* transitions left with watching off */
 };
 
 /*

@@ -14,6 +14,18 @@
  * only while that state is unchanged: flushing more than hardware does is
  * always allowed, keeping a stale entry never is.
  *
+ * Without VPID the invalidation at entry and exit is kept as a rule but
+ * not always carried out: it can only drop translations that no longer
+ * match the paging structures, and if none of the pages the sets' entries
+ * were walked through has been written since the last transition (and
+ * the paging state tags match), there is nothing stale to drop.  While
+ * this is tried, walks watch the pages they read (tlb_protect_paging(),
+ * patch 0049): the first write to a watched page, by a CPU, a device or
+ * the emulator, advances ram_list.paging_gen, and the next transition
+ * flushes as before.  Watching costs a slow-path write and a TLB scan per
+ * written page, so after 16 transitions in a row that found a write it
+ * is turned off for the next 1,024.
+ *
  * A MOV to CR0/CR3/CR4 invalidates the current VPID's mappings only: in
  * VMX operation the CR helpers flush the current mode's set
  * (vmx_paging_flush()), and nothing while a transition loads CR0/CR3/CR4;
@@ -22,6 +34,7 @@
 #include "qemu/osdep.h"
 #include "cpu.h"
 #include "exec/cputlb.h"
+#include "exec/ramlist.h"
 #include "vmx.h"
 #include "vmx-internal.h"
 #include "trace.h"
@@ -72,6 +85,77 @@ static void flush(CPUX86State *env, const char *at, uint16_t sets)
     }
 }
 
+#define WATCH_MISSES    16      /* transitions in a row that found a write */
+#define WATCH_BACKOFF   1024    /* ... turn watching off for this many */
+
+/*
+ * A page a walk read while watching: watch it, or (not RAM: a write to
+ * it could go unseen) give up keeping the sets until they are flushed.
+ */
+void vmx_tlb_watch(CPUX86State *env, uint64_t ram_addr)
+{
+    if (ram_addr == RAM_ADDR_INVALID) {
+        env->vmx.tlb.whole = false;
+    } else {
+        tlb_protect_paging(ram_addr);
+    }
+}
+
+/*
+ * May a transition without VPID keep the root and guest sets?  Only if
+ * every entry in them was filled while watching and no watched page has
+ * been written since the last transition; legacy PAE paging is excluded
+ * (its PDPTEs are registers loaded at the transition, not watched memory).
+ * Called at every transition without VPID, after which the sets are
+ * either kept or flushed: the generation is sampled for the next one.
+ */
+static bool sets_unwritten(CPUX86State *env, const struct vmx_tlb_tag *now)
+{
+    struct vmx_tlb_sets *t = &env->vmx.tlb;
+    uint64_t gen = qatomic_read(&ram_list.paging_gen);
+    bool pae = (now->cr4 & CR4_PAE_MASK) && !(now->efer & MSR_EFER_LMA);
+    bool keep = t->watch && t->whole && gen == t->gen && !pae;
+
+    if (t->watch && t->whole && gen != t->gen) {
+        if (++t->written >= WATCH_MISSES) {
+            t->watch = false;
+            t->backoff = WATCH_BACKOFF;
+            trace_vmx_tlb_watch(env_cpu(env)->cpu_index, false);
+        }
+    } else if (keep) {
+        t->written = 0;
+    }
+    t->gen = gen;
+    return keep;
+}
+
+/* Watching is for transitions without VPID only; it costs elsewhere. */
+void vmx_tlb_unwatch(CPUX86State *env)
+{
+    if (env->vmx.tlb.watch) {
+        trace_vmx_tlb_watch(env_cpu(env)->cpu_index, false);
+    }
+    env->vmx.tlb.watch = false;
+    env->vmx.tlb.whole = false;
+}
+
+/* Both sets are being flushed at a transition without VPID. */
+static void sets_flushed(CPUX86State *env)
+{
+    struct vmx_tlb_sets *t = &env->vmx.tlb;
+
+    if (!t->watch && t->backoff && --t->backoff) {
+        return;
+    }
+    if (!t->watch) {
+        trace_vmx_tlb_watch(env_cpu(env)->cpu_index, true);
+        t->written = 0;
+    }
+    t->watch = true;
+    t->whole = true;
+    t->gen = qatomic_read(&ram_list.paging_gen);
+}
+
 void vmx_paging_flush(CPUX86State *env)
 {
     CPUState *cs = env_cpu(env);
@@ -105,9 +189,21 @@ void vmx_tlb_entry_end(CPUX86State *env)
          * through which the guest's page walks reach its paging
          * structures) are tagged by the EPTP alone and stay, as they do
          * with a VPID: only INVEPT or another EPTP drops them (29.4.2).
+         * Nothing to drop if no paging structure was written (above):
+         * the root set waits for the exit's tag check, the guest set is
+         * kept if it was filled under the same tag.
          */
-        sets = TLB_ROOT_SET | TLB_GUEST_SET;
-    } else if (!env->vmx.tlb.guest.valid || now.vpid != env->vmx.tlb.guest.vpid ||
+        if (!sets_unwritten(env, &now)) {
+            sets = TLB_ROOT_SET | TLB_GUEST_SET;
+            sets_flushed(env);
+        } else if (!env->vmx.tlb.guest.valid || env->vmx.tlb.guest.vpid ||
+                   now.eptp != env->vmx.tlb.guest.eptp ||
+                   now.apic_access != env->vmx.tlb.guest.apic_access ||
+                   !same_paging(&now, &env->vmx.tlb.guest)) {
+            sets = TLB_GUEST_SET;
+        }
+    } else if (vmx_tlb_unwatch(env), !env->vmx.tlb.guest.valid ||
+               now.vpid != env->vmx.tlb.guest.vpid ||
                now.eptp != env->vmx.tlb.guest.eptp ||
                now.apic_access != env->vmx.tlb.guest.apic_access ||
                !same_paging(&now, &env->vmx.tlb.guest)) {
@@ -141,7 +237,12 @@ void vmx_tlb_exit_end(CPUX86State *env)
     env->vmx.tlb.paging_switch = false;
     paging_tag(env, &now);
     if (!env->vmx.tlb.guest.vpid) {
-        flush(env, "exit", TLB_ROOT_SET | TLB_GUEST_SET);
+        if (!sets_unwritten(env, &now)) {
+            flush(env, "exit", TLB_ROOT_SET | TLB_GUEST_SET);
+            sets_flushed(env);
+        } else {
+            flush(env, "exit-kept", same_paging(&now, &env->vmx.tlb.root) ? 0 : TLB_ROOT_SET);
+        }
     } else {
         flush(env, "exit", same_paging(&now, &env->vmx.tlb.root) ? 0 : TLB_ROOT_SET);
     }

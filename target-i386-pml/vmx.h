@@ -86,6 +86,20 @@ G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
  */
 void vmx_paging_flush(CPUX86State *env);
 
+/*
+ * TCG's page walker read a paging structure at @ram_addr (RAM_ADDR_INVALID:
+ * not RAM) for a translation it may enter in the TLB (patch 0049): while
+ * VM entries and exits without VPID try to keep TLB sets, the page is
+ * watched for writes (vmx-tlb.c).
+ */
+void vmx_tlb_watch(CPUX86State *env, uint64_t ram_addr);
+static inline void vmx_tlb_walked(CPUX86State *env, uint64_t ram_addr)
+{
+    if (unlikely(env->vmx.tlb.watch)) {
+        vmx_tlb_watch(env, ram_addr);
+    }
+}
+
 /* TCG's page walker is probing a guest paging structure (patch 0015). */
 static inline void vmx_ept_guest_walk(CPUX86State *env, bool on)
 {
