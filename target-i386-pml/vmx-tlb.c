@@ -24,7 +24,8 @@
  * the emulator, advances ram_list.paging_gen, and the next transition
  * flushes as before.  Watching costs a slow-path write and a TLB scan per
  * written page, so after 16 transitions in a row that found a write it
- * is turned off for the next 1,024.
+ * is turned off for the next 1,024.  `-cpu ...,x-vmx-tlb-keep=off` never
+ * turns it on (patch 0050).
  *
  * A MOV to CR0/CR3/CR4 invalidates the current VPID's mappings only: in
  * VMX operation the CR helpers flush the current mode's set
@@ -144,7 +145,7 @@ static void sets_flushed(CPUX86State *env)
 {
     struct vmx_tlb_sets *t = &env->vmx.tlb;
 
-    if (!t->watch && t->backoff && --t->backoff) {
+    if (!env_archcpu(env)->vmx_tlb_keep || (!t->watch && t->backoff && --t->backoff)) {
         return;
     }
     if (!t->watch) {
