@@ -183,32 +183,30 @@ void vmx_tlb_entry_end(CPUX86State *env)
 
     env->vmx.tlb.paging_switch = false;
     guest_tag(env, &now);
-    if (!now.vpid) {
+    if (!now.vpid && !sets_unwritten(env, &now)) {
         /*
          * 29.4.3.3: without a VPID, entry invalidates VPID 0's linear and
          * combined mappings.  Guest-physical mappings (MMU_NESTED_IDX,
          * through which the guest's page walks reach its paging
          * structures) are tagged by the EPTP alone and stay, as they do
          * with a VPID: only INVEPT or another EPTP drops them (29.4.2).
-         * Nothing to drop if no paging structure was written (above):
-         * the root set waits for the exit's tag check, the guest set is
-         * kept if it was filled under the same tag.
+         * If no paging structure was written (above), there is nothing
+         * to drop: then, as with a VPID, the guest set stays if it was
+         * filled under the same tag, and the root set waits for the
+         * exit's check.
          */
-        if (!sets_unwritten(env, &now)) {
-            sets = TLB_ROOT_SET | TLB_GUEST_SET;
-            sets_flushed(env);
-        } else if (!env->vmx.tlb.guest.valid || env->vmx.tlb.guest.vpid ||
-                   now.eptp != env->vmx.tlb.guest.eptp ||
-                   now.apic_access != env->vmx.tlb.guest.apic_access ||
-                   !same_paging(&now, &env->vmx.tlb.guest)) {
+        sets = TLB_ROOT_SET | TLB_GUEST_SET;
+        sets_flushed(env);
+    } else {
+        if (now.vpid) {
+            vmx_tlb_unwatch(env);
+        }
+        if (!env->vmx.tlb.guest.valid || now.vpid != env->vmx.tlb.guest.vpid ||
+            now.eptp != env->vmx.tlb.guest.eptp ||
+            now.apic_access != env->vmx.tlb.guest.apic_access ||
+            !same_paging(&now, &env->vmx.tlb.guest)) {
             sets = TLB_GUEST_SET;
         }
-    } else if (vmx_tlb_unwatch(env), !env->vmx.tlb.guest.valid ||
-               now.vpid != env->vmx.tlb.guest.vpid ||
-               now.eptp != env->vmx.tlb.guest.eptp ||
-               now.apic_access != env->vmx.tlb.guest.apic_access ||
-               !same_paging(&now, &env->vmx.tlb.guest)) {
-        sets = TLB_GUEST_SET;
     }
     /* Guest-physical mappings are tagged by the EPTP (29.4.2). */
     if (now.eptp != env->vmx.tlb.ept) {
