@@ -88,25 +88,54 @@ def parse(text):
 
 class LRU:
     """An LRU stack of slots with the depth of any slot (0: most recent).
-    Depth is counted over a list kept in insertion order; the traces here
-    are thousands of events, so O(n) per lookup is fine."""
+    Each slot has the stamp of its last push; its depth is the number of
+    live stamps above it, counted with a Fenwick tree over the stamps, so
+    a lookup is O(log n): at 400 MiB below the working set a run reads
+    1.4 million slots from a stack of tens of thousands, which a linear
+    count took hours over."""
 
     def __init__(self):
-        self.order = {}      # slot -> insertion stamp
+        self.order = {}      # slot -> stamp of its last push
         self.stamp = 0
+        self.cap = 1 << 16
+        self.tree = [0] * (self.cap + 1)
+
+    def _add(self, i, v):
+        while i <= self.cap:
+            self.tree[i] += v
+            i += i & -i
+
+    def _count_upto(self, i):
+        n = 0
+        while i > 0:
+            n += self.tree[i]
+            i -= i & -i
+        return n
 
     def push(self, s):
+        old = self.order.get(s)
+        if old is not None:
+            self._add(old, -1)
         self.stamp += 1
+        if self.stamp > self.cap:
+            self.cap *= 2
+            self.tree = [0] * (self.cap + 1)
+            for t in self.order.values():
+                if t != old:
+                    self._add(t, 1)
         self.order[s] = self.stamp
+        self._add(self.stamp, 1)
 
     def depth(self, s):
         t = self.order.get(s)
         if t is None:
             return None
-        return sum(1 for v in self.order.values() if v > t)
+        return len(self.order) - self._count_upto(t)
 
     def pop(self, s):
-        return self.order.pop(s, None)
+        t = self.order.pop(s, None)
+        if t is not None:
+            self._add(t, -1)
 
     def __len__(self):
         return len(self.order)

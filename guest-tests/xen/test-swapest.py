@@ -214,4 +214,27 @@ ok(above_check(0, 0) == [True],
    " at the allocation")
 ok(above_check(0, 10) == [False] and above_check(5, 10) == [False],
    "memory above the working set: a window with swap-outs, or swap-ins, fails the check")
+
+# The LRU stack's depths (a Fenwick tree over push stamps) against a plain
+# list, over 80,000 random pushes and pops of 400 slots: past the tree's
+# first capacity (65,536 stamps), so its regrowth is checked too.
+import random  # noqa: E402
+rng = random.Random(16)
+lru, plain, bad = swapest.LRU(), [], 0
+for i in range(80000):
+    s = rng.randrange(400)
+    if rng.random() < 0.1:
+        lru.pop(s)
+        if s in plain:
+            plain.remove(s)
+    else:
+        lru.push(s)
+        if s in plain:
+            plain.remove(s)
+        plain.append(s)
+    if i % 97 == 0:
+        q = rng.randrange(400)
+        want = len(plain) - 1 - plain.index(q) if q in plain else None
+        bad += lru.depth(q) != want or len(lru) != len(plain)
+ok(bad == 0, "LRU depths match a plain list over 80,000 pushes and pops (%d differ)" % bad)
 done()
