@@ -10,6 +10,7 @@ the collector none, reads/writes/walk/filtered are consistent, and
 reset-pml-stats zeroes everything.  Usage: test-epml-stats.py QEMU GUEST_DIR
 """
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -40,7 +41,9 @@ with tempfile.TemporaryDirectory() as tmp:
         deadline = time.monotonic() + 120
         text = ""
         seen_on = None
-        while "END:" not in text and time.monotonic() < deadline and p.poll() is None:
+        # The whole END line: the console file can end in the middle of it.
+        while not re.search(r"END:[^\n]*\n", text) and time.monotonic() < deadline \
+                and p.poll() is None:
             v = qmp.cmd("query-pml-stats")["vcpus"][0]
             if v["epml-enabled"] and seen_on is None:
                 seen_on = v
