@@ -76,8 +76,10 @@ with tempfile.TemporaryDirectory() as tmp:
         # to 3 per both-full exit.  Lower bounds let over-counting pass;
         # these do not.
         # Only the both-full exits are a range: how many the filtered case
-        # takes depends on when the collector vCPU drains (MTTCG timing); at
-        # least the one the overflow forces.
+        # takes depends on when the collector vCPU drains (MTTCG timing),
+        # and none when it keeps up (the third case drops instead; a clean-
+        # clone CI run had 0).  So the walk's 3 accesses are filtered once,
+        # plus at most once more per both-full exit.
         ok(s["handovers"] == 6 and s["notifications"] == 6,
            "6 hand-overs, each with one notification (%d hand-overs, %d notifications)"
            % (s["handovers"], s["notifications"]))
@@ -87,17 +89,18 @@ with tempfile.TemporaryDirectory() as tmp:
         ok(s["entries"] == 1719 and s["entries"] == v0["entries"] + v1["entries"],
            "entries (%d, want 1719) count each logged entry once; the total is the vCPUs' sum"
            % s["entries"])
-        ok(s["walk-entries"] == 3 and 1 <= s["full-exits"] <= 4 and
-           s["filtered"] % 3 == 0 and 3 <= s["filtered"] <= 3 * s["full-exits"],
-           "3 walk entries without the filter; 1-4 both-full exits, and the 3 walk accesses "
-           "filtered at least once, at most once per both-full exit (%d, %d, %d)"
+        ok(s["walk-entries"] == 3 and 0 <= s["full-exits"] <= 4 and
+           s["filtered"] % 3 == 0 and 3 <= s["filtered"] <= 3 * (1 + s["full-exits"]),
+           "3 walk entries without the filter; 0-4 both-full exits, and the 3 walk accesses "
+           "filtered once, and at most once more per both-full exit (%d, %d, %d)"
            % (s["walk-entries"], s["full-exits"], s["filtered"]))
         # VM exits by reason: the L2 ends each of its 6 runs with VMCALL
         # (reason 18); every other exit is a both-full exit (reason 62,
         # counted in full-exits too).  The collector is not in VMX
         # operation, so the notifications interrupt no guest.
         reasons = {c["reason"]: c["count"] for c in v0["exit-reasons"]}
-        ok(reasons == {18: 6, 62: s["full-exits"]} and v0["exits"] == 6 + s["full-exits"] and
+        want = {18: 6, 62: s["full-exits"]} if s["full-exits"] else {18: 6}
+        ok(reasons == want and v0["exits"] == 6 + s["full-exits"] and
            v1["exits"] == 0 and not v1["exit-reasons"] and s["notify-exits"] == 0 and
            s["exits"] == v0["exits"],
            "VM exits by reason: 6 VMCALL and one PML-full per both-full exit, none on the "
