@@ -132,9 +132,10 @@ static bool sets_unwritten(CPUX86State *env, const struct vmx_tlb_tag *now)
     struct vmx_tlb_sets *t = &env->vmx.tlb;
     uint64_t gen = qatomic_read(&ram_list.paging_gen);
     bool pae = (now->cr4 & CR4_PAE_MASK) && !(now->efer & MSR_EFER_LMA);
-    bool keep = t->watch && t->whole && gen == t->gen && !pae;
+    bool tracked = t->watch && t->whole;
+    bool keep = tracked && gen == t->gen && !pae;
 
-    if (t->watch && t->whole && gen != t->gen) {
+    if (tracked && gen != t->gen) {
         if (++t->written >= WATCH_MISSES) {
             t->watch = false;
             t->backoff = WATCH_BACKOFF;
@@ -252,13 +253,9 @@ void vmx_tlb_exit_end(CPUX86State *env)
 
     env->vmx.tlb.paging_switch = false;
     paging_tag(env, &now);
-    if (!env->vmx.tlb.guest.vpid) {
-        if (!sets_unwritten(env, &now)) {
-            flush(env, "exit", TLB_ROOT_SET | TLB_GUEST_SET);
-            sets_flushed(env);
-        } else {
-            flush(env, "exit-kept", same_paging(&now, &env->vmx.tlb.root) ? 0 : TLB_ROOT_SET);
-        }
+    if (!env->vmx.tlb.guest.vpid && !sets_unwritten(env, &now)) {
+        flush(env, "exit", TLB_ROOT_SET | TLB_GUEST_SET);
+        sets_flushed(env);
     } else {
         flush(env, "exit", same_paging(&now, &env->vmx.tlb.root) ? 0 : TLB_ROOT_SET);
     }
