@@ -167,9 +167,6 @@ struct vmx_tlb_sets {
     uint64_t gen;               /* ram_list.paging_gen at the last transition */
     uint32_t written;           /* transitions in a row that found a write */
     uint32_t backoff;           /* transitions left with watching off */
-    /* Pages known watched while ram_list.paging_gen is still watched_gen. */
-    uint64_t watched_gen;
-    uint64_t watched[64];       /* RAM page number + 1, by page number */
 };
 
 /*

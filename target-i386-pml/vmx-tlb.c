@@ -90,33 +90,18 @@ static void flush(CPUX86State *env, const char *at, uint16_t sets)
 #define WATCH_BACKOFF   1024    /* ... turn watching off for this many */
 
 /*
- * A page a walk read while watching: watch it, or (not RAM: a write to
- * it could go unseen) give up keeping the sets until they are flushed.
- * A walk reads the same few pages again and again; a page watched while
- * the generation was what it still is has not been written since, so is
- * still watched: a small cache of those saves looking its bit up.
+ * A page a walk read while watching: watch it (tlb_protect_paging() looks
+ * the page's bit up first, so a page already watched costs one bit test),
+ * or, if it is not RAM (a write to it could go unseen), give up keeping
+ * the sets until they are flushed.
  */
 void vmx_tlb_watch(CPUX86State *env, uint64_t ram_addr)
 {
-    struct vmx_tlb_sets *t = &env->vmx.tlb;
-    uint64_t gen, page;
-    unsigned slot;
-
     if (ram_addr == RAM_ADDR_INVALID) {
-        t->whole = false;
+        env->vmx.tlb.whole = false;
         return;
     }
-    gen = qatomic_read(&ram_list.paging_gen);
-    if (gen != t->watched_gen) {
-        memset(t->watched, 0, sizeof(t->watched));
-        t->watched_gen = gen;           /* read before the pages are watched */
-    }
-    page = (ram_addr >> TARGET_PAGE_BITS) + 1;
-    slot = page % ARRAY_SIZE(t->watched);
-    if (t->watched[slot] != page) {
-        tlb_protect_paging(ram_addr);
-        t->watched[slot] = page;
-    }
+    tlb_protect_paging(ram_addr);
 }
 
 /*
