@@ -295,10 +295,69 @@ static WssOracleWindow *oracle_report(void)
     return win;
 }
 
+/*
+ * One line of @f per EPT guest: its touched pages as runs of consecutive
+ * page numbers, "START+LEN" in hex, in the format of wss-touch --gfns.
+ */
+static void oracle_write_pages(FILE *f)
+{
+    int i;
+
+    for (i = 0; i < MAX_GUESTS; i++) {
+        OracleGuest *g = &oracle.guests[i];
+        WssOracleGuest count = { 0 };
+        uint64_t run_start = 0, run_len = 0;
+        const char *sep = "";
+        size_t t, m, w;
+
+        if (!g->ep4ta) {
+            continue;
+        }
+        oracle_count(g, &count);
+        fprintf(f, "ept-pml4=0x%" PRIx64 " touched=%" PRIu64 " r=", g->ep4ta, count.touched);
+        for (t = 0; t < (1u << TBL_BITS); t++) {
+            OracleChunk **tbl = g->dir[t];
+
+            for (m = 0; tbl && m < (1u << TBL_BITS); m++) {
+                OracleChunk *c = tbl[m];
+                uint64_t base = ((uint64_t)t << (CHUNK_BITS + TBL_BITS)) |
+                                ((uint64_t)m << CHUNK_BITS);
+
+                for (w = 0; c && w < BITS_TO_LONGS(CHUNK_PAGES); w++) {
+                    unsigned long touched = c->map[MAP_READ][w] | c->map[MAP_WRITE][w] |
+                                            c->map[MAP_FETCH][w];
+
+                    while (touched) {
+                        uint64_t pfn = base + w * BITS_PER_LONG + ctzl(touched);
+
+                        touched &= touched - 1;
+                        if (run_len && pfn == run_start + run_len) {
+                            run_len++;
+                            continue;
+                        }
+                        if (run_len) {
+                            fprintf(f, "%s%" PRIx64 "+%" PRIx64, sep, run_start, run_len);
+                            sep = ",";
+                        }
+                        run_start = pfn;
+                        run_len = 1;
+                    }
+                }
+            }
+        }
+        if (run_len) {
+            fprintf(f, "%s%" PRIx64 "+%" PRIx64, sep, run_start, run_len);
+        }
+        fputc('\n', f);
+    }
+}
+
 typedef struct OracleCut {
     bool report;
     bool next;
     bool stop;
+    FILE *pages;                /* write the window's pages here first */
+    int pages_err;              /* ... and if that failed (errno), cut nothing */
     WssOracleWindow *win;
 } OracleCut;
 
@@ -306,6 +365,13 @@ static void oracle_cut(void *opaque)
 {
     OracleCut *cut = opaque;
 
+    if (cut->pages) {
+        oracle_write_pages(cut->pages);
+        if (fflush(cut->pages) || ferror(cut->pages)) {
+            cut->pages_err = errno ? errno : EIO;
+            return;
+        }
+    }
     if (cut->report) {
         cut->win = oracle_report();
     }
@@ -338,7 +404,8 @@ void qmp_wss_oracle_stop(Error **errp)
     oracle_with_vcpus_stopped(oracle_cut, &cut);
 }
 
-WssOracleWindow *qmp_query_wss_oracle(bool has_next, bool next, Error **errp)
+WssOracleWindow *qmp_query_wss_oracle(bool has_next, bool next,
+                                      const char *pages_file, Error **errp)
 {
     OracleCut cut = { .report = true, .next = has_next && next };
 
@@ -347,18 +414,36 @@ WssOracleWindow *qmp_query_wss_oracle(bool has_next, bool next, Error **errp)
                    "start it with wss-oracle-start");
         return NULL;
     }
+    if (pages_file) {
+        cut.pages = fopen(pages_file, "w");
+        if (!cut.pages) {
+            error_setg_errno(errp, errno, "pages-file '%s'", pages_file);
+            return NULL;
+        }
+    }
     if (cut.next) {
         oracle_with_vcpus_stopped(oracle_cut, &cut);
     } else {
         /* A snapshot: counting while vCPUs run may miss in-flight bits. */
         oracle_cut(&cut);
     }
+    if (cut.pages) {
+        int close_err = fclose(cut.pages) ? errno : 0;
+
+        if (cut.pages_err || close_err) {
+            error_setg_errno(errp, cut.pages_err ? cut.pages_err : close_err,
+                             "pages-file '%s': the window was %s", pages_file,
+                             cut.pages_err ? "not closed" : "closed, its pages not saved");
+            qapi_free_WssOracleWindow(cut.win);
+            return NULL;
+        }
+    }
     return cut.win;
 }
 
 void hmp_info_wss_oracle(Monitor *mon, const QDict *qdict)
 {
-    g_autoptr(WssOracleWindow) win = qmp_query_wss_oracle(false, false, NULL);
+    g_autoptr(WssOracleWindow) win = qmp_query_wss_oracle(false, false, NULL, NULL);
     WssOracleGuestList *l;
 
     monitor_printf(mon, "working-set oracle: %s, window %" PRIu64 ", %.3f s%s\n",

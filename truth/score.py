@@ -23,6 +23,8 @@ import struct
 
 GFNS = re.compile(r"wss-touch: gfns phase=(\d+) at=(\d+) cover=(\w+) part=(\d+)/(\d+) "
                   r"n=(\d+) absent=(\d+) hash=(0x[0-9a-f]+) r=(\S*)")
+SWAPIN = re.compile(r"wss-touch: swapin phase=(\d+) at=(\d+) since=(\d+) part=(\d+)/(\d+) "
+                    r"n=(\d+) r=(\S*)")
 PAGES = re.compile(r"@@QPML pages est=(\S+) kind=(\w+) w=(\d+) part=(\d+)/(\d+) n=(\d+) "
                    r"r=(\S*)")
 BITS = re.compile(r"@@QPML pages est=(\S+) kind=written-bits w=(\d+) part=(\d+)/(\d+) n=(\d+) "
@@ -44,6 +46,11 @@ def _expand(runs):
     for start, length in runs:
         s.update(range(start, start + length))
     return s
+
+
+def pages_of_runs(text):
+    """"start+len,..." hex runs (as runs_of() prints them) -> set of pages."""
+    return _expand(_ranges(text))
 
 
 def runs_of(pages):
@@ -91,6 +98,22 @@ def guest_truth(lines):
                     "line": i}
             recs.append(((meta["phase"], meta["at"]), int(m.group(4)), int(m.group(5)), meta,
                          _ranges(m.group(9))))
+    return _assemble(recs)
+
+
+def swapin_records(lines):
+    """{(phase, at_pass): (set of gfns or None, meta)}: the frames of the
+    workload's pages that were absent at wss-touch's report after pass
+    meta["since"] and present at the one after pass at_pass (swapped in
+    between)."""
+    recs = []
+    for i, l in enumerate(lines):
+        m = SWAPIN.search(l)
+        if m:
+            meta = {"phase": int(m.group(1)), "at": int(m.group(2)), "since": int(m.group(3)),
+                    "n": int(m.group(6)), "line": i}
+            recs.append(((meta["phase"], meta["at"]), int(m.group(4)), int(m.group(5)), meta,
+                         _ranges(m.group(7))))
     return _assemble(recs)
 
 

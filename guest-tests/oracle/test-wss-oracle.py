@@ -89,11 +89,34 @@ with tempfile.TemporaryDirectory() as tmp:
 
         qmp.cmd("inject-nmi")
         ok(wait_text(con, re.escape("PHASE 1 DONE"), 60), "the NMI let the L2 run phase 1")
-        w1 = qmp.cmd("query-wss-oracle", next=True)
+        bad = os.path.join(tmp, "no-such-dir", "pages")
+        err = error_of(qmp, "query-wss-oracle", next=True, **{"pages-file": bad})
+        ok(err and "pages-file" in err and qmp.cmd("query-wss-oracle")["window"] == 1,
+           "a pages-file that cannot be created is refused and closes no window (%s)" % err)
+        pages_file = os.path.join(tmp, "pages")
+        w1 = qmp.cmd("query-wss-oracle", next=True, **{"pages-file": pages_file})
         show("phase 1", w1)
         g1 = w1["guests"][0] if len(w1["guests"]) == 1 else None
         ok(w1["window"] == 1 and g1 is not None and g1["ept-pml4"] == g["ept-pml4"],
            "window 1 has the same EPT guest")
+        # The page list: one line for the guest, its runs as many pages as
+        # it counted, among them phase 1's 100 read pages (the L2 runs on
+        # an identity EPT, so its page numbers are the guest's own).
+        lines = open(pages_file).read().splitlines()
+        m = re.fullmatch(r"ept-pml4=0x([0-9a-f]+) touched=(\d+) r=(\S*)", lines[0]) \
+            if len(lines) == 1 else None
+        listed = set()
+        for run in (m.group(3).split(",") if m and m.group(3) else []):
+            start, n = (int(x, 16) for x in run.split("+"))
+            listed.update(range(start, start + n))
+        base = int(re.search(r"PHASE 1 DONE pages (0x[0-9a-f]+)", open(con).read()).group(1),
+                   16) >> 12
+        ok(m and g1 and int(m.group(1), 16) == g1["ept-pml4"] and
+           int(m.group(2)) == len(listed) == g1["touched"] and
+           set(range(base, base + 100)) <= listed and base + 100 not in listed,
+           "pages-file lists the window's %d touched pages, phase 1's reads among them and"
+           " phase 0's written-only pages not (%d listed)" % (g1["touched"] if g1 else -1,
+                                                             len(listed)))
         g1 = g1 or {k: -1 for k in ("touched", "written")}
         ok(within(g1["touched"], 200), "window 1: touched = 100 read + 50 read-then-written"
            " + 50 written + code/stack, pages of window 0 counted again (%d)" % g1["touched"])

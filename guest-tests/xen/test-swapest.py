@@ -18,6 +18,9 @@ worked out by hand.
 - xen-demo's oracle rule under swapping, on a synthetic run: a window
   holding a whole pass reaches the workload's pages with the pages
   swapped in counted, and falls short without them.
+- The same page by page: the frames pages were swapped into during a
+  pass (wss-touch --gfns 1) must be in the oracle's page list of the
+  window; a frame missing from it fails the check.
 """
 import os
 import subprocess
@@ -214,6 +217,48 @@ ok(above_check(0, 0) == [True],
    " at the allocation")
 ok(above_check(0, 10) == [False] and above_check(5, 10) == [False],
    "memory above the working set: a window with swap-outs, or swap-ins, fails the check")
+
+# -- the same, page by page (wss-touch --gfns 1 against pages-file) -----------
+# Two passes inside window 1 (cut at 10 s and 100 s): pass 2 reports the
+# frames its pages are in and the 2 frames pages were swapped into since
+# pass 1.  A pass that began before the window's cut is not graded.
+
+
+def page_check(oracle_pages, swapping=True, swapin="20+2", frames="10+4,20+2", late=False):
+    text = ["[domU] wss-touch: loop=0 phase=0 pass=1 mode=rw ms=5000 verify=ok",
+            "[domU] wss-touch: gfns phase=0 at=1 cover=this part=1/1 n=6 absent=0 hash=0x1"
+            " r=10+6",
+            "[domU] wss-touch: loop=0 phase=0 pass=2 mode=rw ms=%d verify=ok"
+            % (80000 if late else 5000),
+            "[domU] wss-touch: swapin phase=0 at=2 since=1 part=1/1 n=%d r=%s"
+            % (sum(int(r.split("+")[1], 16) for r in swapin.split(",") if r), swapin),
+            "[domU] wss-touch: gfns phase=0 at=2 cover=this part=1/1 n=%d absent=2 hash=0x2 r=%s"
+            % (sum(int(r.split("+")[1], 16) for r in frames.split(",")), frames)]
+    console = types.SimpleNamespace(
+        marks=[("epml-cut", "est=epml w=0", 10.0), ("epml-cut", "est=epml w=1", 100.0)],
+        stamped=[(20.0 + 10 * i, l) for i, l in enumerate(text)])
+    checks = []
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+        xd.swap_page_check(console, text, {("epml", 1): set(oracle_pages)},
+                           lambda n, c: checks.append(bool(c)), swapping)
+    return checks
+
+
+import contextlib  # noqa: E402
+every = list(range(0x10, 0x16)) + [0x20, 0x21]
+ok(page_check(every) == [True],
+   "page by page: the frames of two passes and the 2 frames pages were swapped into are all"
+   " in the oracle's page list: passes")
+ok(page_check([p for p in every if p != 0x21]) == [False],
+   "page by page: a swapped-in frame missing from the oracle's page list fails the check")
+ok(page_check([p for p in every if p != 0x11]) == [False],
+   "page by page: a frame a pass left its page in, missing from the list, fails the check")
+ok(page_check(every, swapin="") == [False] and page_check(every, False, swapin="") == [True],
+   "page by page: no page swapped in fails a run that must swap, passes one that need not")
+first = list(range(0x10, 0x16)) + [0x20, 0x21]
+ok(page_check(first, False, frames="10+4,30+1", late=True) == [True] and
+   page_check(first, False, frames="10+4,30+1") == [False],
+   "page by page: a pass that began before the window is not graded against it")
 
 # The LRU stack's depths (a Fenwick tree over push stamps) against a plain
 # list, over 80,000 random pushes and pops of 400 slots: past the tree's

@@ -638,31 +638,113 @@ def workload_pages(workload):
     return int(m.group(1)) * mult // 4096
 
 
-def whole_pass_windows(console, lag=1.5):
-    """{(est, w)}: the --sync windows in which a whole wss-touch pass ran,
-    by host time: the pass's line arrived before the window's closing cut,
-    and even if it arrived lag seconds after the pass ended (dom0 relays
-    the domU's console once a second), the pass began after the opening
-    cut."""
+def oracle_cuts(console):
+    """{(est, w): host time of the cut that closed window w}."""
     cuts = {}
     for ev, fields, when in console.marks:
         if ev == "epml-cut":
             f = dict(kv.split("=", 1) for kv in fields.split() if "=" in kv)
             cuts[(f.get("est", "epml"), int(f["w"]))] = when
+    return cuts
+
+
+def pass_windows(cuts, when, ms, lag=1.5):
+    """The windows a wss-touch pass ran wholly in, by host time: its line
+    arrived (at @when) before the window's closing cut, and even if it
+    arrived lag seconds after the pass ended (dom0 relays the domU's
+    console once a second), the pass (@ms long) began after the opening
+    cut."""
+    return {(est, w) for (est, w), end in cuts.items()
+            if w >= 1 and cuts.get((est, w - 1)) is not None and when <= end
+            and when - lag - ms / 1000.0 >= cuts[(est, w - 1)]}
+
+
+def whole_pass_windows(console, lag=1.5):
+    """{(est, w)}: the --sync windows in which a whole wss-touch pass ran."""
+    cuts = oracle_cuts(console)
     out = set()
     for when, line in console.stamped:
         m = re.search(r"\[domU\] wss-touch: .* ms=(\d+)", line)
-        if not m:
-            continue
-        for (est, w), end in cuts.items():
-            start = cuts.get((est, w - 1))
-            if w >= 1 and start is not None and when <= end and \
-                    when - lag - int(m.group(1)) / 1000.0 >= start:
-                out.add((est, w))
+        if m:
+            out |= pass_windows(cuts, when, int(m.group(1)), lag)
     return out
 
 
-def swap_report(args, cfg, workload, text, oracle, est_rows, steps, check, console):
+def read_oracle_pages(path):
+    """A query-wss-oracle pages-file -> the pages of its guest that touched
+    the most (the domU, as domu_of()), or None if unreadable."""
+    best = None
+    try:
+        with open(path) as f:
+            for line in f:
+                m = re.fullmatch(r"ept-pml4=0x[0-9a-f]+ touched=(\d+) r=(\S*)", line.strip())
+                if m is None:
+                    return None
+                if best is None or int(m.group(1)) > best[0]:
+                    best = (int(m.group(1)), m.group(2))
+    except OSError:
+        return None
+    if best is None:
+        return set()
+    pages = truth.pages_of_runs(best[1])
+    return pages if len(pages) == best[0] else None
+
+
+def swap_page_check(console, text, oracle_pages, check, swapping):
+    """Page by page under swapping.  wss-touch --gfns 1 reports, after each
+    pass, the frames of the pages it touched and the frames of the pages
+    swapped in since its previous report (pagemap, in the domU).  For
+    every pass that ran wholly inside an oracle window, both must be in
+    the oracle's page list of that window: the pass touched each of those
+    frames (a page does not change frames while it stays resident), and a
+    page swapped in during the pass was touched in its new frame."""
+    cuts = oracle_cuts(console)
+    passes = {}   # console line -> (pass, ms)
+    for i, l in enumerate(text):
+        m = re.search(r"\[domU\] wss-touch: loop=\d+ phase=\d+ pass=(\d+) .*ms=(\d+)", l)
+        if m:
+            passes[i] = (int(m.group(1)), int(m.group(2)))
+    order = sorted(passes)
+
+    def windows_of(line, at):
+        """The oracle windows pass @at (reported before @line) ran wholly in."""
+        before = [i for i in order if i < line]
+        if not before or passes[before[-1]][0] != at:
+            return set()
+        return pass_windows(cuts, console.stamped[before[-1]][0], passes[before[-1]][1])
+
+    graded = []
+    tally = {"frames": [0, []], "swapin": [0, []]}
+    for kind, recs in (("frames", truth.guest_truth(text)), ("swapin", truth.swapin_records(text))):
+        for (phase, at), (s, meta) in sorted(recs.items(), key=lambda r: r[1][1]["line"]):
+            if s is None or (kind == "swapin" and meta["since"] != at - 1):
+                continue
+            for key in sorted(windows_of(meta["line"], at)):
+                pages = oracle_pages.get(key)
+                if pages is None:
+                    continue
+                if kind == "frames":
+                    graded.append("%s %d pass %d" % (key[0], key[1], at))
+                tally[kind][0] += len(s)
+                tally[kind][1] += sorted(s - pages)
+    nf, mf = tally["frames"][0], tally["frames"][1]
+    ns, ms = tally["swapin"][0], tally["swapin"][1]
+    print("  page by page: %d passes wholly inside an oracle window (%s): %d frames the"
+          " workload's pages were in at the pass's end, %d not in the oracle's page list%s;"
+          " %d frames pages were swapped into during the pass, %d not in it%s" % (
+              len(graded), ", ".join(graded[:6]) + (", ..." if len(graded) > 6 else ""),
+              nf, len(mf), (" (" + truth.runs_of(sorted(set(mf))[:200]) + ")") if mf else "",
+              ns, len(ms), (" (" + truth.runs_of(sorted(set(ms))[:200]) + ")") if ms else ""))
+    check("page by page, the oracle counts swapped-in pages: the frames pages were swapped"
+          " into during a pass (pagemap in the domU) are in the oracle's page list of the"
+          " window the pass ran in, as are all the frames the pass left its pages in"
+          " (%d passes; %d swapped-in frames, %d missing; %d frames, %d missing)"
+          % (len(graded), ns, len(ms), nf, len(mf)),
+          graded and not mf and not ms and (ns > 0 or not swapping))
+
+
+def swap_report(args, cfg, workload, text, oracle, est_rows, steps, check, console,
+                oracle_pages=None):
     """--swap: dom0's trace of the swap disk, per estimator window: pages
     swapped out and in, Geiger's and the exclusive cache's estimates, the
     oracle's frames and frames + swapped-in pages (docs/estimators.md)."""
@@ -773,6 +855,8 @@ def swap_report(args, cfg, workload, text, oracle, est_rows, steps, check, conso
                                                           r.get("swapin_pages")) for r in graded)
                  or "no such window"),
               graded and not low)
+        if oracle_pages is not None:
+            swap_page_check(console, text, oracle_pages, check, args.swap_expect == "yes")
     return out
 
 
@@ -982,6 +1066,10 @@ def main():
         images["dom0.cpio.gz"] = both
     if args.truth:
         workload = ["--gfns", str(args.truth_every)] + workload
+    elif args.swap and args.oracle and args.run is None:
+        # The frames of every pass, for the oracle's page-by-page check
+        # under swapping (swap_page_check()).
+        workload = ["--gfns", "1"] + workload
     dom0_cmdline = "%s qpml.steps=%s qpml.domu=%s qpml.wl=%s qpml.epml=%s qpml.samples=%d" % (
         cfg["dom0_cmdline"], "+".join(steps), cfg["domu"], kernel_arg(workload),
         epml_arg, args.samples)
@@ -1038,6 +1126,7 @@ def main():
     samples = []   # (event, host time, query-pml-stats)
     win_stats = []  # (event, marker fields, query-pml-stats) at estimator window ends
     oracle = {}    # (estimator, window) -> query-wss-oracle
+    oracle_pages = {}   # --swap: (estimator, window) -> the domU's pages (pages-file)
     pml_at = {}    # (estimator, window) -> query-pml-stats at the cut
     committed = {}  # epml window -> the domU's Committed_AS (pages) at its end
     ept_inv = {}    # the plugin truth: machine pfn -> the domU's gfn
@@ -1077,6 +1166,12 @@ def main():
                 with lock:
                     if w == 0:
                         qmp.cmd("wss-oracle-start")
+                    elif args.swap:
+                        pf = os.path.join(tmp, "oracle-%s-%d.pages" % (est, w))
+                        oracle[(est, w)] = qmp.cmd("query-wss-oracle", next=True,
+                                                   **{"pages-file": pf})
+                        oracle_pages[(est, w)] = read_oracle_pages(pf)
+                        os.unlink(pf)
                     else:
                         oracle[(est, w)] = qmp.cmd("query-wss-oracle", next=True)
                         if est == "epml" and console.committed_kb is not None:
@@ -1214,7 +1309,8 @@ def main():
                 est, w, g["touched"], g["written"], g["walk-only"], e["pages"], e["written"],
                 err, errw, exits, hv))
 
-    swap = (swap_report(args, cfg, workload, text, oracle, est_rows, steps, check, console)
+    swap = (swap_report(args, cfg, workload, text, oracle, est_rows, steps, check, console,
+                        oracle_pages)
             if args.swap is not None else None)
 
     cost_rows = cost_table(win_stats, pml_at, dom0=dom0_mode) if "epml" in steps else []

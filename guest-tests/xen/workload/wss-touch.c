@@ -34,7 +34,10 @@
  * every pass of the phase touches these pages (seq, stride), cover=this
  * when only the pass reported did (rand).  It is the
  * workload's own account of which guest-physical pages it used, made
- * without the emulator, EPT or Xen.
+ * without the emulator, EPT or Xen.  From the second report on, before
+ * it, the frames of the region's pages that are present and were not at
+ * the report before (swapped in, or populated, in between):
+ *   wss-touch: swapin phase=P at=PASS since=PASS0 part=I/K n=PAGES r=...
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -274,24 +277,59 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /*
+ * Print sorted frames @v[0..n) as "wss-touch: HEAD part=I/K n=N TAIL r=..."
+ * lines of at most 120 runs of consecutive frames in hex.
+ */
+static void print_frames(const char *head, const char *tail, const uint64_t *v, uint64_t n)
+{
+    uint64_t runs = 0, parts, part = 0;
+
+    for (uint64_t i = 0; i < n; i++) {
+        runs += !i || v[i] != v[i - 1] + 1;
+    }
+    parts = runs ? (runs + 119) / 120 : 1;
+    for (uint64_t i = 0; i < n || !part; ) {
+        printf("wss-touch: %s part=%" PRIu64 "/%" PRIu64 " n=%" PRIu64 "%s r=",
+               head, ++part, parts, n, tail);
+        for (unsigned k = 0; k < 120 && i < n; k++) {
+            uint64_t j = i + 1;
+
+            while (j < n && v[j] == v[j - 1] + 1) {
+                j++;
+            }
+            printf("%s%" PRIx64 "+%" PRIx64, k ? "," : "", v[i], j - i);
+            i = j;
+        }
+        printf("\n");
+    }
+}
+
+/*
  * Print the frames of the pages the pass touched, unless they are those
  * printed last time for this phase.  A page pagemap reports absent (never
  * the case for a touched, populated, unswapped page) is counted apart.
+ * Then, from the second report on, the frames of the region's pages that
+ * are present now and were not at the last report: the pages swapped in
+ * (or first populated) since, each into the frame given:
+ *   wss-touch: swapin phase=P at=PASS since=PASS0 part=I/K n=PAGES r=...
  */
 static void report_gfns(unsigned phase, uint64_t pass, bool every_pass)
 {
-    static uint64_t *pm, *gfn, last_hash;
+    static uint64_t *pm, *gfn, last_hash, last_pass;
+    static uint8_t *was_present;
     static unsigned last_phase = ~0u;
     static int fd = -1;
-    uint64_t n = 0, absent = 0, hash = 0, runs = 0, parts, part = 0;
+    uint64_t n = 0, nin = 0, absent = 0, hash = 0;
     size_t len = region_pages * sizeof(uint64_t);
     ssize_t got = 0;
+    char head[96], tail[64];
 
     if (fd < 0) {
         fd = open("/proc/self/pagemap", O_RDONLY);
         pm = malloc(len);
         gfn = malloc(len);
-        if (fd < 0 || !pm || !gfn) {
+        was_present = calloc(region_pages, 1);
+        if (fd < 0 || !pm || !gfn || !was_present) {
             fprintf(stderr, "wss-touch: --gfns: /proc/self/pagemap: %s\n", strerror(errno));
             exit(2);
         }
@@ -307,12 +345,28 @@ static void report_gfns(unsigned phase, uint64_t pass, bool every_pass)
         }
         got += r;
     }
+    /* bit 63 present, 62 swapped, 54:0 frame (0 without CAP_SYS_ADMIN) */
+    for (uint64_t p = 0; p < region_pages; p++) {
+        uint64_t frame = pm[p] & ((1ULL << 55) - 1);
+        bool present = (pm[p] >> 63) && frame;
+
+        if (present && !was_present[p] && last_pass) {
+            gfn[nin++] = frame;
+        }
+        was_present[p] = present;
+    }
+    if (last_pass) {
+        qsort(gfn, nin, sizeof(*gfn), cmp_u64);
+        snprintf(head, sizeof(head), "swapin phase=%u at=%" PRIu64 " since=%" PRIu64,
+                 phase, pass, last_pass);
+        print_frames(head, "", gfn, nin);
+    }
+    last_pass = pass;
     for (uint64_t p = 0; p < region_pages; p++) {
         if (!pass_touched[p]) {
             continue;
         }
         pass_touched[p] = 0;
-        /* bit 63 present, 62 swapped, 54:0 frame (0 without CAP_SYS_ADMIN) */
         if (!(pm[p] >> 63) || !(pm[p] & ((1ULL << 55) - 1))) {
             absent++;
             continue;
@@ -322,29 +376,17 @@ static void report_gfns(unsigned phase, uint64_t pass, bool every_pass)
     qsort(gfn, n, sizeof(*gfn), cmp_u64);
     for (uint64_t i = 0; i < n; i++) {
         hash = mix64(hash ^ gfn[i]);
-        runs += !i || gfn[i] != gfn[i - 1] + 1;
     }
     if (phase == last_phase && hash == last_hash) {
+        fflush(stdout);
         return;
     }
     last_phase = phase;
     last_hash = hash;
-    parts = runs ? (runs + 119) / 120 : 1;
-    for (uint64_t i = 0; i < n || !part; ) {
-        printf("wss-touch: gfns phase=%u at=%" PRIu64 " cover=%s part=%" PRIu64 "/%" PRIu64
-               " n=%" PRIu64 " absent=%" PRIu64 " hash=0x%016" PRIx64 " r=",
-               phase, pass, every_pass ? "every" : "this", ++part, parts, n, absent, hash);
-        for (unsigned k = 0; k < 120 && i < n; k++) {
-            uint64_t j = i + 1;
-
-            while (j < n && gfn[j] == gfn[j - 1] + 1) {
-                j++;
-            }
-            printf("%s%" PRIx64 "+%" PRIx64, k ? "," : "", gfn[i], j - i);
-            i = j;
-        }
-        printf("\n");
-    }
+    snprintf(head, sizeof(head), "gfns phase=%u at=%" PRIu64 " cover=%s",
+             phase, pass, every_pass ? "every" : "this");
+    snprintf(tail, sizeof(tail), " absent=%" PRIu64 " hash=0x%016" PRIx64, absent, hash);
+    print_frames(head, tail, gfn, n);
     fflush(stdout);
 }
 
