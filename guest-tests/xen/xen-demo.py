@@ -860,14 +860,9 @@ def swap_report(args, cfg, workload, text, oracle, est_rows, steps, check, conso
     return out
 
 
-def versions(qemu, text):
-    """What produced a run: QEMU, Xen, the kernels, this repository."""
-    def first(pat):
-        for l in text:
-            m = re.search(pat, l)
-            if m:
-                return m.group(1).strip()
-        return None
+def build_versions(qemu):
+    """QEMU's version and this repository's commit, read when the run
+    starts (a run can last hours, and the tree can change meanwhile)."""
     try:
         q = subprocess.run([qemu, "--version"], capture_output=True, text=True,
                            timeout=30).stdout.splitlines()[0]
@@ -878,9 +873,22 @@ def versions(qemu, text):
                                 capture_output=True, text=True, timeout=30).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
-    return {"qemu": q, "xen": first(r"\(XEN\) Xen version (\S+(?: \([^)]*\))?)"),
+    return {"qemu": q, "commit": commit}
+
+
+def versions(started, text):
+    """What produced a run: QEMU and the commit (build_versions() at the
+    start), Xen and the kernels (from the console)."""
+    def first(pat):
+        for l in text:
+            m = re.search(pat, l)
+            if m:
+                return m.group(1).strip()
+        return None
+    return {"qemu": started["qemu"], "xen": first(r"\(XEN\) Xen version (\S+(?: \([^)]*\))?)"),
             "dom0_kernel": first(r"^(?!\[domU\]).*Linux version (\S+)"),
-            "domu_kernel": first(r"^\[domU\] @@DOMU up kernel=(\S+)"), "commit": commit}
+            "domu_kernel": first(r"^\[domU\] @@DOMU up kernel=(\S+)"),
+            "commit": started["commit"]}
 
 
 def jsonable(v):
@@ -1117,6 +1125,7 @@ def main():
                                                     hypervisor, images["xen"]))
     print("xen-demo: dom0 steps %s, domU %s, workload: wss-touch %s"
           % (",".join(steps), cfg["domu"], " ".join(workload)))
+    started = build_versions(args.qemu)
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if args.oracle else subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
@@ -1478,7 +1487,7 @@ def main():
             "domu_up_s": domu_up - t0 if domu_up else None,
             "checks": [{"name": n, "ok": c} for n, c in checks],
             "milestones": [{"event": ev, "fields": f, "t": w - t0} for ev, f, w in console.marks],
-            "versions": versions(args.qemu, text),
+            "versions": versions(started, text),
             "estimates": [dict(r, estimator=n, window=w) for (n, w), r in sorted(est_rows.items())]
             # The swap-traffic estimators, in the windows of the estimator
             # step they ran beside: "geiger:epml", "excl:epml", ...
