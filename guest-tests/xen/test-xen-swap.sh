@@ -49,5 +49,10 @@ verified=$(grep -c '\[domU\] wss-touch: .*verify=ok' "$tmp/swap.log")
 bad=$(grep -c 'verify=BAD' "$tmp/swap.log")
 [ "$verified" -ge 3 ] && [ "$bad" = 0 ]
 ok $? "swap: the workload verified its memory after every pass while swapping ($verified passes, $bad bad)"
+# Committed_AS is read at the oracle's cuts of extended PML's windows, as
+# without --swap (a version that asked for the page list lost it).
+commit=$(echo "$out" | grep -cE '^  commit +[0-9]+ +[0-9]+')
+[ "$commit" = 2 ]
+ok $? "swap: Committed_AS has its figure in both of extended PML's windows ($commit rows)"
 echo "1..$n"
 [ $failed = 0 ]

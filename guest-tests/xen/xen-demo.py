@@ -9,6 +9,7 @@ migration, save/restore) are known per vCPU.  Prints Xen's VMX/HAP/PML
 status, the phase table and timings; exits 0 only if every step passed.
 """
 import argparse
+import bisect
 import hashlib
 import json
 import os
@@ -708,10 +709,10 @@ def swap_page_check(console, text, oracle_pages, check, swapping):
 
     def windows_of(line, at):
         """The oracle windows pass @at (reported before @line) ran wholly in."""
-        before = [i for i in order if i < line]
-        if not before or passes[before[-1]][0] != at:
+        k = bisect.bisect_left(order, line)
+        if k == 0 or passes[order[k - 1]][0] != at:
             return set()
-        return pass_windows(cuts, console.stamped[before[-1]][0], passes[before[-1]][1])
+        return pass_windows(cuts, console.stamped[order[k - 1]][0], passes[order[k - 1]][1])
 
     graded = []
     tally = {"frames": [0, []], "swapin": [0, []]}
@@ -1175,14 +1176,14 @@ def main():
                 with lock:
                     if w == 0:
                         qmp.cmd("wss-oracle-start")
-                    elif args.swap:
+                    else:
+                        # --swap: the window's pages too, for swap_page_check().
                         pf = os.path.join(tmp, "oracle-%s-%d.pages" % (est, w))
                         oracle[(est, w)] = qmp.cmd("query-wss-oracle", next=True,
-                                                   **{"pages-file": pf})
-                        oracle_pages[(est, w)] = read_oracle_pages(pf)
-                        os.unlink(pf)
-                    else:
-                        oracle[(est, w)] = qmp.cmd("query-wss-oracle", next=True)
+                                                   **({"pages-file": pf} if args.swap else {}))
+                        if args.swap:
+                            oracle_pages[(est, w)] = read_oracle_pages(pf)
+                            os.unlink(pf)
                         if est == "epml" and console.committed_kb is not None:
                             # Committed_AS as a working-set estimate, same window.
                             oracle[("commit", w)] = oracle[(est, w)]
