@@ -31,7 +31,10 @@ class QMP:
 
     def _recv(self):
         while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
+            try:
+                chunk = self.sock.recv(65536)
+            except (ConnectionResetError, BrokenPipeError) as e:
+                raise QMPError("QMP connection closed: %s" % e) from e
             if not chunk:
                 raise QMPError("QMP connection closed")
             self.buf += chunk
@@ -42,7 +45,12 @@ class QMP:
         msg = {"execute": name}
         if args:
             msg["arguments"] = args
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        try:
+            self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        except (ConnectionResetError, BrokenPipeError) as e:
+            # QEMU exited (e.g. refused its command line after opening
+            # the socket): a QMP failure like any other, not a crash.
+            raise QMPError("QMP connection closed: %s" % e) from e
         while True:
             r = self._recv()
             if "event" in r:
