@@ -33,11 +33,40 @@ HEAT = re.compile(r"@@QPML heat est=(\S+) windows=(\d+) part=(\d+)/(\d+) n=(\d+)
 PASS = re.compile(r"\[domU\] wss-touch: loop=\d+ phase=(\d+) pass=\d+")
 
 
+RECORD = re.compile(r"wss-touch: (?:gfns|swapin) |@@QPML (?:pages|heat) ")
+CONTINUATION = re.compile(r"^[0-9a-f+,:.]+$")
+
+
+def joined(lines):
+    """(index, line) of the console's lines, a long record rejoined with
+    the lines it was broken into.  A domU's record travels through dom0's
+    relay, Xen's console and the serial line; now and then it arrives cut
+    in two by a newline that is not its own (a clean-clone CI run of
+    a045c4c had two such among 1,000 records, no character missing).  A
+    line that holds only the characters of a record's runs and follows a
+    record is the rest of it; a wrong join fails the record's page count."""
+    lines = list(lines)
+    i = 0
+    while i < len(lines):
+        line, j = lines[i], i + 1
+        if line is not None and RECORD.search(line):
+            while j < len(lines) and lines[j] is not None and CONTINUATION.match(lines[j]):
+                line += lines[j]
+                j += 1
+        yield i, line
+        i = j
+
+
 def _ranges(text):
+    """"start+len,..." hex runs -> [(start, len)], or None if malformed (a
+    record garbled on the way: its part counts as missing)."""
     out = []
     for run in filter(None, text.split(",")):
-        start, length = run.split("+")
-        out.append((int(start, 16), int(length, 16)))
+        try:
+            start, length = run.split("+")
+            out.append((int(start, 16), int(length, 16)))
+        except ValueError:
+            return None
     return out
 
 
@@ -49,8 +78,12 @@ def _expand(runs):
 
 
 def pages_of_runs(text):
-    """"start+len,..." hex runs (as runs_of() prints them) -> set of pages."""
-    return _expand(_ranges(text))
+    """"start+len,..." hex runs (as runs_of() prints them) -> set of pages
+    (ValueError if malformed)."""
+    runs = _ranges(text)
+    if runs is None:
+        raise ValueError("malformed page runs: %.60r" % text)
+    return _expand(runs)
 
 
 def runs_of(pages):
@@ -74,7 +107,8 @@ def _assemble(records):
     parts = {}
     for key, part, nparts, meta, runs in records:
         d = parts.setdefault(key, {"n": nparts, "parts": {}, "meta": meta})
-        d["parts"][part] = runs
+        if runs is not None:
+            d["parts"][part] = runs
     out = {}
     for key, d in parts.items():
         if sorted(d["parts"]) != list(range(1, d["n"] + 1)):
@@ -90,7 +124,7 @@ def _assemble(records):
 def guest_truth(lines):
     """{(phase, at_pass): (set of gfns or None, meta)} in console order."""
     recs = []
-    for i, l in enumerate(lines):
+    for i, l in joined(lines):
         m = GFNS.search(l)
         if m:
             meta = {"phase": int(m.group(1)), "at": int(m.group(2)), "cover": m.group(3),
@@ -107,7 +141,7 @@ def swapin_records(lines):
     meta["since"] and present at the one after pass at_pass (swapped in
     between)."""
     recs = []
-    for i, l in enumerate(lines):
+    for i, l in joined(lines):
         m = SWAPIN.search(l)
         if m:
             meta = {"phase": int(m.group(1)), "at": int(m.group(2)), "since": int(m.group(3)),
@@ -123,7 +157,7 @@ def estimate_pages(lines, est="epml", kind="all"):
     from the window's kind=written-bits record, a bit per page of the
     kind=all list in its order; older runs printed kind=written runs)."""
     recs, bits = [], {}
-    for i, l in enumerate(lines):
+    for i, l in joined(lines):
         m = PAGES.search(l)
         if m and m.group(1) == est and m.group(2) == kind:
             meta = {"w": int(m.group(3)), "n": int(m.group(6)), "line": i}
@@ -301,18 +335,21 @@ def estimate_heat(lines, est="epml"):
     """xen-epml wss --pages' closing heat record: ({gfn: (windows read,
     windows written)} or None if a part is missing, windows)."""
     parts, nparts, n, windows = {}, None, None, None
-    for l in lines:
+    for _, l in joined(lines):
         m = HEAT.search(l)
         if not m or m.group(1) != est:
             continue
         windows, nparts, n = int(m.group(2)), int(m.group(4)), int(m.group(5))
         heat = {}
-        for run in filter(None, m.group(6).split(",")):
-            rng, rw = run.split(":")
-            start, length = (int(x, 16) for x in rng.split("+"))
-            r, w = (int(x) for x in rw.split("."))
-            for g in range(start, start + length):
-                heat[g] = (r, w)
+        try:
+            for run in filter(None, m.group(6).split(",")):
+                rng, rw = run.split(":")
+                start, length = (int(x, 16) for x in rng.split("+"))
+                r, w = (int(x) for x in rw.split("."))
+                for g in range(start, start + length):
+                    heat[g] = (r, w)
+        except ValueError:
+            continue            # garbled on the way: the part is missing
         parts[int(m.group(3))] = heat
     if nparts is None or sorted(parts) != list(range(1, nparts + 1)):
         return None, windows

@@ -224,7 +224,8 @@ ok(above_check(0, 10) == [False] and above_check(5, 10) == [False],
 # pass 1.  A pass that began before the window's cut is not graded.
 
 
-def page_check(oracle_pages, swapping=True, swapin="20+2", frames="10+4,20+2", late=False):
+def page_check(oracle_pages, swapping=True, swapin="20+2", frames="10+4,20+2", late=False,
+               cut=None, between=None):
     text = ["[domU] wss-touch: loop=0 phase=0 pass=1 mode=rw ms=5000 verify=ok",
             "[domU] wss-touch: gfns phase=0 at=1 cover=this part=1/1 n=6 absent=0 hash=0x1"
             " r=10+6",
@@ -234,17 +235,23 @@ def page_check(oracle_pages, swapping=True, swapin="20+2", frames="10+4,20+2", l
             % (sum(int(r.split("+")[1], 16) for r in swapin.split(",") if r), swapin),
             "[domU] wss-touch: gfns phase=0 at=2 cover=this part=1/1 n=%d absent=2 hash=0x2 r=%s"
             % (sum(int(r.split("+")[1], 16) for r in frames.split(",")), frames)]
+    if cut is not None:
+        # the last record arrives broken in two at @cut characters from
+        # its end (as the console did once in CI), maybe with a line between
+        text[-1:] = [text[-1][:-cut]] + ([between] if between else []) + [text[-1][-cut:]]
     console = types.SimpleNamespace(
         marks=[("epml-cut", "est=epml w=0", 10.0), ("epml-cut", "est=epml w=1", 100.0)],
         stamped=[(20.0 + 10 * i, l) for i, l in enumerate(text)])
-    checks = []
-    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+    checks, out = [], io.StringIO()
+    with contextlib.redirect_stdout(out):
         xd.swap_page_check(console, text, {("epml", 1): set(oracle_pages)},
                            lambda n, c: checks.append(bool(c)), swapping)
+    page_check.out = out.getvalue()
     return checks
 
 
 import contextlib  # noqa: E402
+import io  # noqa: E402
 every = list(range(0x10, 0x16)) + [0x20, 0x21]
 ok(page_check(every) == [True],
    "page by page: the frames of two passes and the 2 frames pages were swapped into are all"
@@ -259,6 +266,17 @@ first = list(range(0x10, 0x16)) + [0x20, 0x21]
 ok(page_check(first, False, frames="10+4,30+1", late=True) == [True] and
    page_check(first, False, frames="10+4,30+1") == [False],
    "page by page: a pass that began before the window is not graded against it")
+
+ok(all(page_check(every, cut=c) == [True] and "2 passes" in page_check.out and
+        "0 records of such passes incomplete" in page_check.out for c in (3, 4)),
+   "page by page: a record the console broke in two (inside a run, at a comma) is rejoined")
+ok(page_check(every, cut=3, between="[domU] wss-touch: loop=0 phase=0 pass=3") == [True] and
+   "1 passes" in page_check.out and "1 records of such passes incomplete" in page_check.out,
+   "page by page: a record broken by another line is incomplete: counted, not graded")
+garbled = xd.truth.guest_truth(["[domU] wss-touch: gfns phase=0 at=1 cover=this part=1/1 n=6"
+                             " absent=0 hash=0x1 r=10+6,zz"])
+ok(garbled == {(0, 1): (None, garbled[(0, 1)][1])},
+   "a garbled record is incomplete (None), not an exception")
 
 # The LRU stack's depths (a Fenwick tree over push stamps) against a plain
 # list, over 80,000 random pushes and pops of 400 slots: past the tree's

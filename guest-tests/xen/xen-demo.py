@@ -687,7 +687,10 @@ def read_oracle_pages(path):
         return None
     if best is None:
         return set()
-    pages = truth.pages_of_runs(best[1])
+    try:
+        pages = truth.pages_of_runs(best[1])
+    except ValueError:
+        return None
     return pages if len(pages) == best[0] else None
 
 
@@ -714,11 +717,15 @@ def swap_page_check(console, text, oracle_pages, check, swapping):
             return set()
         return pass_windows(cuts, console.stamped[order[k - 1]][0], passes[order[k - 1]][1])
 
-    graded = []
+    graded, incomplete = [], 0
     tally = {"frames": [0, []], "swapin": [0, []]}
     for kind, recs in (("frames", truth.guest_truth(text)), ("swapin", truth.swapin_records(text))):
         for (phase, at), (s, meta) in sorted(recs.items(), key=lambda r: r[1][1]["line"]):
-            if s is None or (kind == "swapin" and meta["since"] != at - 1):
+            if kind == "swapin" and meta["since"] != at - 1:
+                continue
+            if s is None:
+                # a part lost or garbled on the console: counted, not graded
+                incomplete += bool(windows_of(meta["line"], at))
                 continue
             for key in sorted(windows_of(meta["line"], at)):
                 pages = oracle_pages.get(key)
@@ -732,10 +739,12 @@ def swap_page_check(console, text, oracle_pages, check, swapping):
     ns, ms = tally["swapin"][0], tally["swapin"][1]
     print("  page by page: %d passes wholly inside an oracle window (%s): %d frames the"
           " workload's pages were in at the pass's end, %d not in the oracle's page list%s;"
-          " %d frames pages were swapped into during the pass, %d not in it%s" % (
+          " %d frames pages were swapped into during the pass, %d not in it%s; %d records of"
+          " such passes incomplete on the console (not graded)" % (
               len(graded), ", ".join(graded[:6]) + (", ..." if len(graded) > 6 else ""),
               nf, len(mf), (" (" + truth.runs_of(sorted(set(mf))[:200]) + ")") if mf else "",
-              ns, len(ms), (" (" + truth.runs_of(sorted(set(ms))[:200]) + ")") if ms else ""))
+              ns, len(ms), (" (" + truth.runs_of(sorted(set(ms))[:200]) + ")") if ms else "",
+              incomplete))
     check("page by page, the oracle counts swapped-in pages: the frames pages were swapped"
           " into during a pass (pagemap in the domU) are in the oracle's page list of the"
           " window the pass ran in, as are all the frames the pass left its pages in"
