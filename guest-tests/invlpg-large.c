@@ -14,9 +14,13 @@
  *    offset must see the new frame;
  *  - a 4 KiB page inside that region (between two 2 MiB pages), its PTE
  *    rewritten, INVLPG: the read must see the new page;
+ *  - MANY pages of the 2 MiB page read, more than patch 0052 lists one
+ *    by one (32), remapped, INVLPG of an offset never read: every one
+ *    must see the new frame (past its list the index is emptied);
  *  - the same in an L2 guest (EPT, VPID) on its own paging structures.
  * With that scan ignoring the entries' page size, the first case failed
- * (400 of 800 reads wrong, in L1 and in L2).
+ * (400 of 800 reads wrong, in L1 and in L2).  With 0052's list kept past
+ * its end (the overflow ignored), the third failed.
  */
 #include "libtest.h"
 
@@ -27,6 +31,9 @@
 #define FRAME_B		0x02200000ull
 #define PDE_LARGE	(0x83ull)	/* present, writable, 2 MiB */
 #define ROUNDS		200
+#define MANY		40	/* pages, from MANY_OFF */
+#define MANY_OFF	0x10000ull
+#define MANY_ROUNDS	20
 
 static u64 small_pt[512] __attribute__((aligned(4096)));
 
@@ -51,10 +58,14 @@ static void fill_frames(void)
 	static const u64 offs[] = { 0x1000, 0x5000, 0x1ff000, 0x3000 };
 	unsigned i, f;
 
-	for (f = 0; f < 2; f++)
+	for (f = 0; f < 2; f++) {
 		for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++)
 			*(volatile u32 *)(uintptr_t)(frame(f) + offs[i]) =
 				(f ? 0xb0000000u : 0xa0000000u) | (u32)offs[i];
+		for (i = 0; i < MANY; i++)
+			*(volatile u32 *)(uintptr_t)(frame(f) + MANY_OFF + i * 0x1000ull) =
+				(f ? 0xb0000000u : 0xa0000000u) | (u32)(MANY_OFF + i * 0x1000ull);
+	}
 }
 
 static u32 expect(int i, u64 off)
@@ -71,12 +82,12 @@ static void map(void)
 	asm volatile("mov %%cr3, %%rax; mov %%rax, %%cr3" ::: "rax", "memory");
 }
 
-/* Both cases, in whatever mode runs them; wrong reads per case. */
-static void run_cases(u32 bad[2])
+/* The cases, in whatever mode runs them; wrong reads per case. */
+static void run_cases(u32 bad[3])
 {
-	int i;
+	int i, k;
 
-	bad[0] = bad[1] = 0;
+	bad[0] = bad[1] = bad[2] = 0;
 	*boot_pde(LARGE_VA) = frame(0) | PDE_LARGE;
 	invlpg(LARGE_VA);
 	for (i = 0; i < ROUNDS; i++) {
@@ -104,19 +115,36 @@ static void run_cases(u32 bad[2])
 	}
 	small_pt[0] = (frame(0) + 0x3000) | 3;
 	invlpg(SMALL_VA);
+	*boot_pde(LARGE_VA) = frame(0) | PDE_LARGE;
+	invlpg(LARGE_VA);
+	for (i = 0; i < MANY_ROUNDS; i++) {
+		/* More pages of one 2 MiB page than the list holds. */
+		for (k = 0; k < MANY; k++)
+			bad[2] += peek(LARGE_VA + MANY_OFF + k * 0x1000ull) !=
+				  expect(i, MANY_OFF + k * 0x1000ull);
+		*boot_pde(LARGE_VA) = frame(i + 1) | PDE_LARGE;
+		invlpg(LARGE_VA + 0x1ff000);
+		for (k = MANY - 1; k >= 0; k--)
+			bad[2] += peek(LARGE_VA + MANY_OFF + k * 0x1000ull) !=
+				  expect(i + 1, MANY_OFF + k * 0x1000ull);
+	}
+	*boot_pde(LARGE_VA) = frame(0) | PDE_LARGE;
+	invlpg(LARGE_VA);
 }
 
-static void report_cases(const char *where, const u32 bad[2])
+static void report_cases(const char *where, const u32 bad[3])
 {
 	report(bad[0] == 0, "%s: INVLPG anywhere in a 2 MiB page drops all its TLB entries (%u of %u reads wrong)",
 	       where, bad[0], 4 * ROUNDS);
 	report(bad[1] == 0, "%s: INVLPG of a 4 KiB page amid 2 MiB pages drops it (%u of %u reads wrong)",
 	       where, bad[1], 2 * ROUNDS);
+	report(bad[2] == 0, "%s: INVLPG drops all %d TLB entries read from a 2 MiB page (%u of %u reads wrong)",
+	       where, MANY, bad[2], 2 * MANY * MANY_ROUNDS);
 }
 
 #include "vmx.h"
 
-static u32 l2_bad[2];
+static u32 l2_bad[3];
 
 static void l2_cases(void)
 {
@@ -125,7 +153,7 @@ static void l2_cases(void)
 
 void test_main(void)
 {
-	u32 bad[2];
+	u32 bad[3];
 
 	fill_frames();
 	map();
