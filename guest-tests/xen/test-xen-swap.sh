@@ -56,10 +56,14 @@ commit=$(echo "$out" | grep -cE '^  commit +[0-9]+ +[0-9]+')
 ok $? "swap: Committed_AS has its figure in both of extended PML's windows ($commit rows)"
 # The host answers each --sync cut with a newline on the console; dom0
 # must not echo it back into the lines it relays (the echo broke a domU
-# record in two in CI, and left an empty line at each cut).
+# record in two in CI, and left an empty line at each cut).  Xen's own
+# messages reach the serial line mid-way through dom0's lines too and end
+# with their own newline: an empty line right after a line holding one
+# ("... r=(XEN) d1: extended PML on ...") is Xen's doing, not an echo.
 cuts=$(grep -c '@@QPML epml-cut' "$tmp/swap.log")
-empty=$(grep -cE '^\[ *[0-9.]+\] $' "$tmp/swap.log")
+empty=$(awk '/^\[ *[0-9.]+\] $/ && prev !~ /\(XEN\) / { n++ } { prev = $0 } END { print n + 0 }' \
+	"$tmp/swap.log")
 [ "$cuts" -ge 3 ] && [ "$empty" = 0 ]
-ok $? "swap: dom0 does not echo the host's answers to its $cuts cuts ($empty empty lines)"
+ok $? "swap: dom0 does not echo the host's answers to its $cuts cuts ($empty empty lines not after a Xen message)"
 echo "1..$n"
 [ $failed = 0 ]
