@@ -39,12 +39,13 @@ CONTINUATION = re.compile(r"^[0-9a-f+,:.]+$")
 
 def joined(lines):
     """(index, line) of the console's lines, a long record rejoined with
-    the lines it was broken into.  A domU's record travels through dom0's
-    relay, Xen's console and the serial line; now and then it arrives cut
-    in two by a newline that is not its own (a clean-clone CI run of
-    a045c4c had two such among 1,000 records, no character missing).  A
-    line that holds only the characters of a record's runs and follows a
-    record is the rest of it; a wrong join fails the record's page count."""
+    the lines it was broken into.  A record travels through dom0's relay,
+    Xen's console and the serial line, and a newline that is not its own
+    can cut it in two: in a clean-clone CI run of a045c4c dom0's console
+    echoed the host's answers to --sync cuts into two of 1,000 records (no
+    character missing; dom0-init now turns echo off).  A line that holds
+    only the characters of a record's runs and follows a record is the
+    rest of it; a wrong join fails the record's page count."""
     lines = list(lines)
     i = 0
     while i < len(lines):
@@ -78,12 +79,10 @@ def _expand(runs):
 
 
 def pages_of_runs(text):
-    """"start+len,..." hex runs (as runs_of() prints them) -> set of pages
-    (ValueError if malformed)."""
+    """"start+len,..." hex runs (as runs_of() prints them) -> set of pages,
+    or None if malformed."""
     runs = _ranges(text)
-    if runs is None:
-        raise ValueError("malformed page runs: %.60r" % text)
-    return _expand(runs)
+    return None if runs is None else _expand(runs)
 
 
 def runs_of(pages):

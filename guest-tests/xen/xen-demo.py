@@ -687,11 +687,8 @@ def read_oracle_pages(path):
         return None
     if best is None:
         return set()
-    try:
-        pages = truth.pages_of_runs(best[1])
-    except ValueError:
-        return None
-    return pages if len(pages) == best[0] else None
+    pages = truth.pages_of_runs(best[1])
+    return pages if pages is not None and len(pages) == best[0] else None
 
 
 def swap_page_check(console, text, oracle_pages, check, swapping):
