@@ -14,6 +14,12 @@
  *    called again (SDM Vol. 3A 11.6); patch 0044 no longer flushes the
  *    jump cache when a store invalidates a translation, so the stale
  *    entry must be refused by its TB's CF_INVALID flag;
+ *  - code and data in one page (patch 0054 tells a store beside a
+ *    page's translated code from a store into it by the 64-byte lines its
+ *    translations hold): stores to a data word of the page must leave
+ *    the code alone, and a store that rewrites only the byte of an
+ *    instruction lying in the next line, or in the next page, must still
+ *    reach the code that runs;
  *  - the same in an L2 guest (EPT, VPID), where the mapping is the
  *    guest's own and the switch happens inside non-root operation.
  */
@@ -25,6 +31,8 @@
 
 static u8 code1[4096] __attribute__((aligned(4096)));
 static u8 code2[4096] __attribute__((aligned(4096)));
+/* Two pages of code and data: see run_mixed(). */
+static u8 mixed[8192] __attribute__((aligned(4096)));
 static u64 pt_a[512] __attribute__((aligned(4096)));
 static u64 pt_b[512] __attribute__((aligned(4096)));
 static u64 pml4_b[512] __attribute__((aligned(4096)));
@@ -60,6 +68,70 @@ static u32 call_test_va(void)
 	return ((code_fn)(uintptr_t)TEST_VA)();
 }
 
+/*
+ * In mixed[]: "mov $imm, %eax; ret" at A, in one line, and at B, across a
+ * line boundary (its immediate's last byte at 0x840); at C, the page's
+ * last byte, a two-byte JMP whose displacement is the next page's first
+ * byte, to "mov $0xc1, %eax; ret" at C1 or "mov $0xc2, %eax; ret" at C2
+ * (nothing follows a JMP, so no other translation holds a byte of the
+ * second page); a data word at 0x400, in a line of its own.
+ */
+#define MIXED_A		0x010
+#define MIXED_B		0x83c
+#define MIXED_C		0xfff
+#define MIXED_C1	0xf90
+#define MIXED_C2	0xfa0
+#define MIXED_DATA	0x400
+
+static u32 call_mixed(unsigned off)
+{
+	return ((code_fn)(uintptr_t)(mixed + off))();
+}
+
+/* C's displacement byte, to jump to @target. */
+static u8 mixed_c_to(unsigned target)
+{
+	return (u8)(target - (MIXED_C + 2));
+}
+
+/*
+ * Returns the calls that ran the wrong code.  Each round runs (and so
+ * translates) all three, stores to the data word, checks them again, then
+ * rewrites only the last byte of B's immediate and C's displacement.
+ */
+static u32 run_mixed(void)
+{
+	volatile u32 *data = (volatile u32 *)(mixed + MIXED_DATA);
+	u32 bad = 0;
+	int i;
+
+	emit(mixed + MIXED_A, 0x0a0a0a0a);
+	emit(mixed + MIXED_B, 0x000b0b0b);
+	emit(mixed + MIXED_C1, 0xc1);
+	emit(mixed + MIXED_C2, 0xc2);
+	mixed[MIXED_C] = 0xeb;
+	mixed[MIXED_C + 1] = mixed_c_to(MIXED_C1);
+	for (i = 0; i < ROUNDS; i++) {
+		u32 top = (u32)(i & 0x7f) << 24;
+		u32 c = i & 1 ? 0xc2 : 0xc1;
+
+		bad += call_mixed(MIXED_A) != 0x0a0a0a0a;
+		bad += call_mixed(MIXED_B) != (0x000b0b0b | top);
+		bad += call_mixed(MIXED_C) != c;
+		*data += 1;
+		bad += call_mixed(MIXED_A) != 0x0a0a0a0a;
+		bad += call_mixed(MIXED_B) != (0x000b0b0b | top);
+		bad += call_mixed(MIXED_C) != c;
+		top = (u32)((i + 1) & 0x7f) << 24;
+		((volatile u8 *)mixed)[MIXED_B + 4] = top >> 24;
+		((volatile u8 *)mixed)[MIXED_C + 1] =
+			mixed_c_to(i & 1 ? MIXED_C1 : MIXED_C2);
+	}
+	bad += *data != ROUNDS;
+	*data = 0;
+	return bad;
+}
+
 /* Address space B: the boot tables, except the PD holding TEST_VA. */
 static void build_spaces(void)
 {
@@ -87,13 +159,13 @@ static void build_spaces(void)
 
 /*
  * The four cases, in whatever mode runs them (L1 or L2); returns the
- * number of calls that ran the wrong code, per case in @bad[4].
+ * number of calls that ran the wrong code, per case in @bad[5].
  */
-static void run_cases(u32 bad[4])
+static void run_cases(u32 bad[5])
 {
 	int i;
 
-	bad[0] = bad[1] = bad[2] = bad[3] = 0;
+	bad[0] = bad[1] = bad[2] = bad[3] = bad[4] = 0;
 	/* Two address spaces, switched by MOV to CR3. */
 	for (i = 0; i < ROUNDS; i++) {
 		write_cr3(cr3_a);
@@ -127,9 +199,10 @@ static void run_cases(u32 bad[4])
 	}
 	bad[3] += call_test_va() != 1000u + ROUNDS - 1;
 	emit(code1, 1);
+	bad[4] = run_mixed();
 }
 
-static void report_cases(const char *where, const u32 bad[4])
+static void report_cases(const char *where, const u32 bad[5])
 {
 	report(bad[0] == 0, "%s: MOV to CR3 between two address spaces runs each one's code (%u of %u calls wrong)",
 	       where, bad[0], 2 * ROUNDS);
@@ -139,11 +212,13 @@ static void report_cases(const char *where, const u32 bad[4])
 	       where, bad[2], ROUNDS);
 	report(bad[3] == 0, "%s: code rewritten by a store: the new code runs (%u of %u wrong)",
 	       where, bad[3], ROUNDS + 1);
+	report(bad[4] == 0, "%s: code and data in one page: data stores leave the code, a store to an instruction's byte in the next line or page reaches it (%u of %u wrong)",
+	       where, bad[4], 6 * ROUNDS + 1);
 }
 
 #include "vmx.h"
 
-static u32 l2_bad[4];
+static u32 l2_bad[5];
 
 static void l2_cases(void)
 {
@@ -152,7 +227,7 @@ static void l2_cases(void)
 
 void test_main(void)
 {
-	u32 bad[4];
+	u32 bad[5];
 
 	build_spaces();
 	report(call_test_va() == 1, "TEST_VA runs the first page's code");
