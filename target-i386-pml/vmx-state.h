@@ -162,11 +162,24 @@ struct vmx_tlb_sets {
      * when no paging structure they were walked through has been written
      * (DIRTY_MEMORY_PAGING, ram_list.paging_gen).
      */
-    bool watch;                 /* walks watch the pages they read */
+    uint8_t watch;              /* walks watch the pages they read, for: */
+#define VMX_TLB_WATCH_NOVPID    1   /* ... transitions without VPID */
+#define VMX_TLB_WATCH_CR3       2   /* ... MOV to CR3 (below) */
     bool whole;                 /* every entry of both sets was watched */
     uint64_t gen;               /* ram_list.paging_gen at the last transition */
     uint32_t written;           /* transitions in a row that found a write */
     uint32_t backoff;           /* transitions left with watching off */
+    /*
+     * MOV to CR3: the tables of the address space left are set aside
+     * (patch 0056) and come back when the guest switches back, if no
+     * paging structure has been written since (vmx-tlb.c).  Index 0 is
+     * the root set, 1 the guest set.
+     */
+    bool cr3_whole[2];          /* every live entry was watched */
+    struct vmx_tlb_tag cr3_tag[2];  /* paging state they were filled under */
+    uint64_t cr3_gen;           /* ram_list.paging_gen at the last switch */
+    uint32_t cr3_written;       /* switches in a row that found a write */
+    uint32_t cr3_backoff;       /* switches left with watching off */
 };
 
 /*

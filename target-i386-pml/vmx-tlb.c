@@ -30,7 +30,8 @@
  * A MOV to CR0/CR3/CR4 invalidates the current VPID's mappings only: in
  * VMX operation the CR helpers flush the current mode's set
  * (vmx_paging_flush()), and nothing while a transition loads CR0/CR3/CR4;
- * the transition flushes here instead.
+ * the transition flushes here instead; a MOV to CR3 may set the tables
+ * of the address space it leaves aside (vmx_cr3_flush(), below).
  */
 #include "qemu/osdep.h"
 #include "cpu.h"
@@ -99,6 +100,7 @@ void vmx_tlb_watch(CPUX86State *env, uint64_t ram_addr)
 {
     if (ram_addr == RAM_ADDR_INVALID) {
         env->vmx.tlb.whole = false;
+        env->vmx.tlb.cr3_whole[0] = env->vmx.tlb.cr3_whole[1] = false;
         return;
     }
     tlb_protect_paging(ram_addr);
@@ -117,12 +119,12 @@ static bool sets_unwritten(CPUX86State *env, const struct vmx_tlb_tag *now)
     struct vmx_tlb_sets *t = &env->vmx.tlb;
     uint64_t gen = qatomic_read(&ram_list.paging_gen);
     bool pae = (now->cr4 & CR4_PAE_MASK) && !(now->efer & MSR_EFER_LMA);
-    bool tracked = t->watch && t->whole;
+    bool tracked = (t->watch & VMX_TLB_WATCH_NOVPID) && t->whole;
     bool keep = tracked && gen == t->gen && !pae;
 
     if (tracked && gen != t->gen) {
         if (++t->written >= WATCH_MISSES) {
-            t->watch = false;
+            t->watch &= ~VMX_TLB_WATCH_NOVPID;
             t->backoff = WATCH_BACKOFF;
             trace_vmx_tlb_watch(env_cpu(env)->cpu_index, false);
         }
@@ -136,10 +138,10 @@ static bool sets_unwritten(CPUX86State *env, const struct vmx_tlb_tag *now)
 /* Watching is for transitions without VPID only; it costs elsewhere. */
 void vmx_tlb_unwatch(CPUX86State *env)
 {
-    if (env->vmx.tlb.watch) {
+    if (env->vmx.tlb.watch & VMX_TLB_WATCH_NOVPID) {
         trace_vmx_tlb_watch(env_cpu(env)->cpu_index, false);
     }
-    env->vmx.tlb.watch = false;
+    env->vmx.tlb.watch &= ~VMX_TLB_WATCH_NOVPID;
     env->vmx.tlb.whole = false;
 }
 
@@ -147,15 +149,16 @@ void vmx_tlb_unwatch(CPUX86State *env)
 static void sets_flushed(CPUX86State *env)
 {
     struct vmx_tlb_sets *t = &env->vmx.tlb;
+    bool on = t->watch & VMX_TLB_WATCH_NOVPID;
 
-    if (!env_archcpu(env)->vmx_tlb_keep || (!t->watch && t->backoff && --t->backoff)) {
+    if (!env_archcpu(env)->vmx_tlb_keep || (!on && t->backoff && --t->backoff)) {
         return;
     }
-    if (!t->watch) {
+    if (!on) {
         trace_vmx_tlb_watch(env_cpu(env)->cpu_index, true);
         t->written = 0;
     }
-    t->watch = true;
+    t->watch |= VMX_TLB_WATCH_NOVPID;
     t->whole = true;
     t->gen = qatomic_read(&ram_list.paging_gen);
 }
@@ -169,6 +172,104 @@ void vmx_paging_flush(CPUX86State *env)
     } else if (!env->vmx.tlb.paging_switch) {
         tlb_flush_by_mmuidx(cs, (env->hflags & HF_GUEST_MASK) ? TLB_GUEST_SET : TLB_ROOT_SET);
     }
+}
+
+/*
+ * MOV to CR3 without PCID invalidates every non-global mapping of the
+ * current VPID (SDM Vol. 3A 4.10.4.1).  Like the invalidation at a
+ * transition without VPID (above), it can only drop translations that no
+ * longer match the paging structures; so the tables of the address space
+ * left are set aside (patch 0056), and those set aside for the one
+ * entered come back, if every entry in them was filled while watching,
+ * no watched page has been written since (one generation for everything:
+ * a write anywhere drops all that is set aside, at the next switch) and
+ * the rest of the paging state, VMCS settings included, is the same.
+ * Any flush of an index drops what is set aside for it, and
+ * tlb_reset_dirty() covers it, so a page that gets code or is logged
+ * again is seen through tables that come back as well.
+ *
+ * A MOV to CR3 of the value it holds flushes, as software uses it to.
+ * After CR3_MISSES switches in a row that found a write (a guest that
+ * writes its page tables more often than it switches), watching stops
+ * for CR3_BACKOFF switches, which then flush as before.
+ */
+#define CR3_MISSES      16
+#define CR3_BACKOFF     1024
+
+/* Paging state other than CR3 itself. */
+static bool same_state(const struct vmx_tlb_tag *a, const struct vmx_tlb_tag *b)
+{
+    return a->valid == b->valid && a->cr0 == b->cr0 && a->cr4 == b->cr4 &&
+           a->efer == b->efer && a->a20 == b->a20 && a->vpid == b->vpid &&
+           a->eptp == b->eptp && a->apic_access == b->apic_access;
+}
+
+/* Watching for MOV to CR3, decided at each switch; returns whether on. */
+static bool cr3_watching(CPUX86State *env, uint64_t gen)
+{
+    struct vmx_tlb_sets *t = &env->vmx.tlb;
+
+    if (t->watch & VMX_TLB_WATCH_CR3) {
+        if (gen == t->cr3_gen) {
+            t->cr3_written = 0;
+        } else if (++t->cr3_written >= CR3_MISSES) {
+            t->watch &= ~VMX_TLB_WATCH_CR3;
+            t->cr3_backoff = CR3_BACKOFF;
+            trace_vmx_tlb_cr3_watch(env_cpu(env)->cpu_index, false);
+        }
+    } else if (!t->cr3_backoff || !--t->cr3_backoff) {
+        t->watch |= VMX_TLB_WATCH_CR3;
+        t->cr3_written = 0;
+        trace_vmx_tlb_cr3_watch(env_cpu(env)->cpu_index, true);
+    }
+    return t->watch & VMX_TLB_WATCH_CR3;
+}
+
+void vmx_cr3_flush(CPUX86State *env)
+{
+    CPUState *cs = env_cpu(env);
+    struct vmx_tlb_sets *t = &env->vmx.tlb;
+    bool guest = env->hflags & HF_GUEST_MASK;
+    uint16_t sets = guest ? TLB_GUEST_SET : TLB_ROOT_SET;
+    struct vmx_tlb_tag now = { 0 };
+    uint64_t gen, key = env->cr[3] | (1ull << 63);
+    bool was_on, on, keep, back;
+
+    if ((env->vmx.vmxon && t->paging_switch) || !env_archcpu(env)->vmx_tlb_keep ||
+        (env->efer & MSR_EFER_SVME) ||
+        ((env->cr[4] & CR4_PAE_MASK) && !(env->efer & MSR_EFER_LMA))) {
+        /* in a transition; turned off; SVM; PDPTEs are registers */
+        vmx_paging_flush(env);
+        return;
+    }
+    if (guest) {
+        guest_tag(env, &now);
+    } else {
+        paging_tag(env, &now);
+        now.valid = true;
+    }
+    gen = qatomic_read(&ram_list.paging_gen);
+    was_on = t->watch & VMX_TLB_WATCH_CR3;
+    on = cr3_watching(env, gen);
+    keep = was_on && on && t->cr3_whole[guest] && gen == t->cr3_gen &&
+           same_state(&now, &t->cr3_tag[guest]);
+    if (!keep) {
+        /* What the other set holds may be stale too: it is not set aside. */
+        t->cr3_whole[!guest] = false;
+    }
+    if (!on) {
+        t->cr3_whole[!guest] = false;
+    }
+    t->cr3_whole[guest] = on;
+    t->cr3_tag[guest] = now;
+    t->cr3_gen = gen;
+
+    back = tlb_stash_switch(cs, sets, key, keep);
+    if (!env->vmx.vmxon) {
+        /* Outside VMX operation the whole TLB was flushed, as upstream. */
+        tlb_flush_by_mmuidx(cs, ((1u << NB_MMU_MODES) - 1) & ~TLB_ROOT_SET);
+    }
+    trace_vmx_tlb_cr3(cs->cpu_index, env->cr[3], keep, back);
 }
 
 /* VM entry, before the guest state is loaded. */

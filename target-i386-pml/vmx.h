@@ -87,6 +87,13 @@ G_NORETURN void vmx_ept_exit(CPUX86State *env, bool walk, uint64_t gpa,
 void vmx_paging_flush(CPUX86State *env);
 
 /*
+ * MOV to CR3 loaded a new value (patch 0029): as vmx_paging_flush(), but
+ * the tables of the address space left may be set aside for a switch
+ * back, and those of the one entered may come back (vmx-tlb.c).
+ */
+void vmx_cr3_flush(CPUX86State *env);
+
+/*
  * TCG's page walker read a paging structure at @ram_addr (RAM_ADDR_INVALID:
  * not RAM) for a translation it may enter in the TLB (patch 0049): while
  * VM entries and exits without VPID try to keep TLB sets, the page is

@@ -200,18 +200,24 @@ static void __attribute__((noreturn)) l2_trampoline(void)
 		asm volatile("vmcall" ::: "memory");
 }
 
-u64 vmx_call_in_l2(void (*fn)(void))
+u64 vmx_call_in_l2_proc2(void (*fn)(void), u32 proc2)
 {
 	l2_fn = fn;
 	vmx_setup_vmcs(l2_vmcs, l2_trampoline, l2_stack + sizeof(l2_stack));
 	vmcs_set(VMCS_PROC_BASED_CONTROLS,
 		 vmx_ctls(MSR_IA32_VMX_PROCBASED_CTLS, MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
 			  PROC_ACTIVATE_SECONDARY));
-	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID);
-	vmcs_set(VMCS_VPID, 1);
+	vmcs_set(VMCS_SECONDARY_CONTROLS, proc2);
+	if (proc2 & PROC2_ENABLE_VPID)
+		vmcs_set(VMCS_VPID, 1);
 	vmcs_set(VMCS_EPT_POINTER, ept_build_identity(false));
 	invept(2, 0);
 	return vmx_run(true);
+}
+
+u64 vmx_call_in_l2(void (*fn)(void))
+{
+	return vmx_call_in_l2_proc2(fn, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID);
 }
 
 u64 *ept_pte(u64 gpa)

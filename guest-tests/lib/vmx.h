@@ -306,6 +306,8 @@ void vmx_setup_vmcs(void *vmcs, void (*rip)(void), void *rsp);
  * non-root operation needs.
  */
 u64 vmx_call_in_l2(void (*fn)(void));
+/* The same with secondary controls @proc2 (VPID 1 if they enable VPID). */
+u64 vmx_call_in_l2_proc2(void (*fn)(void), u32 proc2);
 
 /* VMREAD/VMWRITE that abort the test on failure. */
 u64 vmcs_get(u64 enc);
