@@ -98,9 +98,25 @@ static void flush(CPUX86State *env, const char *at, uint16_t sets)
  */
 void vmx_tlb_watch(CPUX86State *env, uint64_t ram_addr)
 {
+    struct vmx_tlb_sets *t = &env->vmx.tlb;
+    uint64_t gen;
+
     if (ram_addr == RAM_ADDR_INVALID) {
-        env->vmx.tlb.whole = false;
-        env->vmx.tlb.cr3_whole[0] = env->vmx.tlb.cr3_whole[1] = false;
+        t->whole = false;
+        t->cr3_whole[0] = t->cr3_whole[1] = false;
+        return;
+    }
+    /*
+     * Once a watched page has been written since the last transition
+     * (and since the last MOV to CR3), nothing live can be kept at the
+     * next one: watching a page again until then would cost a TLB scan
+     * for nothing (a guest rewriting a PTE between INVLPGs would pay one
+     * per update).  The next transition or switch flushes and watches
+     * afresh.
+     */
+    gen = qatomic_read(&ram_list.paging_gen);
+    if ((!(t->watch & VMX_TLB_WATCH_NOVPID) || gen != t->gen) &&
+        (!(t->watch & VMX_TLB_WATCH_CR3) || gen != t->cr3_gen)) {
         return;
     }
     tlb_protect_paging(ram_addr);
