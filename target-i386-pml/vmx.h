@@ -94,6 +94,17 @@ void vmx_paging_flush(CPUX86State *env);
 void vmx_cr3_flush(CPUX86State *env);
 
 /*
+ * The MMU indices that hold linear and combined mappings, INVLPG's to
+ * flush (patch 0057): the root set 0..5 and the guest set 8..13 (patch
+ * 0029).  MMU_PHYS_IDX and MMU_NESTED_IDX hold physical and
+ * guest-physical mappings, which no linear address names.
+ */
+static inline uint16_t vmx_linear_sets(void)
+{
+    return 0x3f | (0x3f << MMU_GUEST_OFFSET);
+}
+
+/*
  * TCG's page walker read a paging structure at @ram_addr (RAM_ADDR_INVALID:
  * not RAM) for a translation it may enter in the TLB (patch 0049): while
  * VM entries and exits without VPID try to keep TLB sets, the page is
