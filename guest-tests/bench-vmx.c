@@ -91,11 +91,6 @@ static u64 cr3_a, cr3_b;
 #define CR4_PCIDE	(1ull << 17)
 #define CR3_NOFLUSH	(1ull << 63)
 
-static inline void write_cr3(u64 v)
-{
-	asm volatile("mov %0, %%cr3" :: "r"(v) : "memory");
-}
-
 static inline void write_cr4(u64 v)
 {
 	asm volatile("mov %0, %%cr4" :: "r"(v) : "memory");

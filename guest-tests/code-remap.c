@@ -42,25 +42,9 @@ static u64 cr3_a, cr3_b;
 
 typedef u32 (*code_fn)(void);
 
-static inline void write_cr3(u64 v)
-{
-	asm volatile("mov %0, %%cr3" :: "r"(v) : "memory");
-}
-
 static inline void invlpg(u64 va)
 {
 	asm volatile("invlpg (%0)" :: "r"(va) : "memory");
-}
-
-/* "mov $value, %eax; ret" at the start of @page. */
-static void emit(u8 *page, u32 value)
-{
-	page[0] = 0xb8;
-	page[1] = value;
-	page[2] = value >> 8;
-	page[3] = value >> 16;
-	page[4] = value >> 24;
-	page[5] = 0xc3;
 }
 
 static u32 call_test_va(void)
@@ -105,10 +89,10 @@ static u32 run_mixed(void)
 	u32 bad = 0;
 	int i;
 
-	emit(mixed + MIXED_A, 0x0a0a0a0a);
-	emit(mixed + MIXED_B, 0x000b0b0b);
-	emit(mixed + MIXED_C1, 0xc1);
-	emit(mixed + MIXED_C2, 0xc2);
+	emit_ret_imm(mixed + MIXED_A, 0x0a0a0a0a);
+	emit_ret_imm(mixed + MIXED_B, 0x000b0b0b);
+	emit_ret_imm(mixed + MIXED_C1, 0xc1);
+	emit_ret_imm(mixed + MIXED_C2, 0xc2);
 	mixed[MIXED_C] = 0xeb;
 	mixed[MIXED_C + 1] = mixed_c_to(MIXED_C1);
 	for (i = 0; i < ROUNDS; i++) {
@@ -135,26 +119,14 @@ static u32 run_mixed(void)
 /* Address space B: the boot tables, except the PD holding TEST_VA. */
 static void build_spaces(void)
 {
-	u64 *pml4 = (u64 *)(uintptr_t)(read_cr3() & ADDR_MASK);
-	unsigned i4 = (TEST_VA >> 39) & 511, i3 = (TEST_VA >> 30) & 511, i2 = (TEST_VA >> 21) & 511;
-	u64 *pdpt = (u64 *)(uintptr_t)(pml4[i4] & ADDR_MASK);
-	u64 *pd = (u64 *)(uintptr_t)(pdpt[i3] & ADDR_MASK);
-
-	emit(code1, 1);
-	emit(code2, 2);
+	emit_ret_imm(code1, 1);
+	emit_ret_imm(code2, 2);
 	pt_a[0] = pa(code1) | 3;
 	pt_b[0] = pa(code2) | 3;
 	*boot_pde(TEST_VA) = pa(pt_a) | 3;
 
-	memcpy(pml4_b, pml4, sizeof(pml4_b));
-	memcpy(pdpt_b, pdpt, sizeof(pdpt_b));
-	memcpy(pd_b, pd, sizeof(pd_b));
-	pml4_b[i4] = pa(pdpt_b) | (pml4[i4] & ~ADDR_MASK);
-	pdpt_b[i3] = pa(pd_b) | (pdpt[i3] & ~ADDR_MASK);
-	pd_b[i2] = pa(pt_b) | 3;
-
 	cr3_a = read_cr3() & ADDR_MASK;
-	cr3_b = pa(pml4_b);
+	cr3_b = clone_space(TEST_VA, pa(pt_b) | 3, pml4_b, pdpt_b, pd_b);
 }
 
 /*
@@ -195,10 +167,10 @@ static void run_cases(u32 bad[5])
 	 */
 	for (i = 0; i < ROUNDS; i++) {
 		bad[3] += call_test_va() != (i ? 1000u + i - 1 : 1u);
-		emit(code1, 1000 + i);
+		emit_ret_imm(code1, 1000 + i);
 	}
 	bad[3] += call_test_va() != 1000u + ROUNDS - 1;
-	emit(code1, 1);
+	emit_ret_imm(code1, 1);
 	bad[4] = run_mixed();
 }
 

@@ -49,25 +49,9 @@ static u64 *pde_slot_a;		/* A's PDE for TEST_VA (boot_pde() reads CR3) */
 #define M3	0x3333000033330003ull
 #define M4	0x4444000044440004ull
 
-static inline void write_cr3(u64 v)
-{
-	asm volatile("mov %0, %%cr3" :: "r"(v) : "memory");
-}
-
 static inline u64 read_va(u64 va)
 {
 	return *(volatile u64 *)(uintptr_t)va;
-}
-
-/* "mov $value, %eax; ret" at the start of @page, through @page. */
-static void emit(volatile u8 *page, u32 value)
-{
-	page[0] = 0xb8;
-	page[1] = value;
-	page[2] = value >> 8;
-	page[3] = value >> 16;
-	page[4] = value >> 24;
-	page[5] = 0xc3;
 }
 
 static u32 call_code(void)
@@ -78,11 +62,6 @@ static u32 call_code(void)
 /* A: the boot tables with TEST_VA's PDE to pt_a; B: copies down to pd_b. */
 static void build_spaces(void)
 {
-	u64 *pml4 = (u64 *)(uintptr_t)(read_cr3() & ADDR_MASK);
-	unsigned i4 = (TEST_VA >> 39) & 511, i3 = (TEST_VA >> 30) & 511, i2 = (TEST_VA >> 21) & 511;
-	u64 *pdpt = (u64 *)(uintptr_t)(pml4[i4] & ADDR_MASK);
-	u64 *pd = (u64 *)(uintptr_t)(pdpt[i3] & ADDR_MASK);
-
 	d1[0] = M1;
 	d2[0] = M2;
 	d3[0] = M3;
@@ -96,15 +75,8 @@ static void build_spaces(void)
 	pde_slot_a = boot_pde(TEST_VA);
 	*pde_slot_a = pde_a;
 
-	memcpy(pml4_b, pml4, sizeof(pml4_b));
-	memcpy(pdpt_b, pdpt, sizeof(pdpt_b));
-	memcpy(pd_b, pd, sizeof(pd_b));
-	pml4_b[i4] = pa(pdpt_b) | (pml4[i4] & ~ADDR_MASK);
-	pdpt_b[i3] = pa(pd_b) | (pdpt[i3] & ~ADDR_MASK);
-	pd_b[i2] = pa(pt_b) | 3;
-
 	cr3_a = read_cr3() & ADDR_MASK;
-	cr3_b = pa(pml4_b);
+	cr3_b = clone_space(TEST_VA, pa(pt_b) | 3, pml4_b, pdpt_b, pd_b);
 }
 
 /* The cases every mode runs; wrong reads or calls per case in @bad. */
@@ -160,7 +132,7 @@ static void run_cases(u32 bad[CASES])
 	 */
 	write_cr3(cr3_a);
 	for (i = 0; i < ROUNDS; i++) {
-		emit((volatile u8 *)(uintptr_t)CODE_VA, 500 + i);
+		emit_ret_imm((volatile u8 *)(uintptr_t)CODE_VA, 500 + i);
 		write_cr3(cr3_b);
 		bad[4] += call_code() != 500u + i;
 		write_cr3(cr3_a);

@@ -529,3 +529,20 @@ u64 *boot_pde(u64 va)
 
 	return &pd[(va >> 21) & 511];
 }
+
+u64 clone_space(u64 va, u64 pde, u64 *pml4, u64 *pdpt, u64 *pd)
+{
+	const u64 mask = 0x000ffffffffff000ull;
+	unsigned i4 = (va >> 39) & 511, i3 = (va >> 30) & 511;
+	u64 *cur_pml4 = (u64 *)(uintptr_t)(read_cr3() & mask);
+	u64 *cur_pdpt = (u64 *)(uintptr_t)(cur_pml4[i4] & mask);
+	u64 *cur_pd = (u64 *)(uintptr_t)(cur_pdpt[i3] & mask);
+
+	memcpy(pml4, cur_pml4, 4096);
+	memcpy(pdpt, cur_pdpt, 4096);
+	memcpy(pd, cur_pd, 4096);
+	pml4[i4] = pa(pdpt) | (cur_pml4[i4] & ~mask);
+	pdpt[i3] = pa(pd) | (cur_pdpt[i3] & ~mask);
+	pd[(va >> 21) & 511] = pde;
+	return pa(pml4);
+}

@@ -95,6 +95,17 @@ bool smp_ap_done(void);
 /* The physical address of @p: the tests run identity-mapped. */
 static inline u64 pa(const void *p) { return (u64)(uintptr_t)p; }
 
+/* "mov $value, %eax; ret" at @at: a function returning @value. */
+static inline void emit_ret_imm(volatile u8 *at, u32 value)
+{
+	at[0] = 0xb8;
+	at[1] = value;
+	at[2] = value >> 8;
+	at[3] = value >> 16;
+	at[4] = value >> 24;
+	at[5] = 0xc3;
+}
+
 /* Port I/O and control registers. */
 static inline void outb(u16 port, u8 v) { asm volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
 static inline void outl(u16 port, u32 v) { asm volatile("outl %0, %1" :: "a"(v), "Nd"(port)); }
@@ -102,6 +113,7 @@ static inline u8 inb(u16 port) { u8 v; asm volatile("inb %1, %0" : "=a"(v) : "Nd
 
 static inline u64 read_cr0(void) { u64 v; asm volatile("mov %%cr0, %0" : "=r"(v)); return v; }
 static inline u64 read_cr3(void) { u64 v; asm volatile("mov %%cr3, %0" : "=r"(v)); return v; }
+static inline void write_cr3(u64 v) { asm volatile("mov %0, %%cr3" :: "r"(v) : "memory"); }
 static inline u64 read_cr4(void) { u64 v; asm volatile("mov %%cr4, %0" : "=r"(v)); return v; }
 static inline u64 rdtsc(void)
 {
@@ -128,6 +140,12 @@ int write_cr0_safe(u64 value);
 int write_cr3_safe(u64 value);
 /* The PDE that maps @va (below 4 GiB) in the boot stub's identity map. */
 u64 *boot_pde(u64 va);
+/*
+ * A second address space: a copy of the current one down to the page
+ * directory holding @va (into @pml4, @pdpt, @pd, each a page), whose PDE
+ * for @va is @pde.  Returns its CR3.
+ */
+u64 clone_space(u64 va, u64 pde, u64 *pml4, u64 *pdpt, u64 *pd);
 int write_cr4_safe(u64 value);
 
 static inline u64 rdmsr(u32 index)
