@@ -35,6 +35,7 @@
  */
 #include "qemu/osdep.h"
 #include "cpu.h"
+#include "qemu-compat.h"
 #include "exec/cputlb.h"
 #include "exec/ramlist.h"
 #include "vmx.h"
