@@ -42,8 +42,6 @@
 #include "vmx-internal.h"
 #include "trace.h"
 
-#define TLB_ROOT_SET    (0x3fu)
-#define TLB_GUEST_SET   (0x3fu << MMU_GUEST_OFFSET)
 #define TLB_EPT_SET     (1u << MMU_NESTED_IDX)
 
 #define TAG_CR0     (CR0_PG_MASK | CR0_WP_MASK | CR0_PE_MASK)
@@ -78,6 +76,13 @@ static bool same_paging(const struct vmx_tlb_tag *a, const struct vmx_tlb_tag *b
 {
     return a->cr0 == b->cr0 && a->cr3 == b->cr3 && a->cr4 == b->cr4 &&
            a->efer == b->efer && a->a20 == b->a20;
+}
+
+/* ... and the VMCS settings that tag non-root translations as well. */
+static bool same_tag(const struct vmx_tlb_tag *a, const struct vmx_tlb_tag *b)
+{
+    return a->valid == b->valid && a->vpid == b->vpid && a->eptp == b->eptp &&
+           a->apic_access == b->apic_access && same_paging(a, b);
 }
 
 static void flush(CPUX86State *env, const char *at, uint16_t sets)
@@ -187,7 +192,8 @@ void vmx_paging_flush(CPUX86State *env)
     if (!env->vmx.vmxon) {
         tlb_flush(cs);
     } else if (!env->vmx.tlb.paging_switch) {
-        tlb_flush_by_mmuidx(cs, (env->hflags & HF_GUEST_MASK) ? TLB_GUEST_SET : TLB_ROOT_SET);
+        tlb_flush_by_mmuidx(cs, (env->hflags & HF_GUEST_MASK) ? VMX_TLB_GUEST_SET
+                                                               : VMX_TLB_ROOT_SET);
     }
 }
 
@@ -212,14 +218,6 @@ void vmx_paging_flush(CPUX86State *env)
  */
 #define CR3_MISSES      16
 #define CR3_BACKOFF     1024
-
-/* Paging state other than CR3 itself. */
-static bool same_state(const struct vmx_tlb_tag *a, const struct vmx_tlb_tag *b)
-{
-    return a->valid == b->valid && a->cr0 == b->cr0 && a->cr4 == b->cr4 &&
-           a->efer == b->efer && a->a20 == b->a20 && a->vpid == b->vpid &&
-           a->eptp == b->eptp && a->apic_access == b->apic_access;
-}
 
 /* Watching for MOV to CR3, decided at each switch; returns whether on. */
 static bool cr3_watching(CPUX86State *env, uint64_t gen)
@@ -247,7 +245,7 @@ void vmx_cr3_flush(CPUX86State *env)
     CPUState *cs = env_cpu(env);
     struct vmx_tlb_sets *t = &env->vmx.tlb;
     bool guest = env->hflags & HF_GUEST_MASK;
-    uint16_t sets = guest ? TLB_GUEST_SET : TLB_ROOT_SET;
+    uint16_t sets = guest ? VMX_TLB_GUEST_SET : VMX_TLB_ROOT_SET;
     struct vmx_tlb_tag now = { 0 };
     uint64_t gen, key = env->cr[3] | (1ull << 63);
     bool was_on, on, keep, back;
@@ -265,16 +263,17 @@ void vmx_cr3_flush(CPUX86State *env)
         paging_tag(env, &now);
         now.valid = true;
     }
+    now.cr3 = 0;        /* CR3 is the key; the tag is the rest of the state */
     gen = qatomic_read(&ram_list.paging_gen);
     was_on = t->watch & VMX_TLB_WATCH_CR3;
     on = cr3_watching(env, gen);
     keep = was_on && on && t->cr3_whole[guest] && gen == t->cr3_gen &&
-           same_state(&now, &t->cr3_tag[guest]);
+           same_tag(&now, &t->cr3_tag[guest]);
     if (!keep) {
-        /* What the other set holds may be stale too: it is not set aside. */
-        t->cr3_whole[!guest] = false;
-    }
-    if (!on) {
+        /*
+         * What the other set holds may be stale too (or, with watching
+         * off, unwatched): it is not set aside.
+         */
         t->cr3_whole[!guest] = false;
     }
     t->cr3_whole[guest] = on;
@@ -284,7 +283,7 @@ void vmx_cr3_flush(CPUX86State *env)
     back = tlb_stash_switch(cs, sets, key, keep);
     if (!env->vmx.vmxon) {
         /* Outside VMX operation the whole TLB was flushed, as upstream. */
-        tlb_flush_by_mmuidx(cs, ((1u << NB_MMU_MODES) - 1) & ~TLB_ROOT_SET);
+        tlb_flush_by_mmuidx(cs, ((1u << NB_MMU_MODES) - 1) & ~VMX_TLB_ROOT_SET);
     }
     trace_vmx_tlb_cr3(cs->cpu_index, env->cr[3], keep, back);
 }
@@ -316,17 +315,14 @@ void vmx_tlb_entry_end(CPUX86State *env)
          * filled under the same tag, and the root set waits for the
          * exit's check.
          */
-        sets = TLB_ROOT_SET | TLB_GUEST_SET;
+        sets = vmx_linear_sets();
         sets_flushed(env);
     } else {
         if (now.vpid) {
             vmx_tlb_unwatch(env);
         }
-        if (!env->vmx.tlb.guest.valid || now.vpid != env->vmx.tlb.guest.vpid ||
-            now.eptp != env->vmx.tlb.guest.eptp ||
-            now.apic_access != env->vmx.tlb.guest.apic_access ||
-            !same_paging(&now, &env->vmx.tlb.guest)) {
-            sets = TLB_GUEST_SET;
+        if (!same_tag(&now, &env->vmx.tlb.guest)) {     /* now.valid is set */
+            sets = VMX_TLB_GUEST_SET;
         }
     }
     /* Guest-physical mappings are tagged by the EPTP (29.4.2). */
@@ -357,9 +353,9 @@ void vmx_tlb_exit_end(CPUX86State *env)
     env->vmx.tlb.paging_switch = false;
     paging_tag(env, &now);
     if (!env->vmx.tlb.guest.vpid && !sets_unwritten(env, &now)) {
-        flush(env, "exit", TLB_ROOT_SET | TLB_GUEST_SET);
+        flush(env, "exit", vmx_linear_sets());
         sets_flushed(env);
     } else {
-        flush(env, "exit", same_paging(&now, &env->vmx.tlb.root) ? 0 : TLB_ROOT_SET);
+        flush(env, "exit", same_paging(&now, &env->vmx.tlb.root) ? 0 : VMX_TLB_ROOT_SET);
     }
 }

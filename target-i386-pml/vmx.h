@@ -95,13 +95,16 @@ void vmx_cr3_flush(CPUX86State *env);
 
 /*
  * The MMU indices that hold linear and combined mappings, INVLPG's to
- * flush (patch 0057): the root set 0..5 and the guest set 8..13 (patch
- * 0029).  MMU_PHYS_IDX and MMU_NESTED_IDX hold physical and
+ * flush (patch 0057) and what a transition without VPID flushes
+ * (vmx-tlb.c): the root set 0..5 and the guest set 8..13 (patch 0029).  MMU_PHYS_IDX and MMU_NESTED_IDX hold physical and
  * guest-physical mappings, which no linear address names.
  */
+#define VMX_TLB_ROOT_SET    (0x3fu)
+#define VMX_TLB_GUEST_SET   (0x3fu << MMU_GUEST_OFFSET)
+
 static inline uint16_t vmx_linear_sets(void)
 {
-    return 0x3f | (0x3f << MMU_GUEST_OFFSET);
+    return VMX_TLB_ROOT_SET | VMX_TLB_GUEST_SET;
 }
 
 /*
