@@ -203,6 +203,17 @@ def print_table(results):
             print("%s: its diagnostics (last 150 lines):" % r.name)
             for l in r.diagnostics[-150:]:
                 print("    " + l)
+    # Once more after the diagnostics, which can be long: whoever reads
+    # only the end of the output (a CI summary) still learns which checks
+    # failed.
+    failing = [(r, f) for r in results for f in (r.failures or ([r.problem] if r.problem else []))]
+    if failing:
+        print("\nWhat failed (%d):" % len(failing))
+        for r, f in failing[:30]:
+            f = f.splitlines()[0] if f else ""
+            print("  %s: %s" % (r.name, f if len(f) <= 300 else f[:297] + "..."))
+        if len(failing) > 30:
+            print("  ... and %d more, above" % (len(failing) - 30))
 
 
 def main():

@@ -205,6 +205,106 @@ def window_phases(stamped, cuts, lag):
     return out
 
 
+# ---- the domU's lines against the window boundaries ------------------------
+#
+# dom0 relays the domU's console to the host once a second, and under load
+# (a domU that swaps, dom0's disk backend busy) a line can reach the host
+# seconds after the domU printed it: seen in CI, a pass's line came more than
+# 5 s late.  Host arrival times therefore cannot say which window a pass ran
+# in.  xen-epml --console-log counts, at each boundary, the whole lines of
+# the domU's console log in dom0 ("@@QPML epml-lines est=E w=N lines=L"),
+# and dom0 relays that log line by line, in order, each with the "[domU] "
+# prefix: a relayed line's number in the log says on which side of each
+# boundary the domU printed it.
+
+DOMU = "[domU] "
+EPML_LINES = re.compile(r"est=(\S+) w=(\d+) lines=(-?\d+)")
+# A line whose prefix a Xen message broke on the serial line goes
+# uncounted (never seen; a Xen message would have to land in the prefix's
+# 7 characters); a line of margin on each side of a boundary absorbs one.
+CUT_SLACK_LINES = 1
+# When a write to the domU's console returns, what it wrote may still sit
+# in the console driver's buffer (hvc_xen: 256 bytes), not in the log yet.
+CUT_SLACK_BYTES = 256
+
+
+def cut_lines(marks):
+    """{(est, w): whole lines in the domU's console log at boundary w},
+    from the epml-lines marks ((event, fields, when) as xen-demo keeps
+    them); a count of -1 (log unreadable) is left out."""
+    out = {}
+    for ev, fields, _ in marks:
+        m = EPML_LINES.search(fields) if ev == "epml-lines" else None
+        if m and int(m.group(3)) >= 0:
+            out[(m.group(1), int(m.group(2)))] = int(m.group(3))
+    return out
+
+
+class DomuLines:
+    """The console's lines (as the host saw them) numbered as in the domU's
+    console log: the n-th line with the "[domU] " prefix is the log's n-th."""
+
+    def __init__(self, lines):
+        self.number = {}        # index among @lines -> line number in the log
+        self.end = [0]          # bytes of the log through line n
+        for i, line in enumerate(lines):
+            if line is not None and line.startswith(DOMU):
+                self.number[i] = len(self.end)
+                self.end.append(self.end[-1] + len(line) - len(DOMU) + 1)
+
+    def before(self, i, count):
+        """Line @i was whole in the log at a boundary that counted @count
+        lines: the domU printed it before the boundary."""
+        n = self.number.get(i)
+        return n is not None and n <= count - CUT_SLACK_LINES
+
+    def after(self, i, count):
+        """The domU's write of line @i returned only after that boundary:
+        its last byte lies beyond what the driver's buffer can hold past
+        the lines the log had, so whatever the writer did next came after."""
+        n = self.number.get(i)
+        if n is None or n <= count + CUT_SLACK_LINES or count + 1 >= len(self.end):
+            return False
+        return self.end[n] - self.end[count + 1] > CUT_SLACK_BYTES
+
+
+WSS_TOUCH = DOMU + "wss-touch: "
+
+
+def whole_pass_windows_lines(lines, counts):
+    """The windows w >= 1 (both boundaries counted; counts: {w: lines})
+    in which a whole wss-touch pass ran: its line was in the log at the
+    closing boundary, and the workload's line before it (after which the
+    pass began) was written after the opening one."""
+    dl = DomuLines(lines)
+    touch = [i for i, l in enumerate(lines) if l is not None and l.startswith(WSS_TOUCH)]
+    out = set()
+    for prev, i in zip(touch, touch[1:]):
+        if not PASS.search(lines[i]):
+            continue
+        for w in counts:
+            if w >= 1 and (w - 1) in counts and dl.before(i, counts[w]) and \
+                    dl.after(prev, counts[w - 1]):
+                out.add(w)
+    return out
+
+
+def window_phases_lines(lines, counts):
+    """window_phases() by line numbers: per window w >= 1 with both of its
+    boundaries counted, the phases of the passes the domU reported between
+    them.  counts: {w: lines at boundary w}."""
+    dl = DomuLines(lines)
+    out = {}
+    for w in sorted(counts):
+        if w < 1 or (w - 1) not in counts:
+            continue
+        lo, hi = counts[w - 1], counts[w]
+        out[w] = {int(m.group(1)) for i, l in enumerate(lines) if l is not None
+                  for m in [PASS.search(l)] if m
+                  and i in dl.number and lo < dl.number[i] <= hi}
+    return out
+
+
 def truth_for_phase(truths, phase, before_line=None):
     """The latest complete guest truth of @phase (before a console line)."""
     best = None

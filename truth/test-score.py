@@ -111,4 +111,32 @@ ok(inv.get(0x123) == 5 and 0x124 not in inv,
    "a 4 KiB leaf maps its machine frame to its gfn; a non-present entry maps nothing")
 ok(inv.get(0x40000) == 0x200 and inv.get(0x401ff) == 0x3ff and len(inv) == 1 + 512,
    "a 2 MiB leaf maps 512 machine frames to 512 gfns (%d mapped)" % len(inv))
+# Windows by the domU's console line numbers (xen-epml --console-log): the
+# n-th "[domU] " line is the log's n-th whatever else the console holds, and
+# a window is (count at its opening boundary, count at its closing one].
+lines = ["[domU] wss-touch: loop=0 phase=0 pass=1 ms=5",          # 1
+         "(XEN) d1: a hypervisor message",
+         "[domU] wss-touch: loop=0 phase=0 pass=2 ms=5",          # 2
+         "@@QPML epml-lines est=epml w=1 lines=2",
+         "[domU] wss-touch: loop=0 phase=1 pass=3 ms=5",          # 3
+         "[domU] @@DOMU meminfo committed_as_kb=1",               # 4
+         "[domU] wss-touch: loop=0 phase=1 pass=4 ms=5",          # 5
+         "[domU] wss-touch: loop=0 phase=0 pass=5 ms=5"]          # 6
+marks = [("epml-lines", "est=epml w=%d lines=%d" % (w, n), 0.0) for w, n in ((0, 0), (1, 2), (2, 5))]
+marks += [("epml-lines", "est=pml w=1 lines=-1", 0.0), ("epml-cut", "est=epml w=1", 0.0)]
+counts = score.cut_lines(marks)
+ok(counts == {("epml", 0): 0, ("epml", 1): 2, ("epml", 2): 5},
+   "epml-lines marks give each boundary's count; an unreadable log's (-1) is left out")
+ph = score.window_phases_lines(lines, {w: n for (e, w), n in counts.items() if e == "epml"})
+ok(ph == {1: {0}, 2: {1}}, "passes fall in the window their line numbers say (%s)" % ph)
+dl = score.DomuLines(lines)
+ok([dl.number.get(i) for i in range(len(lines))] == [1, None, 2, None, 3, 4, 5, 6],
+   "only [domU] lines are numbered, in order")
+passes = ["[domU] wss-touch: loop=%d phase=0 pass=%d ms=5 %s" % (k, k + 1, "x" * 120)
+          for k in range(12)]
+ok(score.whole_pass_windows_lines(passes, {0: 2, 1: 9, 2: 10}) == {1},
+   "a whole pass ran in window 1 (lines 3-9: a pass line after two past the opening count),"
+   " none in window 2 (one line)")
+ok(score.whole_pass_windows_lines(passes, {0: 2, 1: 5}) == set(),
+   "no whole pass when the lines between the boundaries are all within the margins")
 done()

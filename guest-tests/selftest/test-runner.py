@@ -37,6 +37,11 @@ ok("failing: FAIL: this one fails on purpose" in out and "failing: FAIL: so does
    "each failing assertion is listed")
 ok(re.search(r"^hang\s+guest\s+1\s+1\s+[\d.]+\s+BROKEN$", out, re.M) is not None,
    "the table marks the hanging guest BROKEN")
+# A CI summary shows only the end of the output: the failures are named there.
+end = out[out.rfind("What failed (4):"):] if "What failed (4):" in out else ""
+ok(all(s in end for s in ("failing: this one fails on purpose", "failing: so does this one",
+                          "hang: killed after 3 s", "triplefault: no END line")),
+   "the failures are named again at the end, after any diagnostics")
 
 rc, out = run("--only", "failing", qemu_bin=os.path.join(HERE, "fake-qemu-crash.sh"))
 ok(rc != 0 and "emulator killed by signal SIGSEGV" in out, "an emulator crash is reported with its signal")

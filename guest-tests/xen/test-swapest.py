@@ -300,4 +300,42 @@ for i in range(80000):
         want = len(plain) - 1 - plain.index(q) if q in plain else None
         bad += lru.depth(q) != want or len(lru) != len(plain)
 ok(bad == 0, "LRU depths match a plain list over 80,000 pushes and pops (%d differ)" % bad)
+# -- which window a pass ran in, by the domU's console line numbers -----------
+# dom0 relays the domU's lines late under load (a CI run saw more than 5 s),
+# so host arrival times can put a pass in a window it began before.
+# xen-epml --console-log counts the log's lines at each boundary
+# ("epml-lines"); a pass is in window 1 only if its line was in the log at
+# the closing boundary and the workload's line before it (the previous
+# pass's last report, after which it began) was written after the opening
+# one.  Here every line arrives at host times that put pass 2 in window 1;
+# the counts say otherwise in two cases, and agree in one.
+def placed(lo, hi, short=False):
+    text = ["[domU] @@DOMU meminfo committed_as_kb=1"] * 6 + [
+        "(XEN) not the domU's",
+        "[domU] wss-touch: loop=0 phase=0 pass=1 mode=rw ms=50 verify=ok",      # line 7
+        "[domU] wss-touch: gfns phase=0 at=1 cover=this part=1/1 n=6 absent=0 hash=0x1 r="
+        + ("10+6" if short else ",".join("%x+1" % (0x100 + 2 * k) for k in range(120))),  # 8
+        "@@QPML epml-cut est=epml w=1 t=1.00",
+        "[domU] wss-touch: loop=0 phase=0 pass=2 mode=rw ms=50 verify=ok",      # line 9
+        "[domU] @@DOMU meminfo committed_as_kb=1"] + ["[domU] x"] * 3           # lines 10-13
+    marks = [("epml-cut", "est=epml w=0", 10.0), ("epml-cut", "est=epml w=1", 100.0)]
+    if lo is not None:
+        marks += [("epml-lines", "est=epml w=0 lines=%d" % lo, 10.0),
+                  ("epml-lines", "est=epml w=1 lines=%d" % hi, 100.0)]
+    console = types.SimpleNamespace(marks=marks,
+                                    stamped=[(50.0 + i, l) for i, l in enumerate(text)])
+    return xd.whole_pass_windows(console) == {("epml", 1)}
+
+
+ok(placed(None, None), "without line counts a pass is placed by host time (the late-relay risk)")
+ok(placed(3, 13), "with line counts: pass 2's line (9) in the log at the closing boundary (13),"
+   " the report before it (line 8, 600 bytes past line 4) written after the opening one (3):"
+   " in window 1")
+ok(not placed(8, 13), "with line counts: the report before pass 2 already in the log at the"
+   " opening boundary: pass 2 may have begun before it, not in window 1")
+ok(not placed(3, 9), "with line counts: pass 2's line not clear of the closing boundary's count"
+   " (9, within the margin of a line): not in window 1")
+ok(not placed(3, 13, short=True), "with line counts: the report before pass 2 short, so that"
+   " it ends within the console driver's buffer (256 bytes) past the opening boundary's lines:"
+   " not in window 1")
 done()

@@ -555,9 +555,20 @@ def score_truth(args, console, text):
             cuts[0] = when
         elif ev == "est" and f.get("name") == "epml":
             cuts[int(f["w"])] = when
-    phases = truth.window_phases(console.stamped, cuts, 1.5)
+    counts = {w: n for (est, w), n in truth.cut_lines(console.marks).items() if est == "epml"}
+    by_lines = bool(counts) and all(w in counts for w in cuts)
+    whole = None        # the windows that held a whole pass, if known
+    if by_lines:
+        # by the domU's console line numbers at each boundary (exact)
+        phases = truth.window_phases_lines(text, counts)
+        whole = truth.whole_pass_windows_lines(text, counts)
+    else:
+        phases = truth.window_phases(console.stamped, cuts, 1.5)
     print("\nPage by page, extended PML against the guest-side truth (wss-touch's frames"
           " from pagemap; docs/ground-truth.md)")
+    print("  (the workload's phase in each window from %s)" % (
+        "the domU's console line numbers at the window boundaries" if by_lines else
+        "when its lines reached the host, allowing 1.5 s (no console line counts)"))
     print("  (workload: its pages in the window's phase; recall: share of them extended PML"
           " logged; outside: logged pages that are not the workload's: kernel, page cache)")
     print("  %6s %6s %10s %10s %10s %10s %10s %9s" % ("window", "phase", "workload", "estimate",
@@ -576,6 +587,10 @@ def score_truth(args, console, text):
             row["status"] = "mixed"
         elif last_phase is None:
             row["status"] = "no workload pass seen"
+        elif whole is not None and w not in whole:
+            # The window's share of a pass or two: its pages need not be
+            # all the phase's (a loaded host, a domU held up).
+            row["status"] = "no whole pass in the window, not graded"
         else:
             t = truth.truth_for_phase(truths, last_phase)
             if t is None:
@@ -660,14 +675,49 @@ def pass_windows(cuts, when, ms, lag=1.5):
             and when - lag - ms / 1000.0 >= cuts[(est, w - 1)]}
 
 
-def whole_pass_windows(console, lag=1.5):
+class PassPlacer:
+    """Which --sync windows a wss-touch pass ran wholly in.  With xen-epml's
+    line counts at both of a window's boundaries (--console-log), exactly:
+    the pass's line was in the domU's console log at the closing boundary,
+    and the workload's line before it (the previous pass's last report,
+    after which this pass began) was written after the opening one
+    (truth.DomuLines).  Without them, by host time (pass_windows())."""
+
+    def __init__(self, console, text):
+        self.cuts = oracle_cuts(console)
+        self.counts = truth.cut_lines(console.marks)
+        self.lines = truth.DomuLines(text)
+        self.touch = [i for i, l in enumerate(text) if l.startswith("[domU] wss-touch: ")]
+        self.stamped = console.stamped
+        self.by_time = 0        # windows placed by host time, for want of counts
+
+    def windows(self, i, ms):
+        """The windows the pass whose line is text[@i] (@ms long) ran in."""
+        out = set()
+        k = bisect.bisect_left(self.touch, i)
+        prev = self.touch[k - 1] if k > 0 else None
+        for (est, w), end in self.cuts.items():
+            if w < 1 or (est, w - 1) not in self.cuts:
+                continue
+            lo, hi = self.counts.get((est, w - 1)), self.counts.get((est, w))
+            if lo is None or hi is None:
+                self.by_time += 1
+                out |= {key for key in pass_windows(self.cuts, self.stamped[i][0], ms)
+                        if key == (est, w)}
+            elif prev is not None and self.lines.before(i, hi) and self.lines.after(prev, lo):
+                out.add((est, w))
+        return out
+
+
+def whole_pass_windows(console):
     """{(est, w)}: the --sync windows in which a whole wss-touch pass ran."""
-    cuts = oracle_cuts(console)
+    text = [line for _, line in console.stamped]
+    placer = PassPlacer(console, text)
     out = set()
-    for when, line in console.stamped:
+    for i, line in enumerate(text):
         m = re.search(r"\[domU\] wss-touch: .* ms=(\d+)", line)
         if m:
-            out |= pass_windows(cuts, when, int(m.group(1)), lag)
+            out |= placer.windows(i, int(m.group(1)))
     return out
 
 
@@ -699,7 +749,7 @@ def swap_page_check(console, text, oracle_pages, check, swapping):
     the oracle's page list of that window: the pass touched each of those
     frames (a page does not change frames while it stays resident), and a
     page swapped in during the pass was touched in its new frame."""
-    cuts = oracle_cuts(console)
+    placer = PassPlacer(console, text)
     passes = {}   # console line -> (pass, ms)
     for i, l in enumerate(text):
         m = re.search(r"\[domU\] wss-touch: loop=\d+ phase=\d+ pass=(\d+) .*ms=(\d+)", l)
@@ -712,7 +762,7 @@ def swap_page_check(console, text, oracle_pages, check, swapping):
         k = bisect.bisect_left(order, line)
         if k == 0 or passes[order[k - 1]][0] != at:
             return set()
-        return pass_windows(cuts, console.stamped[order[k - 1]][0], passes[order[k - 1]][1])
+        return placer.windows(order[k - 1], passes[order[k - 1]][1])
 
     graded, incomplete = [], 0
     tally = {"frames": [0, []], "swapin": [0, []]}
@@ -742,6 +792,9 @@ def swap_page_check(console, text, oracle_pages, check, swapping):
               nf, len(mf), (" (" + truth.runs_of(sorted(set(mf))[:200]) + ")") if mf else "",
               ns, len(ms), (" (" + truth.runs_of(sorted(set(ms))[:200]) + ")") if ms else "",
               incomplete))
+    print("  (passes placed in windows by %s)" % (
+        "host time (no console line counts)" if placer.by_time else
+        "the domU's console line numbers at the window boundaries"))
     check("page by page, the oracle counts swapped-in pages: the frames pages were swapped"
           " into during a pass (pagemap in the domU) are in the oracle's page list of the"
           " window the pass ran in, as are all the frames the pass left its pages in"
@@ -1435,7 +1488,8 @@ def main():
         graded = [r for r in truth_rows if r.get("recall") is not None]
         check("every extended-PML window has its page list and the workload's frames "
               "(%d windows, %d graded)" % (len(truth_rows), len(graded)),
-              truth_rows and all(r.get("status") in ("ok", "mixed", "random phase, not graded")
+              truth_rows and all(r.get("status") in ("ok", "mixed", "random phase, not graded",
+                                                     "no whole pass in the window, not graded")
                                  for r in truth_rows)
               and graded)
         worst = min((r["recall"] for r in graded), default=None)

@@ -8,11 +8,12 @@
  *   xen-epml info DOMID
  *   xen-epml collect DOMID [--csv]
  *   xen-epml wss DOMID --interval S --windows N [--csv] [--sync] [--pages]
- *                         [--truth-marker] [--io-marker FILE]
+ *                         [--truth-marker] [--io-marker FILE] [--console-log FILE]
  *   xen-epml pml-wss DOMID --interval S --windows N [--csv] [--sync] [--pages]
- *                         [--truth-marker] [--io-marker FILE]
+ *                         [--truth-marker] [--io-marker FILE] [--console-log FILE]
  *   xen-epml sample-wss DOMID --interval S --windows N [--samples K]
  *                         [--seed X] [--csv] [--sync] [--io-marker FILE]
+ *                         [--console-log FILE]
  *
  * enable/disable/collect are the research's enable_log_dirty,
  * disable_log_dirty and collect-logs operations, on the extended PML Xen
@@ -41,6 +42,13 @@
  * --io-marker FILE: at each boundary, also write "qpml-cut est=E w=N" to
  * FILE (dom0's tracefs trace_marker), so that a trace recorded in dom0
  * (the domU's swap traffic, docs/estimators.md) is cut at the same points.
+ * --console-log FILE: at each boundary, also print "@@QPML epml-lines est=E
+ * w=N lines=L t=T": L is how many whole lines the domU's console log in dom0
+ * (xenconsoled's FILE) held at the boundary, so that the host can tell which
+ * of the domU's lines were printed before it, however late dom0 relays them.
+ * With the domU paused there (--sync, --truth-marker), L is counted once
+ * xenconsoled has drained its ring: every line the domU had handed to its
+ * console driver is in, but for the driver's own small buffer.
  * Without --sync, each boundary is one XEN_DOMCTL_EPML_COLLECT_NEXT: the
  * window is read and the next one opened with the domain paused once, in
  * Xen, so no access falls between two windows.
@@ -69,6 +77,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -345,11 +354,54 @@ static void truth_arm(void)
 			 "xorl %%eax, %%eax" : : : "rax", "memory");
 }
 
+/* --console-log: the domU's console log in dom0 (xenconsoled's), or NULL. */
+static const char *console_log;
+
+/*
+ * "@@QPML epml-lines ..." for boundary @w: the whole lines in the console
+ * log now.  @paused: the domU prints nothing more until it resumes, so
+ * wait (at most 2 s) for xenconsoled to drain its ring first: the file's
+ * size the same at three looks 20 ms apart.  A log that cannot be read
+ * gives lines=-1, which the host takes as no count.
+ */
+static void mark_lines(unsigned long w, double t, bool paused)
+{
+	struct stat st;
+	long long last = -1, lines = 0;
+	char buf[65536];
+	size_t n;
+	FILE *f;
+
+	if (!console_log)
+		return;
+	for (int i = 0, same = 0; paused && i < 100 && same < 3; i++) {
+		long long size = stat(console_log, &st) == 0 ? (long long)st.st_size : -1;
+
+		same = size == last ? same + 1 : 0;
+		last = size;
+		usleep(20000);
+	}
+	f = fopen(console_log, "r");
+	if (!f) {
+		lines = -1;
+	} else {
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			for (size_t i = 0; i < n; i++)
+				lines += buf[i] == '\n';
+		if (ferror(f))
+			lines = -1;
+		fclose(f);
+	}
+	printf("@@QPML epml-lines est=%s w=%lu lines=%lld t=%.2f\n", cut_est, w, lines, t);
+	fflush(stdout);
+}
+
 static void sync_cut(uint16_t domid, unsigned long w, double t, void (*cut)(uint16_t))
 {
 	char line[64];
 
 	domain_pause_ctl(domid, true);
+	mark_lines(w, t, true);
 	printf("@@QPML epml-cut est=%s w=%lu t=%.2f\n", cut_est, w, t);
 	fflush(stdout);
 	if (!fgets(line, sizeof(line), stdin))
@@ -374,6 +426,7 @@ static void window_cut(uint16_t domid, bool sync, unsigned long w, double t,
 		domain_pause_ctl(domid, true);
 	truth_mark(w);
 	cut(domid);
+	mark_lines(w, t, truth_marker);
 	if (truth_marker)
 		domain_pause_ctl(domid, false);
 }
@@ -883,11 +936,12 @@ static void usage(void)
 		"       xen-epml info DOMID\n"
 		"       xen-epml collect DOMID [--csv]\n"
 		"       xen-epml wss DOMID --interval S --windows N [--csv] [--sync] [--pages]\n"
-		"                     [--truth-marker] [--io-marker FILE]\n"
+		"                     [--truth-marker] [--io-marker FILE] [--console-log FILE]\n"
 		"       xen-epml pml-wss DOMID --interval S --windows N [--csv] [--sync] [--pages]\n"
-		"                         [--truth-marker] [--io-marker FILE]\n"
+		"                         [--truth-marker] [--io-marker FILE] [--console-log FILE]\n"
 		"       xen-epml sample-wss DOMID --interval S --windows N [--samples K]\n"
-		"                            [--seed X] [--csv] [--sync] [--io-marker FILE]\n");
+		"                            [--seed X] [--csv] [--sync] [--io-marker FILE]\n"
+		"                            [--console-log FILE]\n");
 	exit(2);
 }
 
@@ -925,6 +979,7 @@ int main(int argc, char **argv)
 		{ "samples", required_argument, NULL, 'k' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "io-marker", required_argument, NULL, 'M' },
+		{ "console-log", required_argument, NULL, 'L' },
 		{ 0 }
 	};
 	unsigned flags = XEN_DOMCTL_EPML_READS | XEN_DOMCTL_EPML_WRITES | XEN_DOMCTL_EPML_FILTER_WALK;
@@ -970,6 +1025,7 @@ int main(int argc, char **argv)
 		case 'T': truth_marker = true; truth_arm(); break;
 		case 'k': samples = parse_num(optarg, "sample size", 65536); break;
 		case 'S': seed = parse_num(optarg, "seed", ~0ul); break;
+		case 'L': console_log = optarg; break;
 		case 'M':
 			io_marker_fd = open(optarg, O_WRONLY | O_APPEND | O_CLOEXEC);
 			if (io_marker_fd < 0)
@@ -1156,6 +1212,7 @@ int main(int argc, char **argv)
 				op.op = XEN_DOMCTL_EPML_NEW_WINDOW;        /* start clean */
 				epml_or_die(domid, &op, 0, "wss");
 			}
+			mark_lines(0, 0, truth_marker);
 			if (truth_marker)
 				domain_pause_ctl(domid, false);
 			tstart = now_s();
