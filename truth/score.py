@@ -17,6 +17,7 @@ dom0 carry a "[domU] " prefix) and compares them page by page:
 Every multi-line record is numbered "part=I/K"; a record with a part
 missing is reported as incomplete, never scored.
 """
+import bisect
 import os
 import re
 import struct
@@ -218,6 +219,7 @@ def window_phases(stamped, cuts, lag):
 # boundary the domU printed it.
 
 DOMU = "[domU] "
+WSS_TOUCH = DOMU + "wss-touch: "
 EPML_LINES = re.compile(r"est=(\S+) w=(\d+) lines=(-?\d+)")
 # A line whose prefix a Xen message broke on the serial line goes
 # uncounted (never seen; a Xen message would have to land in the prefix's
@@ -247,10 +249,13 @@ class DomuLines:
     def __init__(self, lines):
         self.number = {}        # index among @lines -> line number in the log
         self.end = [0]          # bytes of the log through line n
+        self.touch = []         # indices of wss-touch's lines, in order
         for i, line in enumerate(lines):
             if line is not None and line.startswith(DOMU):
                 self.number[i] = len(self.end)
                 self.end.append(self.end[-1] + len(line) - len(DOMU) + 1)
+                if line.startswith(WSS_TOUCH):
+                    self.touch.append(i)
 
     def before(self, i, count):
         """Line @i was whole in the log at a boundary that counted @count
@@ -267,26 +272,22 @@ class DomuLines:
             return False
         return self.end[n] - self.end[count + 1] > CUT_SLACK_BYTES
 
-
-WSS_TOUCH = DOMU + "wss-touch: "
+    def pass_between(self, i, lo, hi):
+        """The wss-touch pass whose line is @i ran wholly between two
+        boundaries that counted @lo and @hi lines: its line was in the log
+        at the closing one, and the workload's line before it (after which
+        the pass began) was written after the opening one."""
+        k = bisect.bisect_left(self.touch, i)
+        return k > 0 and self.before(i, hi) and self.after(self.touch[k - 1], lo)
 
 
 def whole_pass_windows_lines(lines, counts):
     """The windows w >= 1 (both boundaries counted; counts: {w: lines})
-    in which a whole wss-touch pass ran: its line was in the log at the
-    closing boundary, and the workload's line before it (after which the
-    pass began) was written after the opening one."""
+    in which a whole wss-touch pass ran (DomuLines.pass_between())."""
     dl = DomuLines(lines)
-    touch = [i for i, l in enumerate(lines) if l is not None and l.startswith(WSS_TOUCH)]
-    out = set()
-    for prev, i in zip(touch, touch[1:]):
-        if not PASS.search(lines[i]):
-            continue
-        for w in counts:
-            if w >= 1 and (w - 1) in counts and dl.before(i, counts[w]) and \
-                    dl.after(prev, counts[w - 1]):
-                out.add(w)
-    return out
+    return {w for i in dl.touch if PASS.search(lines[i])
+            for w in counts if w >= 1 and (w - 1) in counts
+            and dl.pass_between(i, counts[w - 1], counts[w])}
 
 
 def window_phases_lines(lines, counts):
@@ -294,15 +295,10 @@ def window_phases_lines(lines, counts):
     boundaries counted, the phases of the passes the domU reported between
     them.  counts: {w: lines at boundary w}."""
     dl = DomuLines(lines)
-    out = {}
-    for w in sorted(counts):
-        if w < 1 or (w - 1) not in counts:
-            continue
-        lo, hi = counts[w - 1], counts[w]
-        out[w] = {int(m.group(1)) for i, l in enumerate(lines) if l is not None
-                  for m in [PASS.search(l)] if m
-                  and i in dl.number and lo < dl.number[i] <= hi}
-    return out
+    passes = [(dl.number[i], int(m.group(1))) for i in dl.touch
+              for m in [PASS.search(lines[i])] if m]
+    return {w: {phase for n, phase in passes if counts[w - 1] < n <= counts[w]}
+            for w in counts if w >= 1 and (w - 1) in counts}
 
 
 def truth_for_phase(truths, phase, before_line=None):

@@ -677,26 +677,21 @@ def pass_windows(cuts, when, ms, lag=1.5):
 
 class PassPlacer:
     """Which --sync windows a wss-touch pass ran wholly in.  With xen-epml's
-    line counts at both of a window's boundaries (--console-log), exactly:
-    the pass's line was in the domU's console log at the closing boundary,
-    and the workload's line before it (the previous pass's last report,
-    after which this pass began) was written after the opening one
-    (truth.DomuLines).  Without them, by host time (pass_windows())."""
+    line counts at both of a window's boundaries (--console-log), by the
+    domU's console line numbers (truth.DomuLines.pass_between()); without
+    them, by host time (pass_windows())."""
 
     def __init__(self, console, text):
         self.cuts = oracle_cuts(console)
         self.counts = truth.cut_lines(console.marks)
         self.lines = truth.DomuLines(text)
-        self.touch = [i for i, l in enumerate(text) if l.startswith("[domU] wss-touch: ")]
         self.stamped = console.stamped
         self.by_time = 0        # windows placed by host time, for want of counts
 
     def windows(self, i, ms):
         """The windows the pass whose line is text[@i] (@ms long) ran in."""
         out = set()
-        k = bisect.bisect_left(self.touch, i)
-        prev = self.touch[k - 1] if k > 0 else None
-        for (est, w), end in self.cuts.items():
+        for est, w in self.cuts:
             if w < 1 or (est, w - 1) not in self.cuts:
                 continue
             lo, hi = self.counts.get((est, w - 1)), self.counts.get((est, w))
@@ -704,7 +699,7 @@ class PassPlacer:
                 self.by_time += 1
                 out |= {key for key in pass_windows(self.cuts, self.stamped[i][0], ms)
                         if key == (est, w)}
-            elif prev is not None and self.lines.before(i, hi) and self.lines.after(prev, lo):
+            elif self.lines.pass_between(i, lo, hi):
                 out.add((est, w))
         return out
 

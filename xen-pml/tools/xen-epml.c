@@ -361,13 +361,16 @@ static const char *console_log;
  * "@@QPML epml-lines ..." for boundary @w: the whole lines in the console
  * log now.  @paused: the domU prints nothing more until it resumes, so
  * wait (at most 2 s) for xenconsoled to drain its ring first: the file's
- * size the same at three looks 20 ms apart.  A log that cannot be read
- * gives lines=-1, which the host takes as no count.
+ * size the same at three looks 20 ms apart.  The log only grows, so each
+ * boundary reads on from where the last one stopped (a log that shrank is
+ * read again from its start).  A log that cannot be read gives lines=-1,
+ * which the host takes as no count.
  */
 static void mark_lines(unsigned long w, double t, bool paused)
 {
+	static long long read_to, lines_to;	/* bytes read so far, their lines */
 	struct stat st;
-	long long last = -1, lines = 0;
+	long long last = -1, lines;
 	char buf[65536];
 	size_t n;
 	FILE *f;
@@ -382,16 +385,20 @@ static void mark_lines(unsigned long w, double t, bool paused)
 		usleep(20000);
 	}
 	f = fopen(console_log, "r");
-	if (!f) {
+	if (f && fstat(fileno(f), &st) == 0 && st.st_size < read_to)
+		read_to = lines_to = 0;
+	if (!f || fseeko(f, read_to, SEEK_SET) != 0) {
 		lines = -1;
 	} else {
-		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+			read_to += n;
 			for (size_t i = 0; i < n; i++)
-				lines += buf[i] == '\n';
-		if (ferror(f))
-			lines = -1;
-		fclose(f);
+				lines_to += buf[i] == '\n';
+		}
+		lines = ferror(f) ? -1 : lines_to;
 	}
+	if (f)
+		fclose(f);
 	printf("@@QPML epml-lines est=%s w=%lu lines=%lld t=%.2f\n", cut_est, w, lines, t);
 	fflush(stdout);
 }
