@@ -20,6 +20,13 @@
  *    the code alone, and a store that rewrites only the byte of an
  *    instruction lying in the next line, or in the next page, must still
  *    reach the code that runs;
+ *  - INVLPG and the pages a translation spans (patch 0058 has a page
+ *    flush recheck only the jump-cache entries whose code lies in the
+ *    region it dropped): an instruction across two pages whose second
+ *    page is remapped and flushed; a 2 MiB page remapped and flushed
+ *    through another of its 4 KiB pages (SDM Vol. 3A 4.10.4.1: INVLPG
+ *    drops the whole large page's translation); a remapped page flushed,
+ *    then more pages flushed than 0058 remembers;
  *  - the same in an L2 guest (EPT, VPID), where the mapping is the
  *    guest's own and the switch happens inside non-root operation.
  */
@@ -39,6 +46,21 @@ static u64 pml4_b[512] __attribute__((aligned(4096)));
 static u64 pdpt_b[512] __attribute__((aligned(4096)));
 static u64 pd_b[512] __attribute__((aligned(4096)));
 static u64 cr3_a, cr3_b;
+/*
+ * TEST_VA + SPAN_PAGE: span0, then span1a or span1b, holding "mov
+ * $imm32, %eax; ret" from SPAN_OFF, across the two pages.
+ */
+#define SPAN_PAGE	2
+#define SPAN_OFF	0xffd
+static u8 span0[4096] __attribute__((aligned(4096)));
+static u8 span1a[4096] __attribute__((aligned(4096)));
+static u8 span1b[4096] __attribute__((aligned(4096)));
+/* Mapped as one 2 MiB page at BIG_VA, one or the other. */
+#define BIG_VA		(TEST_VA + (2ull << 20))
+#define BIG_SIZE	(2ull << 20)
+static u8 big_a[BIG_SIZE] __attribute__((aligned(BIG_SIZE)));
+static u8 big_b[BIG_SIZE] __attribute__((aligned(BIG_SIZE)));
+#define CASES		8
 
 typedef u32 (*code_fn)(void);
 
@@ -116,6 +138,19 @@ static u32 run_mixed(void)
 	return bad;
 }
 
+/* The second page's bytes of "mov $@value, %eax; ret" from SPAN_OFF. */
+static void emit_span_tail(u8 *page, u32 value)
+{
+	page[0] = (u8)(value >> 16);
+	page[1] = (u8)(value >> 24);
+	page[2] = 0xc3;
+}
+
+static u32 call_va(u64 va)
+{
+	return ((code_fn)(uintptr_t)va)();
+}
+
 /* Address space B: the boot tables, except the PD holding TEST_VA. */
 static void build_spaces(void)
 {
@@ -125,19 +160,32 @@ static void build_spaces(void)
 	pt_b[0] = pa(code2) | 3;
 	*boot_pde(TEST_VA) = pa(pt_a) | 3;
 
+	span0[SPAN_OFF] = 0xb8;
+	span0[SPAN_OFF + 1] = 0x5a;
+	span0[SPAN_OFF + 2] = 0x5a;
+	emit_span_tail(span1a, 0x1a1a5a5a);
+	emit_span_tail(span1b, 0x1b1b5a5a);
+	pt_a[SPAN_PAGE] = pa(span0) | 3;
+	pt_a[SPAN_PAGE + 1] = pa(span1a) | 3;
+	emit_ret_imm(big_a, 0xa);
+	emit_ret_imm(big_b, 0xb);
+	*boot_pde(BIG_VA) = pa(big_a) | 0x83;
+
 	cr3_a = read_cr3() & ADDR_MASK;
 	cr3_b = clone_space(TEST_VA, pa(pt_b) | 3, pml4_b, pdpt_b, pd_b);
 }
 
 /*
- * The four cases, in whatever mode runs them (L1 or L2); returns the
- * number of calls that ran the wrong code, per case in @bad[5].
+ * The cases, in whatever mode runs them (L1 or L2); returns the number
+ * of calls that ran the wrong code, per case in @bad.
  */
-static void run_cases(u32 bad[5])
+static void run_cases(u32 bad[CASES])
 {
-	int i;
+	u64 span_va = TEST_VA + SPAN_PAGE * 4096ull + SPAN_OFF;
+	int i, j;
 
-	bad[0] = bad[1] = bad[2] = bad[3] = bad[4] = 0;
+	for (i = 0; i < CASES; i++)
+		bad[i] = 0;
 	/* Two address spaces, switched by MOV to CR3. */
 	for (i = 0; i < ROUNDS; i++) {
 		write_cr3(cr3_a);
@@ -172,9 +220,35 @@ static void run_cases(u32 bad[5])
 	bad[3] += call_test_va() != 1000u + ROUNDS - 1;
 	emit_ret_imm(code1, 1);
 	bad[4] = run_mixed();
+	/* An instruction across two pages; the second one remapped, INVLPG. */
+	for (i = 0; i < ROUNDS; i++) {
+		bad[5] += call_va(span_va) != (i & 1 ? 0x1b1b5a5au : 0x1a1a5a5au);
+		pt_a[SPAN_PAGE + 1] = pa(i & 1 ? span1a : span1b) | 3;
+		invlpg(TEST_VA + (SPAN_PAGE + 1) * 4096ull);
+	}
+	pt_a[SPAN_PAGE + 1] = pa(span1a) | 3;
+	invlpg(TEST_VA + (SPAN_PAGE + 1) * 4096ull);
+	/* A 2 MiB page remapped; INVLPG of another 4 KiB page inside it. */
+	for (i = 0; i < ROUNDS; i++) {
+		bad[6] += call_va(BIG_VA) != (i & 1 ? 0xbu : 0xau);
+		*boot_pde(BIG_VA) = pa(i & 1 ? big_a : big_b) | 0x83;
+		invlpg(BIG_VA + (1 + i % 511) * 4096ull);
+	}
+	*boot_pde(BIG_VA) = pa(big_a) | 0x83;
+	invlpg(BIG_VA);
+	/* A remapped page flushed, then twelve other pages. */
+	for (i = 0; i < ROUNDS; i++) {
+		bad[7] += call_test_va() != (i & 1 ? 2u : 1u);
+		pt_a[0] = pa(i & 1 ? code1 : code2) | 3;
+		invlpg(TEST_VA);
+		for (j = 1; j <= 12; j++)
+			invlpg(TEST_VA + (2ull << 20) * 64 + j * 4096ull);
+	}
+	pt_a[0] = pa(code1) | 3;
+	invlpg(TEST_VA);
 }
 
-static void report_cases(const char *where, const u32 bad[5])
+static void report_cases(const char *where, const u32 bad[CASES])
 {
 	report(bad[0] == 0, "%s: MOV to CR3 between two address spaces runs each one's code (%u of %u calls wrong)",
 	       where, bad[0], 2 * ROUNDS);
@@ -186,11 +260,17 @@ static void report_cases(const char *where, const u32 bad[5])
 	       where, bad[3], ROUNDS + 1);
 	report(bad[4] == 0, "%s: code and data in one page: data stores leave the code, a store to an instruction's byte in the next line or page reaches it (%u of %u wrong)",
 	       where, bad[4], 6 * ROUNDS + 1);
+	report(bad[5] == 0, "%s: an instruction across two pages, the second remapped + INVLPG of it: the new bytes run (%u of %u wrong)",
+	       where, bad[5], ROUNDS);
+	report(bad[6] == 0, "%s: a 2 MiB page remapped + INVLPG of another 4 KiB page in it: the new page's code runs (%u of %u wrong)",
+	       where, bad[6], ROUNDS);
+	report(bad[7] == 0, "%s: PTE rewritten + INVLPG, then 12 more INVLPGs: the new page's code runs (%u of %u wrong)",
+	       where, bad[7], ROUNDS);
 }
 
 #include "vmx.h"
 
-static u32 l2_bad[5];
+static u32 l2_bad[CASES];
 
 static void l2_cases(void)
 {
@@ -199,7 +279,7 @@ static void l2_cases(void)
 
 void test_main(void)
 {
-	u32 bad[5];
+	u32 bad[CASES];
 
 	build_spaces();
 	report(call_test_va() == 1, "TEST_VA runs the first page's code");
