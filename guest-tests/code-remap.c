@@ -28,7 +28,11 @@
  *    drops the whole large page's translation); a remapped page flushed,
  *    then more pages flushed than 0058 remembers;
  *  - the same in an L2 guest (EPT, VPID), where the mapping is the
- *    guest's own and the switch happens inside non-root operation.
+ *    guest's own and the switch happens inside non-root operation;
+ *  - code rewritten by a store that an emulator helper makes, not
+ *    translated code (VMREAD to memory): patch 0059 lets such stores
+ *    skip the full path when the TLB entry has no flag set, and a page
+ *    with code has one.
  */
 #include "libtest.h"
 
@@ -61,6 +65,9 @@ static u8 span1b[4096] __attribute__((aligned(4096)));
 static u8 big_a[BIG_SIZE] __attribute__((aligned(BIG_SIZE)));
 static u8 big_b[BIG_SIZE] __attribute__((aligned(BIG_SIZE)));
 #define CASES		8
+/* Code rewritten by VMREAD to memory, at SMC_OFF. */
+#define SMC_OFF		0x100
+static u8 smc_page[4096] __attribute__((aligned(4096)));
 
 typedef u32 (*code_fn)(void);
 
@@ -270,6 +277,30 @@ static void report_cases(const char *where, const u32 bad[CASES])
 
 #include "vmx.h"
 
+/*
+ * "mov $imm, %eax; ret" at smc_page + SMC_OFF, run, then rewritten with
+ * a new immediate by VMREAD of a field holding the new bytes; each call
+ * must return the new immediate.  Returns the number of wrong calls.
+ */
+static u32 run_vmread_smc(void)
+{
+	u64 *at = (u64 *)(smc_page + SMC_OFF);
+	u32 bad = 0;
+	int i;
+
+	emit_ret_imm(smc_page + SMC_OFF, 0x4000);
+	bad += call_va((u64)(uintptr_t)at) != 0x4000;
+	for (i = 0; i < ROUNDS; i++) {
+		u64 bytes = 0xb8 | (u64)(0x5000 + i) << 8 | 0xc3ull << 40;
+
+		vmcs_set(VMCS_GUEST_RIP, bytes);
+		if (vmread_mem(VMCS_GUEST_RIP, at) != VMX_OK)
+			return ROUNDS + 1;
+		bad += call_va((u64)(uintptr_t)at) != 0x5000u + i;
+	}
+	return bad;
+}
+
 static u32 l2_bad[CASES];
 
 static void l2_cases(void)
@@ -289,5 +320,8 @@ void test_main(void)
 	vmx_on();
 	report(vmx_call_in_l2(l2_cases) == EXIT_REASON_VMCALL, "L2 ran its cases and left by VMCALL");
 	report_cases("L2 (EPT, VPID)", l2_bad);
+	bad[0] = run_vmread_smc();
+	report(bad[0] == 0, "L1: code rewritten by VMREAD to memory: the new code runs (%u of %u wrong)",
+	       bad[0], ROUNDS + 1);
 	vmx_off();
 }
