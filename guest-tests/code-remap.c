@@ -76,9 +76,14 @@ static inline void invlpg(u64 va)
 	asm volatile("invlpg (%0)" :: "r"(va) : "memory");
 }
 
+static u32 call_va(u64 va)
+{
+	return ((code_fn)(uintptr_t)va)();
+}
+
 static u32 call_test_va(void)
 {
-	return ((code_fn)(uintptr_t)TEST_VA)();
+	return call_va(TEST_VA);
 }
 
 /*
@@ -151,11 +156,6 @@ static void emit_span_tail(u8 *page, u32 value)
 	page[0] = (u8)(value >> 16);
 	page[1] = (u8)(value >> 24);
 	page[2] = 0xc3;
-}
-
-static u32 call_va(u64 va)
-{
-	return ((code_fn)(uintptr_t)va)();
 }
 
 /* Address space B: the boot tables, except the PD holding TEST_VA. */
@@ -310,7 +310,7 @@ static void l2_cases(void)
 
 void test_main(void)
 {
-	u32 bad[CASES];
+	u32 bad[CASES], vmread_bad;
 
 	build_spaces();
 	report(call_test_va() == 1, "TEST_VA runs the first page's code");
@@ -320,8 +320,8 @@ void test_main(void)
 	vmx_on();
 	report(vmx_call_in_l2(l2_cases) == EXIT_REASON_VMCALL, "L2 ran its cases and left by VMCALL");
 	report_cases("L2 (EPT, VPID)", l2_bad);
-	bad[0] = run_vmread_smc();
-	report(bad[0] == 0, "L1: code rewritten by VMREAD to memory: the new code runs (%u of %u wrong)",
-	       bad[0], ROUNDS + 1);
+	vmread_bad = run_vmread_smc();
+	report(vmread_bad == 0, "L1: code rewritten by VMREAD to memory: the new code runs (%u of %u wrong)",
+	       vmread_bad, ROUNDS + 1);
 	vmx_off();
 }
