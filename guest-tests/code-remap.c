@@ -32,7 +32,11 @@
  *  - code rewritten by a store that an emulator helper makes, not
  *    translated code (VMREAD to memory): patch 0059 lets such stores
  *    skip the full path when the TLB entry has no flag set, and a page
- *    with code has one.
+ *    with code has one;
+ *  - code rewritten by the page walker: a page table whose PTE is also
+ *    an instruction's immediate, run, then its accessed flag set by a
+ *    walk (SDM Vol. 3A 4.8); patch 0060 lets a walk's plain TLB hits
+ *    skip the full probe, and a page with code is not plain.
  */
 #include "libtest.h"
 
@@ -64,7 +68,19 @@ static u8 span1b[4096] __attribute__((aligned(4096)));
 #define BIG_SIZE	(2ull << 20)
 static u8 big_a[BIG_SIZE] __attribute__((aligned(BIG_SIZE)));
 static u8 big_b[BIG_SIZE] __attribute__((aligned(BIG_SIZE)));
-#define CASES		8
+/*
+ * ad_page is the page table of AD_VA's 2 MiB and holds code: "xor %eax,
+ * %eax; mov $imm16, %ax; ret" from AD_CODE, whose immediate is PTE
+ * AD_PTE's low two bytes and whose RET is that PTE's third byte (so the
+ * PTE maps AD_FRAME, 0xc3 in bits 16-23).  The entry before it, holding
+ * the first four bytes, is not present.
+ */
+#define AD_VA		(TEST_VA + (8ull << 20))
+#define AD_PTE		0x100
+#define AD_CODE		(AD_PTE * 8 - 4)
+#define AD_FRAME	0xc30000ull
+static u64 ad_page[512] __attribute__((aligned(4096)));
+#define CASES		9
 /* Code rewritten by VMREAD to memory, at SMC_OFF. */
 #define SMC_OFF		0x100
 static u8 smc_page[4096] __attribute__((aligned(4096)));
@@ -177,6 +193,9 @@ static void build_spaces(void)
 	emit_ret_imm(big_a, 0xa);
 	emit_ret_imm(big_b, 0xb);
 	*boot_pde(BIG_VA) = pa(big_a) | 0x83;
+	memcpy((u8 *)ad_page + AD_CODE, "\x31\xc0\x66\xb8", 4);
+	ad_page[AD_PTE] = AD_FRAME | 3;
+	*boot_pde(AD_VA) = pa(ad_page) | 3;
 
 	cr3_a = read_cr3() & ADDR_MASK;
 	cr3_b = clone_space(TEST_VA, pa(pt_b) | 3, pml4_b, pdpt_b, pd_b);
@@ -253,6 +272,14 @@ static void run_cases(u32 bad[CASES])
 	}
 	pt_a[0] = pa(code1) | 3;
 	invlpg(TEST_VA);
+	/* The PTE that is code: accessed flag clear, then set by a walk. */
+	for (i = 0; i < ROUNDS; i++) {
+		ad_page[AD_PTE] = AD_FRAME | 3;
+		invlpg(AD_VA + AD_PTE * 4096ull);
+		bad[8] += call_va((u64)(uintptr_t)ad_page + AD_CODE) != 0x03;
+		(void)*(volatile u64 *)(uintptr_t)(AD_VA + AD_PTE * 4096ull);
+		bad[8] += call_va((u64)(uintptr_t)ad_page + AD_CODE) != 0x23;
+	}
 }
 
 static void report_cases(const char *where, const u32 bad[CASES])
@@ -273,6 +300,8 @@ static void report_cases(const char *where, const u32 bad[CASES])
 	       where, bad[6], ROUNDS);
 	report(bad[7] == 0, "%s: PTE rewritten + INVLPG, then 12 more INVLPGs: the new page's code runs (%u of %u wrong)",
 	       where, bad[7], ROUNDS);
+	report(bad[8] == 0, "%s: a PTE that is also code, its accessed flag set by a walk: the new code runs (%u of %u wrong)",
+	       where, bad[8], 2 * ROUNDS);
 }
 
 #include "vmx.h"

@@ -41,6 +41,12 @@ static void *phys_host(CPUX86State *env, hwaddr addr, int size, MMUAccessType ac
     void *host;
     int flags;
 
+    /* A plain hit (RAM, dirty, no watchpoint) needs no more (patch 0060). */
+    host = probe_access_plain_mmu(env, addr, access, MMU_PHYS_IDX, &full);
+    if (host) {
+        *ram_addr = addr + full->xlat_section;
+        return host;
+    }
     flags = probe_access_full_mmu(env, addr, size, access, MMU_PHYS_IDX, &host, &full);
     if ((flags & TLB_INVALID_MASK) || !host) {
         *ram_addr = RAM_ADDR_INVALID;
