@@ -36,7 +36,11 @@
  *  - code rewritten by the page walker: a page table whose PTE is also
  *    an instruction's immediate, run, then its accessed flag set by a
  *    walk (SDM Vol. 3A 4.8); patch 0060 lets a walk's plain TLB hits
- *    skip the full probe, and a page with code is not plain.
+ *    skip the full probe, and a page with code is not plain;
+ *  - a page written through seven mappings, then run: a store through
+ *    any of them must reach the code (patch 0061 has tlb_reset_dirty()
+ *    visit the entries it listed as writing the page, up to three per
+ *    slot, and the whole table past that).
  */
 #include "libtest.h"
 
@@ -80,7 +84,13 @@ static u8 big_b[BIG_SIZE] __attribute__((aligned(BIG_SIZE)));
 #define AD_CODE		(AD_PTE * 8 - 4)
 #define AD_FRAME	0xc30000ull
 static u64 ad_page[512] __attribute__((aligned(4096)));
-#define CASES		9
+/* alias_page mapped at ALIAS_VA + n * 4096, n < ALIASES: code, then data. */
+#define ALIAS_VA	(TEST_VA + (12ull << 20))
+#define ALIASES		6
+#define ALIAS_DATA	0x800
+static u8 alias_page[4096] __attribute__((aligned(4096)));
+static u64 pt_alias[512] __attribute__((aligned(4096)));
+#define CASES		10
 /* Code rewritten by VMREAD to memory, at SMC_OFF. */
 #define SMC_OFF		0x100
 static u8 smc_page[4096] __attribute__((aligned(4096)));
@@ -196,6 +206,10 @@ static void build_spaces(void)
 	memcpy((u8 *)ad_page + AD_CODE, "\x31\xc0\x66\xb8", 4);
 	ad_page[AD_PTE] = AD_FRAME | 3;
 	*boot_pde(AD_VA) = pa(ad_page) | 3;
+	for (int n = 0; n < ALIASES; n++)
+		pt_alias[n] = pa(alias_page) | 3;
+	*boot_pde(ALIAS_VA) = pa(pt_alias) | 3;
+	emit_ret_imm(alias_page, 0x3000);
 
 	cr3_a = read_cr3() & ADDR_MASK;
 	cr3_b = clone_space(TEST_VA, pa(pt_b) | 3, pml4_b, pdpt_b, pd_b);
@@ -280,6 +294,25 @@ static void run_cases(u32 bad[CASES])
 		(void)*(volatile u64 *)(uintptr_t)(AD_VA + AD_PTE * 4096ull);
 		bad[8] += call_va((u64)(uintptr_t)ad_page + AD_CODE) != 0x23;
 	}
+	/*
+	 * Writable entries for one page at seven places (its own address and
+	 * the aliases, each filled afresh while the page has no code: the
+	 * store to its code first drops the last round's translation), then
+	 * the page's code translated: each of them must now reach the code.
+	 */
+	for (i = 0; i < ROUNDS; i++) {
+		u64 via = ALIAS_VA + (i % ALIASES) * 4096ull;
+
+		emit_ret_imm(alias_page, 0x3000 + i);
+		for (j = 0; j < ALIASES; j++) {
+			invlpg(ALIAS_VA + j * 4096ull);
+			((volatile u8 *)(uintptr_t)(ALIAS_VA + j * 4096ull))[ALIAS_DATA] = i;
+		}
+		bad[9] += call_va((u64)(uintptr_t)alias_page) != 0x3000u + i;
+		emit_ret_imm((volatile u8 *)(uintptr_t)via, 0x3000 + i + 1);
+		bad[9] += call_va((u64)(uintptr_t)alias_page) != 0x3000u + i + 1;
+	}
+	emit_ret_imm(alias_page, 0x3000);
 }
 
 static void report_cases(const char *where, const u32 bad[CASES])
@@ -302,6 +335,8 @@ static void report_cases(const char *where, const u32 bad[CASES])
 	       where, bad[7], ROUNDS);
 	report(bad[8] == 0, "%s: a PTE that is also code, its accessed flag set by a walk: the new code runs (%u of %u wrong)",
 	       where, bad[8], 2 * ROUNDS);
+	report(bad[9] == 0, "%s: a page written through seven mappings, then run: a store through any of them reaches the code (%u of %u wrong)",
+	       where, bad[9], 2 * ROUNDS);
 }
 
 #include "vmx.h"
