@@ -6,7 +6,9 @@
 # timestamped on arrival, so a guest that brackets its workloads with
 # "INFO: phase <name> begin" / "... end" lines (bench-vmx does) gets a
 # per-workload table: wall time under each emulator, the ratio, and each
-# workload's share of the guest's time.
+# workload's share of the guest's time.  qemu-pml runs twice, just before
+# and just after Bochs, and its figures are the mean of the two: a host
+# whose speed drifts during Bochs's minute weighs on both sides alike.
 #
 #   bench/bochs.sh [GUEST]        (default bench-vmx; after ./qpml build)
 #
@@ -62,6 +64,21 @@ info: action=ignore
 debug: action=ignore
 RC
 
+args=$(awk -v g="$guest" '$1 == g { for (i = 3; i <= NF; i++) printf "%s ", $i }' \
+	bench/bench.list guest-tests/tests.list)
+# run_qemu NAME: the guest under qemu-pml, console to $w/NAME.con, wall
+# seconds to $w/NAME.s.
+run_qemu() {
+	local t0
+	t0=$(date +%s.%N)
+	{ "$B/qemu-system-x86_64" -M pc -nodefaults -display none -no-reboot -accel tcg \
+		-kernel "$elf" -debugcon stdio -serial none \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 $args 2>/dev/null || true; } |
+		stamp > "$w/$1.con"
+	echo "$(date +%s.%N) - $t0" | bc > "$w/$1.s"
+}
+run_qemu qemu-before
+
 # Debian's Bochs starts in its debugger: "c" continues.
 start=$(date +%s.%N)
 setsid bash -c '(sleep 1; printf "c\n"; sleep 3600) |
@@ -78,17 +95,13 @@ bochs_s=$(echo "$(date +%s.%N) - $start" | bc)
 stop_bochs
 grep -a -o -E '(INFO|FAIL|END): .*' "$w/bochs.out" | sed 's/^/bochs: /'
 
-args=$(awk -v g="$guest" '$1 == g { for (i = 3; i <= NF; i++) printf "%s ", $i }' \
-	bench/bench.list guest-tests/tests.list)
-start=$(date +%s.%N)
-{ "$B/qemu-system-x86_64" -M pc -nodefaults -display none -no-reboot -accel tcg \
-	-kernel "$elf" -debugcon stdio -serial none \
-	-device isa-debug-exit,iobase=0xf4,iosize=0x04 $args 2>/dev/null || true; } | stamp > "$w/qemu.con"
-qemu_s=$(echo "$(date +%s.%N) - $start" | bc)
-grep -a -o -E '(INFO|FAIL|END): .*' "$w/qemu.con" | sed 's/^/qemu-pml: /'
-echo "wall: bochs ${bochs_s} s, qemu-pml ${qemu_s} s, ratio $(echo "scale=1; $bochs_s / $qemu_s" | bc)x"
+run_qemu qemu-after
+grep -a -o -E '(INFO|FAIL|END): .*' "$w/qemu-after.con" | sed 's/^/qemu-pml: /'
+qa=$(cat "$w/qemu-before.s") qb=$(cat "$w/qemu-after.s")
+qemu_s=$(echo "scale=3; ($qa + $qb) / 2" | bc)
+echo "wall: bochs ${bochs_s} s, qemu-pml ${qemu_s} s (runs before and after Bochs: $qa, $qb s), ratio $(echo "scale=1; $bochs_s / $qemu_s" | bc)x"
 # Per workload, from the timestamped phase lines.
-python3 - "$w/bochs.out" "$w/qemu.con" "$bochs_s" "$qemu_s" <<'PY'
+python3 - "$w/bochs.out" "$w/qemu-before.con" "$w/qemu-after.con" "$bochs_s" "$qemu_s" <<'PY'
 import re, sys
 def phases(path):
     t, out, order = {}, {}, []
@@ -104,14 +117,22 @@ def phases(path):
             out[name] = when - t.pop(name)
     return out, order
 b, order = phases(sys.argv[1])
-q, _ = phases(sys.argv[2])
-bt, qt = float(sys.argv[3]), float(sys.argv[4])
+q1, _ = phases(sys.argv[2])
+q2, _ = phases(sys.argv[3])
+q = {n: (q1[n] + q2[n]) / 2 for n in q1 if n in q2}
+bt, qt = float(sys.argv[4]), float(sys.argv[5])
 if order:
-    print("per workload:  %-14s %9s %9s %7s  %s" % ("phase", "bochs s", "qemu s", "ratio", "share of guest time (bochs / qemu-pml)"))
+    print("per workload:  %-14s %9s %9s %7s  %-38s  %s" % ("phase", "bochs s", "qemu s", "ratio",
+          "share of guest time (bochs / qemu-pml)", "qemu before / after"))
 for n in order:
-    if n in b and n in q and b[n] < 0.01:
-        print("per workload:  %-14s %9s %9.3f %7s  (the guest skipped it under Bochs)" % (n, "-", q[n], "-"))
-    elif n in b and n in q:
-        print("per workload:  %-14s %9.2f %9.3f %6.1fx  %4.1f%% / %4.1f%%" % (
-            n, b[n], q[n], b[n] / q[n] if q[n] else float("inf"), 100 * b[n] / bt, 100 * q[n] / qt))
+    if n not in b or n not in q:
+        continue
+    runs = "%.3f / %.3f" % (q1[n], q2[n])
+    if b[n] < 0.01:
+        print("per workload:  %-14s %9s %9.3f %7s  %-38s  %s" % (n, "-", q[n], "-",
+              "(the guest skipped it under Bochs)", runs))
+    else:
+        print("per workload:  %-14s %9.2f %9.3f %6.1fx  %-38s  %s" % (
+            n, b[n], q[n], b[n] / q[n] if q[n] else float("inf"),
+            "%4.1f%% / %4.1f%%" % (100 * b[n] / bt, 100 * q[n] / qt), runs))
 PY
