@@ -9,14 +9,25 @@
 # workload's share of the guest's time.  qemu-pml runs twice, just before
 # and just after Bochs, and its figures are the mean of the two: a host
 # whose speed drifts during Bochs's minute weighs on both sides alike.
+# With --baseline QEMU, another build (an older commit's, say) runs the
+# same way, outside qemu-pml's two runs, and each phase also gets its
+# time and ratio under that build and the speed-up from it to this one:
+# before and after a change, and Bochs, from one run.
 #
-#   bench/bochs.sh [GUEST]        (default bench-vmx; after ./qpml build)
+#   bench/bochs.sh [--baseline QEMU] [GUEST]   (default bench-vmx; after ./qpml build)
 #
 # Needs (installs as root): bochs bochsbios bochs-x vgabios xvfb xauth
 # grub-pc-bin grub-common xorriso mtools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${QEMU_PML_BUILD:-$PWD/_build}
+base=
+if [ "${1:-}" = --baseline ]; then
+	base=${2:-}
+	[ -n "$base" ] && [ -x "$base" ] && [ ! -d "$base" ] ||
+		{ echo "bochs.sh: --baseline '$base': not an executable file" >&2; exit 2; }
+	shift 2
+fi
 guest=${1:-bench-vmx}
 elf=$B/ours/guest-tests/$guest.elf
 [ -f "$elf" ] || { echo "bochs.sh: $elf not built (./qpml build)" >&2; exit 1; }
@@ -66,17 +77,18 @@ RC
 
 args=$(awk -v g="$guest" '$1 == g { for (i = 3; i <= NF; i++) printf "%s ", $i }' \
 	bench/bench.list guest-tests/tests.list)
-# run_qemu NAME: the guest under qemu-pml, console to $w/NAME.con, wall
-# seconds to $w/NAME.s.
+# run_qemu NAME [BINARY]: the guest under qemu-pml (or BINARY), console to
+# $w/NAME.con, wall seconds to $w/NAME.s.
 run_qemu() {
 	local t0
 	t0=$(date +%s.%N)
-	{ "$B/qemu-system-x86_64" -M pc -nodefaults -display none -no-reboot -accel tcg \
+	{ "${2:-$B/qemu-system-x86_64}" -M pc -nodefaults -display none -no-reboot -accel tcg \
 		-kernel "$elf" -debugcon stdio -serial none \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 $args 2>/dev/null || true; } |
 		stamp > "$w/$1.con"
 	echo "$(date +%s.%N) - $t0" | bc > "$w/$1.s"
 }
+[ -z "$base" ] || run_qemu base-before "$base"
 run_qemu qemu-before
 
 # Debian's Bochs starts in its debugger: "c" continues.
@@ -96,12 +108,20 @@ stop_bochs
 grep -a -o -E '(INFO|FAIL|END): .*' "$w/bochs.out" | sed 's/^/bochs: /'
 
 run_qemu qemu-after
+[ -z "$base" ] || run_qemu base-after "$base"
 grep -a -o -E '(INFO|FAIL|END): .*' "$w/qemu-after.con" | sed 's/^/qemu-pml: /'
 qa=$(cat "$w/qemu-before.s") qb=$(cat "$w/qemu-after.s")
 qemu_s=$(echo "scale=3; ($qa + $qb) / 2" | bc)
 echo "wall: bochs ${bochs_s} s, qemu-pml ${qemu_s} s (runs before and after Bochs: $qa, $qb s), ratio $(echo "scale=1; $bochs_s / $qemu_s" | bc)x"
+if [ -n "$base" ]; then
+	grep -a -o -E '(FAIL|END): .*' "$w/base-after.con" | sed 's/^/baseline: /'
+	ba=$(cat "$w/base-before.s") bb=$(cat "$w/base-after.s")
+	base_s=$(echo "scale=3; ($ba + $bb) / 2" | bc)
+	echo "wall: baseline $base ${base_s} s (runs: $ba, $bb s), ratio $(echo "scale=1; $bochs_s / $base_s" | bc)x; speed-up to qemu-pml $(echo "scale=2; $base_s / $qemu_s" | bc)x"
+fi
 # Per workload, from the timestamped phase lines.
-python3 - "$w/bochs.out" "$w/qemu-before.con" "$w/qemu-after.con" "$bochs_s" "$qemu_s" <<'PY'
+python3 - "$w/bochs.out" "$w/qemu-before.con" "$w/qemu-after.con" "$bochs_s" "$qemu_s" \
+	${base:+"$w/base-before.con" "$w/base-after.con"} <<'PY'
 import re, sys
 def phases(path):
     t, out, order = {}, {}, []
@@ -121,6 +141,11 @@ q1, _ = phases(sys.argv[2])
 q2, _ = phases(sys.argv[3])
 q = {n: (q1[n] + q2[n]) / 2 for n in q1 if n in q2}
 bt, qt = float(sys.argv[4]), float(sys.argv[5])
+base = {}
+if len(sys.argv) > 7:
+    b1, _ = phases(sys.argv[6])
+    b2, _ = phases(sys.argv[7])
+    base = {n: (b1[n] + b2[n]) / 2 for n in b1 if n in b2}
 if order:
     print("per workload:  %-14s %9s %9s %7s  %-38s  %s" % ("phase", "bochs s", "qemu s", "ratio",
           "share of guest time (bochs / qemu-pml)", "qemu before / after"))
@@ -128,6 +153,10 @@ for n in order:
     if n not in b or n not in q:
         continue
     runs = "%.3f / %.3f" % (q1[n], q2[n])
+    if n in base:
+        runs += "   baseline %.3f s, %s, speed-up %.2fx" % (
+            base[n], "%.1fx" % (b[n] / base[n]) if b[n] >= 0.01 and base[n] else "-",
+            base[n] / q[n] if q[n] else float("inf"))
     if b[n] < 0.01:
         print("per workload:  %-14s %9s %9.3f %7s  %-38s  %s" % (n, "-", q[n], "-",
               "(the guest skipped it under Bochs)", runs))
