@@ -180,16 +180,6 @@ struct vmx_tlb_sets {
     uint64_t cr3_gen;           /* ram_list.paging_gen at the last switch */
     uint32_t cr3_written;       /* switches in a row that found a write */
     uint32_t cr3_backoff;       /* switches left with watching off */
-    /*
-     * Pages this vCPU's walks watched lately, each with ram_list.paging_gen
-     * as read before its bit was cleared: while the generation is the
-     * same, no watched page has been written, so the page is still
-     * watched and a walk through it needs no bitmap lookup (vmx-tlb.c).
-     * A slot holds the page's ram_addr with bit 0 set; 0 is empty.
-     */
-#define VMX_TLB_WATCHED     16
-    uint64_t watched[VMX_TLB_WATCHED];
-    uint64_t watched_gen[VMX_TLB_WATCHED];
 };
 
 /*

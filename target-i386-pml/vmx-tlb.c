@@ -97,23 +97,15 @@ static void flush(CPUX86State *env, const char *at, uint16_t sets)
 #define WATCH_BACKOFF   1024    /* ... turn watching off for this many */
 
 /*
- * A page a walk read while watching: watch it, or, if it is not RAM (a
- * write to it could go unseen), give up keeping the sets until they are
- * flushed.  A walk reads the same few upper-level tables fill after fill,
- * so the pages watched lately are remembered with the generation read
- * before their bit was cleared.  A bit goes from clear to set only through
- * cpu_physical_memory_set_dirty_range(), which advances ram_list.paging_gen
- * first, or the dirty-log bitmap path, which advances it just after; so
- * a remembered page whose generation is still current is watched, or is
- * being written by that path, whose advance then flushes at the next
- * transition as if the page had been watched afresh.  Anything else
- * costs tlb_protect_paging()'s bitmap lookup under RCU.
+ * A page a walk read while watching: watch it (tlb_protect_paging() looks
+ * the page's bit up first, so a page already watched costs one bit test),
+ * or, if it is not RAM (a write to it could go unseen), give up keeping
+ * the sets until they are flushed.
  */
 void vmx_tlb_watch(CPUX86State *env, uint64_t ram_addr)
 {
     struct vmx_tlb_sets *t = &env->vmx.tlb;
-    uint64_t gen, key;
-    unsigned slot;
+    uint64_t gen;
 
     if (ram_addr == RAM_ADDR_INVALID) {
         t->whole = false;
@@ -133,15 +125,7 @@ void vmx_tlb_watch(CPUX86State *env, uint64_t ram_addr)
         (!(t->watch & VMX_TLB_WATCH_CR3) || gen != t->cr3_gen)) {
         return;
     }
-    key = (ram_addr & TARGET_PAGE_MASK) | 1;
-    slot = ((ram_addr >> TARGET_PAGE_BITS) ^ (ram_addr >> (TARGET_PAGE_BITS + 4))) %
-           VMX_TLB_WATCHED;
-    if (t->watched[slot] == key && t->watched_gen[slot] == gen) {
-        return;
-    }
     tlb_protect_paging(ram_addr);
-    t->watched[slot] = key;
-    t->watched_gen[slot] = gen;
 }
 
 /*
