@@ -299,6 +299,23 @@ static void bench_epml(void)
 	       (unsigned long long)entries);
 }
 
+/* EPT A/D + PML for the L2, the log drained on every PML-full exit. */
+static void mem_pml_controls(void)
+{
+	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | PROC2_ENABLE_PML);
+	vmcs_set(VMCS_PML_ADDRESS, (u64)(uintptr_t)pml_log);
+	vmcs_set(VMCS_GUEST_PML_INDEX, 511);
+}
+
+/* One mem run in the L2 on a rebuilt EPT (every page clean again). */
+static u64 run_l2_mem_pml(u64 *eptp)
+{
+	*eptp = ept_build_identity(true);
+	vmcs_set(VMCS_EPT_POINTER, *eptp);
+	invept(2, 0);
+	return run_l2(W_MEM);
+}
+
 /* Best of three alternating L1 and L2 runs of workload @w, printed. */
 static void l1_vs_l2(const char *name, int w, const char *l2_mode, u64 *l1_best, u64 *l2_best)
 {
@@ -461,15 +478,9 @@ void test_main(void)
 	 * times, for a profiler.
 	 */
 	if (test_has_arg("profile-mem-pml")) {
-		vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | PROC2_ENABLE_PML);
-		vmcs_set(VMCS_PML_ADDRESS, (u64)(uintptr_t)pml_log);
-		vmcs_set(VMCS_GUEST_PML_INDEX, 511);
-		for (i = 0; i < 200; i++) {
-			eptp = ept_build_identity(true);
-			vmcs_set(VMCS_EPT_POINTER, eptp);
-			invept(2, 0);
-			run_l2(W_MEM);
-		}
+		mem_pml_controls();
+		for (i = 0; i < 200; i++)
+			run_l2_mem_pml(&eptp);
 		report(result != 0, "the workloads ran");
 		vmx_off();
 		return;
@@ -483,19 +494,13 @@ void test_main(void)
 	l1_vs_l2("mem", W_MEM, "L2-ept", &l1_mem, &l2_mem);
 	phase("mem", "end");
 
-	/* EPT A/D + PML, log drained on every PML-full exit. */
+	/* EPT A/D + PML (mem_pml_controls()). */
 	phase("mem-pml", "begin");
-	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | PROC2_ENABLE_PML);
-	vmcs_set(VMCS_PML_ADDRESS, (u64)(uintptr_t)pml_log);
-	vmcs_set(VMCS_GUEST_PML_INDEX, 511);
+	mem_pml_controls();
 	l2_mem_pml = ~0ull;
 	for (i = 0; i < 3; i++) {
-		u64 t;
+		u64 t = run_l2_mem_pml(&eptp);
 
-		eptp = ept_build_identity(true);	/* every page clean again */
-		vmcs_set(VMCS_EPT_POINTER, eptp);
-		invept(2, 0);
-		t = run_l2(W_MEM);
 		l2_mem_pml = t < l2_mem_pml ? t : l2_mem_pml;
 	}
 	info("bench mem L2-ept-pml %llu", (unsigned long long)l2_mem_pml);
