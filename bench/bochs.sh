@@ -110,13 +110,15 @@ grep -a -o -E '(INFO|FAIL|END): .*' "$w/bochs.out" | sed 's/^/bochs: /'
 run_qemu qemu-after
 [ -z "$base" ] || run_qemu base-after "$base"
 grep -a -o -E '(INFO|FAIL|END): .*' "$w/qemu-after.con" | sed 's/^/qemu-pml: /'
+# mean A B: the mean of two wall times.
+mean() { echo "scale=3; ($1 + $2) / 2" | bc; }
 qa=$(cat "$w/qemu-before.s") qb=$(cat "$w/qemu-after.s")
-qemu_s=$(echo "scale=3; ($qa + $qb) / 2" | bc)
+qemu_s=$(mean "$qa" "$qb")
 echo "wall: bochs ${bochs_s} s, qemu-pml ${qemu_s} s (runs before and after Bochs: $qa, $qb s), ratio $(echo "scale=1; $bochs_s / $qemu_s" | bc)x"
 if [ -n "$base" ]; then
 	grep -a -o -E '(FAIL|END): .*' "$w/base-after.con" | sed 's/^/baseline: /'
 	ba=$(cat "$w/base-before.s") bb=$(cat "$w/base-after.s")
-	base_s=$(echo "scale=3; ($ba + $bb) / 2" | bc)
+	base_s=$(mean "$ba" "$bb")
 	echo "wall: baseline $base ${base_s} s (runs: $ba, $bb s), ratio $(echo "scale=1; $bochs_s / $base_s" | bc)x; speed-up to qemu-pml $(echo "scale=2; $base_s / $qemu_s" | bc)x"
 fi
 # Per workload, from the timestamped phase lines.
@@ -136,16 +138,16 @@ def phases(path):
         elif name in t:
             out[name] = when - t.pop(name)
     return out, order
+def mean(x, y):
+    return {n: (x[n] + y[n]) / 2 for n in x if n in y}
 b, order = phases(sys.argv[1])
 q1, _ = phases(sys.argv[2])
 q2, _ = phases(sys.argv[3])
-q = {n: (q1[n] + q2[n]) / 2 for n in q1 if n in q2}
+q = mean(q1, q2)
 bt, qt = float(sys.argv[4]), float(sys.argv[5])
 base = {}
 if len(sys.argv) > 7:
-    b1, _ = phases(sys.argv[6])
-    b2, _ = phases(sys.argv[7])
-    base = {n: (b1[n] + b2[n]) / 2 for n in b1 if n in b2}
+    base = mean(phases(sys.argv[6])[0], phases(sys.argv[7])[0])
 if order:
     print("per workload:  %-14s %9s %9s %7s  %-38s  %s" % ("phase", "bochs s", "qemu s", "ratio",
           "share of guest time (bochs / qemu-pml)", "qemu before / after"))
