@@ -15,6 +15,7 @@
 # before and after a change, and Bochs, from one run.
 #
 #   bench/bochs.sh [--baseline QEMU] [GUEST]   (default bench-vmx; after ./qpml build)
+#   bench/bochs.sh --baseline /usr/bin/qemu-system-x86_64 bench-l1   (upstream QEMU too)
 #
 # Needs (installs as root): bochs bochsbios bochs-x vgabios xvfb xauth
 # grub-pc-bin grub-common xorriso mtools.
@@ -29,7 +30,16 @@ if [ "${1:-}" = --baseline ]; then
 	shift 2
 fi
 guest=${1:-bench-vmx}
-elf=$B/ours/guest-tests/$guest.elf
+# The guest's manifest line: "name" or "name=elf" (another guest's ELF
+# under other arguments), then a timeout and QEMU's extra arguments.
+line=$(awk -v g="$guest" '$1 == g || index($1, g "=") == 1 { print; exit }' \
+	bench/bench.list guest-tests/tests.list)
+[ -n "$line" ] || { echo "bochs.sh: no guest '$guest' in bench/bench.list or guest-tests/tests.list" >&2; exit 2; }
+name=${line%% *}
+elf=$B/ours/guest-tests/${name#*=}.elf
+args=$(echo "$line" | awk '{ for (i = 3; i <= NF; i++) printf "%s ", $i }')
+# A one-word -append goes on GRUB's multiboot line for Bochs too.
+cmdline=$(echo "$args" | awk '{ for (i = 1; i < NF; i++) if ($i == "-append") print $(i + 1) }')
 [ -f "$elf" ] || { echo "bochs.sh: $elf not built (./qpml build)" >&2; exit 1; }
 pkgs="bochs bochsbios bochs-x vgabios xvfb xauth grub-pc-bin grub-common xorriso mtools"
 if ! dpkg-query -W $pkgs >/dev/null 2>&1; then
@@ -57,8 +67,8 @@ stop_bochs() {
 trap 'stop_bochs; rm -rf "$w"' EXIT
 mkdir -p "$w/iso/boot/grub"
 cp "$elf" "$w/iso/boot/guest.elf"
-printf 'set timeout=0\nset default=0\nmenuentry guest {\n  multiboot /boot/guest.elf\n  boot\n}\n' \
-	> "$w/iso/boot/grub/grub.cfg"
+printf 'set timeout=0\nset default=0\nmenuentry guest {\n  multiboot /boot/guest.elf %s\n  boot\n}\n' \
+	"$cmdline" > "$w/iso/boot/grub/grub.cfg"
 grub-mkrescue -o "$w/guest.iso" "$w/iso" >/dev/null 2>&1
 cat > "$w/bochsrc" <<RC
 megs: 256
@@ -75,8 +85,6 @@ info: action=ignore
 debug: action=ignore
 RC
 
-args=$(awk -v g="$guest" '$1 == g { for (i = 3; i <= NF; i++) printf "%s ", $i }' \
-	bench/bench.list guest-tests/tests.list)
 # run_qemu NAME [BINARY]: the guest under qemu-pml (or BINARY), console to
 # $w/NAME.con, wall seconds to $w/NAME.s.
 run_qemu() {

@@ -20,6 +20,10 @@
  * INFO lines "bench <workload> <mode> <ticks>" and the ratios; each
  * workload's runs are bracketed by "phase <name> begin/end" lines, which
  * bench/bochs.sh timestamps on the host to compare emulators per workload.
+ * With "-append l1-only", or on a CPU model without VMX, only the L1 runs
+ * of cpu, mem, cr3 and invlpg are made, each in its phase: the workloads
+ * any x86 emulator runs (stock QEMU's TCG has no VMX), so that bochs.sh
+ * can set qemu-pml, upstream QEMU and Bochs side by side (bench-l1).
  */
 #include "libtest.h"
 #include "vmx.h"
@@ -118,6 +122,13 @@ static u64 __attribute__((noinline)) cr3_work(bool pcid)
 
 /* A page table for INVLPG_VA's 2 MiB, 4 KiB pages onto the workload memory. */
 static u64 inv_pt[512] __attribute__((aligned(4096)));
+
+/* The second address space (cr3) and INVLPG_VA's page table (invlpg). */
+static void paging_setup(void)
+{
+	memcpy(pml4_b, (void *)(uintptr_t)cr3_a, sizeof(pml4_b));
+	*boot_pde(INVLPG_VA) = pa(inv_pt) | 3;
+}
 
 static u64 __attribute__((noinline)) invlpg_work(void)
 {
@@ -381,8 +392,7 @@ static void bench_paging(u64 eptp)
 {
 	u64 l1, l2;
 
-	memcpy(pml4_b, (void *)(uintptr_t)cr3_a, sizeof(pml4_b));
-	*boot_pde(INVLPG_VA) = pa(inv_pt) | 3;
+	paging_setup();
 	vmcs_set(VMCS_SECONDARY_CONTROLS, PROC2_ENABLE_EPT | PROC2_ENABLE_VPID);
 	vmcs_set(VMCS_VPID, 1);
 	vmcs_set(VMCS_EPT_POINTER, eptp);
@@ -411,6 +421,32 @@ static void bench_paging(u64 eptp)
 	ratio("invlpg", l1, l2);
 }
 
+/* Three L1 runs of workload @w in phase @name, printed. */
+static void l1_phase(const char *name, int w)
+{
+	u64 t[3];
+
+	phase(name, "begin");
+	for (int i = 0; i < 3; i++)
+		t[i] = run_l1(w);
+	phase(name, "end");
+	info("bench %s L1 %llu", name, (unsigned long long)min3(t[0], t[1], t[2]));
+	info("bench %s runs: L1 %llu %llu %llu", name, (unsigned long long)t[0],
+	     (unsigned long long)t[1], (unsigned long long)t[2]);
+}
+
+/* The L1-only guest: no VMX instruction is executed. */
+static void bench_l1_only(void)
+{
+	paging_setup();
+	info("bench L1 only (%s): no L2 runs", test_has_arg("l1-only") ? "l1-only" : "no VMX");
+	l1_phase("cpu", W_CPU);
+	l1_phase("mem", W_MEM);
+	l1_phase("cr3", W_CR3);
+	l1_phase("invlpg", W_INVLPG);
+	report(result != 0, "the workloads ran");
+}
+
 void test_main(void)
 {
 	u64 l1_cpu, l1_mem, l2_cpu, l2_mem, l2_mem_pml, eptp;
@@ -432,6 +468,10 @@ void test_main(void)
 	cr3_b = pa(pml4_b);
 	run_l1(W_CPU);
 	run_l1(W_MEM);
+	if (test_has_arg("l1-only") || !(cpuid(1).c & (1u << 5))) {
+		bench_l1_only();
+		return;
+	}
 
 	vmx_on();
 	vmx_setup_vmcs(vmcs, l2_main, guest_stack + sizeof(guest_stack));
