@@ -108,6 +108,23 @@ static inline uint16_t vmx_linear_sets(void)
 }
 
 /*
+ * INVLPG's sets (patch 0057): the linear and combined mappings of the
+ * current VPID (SDM Vol. 3C 29.4.3.1, Vol. 3A 4.10.4.1), which TCG holds
+ * in the current mode's set only.  The other set holds another VPID's
+ * mappings or, with VPID off, ones that each transition to their mode
+ * drops or checks (vmx-tlb.c), so an INVLPG has nothing to do there.
+ * With EFER.SVME set, both: INVLPGA shares this helper and names a
+ * guest's ASID from the host.
+ */
+static inline uint16_t vmx_invlpg_sets(CPUX86State *env)
+{
+    if (env->efer & MSR_EFER_SVME) {
+        return vmx_linear_sets();
+    }
+    return env->hflags & HF_GUEST_MASK ? VMX_TLB_GUEST_SET : VMX_TLB_ROOT_SET;
+}
+
+/*
  * TCG's page walker read a paging structure at @ram_addr (RAM_ADDR_INVALID:
  * not RAM) for a translation it may enter in the TLB (patch 0049): while
  * VM entries and exits without VPID try to keep TLB sets, the page is
