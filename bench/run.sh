@@ -18,4 +18,5 @@ if [ $# -gt 0 ]; then
 fi
 out=$(guest-tests/runner.py --qemu "$B/qemu-system-x86_64" --guest-dir "$B/ours/guest-tests" \
 	--manifest "$manifest" -v 2>&1) || { echo "$out" | tail -n 30; exit 1; }
-echo "$out" | sed -n 's/^ *[a-z-]*: INFO: bench /bench: /p'
+# Each figure under its guest's name (bench-vmx, bench-l1).
+echo "$out" | sed -n 's/^ *\([a-z0-9-]*\): INFO: bench /\1: /p'
